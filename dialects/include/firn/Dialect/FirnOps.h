@@ -1,0 +1,39 @@
+//===- FirnOps.h - Operations of the firn dialect ---------------*- C++ -*-===//
+#ifndef FIRN_DIALECT_FIRNOPS_H
+#define FIRN_DIALECT_FIRNOPS_H
+
+#include "firn/Dialect/FirnDialect.h"
+#include "firn/Dialect/ShapeRules.h"
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "firn/Dialect/FirnEnums.h.inc"
+
+namespace firn {
+
+/// A ranked tensor of f32 (or i64 unless floatOnly) whose only dynamic
+/// dimension, if any, is the first: the batch.
+bool isFirnTensor(mlir::Type type, bool floatOnly = false);
+
+/// A 0-d f32 tensor (a loss).
+bool isFirnScalar(mlir::Type type);
+
+/// The shape of a firn tensor type in ShapeRules' terms (batch = kBatch).
+shape::Shape shapeOf(mlir::Type type);
+
+/// The tensor type with this shape and element type.
+mlir::RankedTensorType tensorTypeOf(const shape::Shape &shape,
+                                    mlir::Type elementType);
+
+} // namespace firn
+
+#define GET_OP_CLASSES
+#include "firn/Dialect/FirnOps.h.inc"
+
+#endif // FIRN_DIALECT_FIRNOPS_H

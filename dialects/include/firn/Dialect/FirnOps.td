@@ -1,0 +1,495 @@
+//===- FirnOps.td - Operations of the firn dialect ---------*- tablegen -*-===//
+//
+// Three groups, under banners below:
+//   1. program state and training setup (module-level symbols),
+//   2. layer-level ops, one per PyTorch layer or loss,
+//   3. primitive tensor ops, which gradients and optimizer updates are
+//      written in.
+// Every op with a shape rule checks it in its verifier through
+// firn/Dialect/ShapeRules.h, the same rules the front end applies.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_OPS
+#define FIRN_OPS
+
+include "firn/Dialect/FirnDialect.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Types and enums
+//===----------------------------------------------------------------------===//
+
+def Firn_Tensor : Type<CPred<"::firn::isFirnTensor($_self)">,
+    "ranked f32 or i64 tensor whose only dynamic dimension is the first (the batch)",
+    "::mlir::RankedTensorType">;
+def Firn_FloatTensor : Type<CPred<"::firn::isFirnTensor($_self, /*floatOnly=*/true)">,
+    "ranked f32 tensor whose only dynamic dimension is the first (the batch)",
+    "::mlir::RankedTensorType">;
+def Firn_Scalar : Type<CPred<"::firn::isFirnScalar($_self)">,
+    "0-d f32 tensor", "::mlir::RankedTensorType">;
+
+def Firn_Trainability : I32EnumAttr<"Trainability", "whether a parameter learns", [
+    I32EnumAttrCase<"Trainable", 0, "trainable">,
+    I32EnumAttrCase<"Frozen", 1, "frozen">]> {
+  let cppNamespace = "::firn";
+}
+
+def Firn_InitKind : I32EnumAttr<"InitKind", "where a parameter's first value comes from", [
+    I32EnumAttrCase<"Uniform", 0, "uniform">,   // PyTorch default: U(-bound, bound)
+    I32EnumAttrCase<"Constant", 1, "constant">,
+    I32EnumAttrCase<"Load", 2, "load">]> {       // from a checkpoint at run time
+  let cppNamespace = "::firn";
+}
+
+def Firn_OptimizerKind : I32EnumAttr<"OptimizerKind", "a torch.optim algorithm", [
+    I32EnumAttrCase<"SGD", 0>, I32EnumAttrCase<"Adam", 1>,
+    I32EnumAttrCase<"AdamW", 2>, I32EnumAttrCase<"Adagrad", 3>,
+    I32EnumAttrCase<"Adamax", 4>, I32EnumAttrCase<"RMSprop", 5>]> {
+  let cppNamespace = "::firn";
+}
+
+def Firn_Reduction : I32EnumAttr<"Reduction", "how a loss reduces over elements", [
+    I32EnumAttrCase<"Mean", 0, "mean">, I32EnumAttrCase<"Sum", 1, "sum">]> {
+  let cppNamespace = "::firn";
+}
+
+//===----------------------------------------------------------------------===//
+// 1. Program state and training setup
+//===----------------------------------------------------------------------===//
+
+def Firn_ParamOp : Firn_Op<"param", [Symbol,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "a learnable parameter, with its trainability and owner";
+  let description = [{
+    A named parameter of the model, under its PyTorch name. Trainability
+    (`requires_grad`) and registration with an optimizer are facts of the IR,
+    so autodiff, pruning and optimizer lowering read them here. `init` says
+    where the first value comes from: `uniform` is PyTorch's default
+    initialization U(-bound, bound) drawn in module order from the seeded
+    generator, `constant` a given tensor, `load` a checkpoint at run time.
+
+    ```mlir
+    firn.param @fc1.weight : tensor<2x2xf32> trainable owner @opt group 0 init uniform bound 0.7071
+    firn.param @fc2.bias : tensor<2xf32> frozen init constant = dense<[-0.5581, 0.3771]> : tensor<2xf32>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<Firn_FloatTensor>:$type,
+                       Firn_Trainability:$trainability,
+                       OptionalAttr<FlatSymbolRefAttr>:$owner,
+                       OptionalAttr<I64Attr>:$group,
+                       Firn_InitKind:$init,
+                       OptionalAttr<F64Attr>:$bound,
+                       OptionalAttr<ElementsAttr>:$value);
+  let assemblyFormat = [{
+    $sym_name `:` $type $trainability (`owner` $owner^ `group` $group)?
+    `init` $init (`bound` $bound^)? (`=` $value^)? attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    bool isTrainable() { return getTrainability() == ::firn::Trainability::Trainable; }
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+  }];
+}
+
+def Firn_BufferOp : Firn_Op<"buffer", [Symbol]> {
+  let summary = "persistent non-learnable state";
+  let description = [{
+    A tensor that lives across training steps without being learned:
+    BatchNorm running statistics, gradient accumulators, optimizer moments and
+    step counters. `value` is its first value.
+
+    ```mlir
+    firn.buffer @bn.running_var : tensor<16xf32> = dense<1.0> : tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<Firn_Tensor>:$type,
+                       ElementsAttr:$value);
+  let assemblyFormat = "$sym_name `:` $type `=` $value attr-dict";
+  let hasVerifier = 1;
+}
+
+def Firn_OptimizerOp : Firn_Op<"optimizer", [Symbol]> {
+  let summary = "an optimizer and the hyper-parameters of its groups";
+  let description = [{
+    One `torch.optim` optimizer. `groups` holds one dictionary of
+    hyper-parameters per parameter group (PyTorch's `param_groups`), with the
+    optimizer's defaults already filled in; parameters name their group with
+    `owner @opt group i`.
+
+    ```mlir
+    firn.optimizer @opt SGD groups [ {lr = 0.1, momentum = 0.9, ...} ]
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, Firn_OptimizerKind:$kind,
+                       TypedArrayAttrBase<DictionaryAttr, "hyper-parameter groups">:$groups);
+  let assemblyFormat = "$sym_name $kind `groups` $groups attr-dict";
+  let hasVerifier = 1;
+}
+
+def Firn_ClipGradNormOp : Firn_Op<"clip_grad_norm"> {
+  let summary = "torch.nn.utils.clip_grad_norm_ between backward and step";
+  let arguments = (ins F64Attr:$max_norm, F64Attr:$norm_type);
+  let assemblyFormat = "`max_norm` $max_norm `norm_type` $norm_type attr-dict";
+  let hasVerifier = 1;
+}
+
+def Firn_ClipGradValueOp : Firn_Op<"clip_grad_value"> {
+  let summary = "torch.nn.utils.clip_grad_value_ between backward and step";
+  let arguments = (ins F64Attr:$clip_value);
+  let assemblyFormat = "$clip_value attr-dict";
+  let hasVerifier = 1;
+}
+
+def Firn_LRScheduleOp : Firn_Op<"lr_schedule", [Symbol,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "a torch.optim.lr_scheduler attached to an optimizer";
+  let description = [{
+    ```mlir
+    firn.lr_schedule @sched "StepLR" for @opt {gamma = 0.1, step_size = 10}
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, StrAttr:$kind,
+                       FlatSymbolRefAttr:$optimizer, DictionaryAttr:$options);
+  let assemblyFormat = "$sym_name $kind `for` $optimizer $options attr-dict";
+  let hasVerifier = 1;
+}
+
+def Firn_ReadParamOp : Firn_Op<"read_param", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>, MemoryEffects<[MemRead]>]> {
+  let summary = "the current value of a parameter";
+  let description = [{
+    Autodiff treats each `read_param` of a trainable parameter as a leaf
+    whose gradient it accumulates.
+
+    ```mlir
+    %w = firn.read_param @fc1.weight : tensor<2x2xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$param attr-dict `:` type($result)";
+}
+
+def Firn_WriteParamOp : Firn_Op<"write_param", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>, MemoryEffects<[MemWrite]>]> {
+  let summary = "replaces a parameter's value (the optimizer step)";
+  let arguments = (ins Firn_FloatTensor:$value, FlatSymbolRefAttr:$param);
+  let assemblyFormat = "$value `to` $param attr-dict `:` type($value)";
+}
+
+def Firn_ReadBufferOp : Firn_Op<"read_buffer", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>, MemoryEffects<[MemRead]>]> {
+  let summary = "the current value of a buffer";
+  let arguments = (ins FlatSymbolRefAttr:$buffer);
+  let results = (outs Firn_Tensor:$result);
+  let assemblyFormat = "$buffer attr-dict `:` type($result)";
+}
+
+def Firn_WriteBufferOp : Firn_Op<"write_buffer", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>, MemoryEffects<[MemWrite]>]> {
+  let summary = "replaces a buffer's value";
+  let arguments = (ins Firn_Tensor:$value, FlatSymbolRefAttr:$buffer);
+  let assemblyFormat = "$value `to` $buffer attr-dict `:` type($value)";
+}
+
+//===----------------------------------------------------------------------===//
+// 2. Layer-level ops
+//===----------------------------------------------------------------------===//
+
+def Firn_LinearOp : Firn_Op<"linear", [Pure]> {
+  let summary = "F.linear: x @ weight^T + bias";
+  let description = [{
+    `input` is [..., in], `weight` [out, in], the optional `bias` broadcasts
+    to [out]; the result is [..., out].
+
+    ```mlir
+    %y = firn.linear %x, %w, %b : (tensor<?x2xf32>, tensor<1x2xf32>, tensor<1xf32>) -> tensor<?x1xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, Firn_FloatTensor:$weight,
+                       Optional<Firn_FloatTensor>:$bias);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_Conv2dOp : Firn_Op<"conv2d", [Pure]> {
+  let summary = "F.conv2d on NCHW input";
+  let description = [{
+    `padding` is (top, left, bottom, right); PyTorch's `padding='same'` with
+    an even kernel pads one more row and column at the end.
+
+    ```mlir
+    %y = firn.conv2d %x, %w stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1]
+        : (tensor<?x3x10x10xf32>, tensor<16x3x3x3xf32>) -> tensor<?x16x10x10xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, Firn_FloatTensor:$weight,
+                       Optional<Firn_FloatTensor>:$bias,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       DenseI64ArrayAttr:$dilation);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? `stride` $stride `padding` $padding
+    `dilation` $dilation attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_MSELossOp : Firn_Op<"mse_loss", [Pure]> {
+  let summary = "F.mse_loss";
+  let arguments = (ins Firn_FloatTensor:$prediction, Firn_FloatTensor:$target,
+                       Firn_Reduction:$reduction);
+  let results = (outs Firn_Scalar:$result);
+  let assemblyFormat = [{
+    $prediction `,` $target $reduction attr-dict `:` type($prediction) `,`
+    type($target) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_CrossEntropyOp : Firn_Op<"cross_entropy", [Pure]> {
+  let summary = "F.cross_entropy with class-index or class-probability targets";
+  let description = [{
+    `logits` is [N, C]. An i64 `target` of shape [N] holds class indices; an
+    f32 `target` of shape [N, C] holds class probabilities (soft labels).
+
+    ```mlir
+    %l = firn.cross_entropy %logits, %t mean : tensor<?x20xf32>, tensor<?xi64> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$logits, Firn_Tensor:$target,
+                       Firn_Reduction:$reduction);
+  let results = (outs Firn_Scalar:$result);
+  let assemblyFormat = [{
+    $logits `,` $target $reduction attr-dict `:` type($logits) `,` type($target)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_DropoutOp : Firn_Op<"dropout", [SameOperandsAndResultType]> {
+  let summary = "nn.Dropout: zeroes elements with probability p and scales by 1/(1-p) in training";
+  let arguments = (ins Firn_FloatTensor:$input, F64Attr:$p, UnitAttr:$training);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$input `p` $p (`training` $training^)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Firn_BatchNormOp : Firn_Op<"batch_norm", [Pure, AttrSizedOperandSegments]> {
+  let summary = "nn.BatchNorm1d/2d, returning the updated running statistics too";
+  let description = [{
+    In training mode the result uses batch statistics and the running
+    statistics move by `momentum`; otherwise the running statistics are used
+    and returned unchanged. The caller writes them back to their buffers.
+
+    ```mlir
+    %y, %m, %v = firn.batch_norm %x weight %g bias %b stats %rm, %rv eps 1.0e-05 momentum 0.1 training
+        : (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
+        -> (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>)
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, Optional<Firn_FloatTensor>:$weight,
+                       Optional<Firn_FloatTensor>:$bias, Firn_FloatTensor:$running_mean,
+                       Firn_FloatTensor:$running_var, F64Attr:$eps, F64Attr:$momentum,
+                       UnitAttr:$training);
+  let results = (outs Firn_FloatTensor:$result, Firn_FloatTensor:$new_running_mean,
+                      Firn_FloatTensor:$new_running_var);
+  let assemblyFormat = [{
+    $input (`weight` $weight^)? (`bias` $bias^)? `stats` $running_mean `,` $running_var
+    `eps` $eps `momentum` $momentum (`training` $training^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// 3. Primitive tensor ops
+//===----------------------------------------------------------------------===//
+
+def Firn_ConstantOp : Firn_Op<"constant", [ConstantLike, Pure]> {
+  let summary = "a constant tensor";
+  let description = [{
+    ```mlir
+    %one = firn.constant dense<1.0> : tensor<f32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Firn_Tensor:$result);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let builders = [OpBuilder<(ins "::mlir::ElementsAttr":$value), [{
+    build($_builder, $_state, ::llvm::cast<::mlir::RankedTensorType>(value.getType()), value);
+  }]>];
+}
+
+class Firn_UnaryOp<string mnemonic, string summaryText> :
+    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = summaryText;
+  let arguments = (ins Firn_FloatTensor:$input);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Firn_ReluOp : Firn_UnaryOp<"relu", "max(x, 0)">;
+def Firn_NegOp : Firn_UnaryOp<"neg", "-x">;
+def Firn_ExpOp : Firn_UnaryOp<"exp", "e^x">;
+def Firn_LogOp : Firn_UnaryOp<"log", "natural logarithm">;
+def Firn_SqrtOp : Firn_UnaryOp<"sqrt", "square root">;
+
+class Firn_BinaryOp<string mnemonic, string summaryText> :
+    Firn_Op<mnemonic, [Pure]> {
+  let summary = summaryText;
+  let description = [{
+    Elementwise with NumPy/PyTorch broadcasting; the result has the
+    broadcast shape. Autodiff reduces each operand's gradient back to the
+    operand's shape.
+  }];
+  let arguments = (ins Firn_FloatTensor:$lhs, Firn_FloatTensor:$rhs);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_AddOp : Firn_BinaryOp<"add", "lhs + rhs">;
+def Firn_SubOp : Firn_BinaryOp<"sub", "lhs - rhs">;
+def Firn_MulOp : Firn_BinaryOp<"mul", "lhs * rhs">;
+def Firn_DivOp : Firn_BinaryOp<"div", "lhs / rhs">;
+def Firn_MaxOp : Firn_BinaryOp<"max", "max(lhs, rhs)">;
+
+def Firn_ReluGradOp : Firn_Op<"relu_grad", [Pure, SameOperandsAndResultType]> {
+  let summary = "grad where input > 0, else 0 (the gradient of relu)";
+  let arguments = (ins Firn_FloatTensor:$grad, Firn_FloatTensor:$input);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` type($result)";
+}
+
+def Firn_ReshapeOp : Firn_Op<"reshape", [Pure]> {
+  let summary = "view with another shape; the batch dimension stays first";
+  let arguments = (ins Firn_Tensor:$input);
+  let results = (outs Firn_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Firn_TransposeOp : Firn_Op<"transpose", [Pure]> {
+  let summary = "permutes dimensions: result dim i is input dim perm[i]";
+  let arguments = (ins Firn_FloatTensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$input `perm` $perm attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Firn_MatmulOp : Firn_Op<"matmul", [Pure]> {
+  let summary = "matrix product, optionally of transposed operands";
+  let description = [{
+    ```mlir
+    %dw = firn.matmul %dy, %x transpose_lhs : tensor<?x1xf32>, tensor<?x2xf32> -> tensor<1x2xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$lhs, Firn_FloatTensor:$rhs,
+                       UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs (`transpose_lhs` $transpose_lhs^)? (`transpose_rhs` $transpose_rhs^)?
+    attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+class Firn_ReduceOp<string mnemonic, string summaryText> : Firn_Op<mnemonic, [Pure]> {
+  let summary = summaryText;
+  let description = [{
+    Reduces over `axes` (all of them when the list is empty), keeping them as
+    size-1 dimensions with `keepdims`.
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, DenseI64ArrayAttr:$axes,
+                       UnitAttr:$keepdims);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `axes` $axes (`keepdims` $keepdims^)? attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_ReduceSumOp : Firn_ReduceOp<"reduce_sum", "sum over axes">;
+def Firn_ReduceMeanOp : Firn_ReduceOp<"reduce_mean", "mean over axes">;
+def Firn_ReduceMaxOp : Firn_ReduceOp<"reduce_max", "maximum over axes">;
+
+def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure]> {
+  let summary = "broadcasts input to the shape of another tensor";
+  let description = [{
+    The shape comes from `like` so that a broadcast to a shape with the
+    batch dimension needs no shape arithmetic in the IR.
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, Firn_Tensor:$like);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $like attr-dict `:` type($input) `,` type($like) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+class Firn_SoftmaxLikeOp<string mnemonic, string summaryText> :
+    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = summaryText;
+  let arguments = (ins Firn_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$input `axis` $axis attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Firn_SoftmaxOp : Firn_SoftmaxLikeOp<"softmax", "softmax along an axis">;
+def Firn_LogSoftmaxOp : Firn_SoftmaxLikeOp<"log_softmax", "log of softmax along an axis, computed stably">;
+
+def Firn_OneHotOp : Firn_Op<"one_hot", [Pure]> {
+  let summary = "class indices [N] to f32 one-hot rows [N, C]";
+  let arguments = (ins Firn_Tensor:$indices);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$indices attr-dict `:` type($indices) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Pure]> {
+  let summary = "gradient of conv2d with respect to its input (a transposed convolution)";
+  let description = [{
+    The result type fixes the input's size, which stride alone leaves
+    ambiguous; the verifier checks that conv2d of that shape gives
+    `grad_output`'s shape.
+  }];
+  let arguments = (ins Firn_FloatTensor:$grad_output, Firn_FloatTensor:$weight,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       DenseI64ArrayAttr:$dilation);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `,` $weight `stride` $stride `padding` $padding `dilation` $dilation
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_Conv2dGradWeightOp : Firn_Op<"conv2d_grad_weight", [Pure]> {
+  let summary = "gradient of conv2d with respect to its weight";
+  let arguments = (ins Firn_FloatTensor:$input, Firn_FloatTensor:$grad_output,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       DenseI64ArrayAttr:$dilation);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $grad_output `stride` $stride `padding` $padding `dilation` $dilation
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // FIRN_OPS

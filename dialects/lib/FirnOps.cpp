@@ -1,0 +1,536 @@
+//===- FirnOps.cpp - Verifiers and helpers of firn's ops ------------------===//
+//
+// Each verifier restates its op's contract through ShapeRules and reports a
+// violation with the concrete shapes, never an assert: IR written by hand or
+// produced by a buggy pass must fail with a diagnostic.
+//
+//===----------------------------------------------------------------------===//
+#include "firn/Dialect/FirnOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace firn;
+
+#include "firn/Dialect/FirnEnums.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Type helpers
+//===----------------------------------------------------------------------===//
+
+bool firn::isFirnTensor(Type type, bool floatOnly) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || tensor.getEncoding())
+    return false;
+  Type element = tensor.getElementType();
+  if (!element.isF32() && (floatOnly || !element.isInteger(64)))
+    return false;
+  for (auto [i, dim] : llvm::enumerate(tensor.getShape()))
+    if (ShapedType::isDynamic(dim) ? i != 0 : dim <= 0)
+      return false;
+  return true;
+}
+
+bool firn::isFirnScalar(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor && tensor.getRank() == 0 && tensor.getElementType().isF32();
+}
+
+shape::Shape firn::shapeOf(Type type) {
+  shape::Shape out;
+  for (int64_t dim : cast<RankedTensorType>(type).getShape())
+    out.push_back(ShapedType::isDynamic(dim) ? shape::kBatch : dim);
+  return out;
+}
+
+RankedTensorType firn::tensorTypeOf(const shape::Shape &s, Type elementType) {
+  SmallVector<int64_t> dims;
+  for (int64_t d : s)
+    dims.push_back(d == shape::kBatch ? ShapedType::kDynamic : d);
+  return RankedTensorType::get(dims, elementType);
+}
+
+namespace {
+/// Compares an op's declared result type with the rule's answer.
+LogicalResult checkResult(Operation *op, const shape::Inferred &inferred,
+                          Type result) {
+  if (!inferred.ok())
+    return op->emitOpError() << inferred.error;
+  if (shapeOf(result) != inferred.shape)
+    return op->emitOpError()
+           << "result shape " << shape::str(shapeOf(result))
+           << " does not match the inferred shape "
+           << shape::str(inferred.shape);
+  return success();
+}
+
+std::optional<shape::Shape> optionalShape(Value v) {
+  if (!v)
+    return std::nullopt;
+  return shapeOf(v.getType());
+}
+
+/// Reads stride, padding and dilation of the conv2d family.
+FailureOr<shape::Conv2dGeometry> geometryOf(Operation *op,
+                                            ArrayRef<int64_t> stride,
+                                            ArrayRef<int64_t> padding,
+                                            ArrayRef<int64_t> dilation) {
+  if (stride.size() != 2 || padding.size() != 4 || dilation.size() != 2)
+    return op->emitOpError()
+           << "expects 2 strides, 4 paddings (top, left, bottom, right) and 2 "
+              "dilations, got "
+           << stride.size() << ", " << padding.size() << " and "
+           << dilation.size();
+  shape::Conv2dGeometry g;
+  std::copy(stride.begin(), stride.end(), g.stride.begin());
+  std::copy(padding.begin(), padding.end(), g.padding.begin());
+  std::copy(dilation.begin(), dilation.end(), g.dilation.begin());
+  return g;
+}
+
+/// A symbol reference must resolve to an op of the expected kind whose type
+/// equals `type`.
+template <typename TargetOp>
+LogicalResult verifyStateUse(Operation *op, FlatSymbolRefAttr ref, Type type,
+                             SymbolTableCollection &symbols, StringRef what) {
+  auto target = symbols.lookupNearestSymbolFrom<TargetOp>(op, ref);
+  if (!target)
+    return op->emitOpError() << "'" << ref.getValue() << "' is not a " << what;
+  if (target.getType() != type)
+    return op->emitOpError()
+           << "type " << type << " does not match " << what << " '"
+           << ref.getValue() << "' of type " << target.getType();
+  return success();
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Program state and training setup
+//===----------------------------------------------------------------------===//
+
+LogicalResult ParamOp::verify() {
+  if (getInit() == InitKind::Constant) {
+    auto value = getValueAttr();
+    if (!value)
+      return emitOpError("a constant init needs a value");
+    if (value.getType() != getType())
+      return emitOpError() << "initial value of type " << value.getType()
+                           << " does not match the parameter type "
+                           << getType();
+  } else if (getValueAttr()) {
+    return emitOpError("only a constant init takes a value");
+  }
+  if ((getInit() == InitKind::Uniform) != static_cast<bool>(getBoundAttr()))
+    return emitOpError("a uniform init needs a bound, and only it takes one");
+  if (getBoundAttr() && getBoundAttr().getValueAsDouble() < 0)
+    return emitOpError("the uniform bound must not be negative");
+  if (static_cast<bool>(getOwnerAttr()) != static_cast<bool>(getGroupAttr()))
+    return emitOpError("an owner needs a group index");
+  if (shape::hasBatch(shapeOf(getType())))
+    return emitOpError("a parameter cannot have the batch dimension");
+  return success();
+}
+
+LogicalResult ParamOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  if (!getOwnerAttr())
+    return success();
+  auto optimizer =
+      symbols.lookupNearestSymbolFrom<OptimizerOp>(*this, getOwnerAttr());
+  if (!optimizer)
+    return emitOpError() << "owner '" << getOwnerAttr().getValue()
+                         << "' is not an optimizer";
+  int64_t group = static_cast<int64_t>(*getGroup());
+  if (group < 0 || group >= static_cast<int64_t>(optimizer.getGroups().size()))
+    return emitOpError() << "group " << group << " is out of range: '"
+                         << getOwnerAttr().getValue() << "' has "
+                         << optimizer.getGroups().size() << " groups";
+  return success();
+}
+
+LogicalResult BufferOp::verify() {
+  if (getValue().getType() != getType())
+    return emitOpError() << "initial value of type " << getValue().getType()
+                         << " does not match the buffer type " << getType();
+  return success();
+}
+
+namespace {
+/// The hyper-parameters each optimizer accepts (PyTorch's names) and whether
+/// each is a flag (bool), a pair of floats (betas) or a float.
+enum class HyperKind { Float, Bool, Pair };
+struct Hyper {
+  StringRef name;
+  HyperKind kind;
+};
+
+ArrayRef<Hyper> hyperParameters(OptimizerKind kind) {
+  static const Hyper sgd[] = {{"lr", HyperKind::Float},
+                              {"momentum", HyperKind::Float},
+                              {"dampening", HyperKind::Float},
+                              {"weight_decay", HyperKind::Float},
+                              {"nesterov", HyperKind::Bool},
+                              {"maximize", HyperKind::Bool}};
+  static const Hyper adam[] = {{"lr", HyperKind::Float},
+                               {"betas", HyperKind::Pair},
+                               {"eps", HyperKind::Float},
+                               {"weight_decay", HyperKind::Float},
+                               {"amsgrad", HyperKind::Bool},
+                               {"maximize", HyperKind::Bool}};
+  static const Hyper adagrad[] = {{"lr", HyperKind::Float},
+                                  {"lr_decay", HyperKind::Float},
+                                  {"weight_decay", HyperKind::Float},
+                                  {"initial_accumulator_value", HyperKind::Float},
+                                  {"eps", HyperKind::Float},
+                                  {"maximize", HyperKind::Bool}};
+  static const Hyper adamax[] = {{"lr", HyperKind::Float},
+                                 {"betas", HyperKind::Pair},
+                                 {"eps", HyperKind::Float},
+                                 {"weight_decay", HyperKind::Float},
+                                 {"maximize", HyperKind::Bool}};
+  static const Hyper rmsprop[] = {{"lr", HyperKind::Float},
+                                  {"alpha", HyperKind::Float},
+                                  {"eps", HyperKind::Float},
+                                  {"weight_decay", HyperKind::Float},
+                                  {"momentum", HyperKind::Float},
+                                  {"centered", HyperKind::Bool},
+                                  {"maximize", HyperKind::Bool}};
+  switch (kind) {
+  case OptimizerKind::SGD:
+    return sgd;
+  case OptimizerKind::Adam:
+  case OptimizerKind::AdamW:
+    return adam;
+  case OptimizerKind::Adagrad:
+    return adagrad;
+  case OptimizerKind::Adamax:
+    return adamax;
+  case OptimizerKind::RMSprop:
+    return rmsprop;
+  }
+  return {};
+}
+
+bool hasHyperKind(Attribute value, HyperKind kind) {
+  switch (kind) {
+  case HyperKind::Float:
+    return isa<FloatAttr>(value);
+  case HyperKind::Bool:
+    return isa<BoolAttr>(value);
+  case HyperKind::Pair: {
+    auto pair = dyn_cast<ArrayAttr>(value);
+    return pair && pair.size() == 2 && isa<FloatAttr>(pair[0]) &&
+           isa<FloatAttr>(pair[1]);
+  }
+  }
+  return false;
+}
+} // namespace
+
+LogicalResult OptimizerOp::verify() {
+  if (getGroups().empty())
+    return emitOpError("needs at least one parameter group");
+  ArrayRef<Hyper> known = hyperParameters(getKind());
+  for (auto [index, group] : llvm::enumerate(getGroups())) {
+    for (NamedAttribute entry : cast<DictionaryAttr>(group)) {
+      const Hyper *hyper = llvm::find_if(
+          known, [&](const Hyper &h) { return h.name == entry.getName(); });
+      if (hyper == known.end())
+        return emitOpError() << "group " << index << ": "
+                             << stringifyOptimizerKind(getKind())
+                             << " has no hyper-parameter '" << entry.getName().strref()
+                             << "'";
+      if (!hasHyperKind(entry.getValue(), hyper->kind))
+        return emitOpError() << "group " << index << ": '"
+                             << entry.getName().strref() << "' has the wrong kind of value";
+      if (auto f = dyn_cast<FloatAttr>(entry.getValue());
+          f && f.getValueAsDouble() < 0)
+        return emitOpError() << "group " << index << ": '"
+                             << entry.getName().strref() << "' must not be negative";
+    }
+    if (!cast<DictionaryAttr>(group).get("lr"))
+      return emitOpError() << "group " << index << " has no 'lr'";
+  }
+  return success();
+}
+
+LogicalResult ClipGradNormOp::verify() {
+  if (getMaxNorm().convertToDouble() <= 0)
+    return emitOpError("max_norm must be positive");
+  if (getNormType().convertToDouble() <= 0)
+    return emitOpError("norm_type must be positive");
+  return success();
+}
+
+LogicalResult ClipGradValueOp::verify() {
+  if (getClipValue().convertToDouble() <= 0)
+    return emitOpError("clip_value must be positive");
+  return success();
+}
+
+LogicalResult LRScheduleOp::verify() {
+  static const StringRef kinds[] = {
+      "StepLR",  "MultiStepLR",       "ExponentialLR", "CosineAnnealingLR",
+      "ReduceLROnPlateau", "OneCycleLR", "LinearLR"};
+  if (!llvm::is_contained(kinds, getKind()))
+    return emitOpError() << "unknown schedule '" << getKind() << "'";
+  return success();
+}
+
+LogicalResult LRScheduleOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  if (!symbols.lookupNearestSymbolFrom<OptimizerOp>(*this, getOptimizerAttr()))
+    return emitOpError() << "'" << getOptimizer() << "' is not an optimizer";
+  return success();
+}
+
+LogicalResult ReadParamOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyStateUse<ParamOp>(*this, getParamAttr(), getType(), symbols,
+                                 "parameter");
+}
+
+LogicalResult WriteParamOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyStateUse<ParamOp>(*this, getParamAttr(), getValue().getType(),
+                                 symbols, "parameter");
+}
+
+LogicalResult ReadBufferOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyStateUse<BufferOp>(*this, getBufferAttr(), getType(), symbols,
+                                  "buffer");
+}
+
+LogicalResult WriteBufferOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyStateUse<BufferOp>(*this, getBufferAttr(),
+                                  getValue().getType(), symbols, "buffer");
+}
+
+//===----------------------------------------------------------------------===//
+// Layer-level ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::verify() {
+  return checkResult(*this,
+                     shape::linear(shapeOf(getInput().getType()),
+                                   shapeOf(getWeight().getType()),
+                                   optionalShape(getBias())),
+                     getType());
+}
+
+LogicalResult Conv2dOp::verify() {
+  auto g = geometryOf(*this, getStride(), getPadding(), getDilation());
+  if (failed(g))
+    return failure();
+  return checkResult(*this,
+                     shape::conv2d(shapeOf(getInput().getType()),
+                                   shapeOf(getWeight().getType()),
+                                   optionalShape(getBias()), *g),
+                     getType());
+}
+
+LogicalResult MSELossOp::verify() {
+  return checkResult(*this,
+                     shape::mseLoss(shapeOf(getPrediction().getType()),
+                                    shapeOf(getTarget().getType())),
+                     getType());
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  bool indexTarget = getTarget().getType().getElementType().isInteger(64);
+  return checkResult(*this,
+                     shape::crossEntropy(shapeOf(getLogits().getType()),
+                                         shapeOf(getTarget().getType()),
+                                         indexTarget),
+                     getType());
+}
+
+LogicalResult DropoutOp::verify() {
+  double p = getP().convertToDouble();
+  if (p < 0 || p >= 1)
+    return emitOpError() << "p must be in [0, 1), got " << p;
+  return success();
+}
+
+LogicalResult BatchNormOp::verify() {
+  shape::Shape x = shapeOf(getInput().getType());
+  for (Value channel : {getWeight(), getBias(), getRunningMean(),
+                        getRunningVar(), getNewRunningMean(),
+                        getNewRunningVar()}) {
+    if (!channel)
+      continue;
+    shape::Inferred rule = shape::batchNorm(x, shapeOf(channel.getType()));
+    if (!rule.ok())
+      return emitOpError() << rule.error;
+  }
+  if (getResult().getType() != getInput().getType())
+    return emitOpError("result type must equal the input type");
+  if (getEps().convertToDouble() <= 0)
+    return emitOpError("eps must be positive");
+  double momentum = getMomentum().convertToDouble();
+  if (momentum < 0 || momentum > 1)
+    return emitOpError("momentum must be in [0, 1]");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Primitive tensor ops
+//===----------------------------------------------------------------------===//
+
+ParseResult ConstantOp::parse(OpAsmParser &parser, OperationState &result) {
+  ElementsAttr value;
+  if (parser.parseOptionalAttrDict(result.attributes) ||
+      parser.parseAttribute(value, "value", result.attributes))
+    return failure();
+  result.addTypes(value.getType());
+  return success();
+}
+
+void ConstantOp::print(OpAsmPrinter &printer) {
+  printer.printOptionalAttrDict((*this)->getAttrs(), {"value"});
+  printer << ' ';
+  printer.printAttribute(getValue());
+}
+
+LogicalResult ConstantOp::verify() {
+  if (shape::hasBatch(shapeOf(getType())))
+    return emitOpError("a constant cannot have the batch dimension");
+  if (getValue().getType() != getType())
+    return emitOpError() << "value of type " << getValue().getType()
+                         << " does not match the result type " << getType();
+  return success();
+}
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+namespace {
+LogicalResult verifyBroadcastBinary(Operation *op) {
+  return checkResult(op,
+                     shape::broadcast(shapeOf(op->getOperand(0).getType()),
+                                      shapeOf(op->getOperand(1).getType())),
+                     op->getResult(0).getType());
+}
+} // namespace
+
+LogicalResult AddOp::verify() { return verifyBroadcastBinary(*this); }
+LogicalResult SubOp::verify() { return verifyBroadcastBinary(*this); }
+LogicalResult MulOp::verify() { return verifyBroadcastBinary(*this); }
+LogicalResult DivOp::verify() { return verifyBroadcastBinary(*this); }
+LogicalResult MaxOp::verify() { return verifyBroadcastBinary(*this); }
+
+LogicalResult ReshapeOp::verify() {
+  if (getInput().getType().getElementType() != getType().getElementType())
+    return emitOpError("reshape cannot change the element type");
+  return checkResult(*this,
+                     shape::reshape(shapeOf(getInput().getType()),
+                                    shapeOf(getType())),
+                     getType());
+}
+
+LogicalResult TransposeOp::verify() {
+  return checkResult(*this,
+                     shape::transpose(shapeOf(getInput().getType()),
+                                      std::vector<int64_t>(getPerm().begin(),
+                                                           getPerm().end())),
+                     getType());
+}
+
+LogicalResult MatmulOp::verify() {
+  return checkResult(*this,
+                     shape::matmul(shapeOf(getLhs().getType()),
+                                   shapeOf(getRhs().getType()),
+                                   getTransposeLhs(), getTransposeRhs()),
+                     getType());
+}
+
+namespace {
+template <typename ReduceOp>
+LogicalResult verifyReduce(ReduceOp op) {
+  return checkResult(op,
+                     shape::reduce(shapeOf(op.getInput().getType()),
+                                   std::vector<int64_t>(op.getAxes().begin(),
+                                                        op.getAxes().end()),
+                                   op.getKeepdims()),
+                     op.getType());
+}
+} // namespace
+
+LogicalResult ReduceSumOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceMeanOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceMaxOp::verify() { return verifyReduce(*this); }
+
+LogicalResult BroadcastLikeOp::verify() {
+  shape::Shape from = shapeOf(getInput().getType());
+  shape::Shape to = shapeOf(getLike().getType());
+  if (!shape::broadcastsTo(from, to))
+    return emitOpError() << shape::str(from) << " does not broadcast to "
+                         << shape::str(to);
+  if (shapeOf(getType()) != to)
+    return emitOpError() << "result shape " << shape::str(shapeOf(getType()))
+                         << " must be the shape of 'like', " << shape::str(to);
+  return success();
+}
+
+namespace {
+LogicalResult verifyAxis(Operation *op, int64_t axis, RankedTensorType type) {
+  if (axis < 0 || axis >= type.getRank())
+    return op->emitOpError() << "axis " << axis << " is out of range for "
+                             << type;
+  return success();
+}
+} // namespace
+
+LogicalResult SoftmaxOp::verify() {
+  return verifyAxis(*this, getAxis(), getType());
+}
+LogicalResult LogSoftmaxOp::verify() {
+  return verifyAxis(*this, getAxis(), getType());
+}
+
+LogicalResult OneHotOp::verify() {
+  RankedTensorType indices = getIndices().getType();
+  if (!indices.getElementType().isInteger(64) || indices.getRank() != 1)
+    return emitOpError() << "indices must be a 1-d i64 tensor, got "
+                         << indices;
+  if (getType().getRank() != 2 || getType().getDimSize(0) != indices.getDimSize(0))
+    return emitOpError() << "result must be [" << shape::str(shapeOf(indices))
+                         << "[0], C], got " << getType();
+  return success();
+}
+
+LogicalResult Conv2dGradInputOp::verify() {
+  auto g = geometryOf(*this, getStride(), getPadding(), getDilation());
+  if (failed(g))
+    return failure();
+  // The input shape is right when convolving it reproduces grad_output.
+  shape::Inferred forward = shape::conv2d(
+      shapeOf(getType()), shapeOf(getWeight().getType()), std::nullopt, *g);
+  if (!forward.ok())
+    return emitOpError() << forward.error;
+  shape::Shape dy = shapeOf(getGradOutput().getType());
+  if (forward.shape != dy)
+    return emitOpError() << "conv2d of the result shape "
+                         << shape::str(shapeOf(getType())) << " gives "
+                         << shape::str(forward.shape)
+                         << ", not the grad_output shape " << shape::str(dy);
+  return success();
+}
+
+LogicalResult Conv2dGradWeightOp::verify() {
+  auto g = geometryOf(*this, getStride(), getPadding(), getDilation());
+  if (failed(g))
+    return failure();
+  shape::Inferred forward =
+      shape::conv2d(shapeOf(getInput().getType()), shapeOf(getType()),
+                    std::nullopt, *g);
+  if (!forward.ok())
+    return emitOpError() << forward.error;
+  shape::Shape dy = shapeOf(getGradOutput().getType());
+  if (forward.shape != dy)
+    return emitOpError() << "conv2d with a weight of the result shape "
+                         << shape::str(shapeOf(getType())) << " gives "
+                         << shape::str(forward.shape)
+                         << ", not the grad_output shape " << shape::str(dy);
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "firn/Dialect/FirnOps.cpp.inc"
