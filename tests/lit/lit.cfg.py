@@ -13,3 +13,6 @@ config.test_exec_root = os.path.join(config.firn_obj_root, "tests", "lit")
 config.environment["PATH"] = os.pathsep.join(
     [config.firn_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", os.environ["PATH"])])
 config.substitutions.append(("%examples", os.path.join(config.firn_src_root, "examples")))
+import sys
+config.substitutions.append(
+    ("%expect-exit", f"{sys.executable} {os.path.join(config.firn_src_root, 'tests', 'lit', 'expect-exit.py')}"))

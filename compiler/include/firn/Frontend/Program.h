@@ -1,0 +1,149 @@
+//===- Program.h - A checked, resolved .firn program ------------*- C++ -*-===//
+//
+// What semantic analysis hands to IR generation: every layer with its
+// arguments bound and defaulted, every parameter under its PyTorch name with
+// its final shape, trainability, initial value and owner, every optimizer
+// group with all hyper-parameters filled in, and the type of every
+// expression in `forward` and `loss`. IR generation only translates; all
+// user errors are found before it runs.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_FRONTEND_PROGRAM_H
+#define FIRN_FRONTEND_PROGRAM_H
+
+#include "firn/Dialect/ShapeRules.h"
+#include "firn/Frontend/AST.h"
+
+#include <array>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace firn {
+
+class DiagnosticEngine;
+
+/// The type of a value in forward or loss.
+struct ValueType {
+  ast::DType dtype = ast::DType::F32;
+  shape::Shape shape;
+};
+
+/// `f32[N, 2]`, as the DSL writes it.
+std::string str(const ValueType &type);
+
+enum class LayerKind { Linear, Conv2d, BatchNorm1d, BatchNorm2d, Dropout, ReLU, Flatten };
+
+struct Layer {
+  std::string name;
+  LayerKind kind;
+  SourceLocation loc;
+  // Linear: in/out features. Conv2d: in/out channels. BatchNorm: features.
+  int64_t in = 0, out = 0;
+  bool bias = true;
+  std::array<int64_t, 2> kernel = {1, 1}, stride = {1, 1}, dilation = {1, 1};
+  std::array<int64_t, 4> padding = {0, 0, 0, 0}; ///< top, left, bottom, right
+  double p = 0.5;                                ///< Dropout
+  double eps = 1e-5, momentum = 0.1;             ///< BatchNorm
+  bool affine = true;                            ///< BatchNorm
+  std::map<std::string, size_t> params;  ///< "weight" -> index into params
+  std::map<std::string, size_t> buffers; ///< "running_mean" -> index
+};
+
+enum class ParamInit { Uniform, Constant, Load };
+
+struct Parameter {
+  std::string name; ///< PyTorch name: `fc1.weight`.
+  size_t layer;
+  shape::Shape shape; ///< After any `init name: type = ...` retyping.
+  bool trainable = true;
+  ParamInit init = ParamInit::Uniform;
+  double bound = 0;            ///< Uniform: U(-bound, bound).
+  std::vector<double> values;  ///< Constant: one value (a fill) or all.
+  std::optional<size_t> optimizer, group;
+};
+
+/// Non-learnable persistent state (BatchNorm running statistics).
+struct Buffer {
+  std::string name;
+  size_t layer;
+  shape::Shape shape;
+  double initialValue = 0;
+};
+
+using HyperValue = std::variant<double, bool, std::pair<double, double>>;
+using HyperParams = std::map<std::string, HyperValue>;
+
+struct Optimizer {
+  std::string name;
+  std::string kind; ///< `SGD`, `Adam`, ... as PyTorch spells it.
+  SourceLocation loc;
+  std::vector<HyperParams> groups;
+};
+
+/// A value of a schedule's or clip's option: a number, a string, a list.
+using OptionValue =
+    std::variant<double, int64_t, bool, std::string, std::vector<int64_t>>;
+
+struct Schedule {
+  std::string name;
+  std::string kind;
+  std::string optimizer;
+  std::map<std::string, OptionValue> options;
+  SourceLocation loc;
+};
+
+struct Clip {
+  bool byNorm = true;
+  double maxNormOrValue = 0;
+  double normType = 2.0;
+  SourceLocation loc;
+};
+
+struct NamedValue {
+  std::string name;
+  ValueType type;
+  SourceLocation loc;
+};
+
+struct Program {
+  std::string filename;
+  std::string modelName;
+  SourceLocation modelLoc;
+  int64_t seed = 0;
+  std::vector<Layer> layers;
+  std::vector<Parameter> params; ///< In PyTorch's named_parameters() order.
+  std::vector<Buffer> buffers;
+  std::vector<NamedValue> inputs; ///< forward's parameters.
+  ValueType output;
+  const ast::ForwardDef *forward = nullptr;
+
+  bool hasTrain = false;
+  std::optional<NamedValue> target;
+  const ast::Expr *loss = nullptr;
+  std::vector<Optimizer> optimizers;
+  std::vector<Clip> clips;
+  std::vector<Schedule> schedules;
+  int64_t accumulate = 1;
+  std::string zeroGrad = "optimizer";
+  std::string mode = "train";
+
+  /// The type of every expression in forward and loss.
+  std::unordered_map<const ast::Expr *, ValueType> types;
+  /// For each call of a layer in forward/loss: the layer's index.
+  std::unordered_map<const ast::Expr *, size_t> layerCalls;
+
+  const Layer *findLayer(const std::string &name) const;
+};
+
+/// Checks a parsed module and resolves it. Reports the first error through
+/// `diags` and returns nothing then.
+std::optional<Program> analyze(const ast::Module &module,
+                               DiagnosticEngine &diags);
+
+} // namespace firn
+
+#endif // FIRN_FRONTEND_PROGRAM_H

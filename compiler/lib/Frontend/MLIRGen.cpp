@@ -1,0 +1,395 @@
+//===- MLIRGen.cpp - From a checked program to firn IR --------------------===//
+//
+// A straight translation: semantic analysis has already checked every shape
+// and name, so nothing here can fail on user input. The forward body is
+// emitted twice, once per mode: `@predict` in eval mode (Dropout off,
+// BatchNorm on running statistics) and `@train_step` in the train block's
+// mode, where BatchNorm also writes its updated running statistics back.
+//
+//===----------------------------------------------------------------------===//
+#include "firn/Frontend/MLIRGen.h"
+
+#include "firn/Dialect/FirnOps.h"
+#include "firn/Frontend/Program.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+#include <map>
+
+using namespace mlir;
+
+namespace firn {
+namespace {
+
+class Generator {
+public:
+  Generator(MLIRContext &context, const Program &program)
+      : builder(&context), program(program) {}
+
+  OwningOpRef<ModuleOp> run() {
+    module = ModuleOp::create(locOf(program.modelLoc));
+    builder.setInsertionPointToEnd(module->getBody());
+    setModuleAttributes();
+    for (const Optimizer &opt : program.optimizers)
+      emitOptimizer(opt);
+    for (const Parameter &param : program.params)
+      emitParam(param);
+    for (const Buffer &buffer : program.buffers)
+      emitBuffer(buffer);
+    for (const Clip &clip : program.clips)
+      emitClip(clip);
+    for (const Schedule &schedule : program.schedules)
+      emitSchedule(schedule);
+    emitPredict();
+    if (program.hasTrain)
+      emitTrainStep();
+    return std::move(module);
+  }
+
+private:
+  Location locOf(SourceLocation loc) {
+    return FileLineColLoc::get(builder.getStringAttr(program.filename),
+                               loc.line, loc.column);
+  }
+
+  RankedTensorType typeOf(const ValueType &type) {
+    Type element = type.dtype == ast::DType::F32
+                       ? Type(builder.getF32Type())
+                       : Type(builder.getIntegerType(64));
+    return tensorTypeOf(type.shape, element);
+  }
+
+  RankedTensorType f32Tensor(const shape::Shape &shape) {
+    return tensorTypeOf(shape, builder.getF32Type());
+  }
+
+  void setModuleAttributes() {
+    auto set = [&](StringRef name, Attribute value) {
+      (*module)->setAttr(name, value);
+    };
+    set("firn.model", builder.getStringAttr(program.modelName));
+    set("firn.seed", builder.getI64IntegerAttr(program.seed));
+    if (program.hasTrain) {
+      set("firn.accumulate", builder.getI64IntegerAttr(program.accumulate));
+      set("firn.zero_grad", builder.getStringAttr(program.zeroGrad));
+    }
+  }
+
+  //===--------------------------------------------------------------------===//
+  // State and training setup
+  //===--------------------------------------------------------------------===//
+
+  Attribute hyperAttr(const HyperValue &value) {
+    if (auto *f = std::get_if<double>(&value))
+      return builder.getF64FloatAttr(*f);
+    if (auto *b = std::get_if<bool>(&value))
+      return builder.getBoolAttr(*b);
+    auto pair = std::get<std::pair<double, double>>(value);
+    return builder.getArrayAttr({builder.getF64FloatAttr(pair.first),
+                                 builder.getF64FloatAttr(pair.second)});
+  }
+
+  void emitOptimizer(const Optimizer &opt) {
+    SmallVector<Attribute> groups;
+    for (const HyperParams &group : opt.groups) {
+      SmallVector<NamedAttribute> entries;
+      for (const auto &[name, value] : group)
+        entries.push_back(builder.getNamedAttr(name, hyperAttr(value)));
+      groups.push_back(builder.getDictionaryAttr(entries));
+    }
+    auto kind = symbolizeOptimizerKind(opt.kind);
+    builder.create<OptimizerOp>(locOf(opt.loc),
+                                builder.getStringAttr(opt.name),
+                                OptimizerKindAttr::get(builder.getContext(),
+                                                       *kind),
+                                builder.getArrayAttr(groups));
+  }
+
+  void emitParam(const Parameter &param) {
+    MLIRContext *ctx = builder.getContext();
+    RankedTensorType type = f32Tensor(param.shape);
+    FlatSymbolRefAttr owner;
+    IntegerAttr group;
+    if (param.optimizer) {
+      owner = FlatSymbolRefAttr::get(
+          ctx, program.optimizers[*param.optimizer].name);
+      group = builder.getI64IntegerAttr(static_cast<int64_t>(*param.group));
+    }
+    FloatAttr bound;
+    ElementsAttr value;
+    InitKind init = InitKind::Load;
+    switch (param.init) {
+    case ParamInit::Uniform:
+      init = ::firn::InitKind::Uniform;
+      bound = builder.getF64FloatAttr(param.bound);
+      break;
+    case ParamInit::Constant: {
+      init = ::firn::InitKind::Constant;
+      SmallVector<float> values(param.values.begin(), param.values.end());
+      value = DenseElementsAttr::get(type, ArrayRef<float>(values));
+      break;
+    }
+    case ParamInit::Load:
+      break;
+    }
+    const Layer &layer = program.layers[param.layer];
+    builder.create<ParamOp>(
+        locOf(layer.loc), builder.getStringAttr(param.name),
+        TypeAttr::get(type),
+        TrainabilityAttr::get(ctx, param.trainable ? Trainability::Trainable
+                                                   : Trainability::Frozen),
+        owner, group, InitKindAttr::get(ctx, init), bound, value);
+  }
+
+  void emitBuffer(const Buffer &buffer) {
+    RankedTensorType type = f32Tensor(buffer.shape);
+    float value = static_cast<float>(buffer.initialValue);
+    builder.create<BufferOp>(
+        locOf(program.layers[buffer.layer].loc),
+        builder.getStringAttr(buffer.name), TypeAttr::get(type),
+        DenseElementsAttr::get(type, ArrayRef<float>(value)));
+  }
+
+  void emitClip(const Clip &clip) {
+    if (clip.byNorm)
+      builder.create<ClipGradNormOp>(
+          locOf(clip.loc), builder.getF64FloatAttr(clip.maxNormOrValue),
+          builder.getF64FloatAttr(clip.normType));
+    else
+      builder.create<ClipGradValueOp>(
+          locOf(clip.loc), builder.getF64FloatAttr(clip.maxNormOrValue));
+  }
+
+  Attribute optionAttr(const OptionValue &value) {
+    if (auto *f = std::get_if<double>(&value))
+      return builder.getF64FloatAttr(*f);
+    if (auto *i = std::get_if<int64_t>(&value))
+      return builder.getI64IntegerAttr(*i);
+    if (auto *b = std::get_if<bool>(&value))
+      return builder.getBoolAttr(*b);
+    if (auto *s = std::get_if<std::string>(&value))
+      return builder.getStringAttr(*s);
+    return builder.getI64ArrayAttr(std::get<std::vector<int64_t>>(value));
+  }
+
+  void emitSchedule(const Schedule &schedule) {
+    SmallVector<NamedAttribute> options;
+    for (const auto &[name, value] : schedule.options)
+      options.push_back(builder.getNamedAttr(name, optionAttr(value)));
+    builder.create<LRScheduleOp>(
+        locOf(schedule.loc), builder.getStringAttr(schedule.name),
+        builder.getStringAttr(schedule.kind),
+        FlatSymbolRefAttr::get(builder.getContext(), schedule.optimizer),
+        builder.getDictionaryAttr(options));
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Functions
+  //===--------------------------------------------------------------------===//
+
+  /// Creates `name(inputs...) -> results` and binds its arguments by name.
+  func::FuncOp beginFunction(StringRef name, ArrayRef<NamedValue> args,
+                             Type result, StringRef mode) {
+    SmallVector<Type> argTypes;
+    for (const NamedValue &arg : args)
+      argTypes.push_back(typeOf(arg.type));
+    auto func = builder.create<func::FuncOp>(
+        locOf(program.forward->loc), name,
+        builder.getFunctionType(argTypes, result));
+    func->setAttr("firn.mode", builder.getStringAttr(mode));
+    Block *entry = func.addEntryBlock();
+    scope.clear();
+    for (auto [i, arg] : llvm::enumerate(args)) {
+      entry->getArgument(i).setLoc(locOf(arg.loc));
+      scope[arg.name] = entry->getArgument(i);
+    }
+    builder.setInsertionPointToStart(entry);
+    return func;
+  }
+
+  /// Emits forward's statements; returns the value it returns.
+  Value emitForwardBody() {
+    for (const ast::Stmt &stmt : program.forward->body) {
+      Value value = emit(*stmt.value);
+      if (stmt.isReturn)
+        return value;
+      scope[stmt.target] = value;
+    }
+    llvm_unreachable("semantic analysis guarantees a return");
+  }
+
+  void emitPredict() {
+    OpBuilder::InsertionGuard guard(builder);
+    training = false;
+    beginFunction("predict", program.inputs, typeOf(program.output), "eval");
+    Value output = emitForwardBody();
+    builder.create<func::ReturnOp>(output.getLoc(), output);
+  }
+
+  void emitTrainStep() {
+    OpBuilder::InsertionGuard guard(builder);
+    training = program.mode == "train";
+    std::vector<NamedValue> args = program.inputs;
+    if (program.target)
+      args.push_back(*program.target);
+    beginFunction("train_step", args, f32Tensor({}), program.mode);
+    scope["output"] = emitForwardBody();
+    Value loss = emit(*program.loss);
+    builder.create<func::ReturnOp>(loss.getLoc(), loss);
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Expressions
+  //===--------------------------------------------------------------------===//
+
+  Value emit(const ast::Expr &expr) {
+    Location loc = locOf(expr.loc);
+    RankedTensorType type = typeOf(program.types.at(&expr));
+    switch (expr.kind) {
+    case ast::ExprKind::Name:
+      return scope.at(expr.name);
+    case ast::ExprKind::Number:
+      return builder.create<ConstantOp>(
+          loc, DenseElementsAttr::get(type, static_cast<float>(expr.number)));
+    case ast::ExprKind::Negate:
+      return builder.create<NegOp>(loc, emit(*expr.elements[0]));
+    case ast::ExprKind::Binary: {
+      Value lhs = emit(*expr.elements[0]);
+      Value rhs = emit(*expr.elements[1]);
+      if (expr.name == "+")
+        return builder.create<AddOp>(loc, type, lhs, rhs);
+      if (expr.name == "-")
+        return builder.create<SubOp>(loc, type, lhs, rhs);
+      return builder.create<MulOp>(loc, type, lhs, rhs);
+    }
+    case ast::ExprKind::Call:
+      if (auto it = program.layerCalls.find(&expr);
+          it != program.layerCalls.end())
+        return emitLayer(program.layers[it->second],
+                         emit(*expr.args[0].value), type, loc);
+      return emitBuiltin(expr, type, loc);
+    default:
+      llvm_unreachable("semantic analysis rejects other expressions");
+    }
+  }
+
+  Value readParam(const Layer &layer, const char *role, Location loc) {
+    auto it = layer.params.find(role);
+    if (it == layer.params.end())
+      return nullptr;
+    const Parameter &param = program.params[it->second];
+    return builder.create<ReadParamOp>(loc, f32Tensor(param.shape),
+                                       param.name);
+  }
+
+  Value readBuffer(const Layer &layer, const char *role, Location loc) {
+    const Buffer &buffer = program.buffers[layer.buffers.at(role)];
+    return builder.create<ReadBufferOp>(loc, f32Tensor(buffer.shape),
+                                        buffer.name);
+  }
+
+  Value emitLayer(const Layer &layer, Value input, RankedTensorType type,
+                  Location loc) {
+    // Read in PyTorch's parameter order so the IR reads weight, then bias.
+    Value weight = readParam(layer, "weight", loc);
+    Value bias = readParam(layer, "bias", loc);
+    switch (layer.kind) {
+    case LayerKind::Linear:
+      return builder.create<LinearOp>(loc, type, input, weight, bias);
+    case LayerKind::Conv2d:
+      return builder.create<Conv2dOp>(
+          loc, type, input, weight, bias,
+          builder.getDenseI64ArrayAttr(layer.stride),
+          builder.getDenseI64ArrayAttr(layer.padding),
+          builder.getDenseI64ArrayAttr(layer.dilation));
+    case LayerKind::BatchNorm1d:
+    case LayerKind::BatchNorm2d: {
+      Value mean = readBuffer(layer, "running_mean", loc);
+      Value var = readBuffer(layer, "running_var", loc);
+      auto op = builder.create<BatchNormOp>(
+          loc, TypeRange{type, mean.getType(), var.getType()}, input, weight,
+          bias, mean, var, builder.getF64FloatAttr(layer.eps),
+          builder.getF64FloatAttr(layer.momentum),
+          training ? builder.getUnitAttr() : UnitAttr());
+      if (training) {
+        builder.create<WriteBufferOp>(loc, op.getNewRunningMean(),
+                                      layer.name + ".running_mean");
+        builder.create<WriteBufferOp>(loc, op.getNewRunningVar(),
+                                      layer.name + ".running_var");
+      }
+      return op.getResult();
+    }
+    case LayerKind::Dropout:
+      return builder.create<DropoutOp>(
+          loc, input, builder.getF64FloatAttr(layer.p),
+          training ? builder.getUnitAttr() : UnitAttr());
+    case LayerKind::ReLU:
+      return builder.create<ReluOp>(loc, input);
+    case LayerKind::Flatten:
+      return builder.create<ReshapeOp>(loc, type, input);
+    }
+    llvm_unreachable("unknown layer kind");
+  }
+
+  Value emitBuiltin(const ast::Expr &call, RankedTensorType type,
+                    Location loc) {
+    const std::string &name = call.name;
+    // Operands are the tensor arguments in signature order: input, target.
+    auto operand = [&](const char *param, size_t position) -> const ast::Expr * {
+      for (const ast::Arg &arg : call.args)
+        if (arg.name == param)
+          return arg.value.get();
+      return position < call.args.size() && call.args[position].name.empty()
+                 ? call.args[position].value.get()
+                 : nullptr;
+    };
+    Value input = emit(*operand("input", 0));
+    if (name == "relu")
+      return builder.create<ReluOp>(loc, input);
+    if (name == "flatten" || name == "reshape")
+      return builder.create<ReshapeOp>(loc, type, input);
+    if (name == "sum")
+      return builder.create<ReduceSumOp>(loc, type, input,
+                                         builder.getDenseI64ArrayAttr({}),
+                                         UnitAttr());
+    if (name == "mean")
+      return builder.create<ReduceMeanOp>(loc, type, input,
+                                          builder.getDenseI64ArrayAttr({}),
+                                          UnitAttr());
+    if (name == "softmax" || name == "log_softmax") {
+      int64_t dim = static_cast<int64_t>(operand("dim", 1)->number);
+      if (operand("dim", 1)->kind == ast::ExprKind::Negate)
+        dim = -static_cast<int64_t>(operand("dim", 1)->elements[0]->number);
+      if (dim < 0)
+        dim += type.getRank();
+      if (name == "softmax")
+        return builder.create<SoftmaxOp>(loc, input, dim);
+      return builder.create<LogSoftmaxOp>(loc, input, dim);
+    }
+    Value target = emit(*operand("target", 1));
+    Reduction reduction = Reduction::Mean;
+    if (const ast::Expr *r = operand("reduction", 2); r && r->name == "sum")
+      reduction = Reduction::Sum;
+    auto reductionAttr = ReductionAttr::get(builder.getContext(), reduction);
+    if (name == "mse")
+      return builder.create<MSELossOp>(loc, type, input, target,
+                                       reductionAttr);
+    return builder.create<CrossEntropyOp>(loc, type, input, target,
+                                          reductionAttr);
+  }
+
+  OpBuilder builder;
+  const Program &program;
+  OwningOpRef<ModuleOp> module;
+  std::map<std::string, Value> scope;
+  bool training = false;
+};
+
+} // namespace
+
+OwningOpRef<ModuleOp> mlirGen(MLIRContext &context, const Program &program) {
+  return Generator(context, program).run();
+}
+
+} // namespace firn

@@ -1,0 +1,88 @@
+//===- Sema.h - Semantic analysis of a .firn file (internal) ----*- C++ -*-===//
+//
+// Semantic analysis in four steps, one file each:
+//   SemaModel.cpp  layers, their parameters and buffers, freeze, init;
+//   SemaExpr.cpp   types of the forward body and the loss expression;
+//   SemaTrain.cpp  target, loss, optimizers and their claims, clipping,
+//                  schedules, accumulation, zero_grad, mode;
+//   Sema.cpp       the driver (analyze) and selector matching.
+// Each step stops at the first error, which it has reported.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_FRONTEND_SEMA_H
+#define FIRN_FRONTEND_SEMA_H
+
+#include "SemaArgs.h"
+
+#include "firn/Frontend/Diagnostics.h"
+#include "firn/Frontend/Program.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace firn {
+
+class Sema {
+public:
+  Sema(Program &program, DiagnosticEngine &diags)
+      : program(program), diags(diags) {}
+
+  bool checkModel(const ast::ModelBlock &model);
+  bool checkForward(const ast::ForwardDef &forward);
+  bool checkTrain(const ast::TrainBlock &train);
+
+  /// The parameters a selector matches, in declaration order, or an error if
+  /// it matches none. A bare layer name matches all its parameters.
+  std::optional<std::vector<size_t>> matchSelector(const ast::Expr &selector);
+
+private:
+  // SemaModel.cpp
+  bool declareLayer(const ast::LayerDecl &decl);
+  bool applyFreeze(const ast::FreezeStmt &stmt);
+  bool applyInit(const ast::InitStmt &stmt);
+  void addParam(Layer &layer, const std::string &role, shape::Shape shape,
+                double bound);
+  void addBuffer(Layer &layer, const std::string &role, int64_t size,
+                 double value);
+
+  // SemaExpr.cpp
+  using Scope = std::map<std::string, ValueType>;
+  std::optional<ValueType> typeOf(const ast::Expr &expr, Scope &scope,
+                                  bool inLoss);
+  std::optional<ValueType> typeOfCall(const ast::Expr &call, Scope &scope,
+                                      bool inLoss);
+  std::optional<ValueType> typeOfLayerCall(const ast::Expr &call,
+                                           const Layer &layer,
+                                           const ValueType &input);
+  std::optional<ValueType> typeOfBuiltin(const ast::Expr &call,
+                                         const std::vector<ValueType> &args,
+                                         const BoundArgs &bound, bool inLoss);
+  std::optional<ValueType> checkType(const ast::TensorTypeNode &node);
+  bool requireFloat(const ast::Expr &expr, const ValueType &type,
+                    const std::string &what);
+
+  // SemaTrain.cpp
+  bool declareOptimizer(const ast::OptimizerDecl &decl);
+  bool claimParams(const ast::Expr *selection, size_t optimizer, size_t group,
+                   SourceLocation fallbackLoc);
+  std::optional<HyperParams> readHyperParams(const std::string &kind,
+                                             const BoundArgs &bound,
+                                             const HyperParams &defaults,
+                                             const std::string &callee);
+  bool declareClip(const ast::ClipDecl &decl);
+  bool declareSchedule(const ast::ScheduleDecl &decl);
+
+  Program &program;
+  DiagnosticEngine &diags;
+  /// Where each claimed parameter was claimed, for the "claimed twice" error.
+  std::map<size_t, std::string> claimedBy;
+  /// The batch dimension's name, fixed by its first use.
+  std::string batchName;
+  SourceLocation batchNameLoc;
+};
+
+} // namespace firn
+
+#endif // FIRN_FRONTEND_SEMA_H

@@ -1,0 +1,422 @@
+//===- SemaExpr.cpp - Types of forward and loss expressions ---------------===//
+//
+// Infers the type of every expression with the same ShapeRules the dialect's
+// verifiers use, so that a shape error is reported at the DSL line that
+// causes it, naming both shapes, instead of as an invalid op later.
+//
+//===----------------------------------------------------------------------===//
+#include "Sema.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace firn {
+
+namespace {
+/// Builtin functions of expressions; the last two only in the loss.
+const std::vector<std::string> &builtinNames() {
+  static const std::vector<std::string> names = {
+      "relu", "flatten", "reshape", "sum", "mean", "softmax", "log_softmax",
+      "mse", "cross_entropy"};
+  return names;
+}
+
+Signature builtinSignature(const std::string &name) {
+  if (name == "reshape")
+    return {name, {{"input", true}, {"shape", true}}};
+  if (name == "softmax" || name == "log_softmax")
+    return {name, {{"input", true}, {"dim", true}}};
+  if (name == "mse" || name == "cross_entropy")
+    return {name, {{"input", true}, {"target", true}, {"reduction"}}, 2};
+  return {name, {{"input", true}}};
+}
+} // namespace
+
+std::string str(const ValueType &type) {
+  std::string s = shape::str(type.shape);
+  return (type.dtype == ast::DType::F32 ? "f32" : "i64") + s;
+}
+
+std::optional<ValueType> Sema::checkType(const ast::TensorTypeNode &node) {
+  ValueType type;
+  type.dtype = node.dtype;
+  for (size_t i = 0; i < node.dims.size(); ++i) {
+    const ast::Dim &dim = node.dims[i];
+    if (dim.size) {
+      if (*dim.size <= 0) {
+        diags.error(dim.loc, "dimension sizes must be positive, got " +
+                                 std::to_string(*dim.size));
+        return std::nullopt;
+      }
+      type.shape.push_back(*dim.size);
+      continue;
+    }
+    if (i != 0) {
+      diags.error(dim.loc, "the batch dimension '" + dim.batchName +
+                               "' must be the first dimension");
+      return std::nullopt;
+    }
+    if (batchName.empty()) {
+      batchName = dim.batchName;
+      batchNameLoc = dim.loc;
+    } else if (dim.batchName != batchName) {
+      diags.error(dim.loc, "the batch dimension is called '" + batchName +
+                               "' (first at " +
+                               std::to_string(batchNameLoc.line) + ":" +
+                               std::to_string(batchNameLoc.column) +
+                               "); there is only one, got '" + dim.batchName +
+                               "'");
+      return std::nullopt;
+    }
+    type.shape.push_back(shape::kBatch);
+  }
+  return type;
+}
+
+bool Sema::requireFloat(const ast::Expr &expr, const ValueType &type,
+                        const std::string &what) {
+  if (type.dtype == ast::DType::F32)
+    return true;
+  diags.error(expr.loc, what + " needs an f32 tensor, got " + str(type));
+  return false;
+}
+
+std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
+                                               const Layer &layer,
+                                               const ValueType &input) {
+  if (!requireFloat(call, input, "layer '" + layer.name + "'"))
+    return std::nullopt;
+  auto paramShape = [&](const char *role) -> std::optional<shape::Shape> {
+    auto it = layer.params.find(role);
+    if (it == layer.params.end())
+      return std::nullopt;
+    return program.params[it->second].shape;
+  };
+  shape::Inferred result;
+  switch (layer.kind) {
+  case LayerKind::Linear:
+    result = shape::linear(input.shape, *paramShape("weight"),
+                           paramShape("bias"));
+    break;
+  case LayerKind::Conv2d: {
+    shape::Conv2dGeometry g{layer.stride, layer.padding, layer.dilation};
+    result = shape::conv2d(input.shape, *paramShape("weight"),
+                           paramShape("bias"), g);
+    break;
+  }
+  case LayerKind::BatchNorm1d:
+  case LayerKind::BatchNorm2d: {
+    bool is2d = layer.kind == LayerKind::BatchNorm2d;
+    size_t rank = input.shape.size();
+    if (is2d ? rank != 4 : (rank != 2 && rank != 3)) {
+      result = shape::Inferred::fail(
+          std::string(is2d ? "BatchNorm2d expects [N, C, H, W]"
+                           : "BatchNorm1d expects [N, C] or [N, C, L]") +
+          ", got " + shape::str(input.shape));
+      break;
+    }
+    result = shape::batchNorm(input.shape, {layer.in});
+    break;
+  }
+  case LayerKind::Flatten:
+    result = shape::flatten(input.shape);
+    break;
+  case LayerKind::Dropout:
+  case LayerKind::ReLU:
+    result = {input.shape, ""};
+    break;
+  }
+  if (!result.ok()) {
+    diags.error(call.loc,
+                "shape mismatch in layer '" + layer.name + "': " + result.error);
+    return std::nullopt;
+  }
+  return ValueType{ast::DType::F32, result.shape};
+}
+
+std::optional<ValueType>
+Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
+                    const BoundArgs &bound, bool inLoss) {
+  const std::string &name = call.name;
+  const ValueType &x = args[0];
+  auto fail = [&](const std::string &message) -> std::optional<ValueType> {
+    diags.error(call.loc, "shape mismatch in '" + name + "': " + message);
+    return std::nullopt;
+  };
+  if (name == "mse" || name == "cross_entropy") {
+    if (!inLoss) {
+      diags.error(call.loc, "'" + name + "' is a loss; use it in the train "
+                                         "block's 'loss'");
+      return std::nullopt;
+    }
+    if (const ast::Expr *reduction = bound.get("reduction")) {
+      auto r = readString(reduction, "'reduction'", diags);
+      if (!r)
+        return std::nullopt;
+      if (*r != "mean" && *r != "sum") {
+        diags.error(reduction->loc,
+                    "'reduction' must be 'mean' or 'sum', got '" + *r + "'");
+        return std::nullopt;
+      }
+    }
+    if (!requireFloat(*bound.get("input"), x, "'" + name + "' input"))
+      return std::nullopt;
+    const ValueType &target = args[1];
+    shape::Inferred r;
+    if (name == "mse") {
+      if (!requireFloat(*bound.get("target"), target, "'mse' target"))
+        return std::nullopt;
+      r = shape::mseLoss(x.shape, target.shape);
+    } else {
+      r = shape::crossEntropy(x.shape, target.shape,
+                              target.dtype == ast::DType::I64);
+    }
+    if (!r.ok())
+      return fail(r.error);
+    return ValueType{ast::DType::F32, r.shape};
+  }
+
+  if (!requireFloat(*bound.get("input"), x, "'" + name + "'"))
+    return std::nullopt;
+  if (name == "relu")
+    return x;
+  if (name == "sum" || name == "mean")
+    return ValueType{ast::DType::F32, {}};
+  if (name == "flatten") {
+    shape::Inferred r = shape::flatten(x.shape);
+    if (!r.ok())
+      return fail(r.error);
+    return ValueType{ast::DType::F32, r.shape};
+  }
+  if (name == "softmax" || name == "log_softmax") {
+    auto dim = readInt(bound.get("dim"), "'" + name + "' dim", diags);
+    if (!dim)
+      return std::nullopt;
+    int64_t rank = static_cast<int64_t>(x.shape.size());
+    if (*dim < -rank || *dim >= rank) {
+      diags.error(bound.get("dim")->loc,
+                  "dim " + std::to_string(*dim) + " is out of range for " +
+                      str(x));
+      return std::nullopt;
+    }
+    return x;
+  }
+  // reshape(x, [N, -1, ...])
+  const ast::Expr *target = bound.get("shape");
+  if (target->kind != ast::ExprKind::List) {
+    diags.error(target->loc, "'reshape' shape must be a list such as [" +
+                                 (batchName.empty() ? std::string("N")
+                                                    : batchName) +
+                                 ", -1], got " + describe(target));
+    return std::nullopt;
+  }
+  shape::Shape dims;
+  for (const ast::ExprPtr &element : target->elements) {
+    if (element->kind == ast::ExprKind::Name && element->name == batchName) {
+      dims.push_back(shape::kBatch);
+      continue;
+    }
+    auto v = readInt(element.get(), "'reshape' dimension", diags);
+    if (!v)
+      return std::nullopt;
+    if (*v == 0 || *v < -1) {
+      diags.error(element->loc, "'reshape' dimensions must be positive or "
+                                "-1, got " +
+                                    std::to_string(*v));
+      return std::nullopt;
+    }
+    dims.push_back(*v);
+  }
+  shape::Inferred r = shape::reshape(x.shape, dims);
+  if (!r.ok())
+    return fail(r.error);
+  return ValueType{ast::DType::F32, r.shape};
+}
+
+std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
+                                          bool inLoss) {
+  if (const Layer *layer = program.findLayer(call.name)) {
+    if (call.args.size() != 1 || !call.args[0].name.empty()) {
+      diags.error(call.loc, "layer '" + call.name +
+                                "' takes exactly one positional argument, got " +
+                                std::to_string(call.args.size()));
+      return std::nullopt;
+    }
+    auto input = typeOf(*call.args[0].value, scope, inLoss);
+    if (!input)
+      return std::nullopt;
+    auto result = typeOfLayerCall(call, *layer, *input);
+    if (result)
+      program.layerCalls[&call] = static_cast<size_t>(layer - &program.layers[0]);
+    return result;
+  }
+  const auto &names = builtinNames();
+  if (std::find(names.begin(), names.end(), call.name) == names.end()) {
+    std::vector<std::string> candidates = names;
+    for (const Layer &layer : program.layers)
+      candidates.push_back(layer.name);
+    std::string message = "unknown function or layer '" + call.name + "'";
+    std::string guess = suggest(call.name, candidates);
+    if (!guess.empty())
+      message += "; did you mean '" + guess + "'?";
+    else if (!call.name.empty() && std::isupper(call.name[0]))
+      message += "; layers are declared in the model block as name = " +
+                 call.name + "(...)";
+    diags.error(call.loc, message);
+    return std::nullopt;
+  }
+  Signature sig = builtinSignature(call.name);
+  auto bound = bindArgs(sig, call.args, call.loc, diags);
+  if (!bound)
+    return std::nullopt;
+  std::vector<ValueType> tensors;
+  for (const char *operand : {"input", "target"}) {
+    const ast::Expr *expr = bound->get(operand);
+    if (!expr)
+      continue;
+    auto type = typeOf(*expr, scope, inLoss);
+    if (!type)
+      return std::nullopt;
+    tensors.push_back(*type);
+  }
+  return typeOfBuiltin(call, tensors, *bound, inLoss);
+}
+
+std::optional<ValueType> Sema::typeOf(const ast::Expr &expr, Scope &scope,
+                                      bool inLoss) {
+  std::optional<ValueType> type;
+  switch (expr.kind) {
+  case ast::ExprKind::Name: {
+    auto it = scope.find(expr.name);
+    if (it != scope.end()) {
+      type = it->second;
+      break;
+    }
+    if (program.findLayer(expr.name)) {
+      diags.error(expr.loc, "'" + expr.name + "' is a layer; call it: " +
+                                expr.name + "(...)");
+      return std::nullopt;
+    }
+    std::vector<std::string> candidates;
+    for (const auto &[name, t] : scope)
+      candidates.push_back(name);
+    std::string message = "undefined name '" + expr.name + "'";
+    std::string guess = suggest(expr.name, candidates);
+    if (!guess.empty())
+      message += "; did you mean '" + guess + "'?";
+    diags.error(expr.loc, message);
+    return std::nullopt;
+  }
+  case ast::ExprKind::Number:
+    type = ValueType{ast::DType::F32, {}};
+    break;
+  case ast::ExprKind::Negate: {
+    auto inner = typeOf(*expr.elements[0], scope, inLoss);
+    if (!inner || !requireFloat(expr, *inner, "'-'"))
+      return std::nullopt;
+    type = inner;
+    break;
+  }
+  case ast::ExprKind::Binary: {
+    auto lhs = typeOf(*expr.elements[0], scope, inLoss);
+    if (!lhs)
+      return std::nullopt;
+    auto rhs = typeOf(*expr.elements[1], scope, inLoss);
+    if (!rhs)
+      return std::nullopt;
+    std::string op = "'" + expr.name + "'";
+    if (!requireFloat(*expr.elements[0], *lhs, op) ||
+        !requireFloat(*expr.elements[1], *rhs, op))
+      return std::nullopt;
+    shape::Inferred r = shape::broadcast(lhs->shape, rhs->shape);
+    if (!r.ok()) {
+      diags.error(expr.loc, "shape mismatch in " + op + ": " + str(*lhs) +
+                                " and " + str(*rhs) + " do not broadcast");
+      return std::nullopt;
+    }
+    type = ValueType{ast::DType::F32, r.shape};
+    break;
+  }
+  case ast::ExprKind::Call:
+    type = typeOfCall(expr, scope, inLoss);
+    if (!type)
+      return std::nullopt;
+    break;
+  default:
+    diags.error(expr.loc, "expected a tensor expression, got " +
+                              describe(&expr));
+    return std::nullopt;
+  }
+  program.types[&expr] = *type;
+  return type;
+}
+
+bool Sema::checkForward(const ast::ForwardDef &forward) {
+  program.forward = &forward;
+  Scope scope;
+  for (const ast::Param &param : forward.params) {
+    if (scope.count(param.name)) {
+      diags.error(param.loc, "duplicate input name '" + param.name + "'");
+      return false;
+    }
+    if (program.findLayer(param.name)) {
+      diags.error(param.loc, "input '" + param.name +
+                                 "' has the name of a layer");
+      return false;
+    }
+    auto type = checkType(param.type);
+    if (!type)
+      return false;
+    if (type->dtype != ast::DType::F32) {
+      diags.error(param.type.loc, "forward inputs must be f32, got " +
+                                      str(*type));
+      return false;
+    }
+    scope[param.name] = *type;
+    program.inputs.push_back({param.name, *type, param.loc});
+  }
+  if (forward.params.empty()) {
+    diags.error(forward.loc, "forward needs at least one input");
+    return false;
+  }
+  const ast::Stmt *returned = nullptr;
+  for (const ast::Stmt &stmt : forward.body) {
+    if (returned) {
+      diags.error(stmt.loc, "statement after 'return'");
+      return false;
+    }
+    auto type = typeOf(*stmt.value, scope, /*inLoss=*/false);
+    if (!type)
+      return false;
+    if (stmt.isReturn) {
+      returned = &stmt;
+      program.output = *type;
+      continue;
+    }
+    if (program.findLayer(stmt.target)) {
+      diags.error(stmt.loc, "'" + stmt.target +
+                                "' is a layer; assign to another name");
+      return false;
+    }
+    scope[stmt.target] = *type;
+  }
+  if (!returned) {
+    diags.error(forward.endLoc, "forward has no 'return'");
+    return false;
+  }
+  if (forward.resultType) {
+    auto declared = checkType(*forward.resultType);
+    if (!declared)
+      return false;
+    if (declared->shape != program.output.shape ||
+        declared->dtype != program.output.dtype) {
+      diags.error(returned->value->loc,
+                  "shape mismatch: forward returns " + str(program.output) +
+                      " but its declared result type is " + str(*declared));
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace firn

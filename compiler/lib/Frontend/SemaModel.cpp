@@ -1,0 +1,444 @@
+//===- SemaModel.cpp - Layers, parameters, freeze and init ----------------===//
+//
+// Turns `name = Layer(...)` into a Layer with PyTorch's defaults and the
+// parameters PyTorch would create for it, in `named_parameters()` order, each
+// with PyTorch's default initialization (`reset_parameters`): Linear and
+// Conv2d draw weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+// BatchNorm starts at weight 1, bias 0. Then applies `freeze` and `init`.
+//
+//===----------------------------------------------------------------------===//
+#include "Sema.h"
+
+#include <cmath>
+
+namespace firn {
+
+namespace {
+struct LayerInfo {
+  const char *name;
+  LayerKind kind;
+  Signature signature;
+};
+
+const std::vector<LayerInfo> &layerTable() {
+  // `requires_grad` is firn's addition: keyword-only, on every layer.
+  static const std::vector<LayerInfo> table = {
+      {"Linear",
+       LayerKind::Linear,
+       {"Linear",
+        {{"in_features", true}, {"out_features", true}, {"bias"},
+         {"requires_grad"}},
+        3}},
+      {"Conv2d",
+       LayerKind::Conv2d,
+       {"Conv2d",
+        {{"in_channels", true}, {"out_channels", true}, {"kernel_size", true},
+         {"stride"}, {"padding"}, {"dilation"}, {"bias"}, {"requires_grad"}},
+        7}},
+      {"BatchNorm1d",
+       LayerKind::BatchNorm1d,
+       {"BatchNorm1d",
+        {{"num_features", true}, {"eps"}, {"momentum"}, {"affine"},
+         {"requires_grad"}},
+        4}},
+      {"BatchNorm2d",
+       LayerKind::BatchNorm2d,
+       {"BatchNorm2d",
+        {{"num_features", true}, {"eps"}, {"momentum"}, {"affine"},
+         {"requires_grad"}},
+        4}},
+      {"Dropout", LayerKind::Dropout, {"Dropout", {{"p"}, {"requires_grad"}}, 1}},
+      {"ReLU", LayerKind::ReLU, {"ReLU", {{"requires_grad"}}, 0}},
+      {"Flatten", LayerKind::Flatten, {"Flatten", {{"requires_grad"}}, 0}},
+  };
+  return table;
+}
+
+std::string arg(const std::string &layer, const std::string &name) {
+  return "'" + layer + "' argument '" + name + "'";
+}
+
+/// A nested list of numbers: its shape and its values in row-major order.
+bool readTensorLiteral(const ast::Expr &expr, shape::Shape &shape,
+                       std::vector<double> &values, size_t depth,
+                       DiagnosticEngine &diags) {
+  if (auto number = literalNumber(&expr)) {
+    if (depth != shape.size()) {
+      diags.error(expr.loc, "ragged tensor literal: a number where a list of "
+                            "length " +
+                                std::to_string(shape[depth]) + " belongs");
+      return false;
+    }
+    values.push_back(*number);
+    return true;
+  }
+  if (expr.kind != ast::ExprKind::List) {
+    diags.error(expr.loc, "tensor literals hold numbers, not " +
+                              describe(&expr));
+    return false;
+  }
+  int64_t length = static_cast<int64_t>(expr.elements.size());
+  if (length == 0) {
+    diags.error(expr.loc, "empty list in a tensor literal");
+    return false;
+  }
+  if (depth == shape.size() && values.empty()) {
+    shape.push_back(length); // The first list at this depth fixes its size.
+  } else if (depth >= shape.size() || shape[depth] != length) {
+    diags.error(expr.loc, "ragged tensor literal: a list of length " +
+                              std::to_string(length) + " where " +
+                              (depth < shape.size()
+                                   ? "one of length " +
+                                         std::to_string(shape[depth])
+                                   : std::string("a number")) +
+                              " belongs");
+    return false;
+  }
+  for (const ast::ExprPtr &element : expr.elements)
+    if (!readTensorLiteral(*element, shape, values, depth + 1, diags))
+      return false;
+  return true;
+}
+
+bool isBatchNorm(LayerKind kind) {
+  return kind == LayerKind::BatchNorm1d || kind == LayerKind::BatchNorm2d;
+}
+} // namespace
+
+void Sema::addParam(Layer &layer, const std::string &role, shape::Shape shape,
+                    double bound) {
+  Parameter param;
+  param.name = layer.name + "." + role;
+  param.layer = program.layers.size();
+  param.shape = std::move(shape);
+  if (isBatchNorm(layer.kind)) {
+    param.init = ParamInit::Constant;
+    param.values = {role == "weight" ? 1.0 : 0.0};
+  } else {
+    param.init = ParamInit::Uniform;
+    param.bound = bound;
+  }
+  layer.params[role] = program.params.size();
+  program.params.push_back(std::move(param));
+}
+
+void Sema::addBuffer(Layer &layer, const std::string &role, int64_t size,
+                     double value) {
+  layer.buffers[role] = program.buffers.size();
+  program.buffers.push_back(
+      {layer.name + "." + role, program.layers.size(), {size}, value});
+}
+
+bool Sema::declareLayer(const ast::LayerDecl &decl) {
+  if (program.findLayer(decl.name)) {
+    diags.error(decl.loc, "duplicate layer name '" + decl.name + "'");
+    return false;
+  }
+  const LayerInfo *info = nullptr;
+  std::vector<std::string> kinds;
+  for (const LayerInfo &candidate : layerTable()) {
+    kinds.push_back(candidate.name);
+    if (decl.kind == candidate.name)
+      info = &candidate;
+  }
+  if (!info) {
+    std::string message = "unknown layer '" + decl.kind + "'";
+    std::string guess = suggest(decl.kind, kinds);
+    if (!guess.empty())
+      message += "; did you mean '" + guess + "'?";
+    diags.error(decl.kindLoc, message);
+    return false;
+  }
+  auto bound = bindArgs(info->signature, decl.args, decl.kindLoc, diags);
+  if (!bound)
+    return false;
+  Layer layer;
+  layer.name = decl.name;
+  layer.kind = info->kind;
+  layer.loc = decl.loc;
+  const std::string &k = decl.kind;
+  auto readPositive = [&](const char *name, int64_t &out) {
+    auto v = readIntAtLeast(bound->get(name), 1, arg(k, name), diags);
+    if (v)
+      out = *v;
+    return v.has_value();
+  };
+  auto readFlag = [&](const char *name, bool &out) {
+    if (!bound->has(name))
+      return true;
+    auto v = readBool(bound->get(name), arg(k, name), diags);
+    if (v)
+      out = *v;
+    return v.has_value();
+  };
+
+  switch (layer.kind) {
+  case LayerKind::Linear: {
+    if (!readPositive("in_features", layer.in) ||
+        !readPositive("out_features", layer.out) || !readFlag("bias", layer.bias))
+      return false;
+    double b = 1.0 / std::sqrt(static_cast<double>(layer.in));
+    addParam(layer, "weight", {layer.out, layer.in}, b);
+    if (layer.bias)
+      addParam(layer, "bias", {layer.out}, b);
+    break;
+  }
+  case LayerKind::Conv2d: {
+    if (!readPositive("in_channels", layer.in) ||
+        !readPositive("out_channels", layer.out) || !readFlag("bias", layer.bias))
+      return false;
+    auto kernel = readIntPair(bound->get("kernel_size"), 1,
+                              arg(k, "kernel_size"), diags);
+    if (!kernel)
+      return false;
+    layer.kernel = *kernel;
+    if (bound->has("stride")) {
+      auto s = readIntPair(bound->get("stride"), 1, arg(k, "stride"), diags);
+      if (!s)
+        return false;
+      layer.stride = *s;
+    }
+    if (bound->has("dilation")) {
+      auto d =
+          readIntPair(bound->get("dilation"), 1, arg(k, "dilation"), diags);
+      if (!d)
+        return false;
+      layer.dilation = *d;
+    }
+    if (const ast::Expr *padding = bound->get("padding")) {
+      if (padding->kind == ast::ExprKind::String) {
+        if (padding->name == "same") {
+          if (layer.stride != std::array<int64_t, 2>{1, 1}) {
+            diags.error(padding->loc, "padding='same' needs stride 1, as in "
+                                      "PyTorch");
+            return false;
+          }
+          layer.padding = shape::samePadding(layer.kernel[0], layer.kernel[1],
+                                             layer.dilation);
+        } else if (padding->name != "valid") {
+          diags.error(padding->loc, arg(k, "padding") +
+                                        " must be an integer, a pair, 'same' "
+                                        "or 'valid', got '" +
+                                        padding->name + "'");
+          return false;
+        }
+      } else {
+        auto p = readIntPair(padding, 0, arg(k, "padding"), diags);
+        if (!p)
+          return false;
+        layer.padding = {(*p)[0], (*p)[1], (*p)[0], (*p)[1]};
+      }
+    }
+    double b = 1.0 / std::sqrt(static_cast<double>(
+                         layer.in * layer.kernel[0] * layer.kernel[1]));
+    addParam(layer, "weight",
+             {layer.out, layer.in, layer.kernel[0], layer.kernel[1]}, b);
+    if (layer.bias)
+      addParam(layer, "bias", {layer.out}, b);
+    break;
+  }
+  case LayerKind::BatchNorm1d:
+  case LayerKind::BatchNorm2d: {
+    if (!readPositive("num_features", layer.in) ||
+        !readFlag("affine", layer.affine))
+      return false;
+    layer.out = layer.in;
+    if (bound->has("eps")) {
+      auto eps = readNumber(bound->get("eps"), arg(k, "eps"), diags);
+      if (!eps)
+        return false;
+      if (*eps <= 0) {
+        diags.error(bound->get("eps")->loc, arg(k, "eps") + " must be positive");
+        return false;
+      }
+      layer.eps = *eps;
+    }
+    if (bound->has("momentum")) {
+      auto m = readNumber(bound->get("momentum"), arg(k, "momentum"), diags);
+      if (!m)
+        return false;
+      if (*m < 0 || *m > 1) {
+        diags.error(bound->get("momentum")->loc,
+                    arg(k, "momentum") + " must be in [0, 1]");
+        return false;
+      }
+      layer.momentum = *m;
+    }
+    if (layer.affine) {
+      addParam(layer, "weight", {layer.in}, 0);
+      addParam(layer, "bias", {layer.in}, 0);
+    }
+    addBuffer(layer, "running_mean", layer.in, 0.0);
+    addBuffer(layer, "running_var", layer.in, 1.0);
+    break;
+  }
+  case LayerKind::Dropout:
+    if (bound->has("p")) {
+      auto p = readNumber(bound->get("p"), arg(k, "p"), diags);
+      if (!p)
+        return false;
+      if (*p < 0 || *p >= 1) {
+        diags.error(bound->get("p")->loc,
+                    arg(k, "p") + " must be in [0, 1), got " +
+                        formatNumber(*p));
+        return false;
+      }
+      layer.p = *p;
+    }
+    break;
+  case LayerKind::ReLU:
+  case LayerKind::Flatten:
+    break;
+  }
+
+  bool requiresGrad = true;
+  if (!readFlag("requires_grad", requiresGrad))
+    return false;
+  for (auto &[role, index] : layer.params)
+    program.params[index].trainable = requiresGrad;
+  program.layers.push_back(std::move(layer));
+  return true;
+}
+
+bool Sema::applyFreeze(const ast::FreezeStmt &stmt) {
+  for (const ast::ExprPtr &selector : stmt.selectors) {
+    auto matched = matchSelector(*selector);
+    if (!matched)
+      return false;
+    for (size_t index : *matched)
+      program.params[index].trainable = false;
+  }
+  return true;
+}
+
+bool Sema::applyInit(const ast::InitStmt &stmt) {
+  auto matched = matchSelector(*stmt.selector);
+  if (!matched)
+    return false;
+
+  if (stmt.retype) {
+    if (matched->size() != 1) {
+      diags.error(stmt.selector->loc,
+                  "a retyping init must name exactly one parameter; '" +
+                      stmt.selector->name + "' matches " +
+                      std::to_string(matched->size()));
+      return false;
+    }
+    auto type = checkType(*stmt.retype);
+    if (!type)
+      return false;
+    Parameter &param = program.params[matched->front()];
+    if (type->dtype != ast::DType::F32 || shape::hasBatch(type->shape)) {
+      diags.error(stmt.retype->loc, "a parameter must be f32 without the "
+                                    "batch dimension, got " +
+                                        str(*type));
+      return false;
+    }
+    if (!shape::broadcastsTo(type->shape, param.shape)) {
+      diags.error(stmt.retype->loc,
+                  "shape mismatch: '" + param.name + "' retyped to " +
+                      shape::str(type->shape) +
+                      ", which does not broadcast to its layer's shape " +
+                      shape::str(param.shape));
+      return false;
+    }
+    param.shape = type->shape;
+  }
+
+  const ast::Expr &value = *stmt.value;
+  ParamInit kind = ParamInit::Constant;
+  std::vector<double> values;
+  std::optional<shape::Shape> literalShape;
+  bool isDefault = false;
+  if (value.kind == ast::ExprKind::Name && value.name == "load") {
+    kind = ParamInit::Load;
+  } else if (value.kind == ast::ExprKind::Name && value.name == "default") {
+    isDefault = true;
+  } else if (auto number = literalNumber(&value)) {
+    values = {*number};
+  } else if (value.kind == ast::ExprKind::Call &&
+             (value.name == "fill" || value.name == "zeros" ||
+              value.name == "ones")) {
+    bool isFill = value.name == "fill";
+    Signature sig{value.name, isFill ? std::vector<ArgSpec>{{"value", true}}
+                                     : std::vector<ArgSpec>{}};
+    auto bound = bindArgs(sig, value.args, value.loc, diags);
+    if (!bound)
+      return false;
+    if (isFill) {
+      auto v = readNumber(bound->get("value"), "'fill' value", diags);
+      if (!v)
+        return false;
+      values = {*v};
+    } else {
+      values = {value.name == "ones" ? 1.0 : 0.0};
+    }
+  } else if (value.kind == ast::ExprKind::List) {
+    literalShape = shape::Shape();
+    if (!readTensorLiteral(value, *literalShape, values, 0, diags))
+      return false;
+  } else {
+    diags.error(value.loc, "expected an initial value: fill(v), zeros(), "
+                           "ones(), a number, a tensor literal, 'load' or "
+                           "'default'; got " +
+                               describe(&value));
+    return false;
+  }
+
+  for (size_t index : *matched) {
+    Parameter &param = program.params[index];
+    if (literalShape && *literalShape != param.shape) {
+      diags.error(value.loc, "shape mismatch: the initial value of '" +
+                                 param.name + "' has shape " +
+                                 shape::str(*literalShape) +
+                                 " but the parameter has shape " +
+                                 shape::str(param.shape));
+      return false;
+    }
+    if (isDefault) {
+      // Undo an earlier init: back to what declareLayer chose.
+      const Layer &layer = program.layers[param.layer];
+      if (isBatchNorm(layer.kind)) {
+        param.init = ParamInit::Constant;
+        param.values = {param.name == layer.name + ".weight" ? 1.0 : 0.0};
+      } else {
+        param.init = ParamInit::Uniform;
+        int64_t fanIn = layer.kind == LayerKind::Linear
+                            ? layer.in
+                            : layer.in * layer.kernel[0] * layer.kernel[1];
+        param.bound = 1.0 / std::sqrt(static_cast<double>(fanIn));
+        param.values.clear();
+      }
+      continue;
+    }
+    param.init = kind;
+    param.values = values;
+  }
+  return true;
+}
+
+bool Sema::checkModel(const ast::ModelBlock &model) {
+  program.modelName = model.name;
+  program.modelLoc = model.loc;
+  program.seed = model.seed.value_or(0);
+  if (model.seed && *model.seed < 0) {
+    diags.error(model.seedLoc, "the seed must not be negative");
+    return false;
+  }
+  for (const ast::LayerDecl &decl : model.layers)
+    if (!declareLayer(decl))
+      return false;
+  for (const ast::FreezeStmt &stmt : model.freezes)
+    if (!applyFreeze(stmt))
+      return false;
+  for (const ast::InitStmt &stmt : model.inits)
+    if (!applyInit(stmt))
+      return false;
+  if (!model.forward) {
+    diags.error(model.loc, "model '" + model.name + "' has no 'forward'");
+    return false;
+  }
+  return checkForward(*model.forward);
+}
+
+} // namespace firn

@@ -1,0 +1,414 @@
+//===- SemaTrain.cpp - The train block ------------------------------------===//
+//
+// Checks the training setup against PyTorch's rules: each optimizer gets
+// every hyper-parameter with torch.optim's default filled in and validated
+// as torch.optim validates it; each parameter belongs to at most one
+// optimizer group (PyTorch raises "some parameters appear in more than one
+// parameter group"); a frozen parameter may be selected and is then simply
+// never updated (seed 001).
+//
+//===----------------------------------------------------------------------===//
+#include "Sema.h"
+
+namespace firn {
+
+namespace {
+struct OptimizerInfo {
+  const char *kind;
+  HyperParams defaults; ///< Without `lr` when PyTorch has no default.
+};
+
+const std::vector<OptimizerInfo> &optimizerTable() {
+  using P = std::pair<double, double>;
+  static const std::vector<OptimizerInfo> table = {
+      {"SGD",
+       {{"momentum", 0.0}, {"dampening", 0.0}, {"weight_decay", 0.0},
+        {"nesterov", false}, {"maximize", false}}},
+      {"Adam",
+       {{"lr", 1e-3}, {"betas", P{0.9, 0.999}}, {"eps", 1e-8},
+        {"weight_decay", 0.0}, {"amsgrad", false}, {"maximize", false}}},
+      {"AdamW",
+       {{"lr", 1e-3}, {"betas", P{0.9, 0.999}}, {"eps", 1e-8},
+        {"weight_decay", 1e-2}, {"amsgrad", false}, {"maximize", false}}},
+      {"Adagrad",
+       {{"lr", 1e-2}, {"lr_decay", 0.0}, {"weight_decay", 0.0},
+        {"initial_accumulator_value", 0.0}, {"eps", 1e-10},
+        {"maximize", false}}},
+      {"Adamax",
+       {{"lr", 2e-3}, {"betas", P{0.9, 0.999}}, {"eps", 1e-8},
+        {"weight_decay", 0.0}, {"maximize", false}}},
+      {"RMSprop",
+       {{"lr", 1e-2}, {"alpha", 0.99}, {"eps", 1e-8}, {"weight_decay", 0.0},
+        {"momentum", 0.0}, {"centered", false}, {"maximize", false}}},
+  };
+  return table;
+}
+
+/// The signature of an optimizer or group call: a selection, then
+/// hyper-parameters by keyword.
+Signature hyperSignature(const std::string &callee, const HyperParams &known,
+                         bool selectionRequired) {
+  Signature sig{callee, {{"params", selectionRequired}}, 1};
+  sig.params.push_back({"lr"});
+  for (const auto &[name, value] : known)
+    if (name != "lr")
+      sig.params.push_back({name});
+  return sig;
+}
+
+struct ScheduleInfo {
+  const char *kind;
+  std::vector<ArgSpec> options; ///< After the optimizer.
+};
+
+const std::vector<ScheduleInfo> &scheduleTable() {
+  static const std::vector<ScheduleInfo> table = {
+      {"StepLR", {{"step_size", true}, {"gamma"}}},
+      {"MultiStepLR", {{"milestones", true}, {"gamma"}}},
+      {"ExponentialLR", {{"gamma", true}}},
+      {"CosineAnnealingLR", {{"T_max", true}, {"eta_min"}}},
+      {"ReduceLROnPlateau",
+       {{"mode"}, {"factor"}, {"patience"}, {"threshold"}, {"threshold_mode"},
+        {"cooldown"}, {"min_lr"}, {"eps"}}},
+      {"OneCycleLR",
+       {{"max_lr", true}, {"total_steps"}, {"epochs"}, {"steps_per_epoch"},
+        {"pct_start"}, {"anneal_strategy"}, {"div_factor"},
+        {"final_div_factor"}}},
+      {"LinearLR",
+       {{"start_factor"}, {"end_factor"}, {"total_iters"}}},
+  };
+  return table;
+}
+} // namespace
+
+std::optional<HyperParams> Sema::readHyperParams(const std::string &kind,
+                                                 const BoundArgs &bound,
+                                                 const HyperParams &defaults,
+                                                 const std::string &callee) {
+  HyperParams result = defaults;
+  for (const auto &[name, expr] : bound.values) {
+    if (name == "params")
+      continue;
+    std::string what = "'" + callee + "' argument '" + name + "'";
+    // The kind of value follows the default (lr has none for SGD: a float).
+    auto known = defaults.find(name);
+    if (known != defaults.end() && std::holds_alternative<bool>(known->second)) {
+      auto v = readBool(expr, what, diags);
+      if (!v)
+        return std::nullopt;
+      result[name] = *v;
+    } else if (known != defaults.end() &&
+               std::holds_alternative<std::pair<double, double>>(
+                   known->second)) {
+      auto v = readNumberPair(expr, what, diags);
+      if (!v)
+        return std::nullopt;
+      for (double beta : {v->first, v->second})
+        if (beta < 0 || beta >= 1) {
+          diags.error(expr->loc, what + " must lie in [0, 1)");
+          return std::nullopt;
+        }
+      result[name] = *v;
+    } else {
+      auto v = readNumber(expr, what, diags);
+      if (!v)
+        return std::nullopt;
+      if (*v < 0 && name != "dampening") {
+        diags.error(expr->loc, what + " must not be negative");
+        return std::nullopt;
+      }
+      result[name] = *v;
+    }
+  }
+  return result;
+}
+
+bool Sema::claimParams(const ast::Expr *selection, size_t optimizer,
+                       size_t group, SourceLocation fallbackLoc) {
+  std::vector<std::pair<size_t, const ast::Expr *>> claims;
+  if (!selection) {
+    for (size_t i = 0; i < program.params.size(); ++i)
+      claims.push_back({i, nullptr});
+    if (claims.empty()) {
+      diags.error(fallbackLoc, "optimizer selects no parameter: the model has "
+                               "none");
+      return false;
+    }
+  } else {
+    std::vector<const ast::Expr *> selectors;
+    if (selection->kind == ast::ExprKind::List) {
+      for (const ast::ExprPtr &element : selection->elements)
+        selectors.push_back(element.get());
+    } else {
+      selectors.push_back(selection);
+    }
+    if (selectors.empty()) {
+      diags.error(selection->loc, "optimizer selects no parameter: the list "
+                                  "is empty");
+      return false;
+    }
+    for (const ast::Expr *selector : selectors) {
+      if (selector->kind != ast::ExprKind::Selector &&
+          selector->kind != ast::ExprKind::Name) {
+        diags.error(selector->loc, "expected a parameter selector such as "
+                                   "'fc1' or 'conv.*', got " +
+                                       describe(selector));
+        return false;
+      }
+      auto matched = matchSelector(*selector);
+      if (!matched)
+        return false;
+      for (size_t index : *matched)
+        claims.push_back({index, selector});
+    }
+  }
+  const Optimizer &opt = program.optimizers[optimizer];
+  std::string here = "optimizer '" + opt.name + "'" +
+                     (opt.groups.size() > 1 || group > 0
+                          ? " (group " + std::to_string(group) + ")"
+                          : std::string());
+  for (auto [index, selector] : claims) {
+    Parameter &param = program.params[index];
+    if (param.optimizer == optimizer && param.group == group)
+      continue; // Selected twice in one group: harmless, as in PyTorch.
+    if (param.optimizer) {
+      diags.error(selector ? selector->loc : fallbackLoc,
+                  "parameter '" + param.name + "' is claimed by " + here +
+                      " but already belongs to " + claimedBy[index] +
+                      "; a parameter may belong to one optimizer group only");
+      return false;
+    }
+    param.optimizer = optimizer;
+    param.group = group;
+    claimedBy[index] = here;
+  }
+  return true;
+}
+
+bool Sema::declareOptimizer(const ast::OptimizerDecl &decl) {
+  for (const Optimizer &other : program.optimizers)
+    if (other.name == decl.name) {
+      diags.error(decl.loc, "duplicate optimizer name '" + decl.name + "'");
+      return false;
+    }
+  const OptimizerInfo *info = nullptr;
+  std::vector<std::string> kinds;
+  for (const OptimizerInfo &candidate : optimizerTable()) {
+    kinds.push_back(candidate.kind);
+    if (decl.kind == candidate.kind)
+      info = &candidate;
+  }
+  if (!info) {
+    std::string message = "unknown optimizer '" + decl.kind + "'";
+    std::string guess = suggest(decl.kind, kinds);
+    if (!guess.empty())
+      message += "; did you mean '" + guess + "'?";
+    diags.error(decl.kindLoc, message);
+    return false;
+  }
+  auto bound = bindArgs(hyperSignature(decl.kind, info->defaults, false),
+                        decl.args, decl.kindLoc, diags);
+  if (!bound)
+    return false;
+  auto defaults = readHyperParams(decl.kind, *bound, info->defaults, decl.kind);
+  if (!defaults)
+    return false;
+  if (!decl.groups.empty() && bound->has("params")) {
+    diags.error(bound->get("params")->loc,
+                "give the parameters either in the optimizer call or in its "
+                "groups, not both");
+    return false;
+  }
+
+  size_t index = program.optimizers.size();
+  program.optimizers.push_back({decl.name, decl.kind, decl.loc, {}});
+  auto addGroup = [&](const HyperParams &hyper, const ast::Expr *selection,
+                      SourceLocation loc) {
+    if (!hyper.count("lr")) {
+      diags.error(loc, "'" + decl.kind + "' needs 'lr': PyTorch has no "
+                                         "default for it");
+      return false;
+    }
+    auto momentum = hyper.find("momentum"), dampening = hyper.find("dampening"),
+         nesterov = hyper.find("nesterov");
+    if (nesterov != hyper.end() && std::get<bool>(nesterov->second) &&
+        (std::get<double>(momentum->second) <= 0 ||
+         std::get<double>(dampening->second) != 0)) {
+      diags.error(loc, "nesterov momentum needs a momentum and zero "
+                       "dampening, as in PyTorch");
+      return false;
+    }
+    size_t group = program.optimizers[index].groups.size();
+    program.optimizers[index].groups.push_back(hyper);
+    return claimParams(selection, index, group, loc);
+  };
+  if (decl.groups.empty())
+    return addGroup(*defaults, bound->get("params"), decl.kindLoc);
+  for (const ast::GroupDecl &groupDecl : decl.groups) {
+    auto groupBound = bindArgs(hyperSignature("group", info->defaults, true),
+                               groupDecl.args, groupDecl.loc, diags);
+    if (!groupBound)
+      return false;
+    auto hyper =
+        readHyperParams(decl.kind, *groupBound, *defaults, "group");
+    if (!hyper || !addGroup(*hyper, groupBound->get("params"), groupDecl.loc))
+      return false;
+  }
+  return true;
+}
+
+bool Sema::declareClip(const ast::ClipDecl &decl) {
+  for (const Clip &other : program.clips)
+    if (other.byNorm == decl.byNorm) {
+      diags.error(decl.loc, std::string("duplicate '") +
+                                (decl.byNorm ? "clip_grad_norm"
+                                             : "clip_grad_value") +
+                                "'");
+      return false;
+    }
+  std::string callee = decl.byNorm ? "clip_grad_norm" : "clip_grad_value";
+  Signature sig = decl.byNorm
+                      ? Signature{callee, {{"max_norm", true}, {"norm_type"}}}
+                      : Signature{callee, {{"clip_value", true}}};
+  auto bound = bindArgs(sig, decl.args, decl.loc, diags);
+  if (!bound)
+    return false;
+  Clip clip;
+  clip.byNorm = decl.byNorm;
+  clip.loc = decl.loc;
+  for (const auto &[name, expr] : bound->values) {
+    auto v = readNumber(expr, "'" + callee + "' argument '" + name + "'", diags);
+    if (!v)
+      return false;
+    if (*v <= 0) {
+      diags.error(expr->loc, "'" + name + "' must be positive");
+      return false;
+    }
+    (name == "norm_type" ? clip.normType : clip.maxNormOrValue) = *v;
+  }
+  program.clips.push_back(clip);
+  return true;
+}
+
+bool Sema::declareSchedule(const ast::ScheduleDecl &decl) {
+  for (const Schedule &other : program.schedules)
+    if (other.name == decl.name) {
+      diags.error(decl.loc, "duplicate schedule name '" + decl.name + "'");
+      return false;
+    }
+  const ScheduleInfo *info = nullptr;
+  std::vector<std::string> kinds;
+  for (const ScheduleInfo &candidate : scheduleTable()) {
+    kinds.push_back(candidate.kind);
+    if (decl.kind == candidate.kind)
+      info = &candidate;
+  }
+  if (!info) {
+    std::string message = "unknown schedule '" + decl.kind + "'";
+    std::string guess = suggest(decl.kind, kinds);
+    if (!guess.empty())
+      message += "; did you mean '" + guess + "'?";
+    diags.error(decl.kindLoc, message);
+    return false;
+  }
+  Signature sig{decl.kind, {{"optimizer", true}}};
+  for (const ArgSpec &option : info->options)
+    sig.params.push_back(option);
+  auto bound = bindArgs(sig, decl.args, decl.kindLoc, diags);
+  if (!bound)
+    return false;
+  Schedule schedule{decl.name, decl.kind, "", {}, decl.loc};
+  for (const auto &[name, expr] : bound->values) {
+    std::string what = "'" + decl.kind + "' argument '" + name + "'";
+    if (name == "optimizer") {
+      bool found = false;
+      for (const Optimizer &opt : program.optimizers)
+        found |= expr->kind == ast::ExprKind::Name && opt.name == expr->name;
+      if (!found) {
+        diags.error(expr->loc, what + " must name an optimizer declared "
+                                      "before it, got " +
+                                   describe(expr));
+        return false;
+      }
+      schedule.optimizer = expr->name;
+    } else if (expr->kind == ast::ExprKind::String) {
+      schedule.options[name] = expr->name;
+    } else if (expr->kind == ast::ExprKind::List) {
+      auto list = readIntList(expr, what, diags);
+      if (!list)
+        return false;
+      schedule.options[name] = *list;
+    } else if (expr->kind == ast::ExprKind::Bool) {
+      schedule.options[name] = expr->boolean;
+    } else {
+      auto v = readNumber(expr, what, diags);
+      if (!v)
+        return false;
+      if (expr->isInteger)
+        schedule.options[name] = static_cast<int64_t>(*v);
+      else
+        schedule.options[name] = *v;
+    }
+  }
+  program.schedules.push_back(std::move(schedule));
+  return true;
+}
+
+bool Sema::checkTrain(const ast::TrainBlock &train) {
+  program.hasTrain = true;
+  Scope scope;
+  for (const NamedValue &input : program.inputs)
+    scope[input.name] = input.type;
+  scope["output"] = program.output;
+  if (train.target) {
+    const ast::Param &target = *train.target;
+    if (scope.count(target.name)) {
+      diags.error(target.loc, "target name '" + target.name +
+                                  "' is already used by " +
+                                  (target.name == "output"
+                                       ? std::string("the model's output")
+                                       : "a forward input"));
+      return false;
+    }
+    auto type = checkType(target.type);
+    if (!type)
+      return false;
+    scope[target.name] = *type;
+    program.target = NamedValue{target.name, *type, target.loc};
+  }
+  if (!train.loss) {
+    diags.error(train.loc, "the train block has no 'loss'");
+    return false;
+  }
+  auto lossType = typeOf(*train.loss, scope, /*inLoss=*/true);
+  if (!lossType)
+    return false;
+  if (!lossType->shape.empty()) {
+    diags.error(train.loss->loc,
+                "the loss must be a scalar, got " + str(*lossType) +
+                    "; reduce it with mean(...) or sum(...)");
+    return false;
+  }
+  program.loss = train.loss.get();
+  for (const ast::OptimizerDecl &decl : train.optimizers)
+    if (!declareOptimizer(decl))
+      return false;
+  for (const ast::ClipDecl &decl : train.clips)
+    if (!declareClip(decl))
+      return false;
+  for (const ast::ScheduleDecl &decl : train.schedules)
+    if (!declareSchedule(decl))
+      return false;
+  if (train.accumulate) {
+    if (*train.accumulate < 1) {
+      diags.error(train.accumulateLoc, "'accumulate' must be at least 1");
+      return false;
+    }
+    program.accumulate = *train.accumulate;
+  }
+  program.zeroGrad = train.zeroGrad;
+  program.mode = train.mode;
+  return true;
+}
+
+} // namespace firn

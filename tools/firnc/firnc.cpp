@@ -1,0 +1,112 @@
+//===- firnc.cpp - The firn compiler driver -------------------------------===//
+//
+// Reads a .firn file and runs the pipeline up to the stage `--emit` names,
+// printing that stage: the syntax tree (`ast`) or the firn dialect IR
+// (`firn`), with every op's DSL location so that later dumps point back to
+// the line that caused them. Exit status: 0 on success, 1 on a user error
+// (reported as `file:line:col: error: ...` with the line and a caret), 2 on
+// an internal error.
+//
+//===----------------------------------------------------------------------===//
+#include "firn/Dialect/FirnDialect.h"
+#include "firn/Frontend/Diagnostics.h"
+#include "firn/Frontend/MLIRGen.h"
+#include "firn/Frontend/Parser.h"
+#include "firn/Frontend/Program.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace cl = llvm::cl;
+
+namespace {
+enum class Emit { AST, Firn };
+
+cl::OptionCategory category("firnc options");
+
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.firn>"),
+                               cl::Required, cl::cat(category));
+
+cl::opt<Emit> emitAction(
+    "emit", cl::desc("The stage to stop at and print"), cl::init(Emit::Firn),
+    cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree"),
+               clEnumValN(Emit::Firn, "firn",
+                          "the firn dialect IR, before any pass")),
+    cl::cat(category));
+
+cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
+                                cl::value_desc("file"), cl::init("-"),
+                                cl::cat(category));
+
+/// Writes `text` to the output file; false (reported) if it can't.
+bool writeOutput(llvm::function_ref<void(llvm::raw_ostream &)> write) {
+  std::error_code error;
+  llvm::ToolOutputFile out(outputFile, error, llvm::sys::fs::OF_Text);
+  if (error) {
+    llvm::errs() << "firnc: error: cannot write '" << outputFile
+                 << "': " << error.message() << "\n";
+    return false;
+  }
+  write(out.os());
+  out.keep();
+  return true;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "firnc: compile a .firn model and its training "
+                              "setup\n");
+
+  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/true);
+  if (std::error_code error = buffer.getError()) {
+    llvm::errs() << "firnc: error: cannot read '" << inputFile
+                 << "': " << error.message() << "\n";
+    return 1;
+  }
+  firn::DiagnosticEngine diags(inputFile, (*buffer)->getBuffer().str());
+  std::optional<firn::ast::Module> module = firn::parseModule(diags);
+  if (!module) {
+    llvm::errs() << diags.text();
+    return 1;
+  }
+  if (emitAction == Emit::AST) {
+    std::string text;
+    firn::ast::dump(*module, text);
+    return writeOutput([&](llvm::raw_ostream &os) { os << text; }) ? 0 : 1;
+  }
+
+  std::optional<firn::Program> program = firn::analyze(*module, diags);
+  if (!program) {
+    llvm::errs() << diags.text();
+    return 1;
+  }
+
+  mlir::MLIRContext context;
+  context.loadDialect<firn::FirnDialect, mlir::func::FuncDialect>();
+  mlir::OwningOpRef<mlir::ModuleOp> ir = firn::mlirGen(context, *program);
+  if (mlir::failed(mlir::verify(*ir))) {
+    // Semantic analysis should have caught whatever the verifier found.
+    llvm::errs() << "firnc: internal error: the generated IR does not verify\n";
+    return 2;
+  }
+  mlir::OpPrintingFlags flags;
+  flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
+  flags.useLocalScope();
+  return writeOutput([&](llvm::raw_ostream &os) {
+           ir->print(os, flags);
+           os << "\n";
+         })
+             ? 0
+             : 1;
+}
