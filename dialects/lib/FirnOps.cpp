@@ -415,6 +415,17 @@ LogicalResult SubOp::verify() { return verifyBroadcastBinary(*this); }
 LogicalResult MulOp::verify() { return verifyBroadcastBinary(*this); }
 LogicalResult DivOp::verify() { return verifyBroadcastBinary(*this); }
 LogicalResult MaxOp::verify() { return verifyBroadcastBinary(*this); }
+LogicalResult PowOp::verify() { return verifyBroadcastBinary(*this); }
+
+LogicalResult NumelOp::verify() {
+  shape::Inferred reduced =
+      shape::reduce(shapeOf(getInput().getType()),
+                    std::vector<int64_t>(getAxes().begin(), getAxes().end()),
+                    /*keepDims=*/false);
+  if (!reduced.ok())
+    return emitOpError() << reduced.error;
+  return success();
+}
 
 LogicalResult ReshapeOp::verify() {
   if (getInput().getType().getElementType() != getType().getElementType())

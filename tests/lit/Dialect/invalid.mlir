@@ -347,3 +347,11 @@ module attributes {firn.accumulate = 0 : i64} {}
 
 // expected-error @+1 {{unknown firn attribute 'firn.colour'}}
 module attributes {firn.colour = "blue"} {}
+
+// -----
+
+func.func @numel_axis(%a: tensor<?x4xf32>) {
+  // expected-error @+1 {{reduction axis 3 is out of range or repeated for [N, 4]}}
+  %0 = firn.numel %a axes [3] : tensor<?x4xf32> -> tensor<f32>
+  return
+}

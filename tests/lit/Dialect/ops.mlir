@@ -92,6 +92,10 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %8 = firn.div %x, %x : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x4xf32>
     // CHECK: firn.max
     %9 = firn.max %x, %one : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
+    // CHECK: firn.pow %{{.*}}, %{{.*}} : tensor<f32>, tensor<f32> -> tensor<f32>
+    %pw = firn.pow %one, %one : tensor<f32>, tensor<f32> -> tensor<f32>
+    // CHECK: firn.numel %{{.*}} axes [0] : tensor<?x4xf32> -> tensor<f32>
+    %nm = firn.numel %x axes [0] : tensor<?x4xf32> -> tensor<f32>
     // CHECK: firn.relu_grad %{{.*}}, %{{.*}} : tensor<?x4xf32>
     %10 = firn.relu_grad %x, %x : tensor<?x4xf32>
     // CHECK: firn.reshape %{{.*}} : tensor<?x2x5x5xf32> -> tensor<?x50xf32>

@@ -367,6 +367,7 @@ def Firn_SubOp : Firn_BinaryOp<"sub", "lhs - rhs">;
 def Firn_MulOp : Firn_BinaryOp<"mul", "lhs * rhs">;
 def Firn_DivOp : Firn_BinaryOp<"div", "lhs / rhs">;
 def Firn_MaxOp : Firn_BinaryOp<"max", "max(lhs, rhs)">;
+def Firn_PowOp : Firn_BinaryOp<"pow", "lhs ** rhs (bias corrections of Adam)">;
 
 def Firn_ReluGradOp : Firn_Op<"relu_grad", [Pure, SameOperandsAndResultType]> {
   let summary = "grad where input > 0, else 0 (the gradient of relu)";
@@ -426,6 +427,24 @@ class Firn_ReduceOp<string mnemonic, string summaryText> : Firn_Op<mnemonic, [Pu
 def Firn_ReduceSumOp : Firn_ReduceOp<"reduce_sum", "sum over axes">;
 def Firn_ReduceMeanOp : Firn_ReduceOp<"reduce_mean", "mean over axes">;
 def Firn_ReduceMaxOp : Firn_ReduceOp<"reduce_max", "maximum over axes">;
+
+def Firn_NumelOp : Firn_Op<"numel", [Pure]> {
+  let summary = "the number of elements over axes, as an f32 scalar";
+  let description = [{
+    How many elements a reduction over `axes` (all when empty) of `input`
+    combines: the divisor of a mean. It depends on the batch size when the
+    batch dimension is among the axes, which is why it is an op and not a
+    constant.
+
+    ```mlir
+    %n = firn.numel %x axes [] : tensor<?x4xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Firn_Tensor:$input, DenseI64ArrayAttr:$axes);
+  let results = (outs Firn_Scalar:$result);
+  let assemblyFormat = "$input `axes` $axes attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
 
 def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure]> {
   let summary = "broadcasts input to the shape of another tensor";
