@@ -15,6 +15,7 @@ using namespace mlir;
 using namespace firn;
 
 #include "firn/Dialect/FirnEnums.cpp.inc"
+#include "firn/Dialect/FirnInterfaces.cpp.inc"
 
 //===----------------------------------------------------------------------===//
 // Type helpers

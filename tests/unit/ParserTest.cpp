@@ -606,9 +606,20 @@ TEST(ParserErrorTest, LayerDeclarations) {
             "argument");
   EXPECT_EQ(errorHeader(inModel("  fc1 = Linear(2,, 2)")),
             "test.firn:2:18: error: expected an expression");
-  EXPECT_EQ(errorHeader(inModel("  fc1 = Linear(model=2)")),
-            "test.firn:2:16: error: expected an expression; 'model' is a "
+  EXPECT_EQ(errorHeader(inModel("  fc1 = Linear(2, model)")),
+            "test.firn:2:19: error: expected an expression; 'model' is a "
             "keyword");
+}
+
+// A keyword may name a keyword argument: PyTorch's `mode='min'`.
+TEST(ParserTest, KeywordNamedArguments) {
+  DiagnosticEngine diags("test.firn", inModel("  s = Thing(mode='min', optimizer=opt)"));
+  auto module = parseModule(diags);
+  ASSERT_TRUE(module) << diags.text();
+  const auto &args = module->model.layers.at(0).args;
+  ASSERT_EQ(args.size(), 2u);
+  EXPECT_EQ(args[0].name, "mode");
+  EXPECT_EQ(args[1].name, "optimizer");
 }
 
 TEST(ParserErrorTest, Expressions) {

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnDialect.h"
+#include "firn/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -14,6 +15,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
+  firn::registerFirnPasses();
   mlir::DialectRegistry registry;
   registry.insert<firn::FirnDialect, mlir::func::FuncDialect>();
   return mlir::asMainReturnCode(

@@ -1,9 +1,11 @@
 //===- firnc.cpp - The firn compiler driver -------------------------------===//
 //
 // Reads a .firn file and runs the pipeline up to the stage `--emit` names,
-// printing that stage: the syntax tree (`ast`) or the firn dialect IR
-// (`firn`), with every op's DSL location so that later dumps point back to
-// the line that caused them. Exit status: 0 on success, 1 on a user error
+// printing that stage: the syntax tree (`ast`), the firn dialect IR as the
+// front end produced it (`firn`), or after autodiff (`grad`), frozen-
+// parameter pruning (`pruned`) and optimizer lowering (`optimized`). IR is
+// printed with every op's DSL location, so dumps point back to the line that
+// caused them. `--explain-pruning` reports what pruning removed instead. Exit status: 0 on success, 1 on a user error
 // (reported as `file:line:col: error: ...` with the line and a caret), 2 on
 // an internal error.
 //
@@ -13,6 +15,9 @@
 #include "firn/Frontend/MLIRGen.h"
 #include "firn/Frontend/Parser.h"
 #include "firn/Frontend/Program.h"
+#include "firn/Transforms/Passes.h"
+
+#include "ExplainPruning.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -28,7 +33,7 @@
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { AST, Firn };
+enum class Emit { AST, Firn, Grad, Pruned, Optimized };
 
 cl::OptionCategory category("firnc options");
 
@@ -39,8 +44,24 @@ cl::opt<Emit> emitAction(
     "emit", cl::desc("The stage to stop at and print"), cl::init(Emit::Firn),
     cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree"),
                clEnumValN(Emit::Firn, "firn",
-                          "the firn dialect IR, before any pass")),
+                          "the firn dialect IR, before any pass"),
+               clEnumValN(Emit::Grad, "grad",
+                          "after autodiff (firn-autodiff)"),
+               clEnumValN(Emit::Pruned, "pruned",
+                          "after frozen-parameter pruning (firn-prune-frozen)"),
+               clEnumValN(Emit::Optimized, "optimized",
+                          "after optimizer lowering (firn-lower-optimizers)")),
     cl::cat(category));
+
+cl::opt<bool> explainPruning(
+    "explain-pruning",
+    cl::desc("Print what frozen-parameter pruning removes and what it saves"),
+    cl::init(false), cl::cat(category));
+
+cl::opt<int64_t> batchSize(
+    "batch-size",
+    cl::desc("Batch size for the costs --explain-pruning reports (default 1)"),
+    cl::init(1), cl::cat(category));
 
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
@@ -100,6 +121,28 @@ int main(int argc, char **argv) {
     llvm::errs() << "firnc: internal error: the generated IR does not verify\n";
     return 2;
   }
+  if (batchSize < 1) {
+    llvm::errs() << "firnc: error: --batch-size must be at least 1\n";
+    return 1;
+  }
+
+  if (explainPruning || emitAction != Emit::Firn) {
+    firn::Stage last = explainPruning              ? firn::Stage::Grad
+                       : emitAction == Emit::Grad   ? firn::Stage::Grad
+                       : emitAction == Emit::Pruned ? firn::Stage::Pruned
+                                                    : firn::Stage::Optimized;
+    mlir::PassManager pm(&context);
+    firn::buildTrainingPipeline(pm, last);
+    // A pass failure has been reported as a diagnostic at the DSL location.
+    if (mlir::failed(pm.run(*ir)))
+      return 1;
+  }
+  if (explainPruning)
+    return writeOutput([&](llvm::raw_ostream &os) {
+             firn::explainPruning(*ir, batchSize, os);
+           })
+               ? 0
+               : 1;
   mlir::OpPrintingFlags flags;
   flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
   flags.useLocalScope();

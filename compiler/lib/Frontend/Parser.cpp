@@ -702,7 +702,10 @@ bool Parser::parseArgs(std::vector<Arg> &args, bool selectorListFirst) {
 bool Parser::parseArg(std::vector<Arg> &args, bool selectorList,
                       bool &sawKeyword) {
   Arg arg;
-  if (check(TokenKind::Identifier) && peek(1).is(TokenKind::Equal)) {
+  // A keyword argument may be named like a firn keyword: PyTorch's names
+  // (`mode='min'`, `optimizer=opt`) must be writable.
+  if ((check(TokenKind::Identifier) || isKeyword(peek().kind)) &&
+      peek(1).is(TokenKind::Equal)) {
     Token name = consume();
     consume(); // '='
     // Python rejects both of these at parse time; so do we.

@@ -14,6 +14,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "firn/Dialect/FirnEnums.h.inc"
+#include "firn/Dialect/FirnInterfaces.h.inc"
 
 namespace firn {
 

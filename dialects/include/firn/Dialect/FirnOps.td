@@ -13,6 +13,7 @@
 #define FIRN_OPS
 
 include "firn/Dialect/FirnDialect.td"
+include "firn/Dialect/FirnInterfaces.td"
 include "mlir/IR/EnumAttr.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/IR/SymbolInterfaces.td"
@@ -202,7 +203,7 @@ def Firn_WriteBufferOp : Firn_Op<"write_buffer", [
 // 2. Layer-level ops
 //===----------------------------------------------------------------------===//
 
-def Firn_LinearOp : Firn_Op<"linear", [Pure]> {
+def Firn_LinearOp : Firn_Op<"linear", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.linear: x @ weight^T + bias";
   let description = [{
     `input` is [..., in], `weight` [out, in], the optional `bias` broadcasts
@@ -221,7 +222,7 @@ def Firn_LinearOp : Firn_Op<"linear", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_Conv2dOp : Firn_Op<"conv2d", [Pure]> {
+def Firn_Conv2dOp : Firn_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.conv2d on NCHW input";
   let description = [{
     `padding` is (top, left, bottom, right); PyTorch's `padding='same'` with
@@ -244,7 +245,7 @@ def Firn_Conv2dOp : Firn_Op<"conv2d", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_MSELossOp : Firn_Op<"mse_loss", [Pure]> {
+def Firn_MSELossOp : Firn_Op<"mse_loss", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.mse_loss";
   let arguments = (ins Firn_FloatTensor:$prediction, Firn_FloatTensor:$target,
                        Firn_Reduction:$reduction);
@@ -256,7 +257,7 @@ def Firn_MSELossOp : Firn_Op<"mse_loss", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_CrossEntropyOp : Firn_Op<"cross_entropy", [Pure]> {
+def Firn_CrossEntropyOp : Firn_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.cross_entropy with class-index or class-probability targets";
   let description = [{
     `logits` is [N, C]. An i64 `target` of shape [N] holds class indices; an
@@ -276,7 +277,7 @@ def Firn_CrossEntropyOp : Firn_Op<"cross_entropy", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_DropoutOp : Firn_Op<"dropout", [SameOperandsAndResultType]> {
+def Firn_DropoutOp : Firn_Op<"dropout", [SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "nn.Dropout: zeroes elements with probability p and scales by 1/(1-p) in training";
   let arguments = (ins Firn_FloatTensor:$input, F64Attr:$p, UnitAttr:$training);
   let results = (outs Firn_FloatTensor:$result);
@@ -284,7 +285,7 @@ def Firn_DropoutOp : Firn_Op<"dropout", [SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
-def Firn_BatchNormOp : Firn_Op<"batch_norm", [Pure, AttrSizedOperandSegments]> {
+def Firn_BatchNormOp : Firn_Op<"batch_norm", [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "nn.BatchNorm1d/2d, returning the updated running statistics too";
   let description = [{
     In training mode the result uses batch statistics and the running
@@ -333,7 +334,7 @@ def Firn_ConstantOp : Firn_Op<"constant", [ConstantLike, Pure]> {
 }
 
 class Firn_UnaryOp<string mnemonic, string summaryText> :
-    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = summaryText;
   let arguments = (ins Firn_FloatTensor:$input);
   let results = (outs Firn_FloatTensor:$result);
@@ -346,8 +347,8 @@ def Firn_ExpOp : Firn_UnaryOp<"exp", "e^x">;
 def Firn_LogOp : Firn_UnaryOp<"log", "natural logarithm">;
 def Firn_SqrtOp : Firn_UnaryOp<"sqrt", "square root">;
 
-class Firn_BinaryOp<string mnemonic, string summaryText> :
-    Firn_Op<mnemonic, [Pure]> {
+class Firn_BinaryOp<string mnemonic, string summaryText, list<Trait> traits = []> :
+    Firn_Op<mnemonic, !listconcat([Pure], traits)> {
   let summary = summaryText;
   let description = [{
     Elementwise with NumPy/PyTorch broadcasting; the result has the
@@ -362,10 +363,10 @@ class Firn_BinaryOp<string mnemonic, string summaryText> :
   let hasVerifier = 1;
 }
 
-def Firn_AddOp : Firn_BinaryOp<"add", "lhs + rhs">;
-def Firn_SubOp : Firn_BinaryOp<"sub", "lhs - rhs">;
-def Firn_MulOp : Firn_BinaryOp<"mul", "lhs * rhs">;
-def Firn_DivOp : Firn_BinaryOp<"div", "lhs / rhs">;
+def Firn_AddOp : Firn_BinaryOp<"add", "lhs + rhs", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
+def Firn_SubOp : Firn_BinaryOp<"sub", "lhs - rhs", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
+def Firn_MulOp : Firn_BinaryOp<"mul", "lhs * rhs", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
+def Firn_DivOp : Firn_BinaryOp<"div", "lhs / rhs", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_MaxOp : Firn_BinaryOp<"max", "max(lhs, rhs)">;
 def Firn_PowOp : Firn_BinaryOp<"pow", "lhs ** rhs (bias corrections of Adam)">;
 
@@ -376,7 +377,7 @@ def Firn_ReluGradOp : Firn_Op<"relu_grad", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$grad `,` $input attr-dict `:` type($result)";
 }
 
-def Firn_ReshapeOp : Firn_Op<"reshape", [Pure]> {
+def Firn_ReshapeOp : Firn_Op<"reshape", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "view with another shape; the batch dimension stays first";
   let arguments = (ins Firn_Tensor:$input);
   let results = (outs Firn_Tensor:$result);
@@ -384,7 +385,7 @@ def Firn_ReshapeOp : Firn_Op<"reshape", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_TransposeOp : Firn_Op<"transpose", [Pure]> {
+def Firn_TransposeOp : Firn_Op<"transpose", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "permutes dimensions: result dim i is input dim perm[i]";
   let arguments = (ins Firn_FloatTensor:$input, DenseI64ArrayAttr:$perm);
   let results = (outs Firn_FloatTensor:$result);
@@ -392,7 +393,7 @@ def Firn_TransposeOp : Firn_Op<"transpose", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_MatmulOp : Firn_Op<"matmul", [Pure]> {
+def Firn_MatmulOp : Firn_Op<"matmul", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "matrix product, optionally of transposed operands";
   let description = [{
     ```mlir
@@ -409,7 +410,8 @@ def Firn_MatmulOp : Firn_Op<"matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
-class Firn_ReduceOp<string mnemonic, string summaryText> : Firn_Op<mnemonic, [Pure]> {
+class Firn_ReduceOp<string mnemonic, string summaryText, list<Trait> traits = []> :
+    Firn_Op<mnemonic, !listconcat([Pure], traits)> {
   let summary = summaryText;
   let description = [{
     Reduces over `axes` (all of them when the list is empty), keeping them as
@@ -424,8 +426,8 @@ class Firn_ReduceOp<string mnemonic, string summaryText> : Firn_Op<mnemonic, [Pu
   let hasVerifier = 1;
 }
 
-def Firn_ReduceSumOp : Firn_ReduceOp<"reduce_sum", "sum over axes">;
-def Firn_ReduceMeanOp : Firn_ReduceOp<"reduce_mean", "mean over axes">;
+def Firn_ReduceSumOp : Firn_ReduceOp<"reduce_sum", "sum over axes", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
+def Firn_ReduceMeanOp : Firn_ReduceOp<"reduce_mean", "mean over axes", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_ReduceMaxOp : Firn_ReduceOp<"reduce_max", "maximum over axes">;
 
 def Firn_NumelOp : Firn_Op<"numel", [Pure]> {
@@ -446,7 +448,7 @@ def Firn_NumelOp : Firn_Op<"numel", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure]> {
+def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "broadcasts input to the shape of another tensor";
   let description = [{
     The shape comes from `like` so that a broadcast to a shape with the
@@ -461,7 +463,7 @@ def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure]> {
 }
 
 class Firn_SoftmaxLikeOp<string mnemonic, string summaryText> :
-    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = summaryText;
   let arguments = (ins Firn_FloatTensor:$input, I64Attr:$axis);
   let results = (outs Firn_FloatTensor:$result);

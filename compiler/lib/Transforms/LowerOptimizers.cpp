@@ -1,0 +1,232 @@
+//===- LowerOptimizers.cpp - torch.optim updates as IR --------------------===//
+//
+// Writes each optimizer group's update as one function of firn ops, with
+// torch.optim's arithmetic (PyTorch 1.13, the single-tensor code paths):
+//
+//   SGD:  d = g (+ wd p);  buf = m buf + (1 - dampening) d   (buf = d at
+//         the first step);  d = nesterov ? d + m buf : buf;  p -= lr d
+//   Adam: step += 1;  g (+ wd p);  m1 = b1 m1 + (1 - b1) g;
+//         m2 = b2 m2 + (1 - b2) g^2;  p -= lr / (1 - b1^step) * m1 /
+//         (sqrt(m2) / sqrt(1 - b2^step) + eps)
+//   AdamW: as Adam, with p *= 1 - lr wd first instead of g += wd p.
+//
+// Only parameters that have a gradient buffer are updated: after pruning a
+// frozen parameter has none, so it never changes even if it is selected
+// (seed 001), and a parameter no optimizer owns is never visited (seed 000).
+// The other optimizers come with the training-semantics issue.
+//
+//===----------------------------------------------------------------------===//
+#include "firn/Dialect/FirnOps.h"
+#include "firn/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace firn {
+#define GEN_PASS_DEF_FIRNLOWEROPTIMIZERS
+#include "firn/Transforms/Passes.h.inc"
+} // namespace firn
+
+using namespace mlir;
+using namespace firn;
+
+namespace {
+
+/// Builds elementwise arithmetic with broadcasting result types.
+struct Arith {
+  OpBuilder &b;
+  Location loc;
+
+  RankedTensorType resultType(Value l, Value r) {
+    shape::Inferred s =
+        shape::broadcast(shapeOf(l.getType()), shapeOf(r.getType()));
+    return tensorTypeOf(s.shape, b.getF32Type());
+  }
+  Value scalar(double v) {
+    return b.create<ConstantOp>(
+        loc, DenseElementsAttr::get(RankedTensorType::get({}, b.getF32Type()),
+                                    static_cast<float>(v)));
+  }
+  Value add(Value l, Value r) { return b.create<AddOp>(loc, resultType(l, r), l, r); }
+  Value sub(Value l, Value r) { return b.create<SubOp>(loc, resultType(l, r), l, r); }
+  Value mul(Value l, Value r) { return b.create<MulOp>(loc, resultType(l, r), l, r); }
+  Value div(Value l, Value r) { return b.create<DivOp>(loc, resultType(l, r), l, r); }
+  Value max(Value l, Value r) { return b.create<MaxOp>(loc, resultType(l, r), l, r); }
+  Value pow(Value l, Value r) { return b.create<PowOp>(loc, resultType(l, r), l, r); }
+  Value sqrt(Value v) { return b.create<SqrtOp>(loc, v); }
+  Value neg(Value v) { return b.create<NegOp>(loc, v); }
+};
+
+double hyper(DictionaryAttr group, StringRef name) {
+  return cast<FloatAttr>(group.get(name)).getValueAsDouble();
+}
+bool flag(DictionaryAttr group, StringRef name) {
+  auto attr = group.getAs<BoolAttr>(name);
+  return attr && attr.getValue();
+}
+std::pair<double, double> betas(DictionaryAttr group) {
+  auto pair = cast<ArrayAttr>(group.get("betas"));
+  return {cast<FloatAttr>(pair[0]).getValueAsDouble(),
+          cast<FloatAttr>(pair[1]).getValueAsDouble()};
+}
+
+class Lowering {
+public:
+  Lowering(ModuleOp module) : module(module) {}
+
+  LogicalResult run() {
+    SmallVector<std::string> steps;
+    for (OptimizerOp opt : module.getOps<OptimizerOp>()) {
+      if (opt.getKind() != OptimizerKind::SGD &&
+          opt.getKind() != OptimizerKind::Adam &&
+          opt.getKind() != OptimizerKind::AdamW)
+        return opt.emitOpError()
+               << stringifyOptimizerKind(opt.getKind())
+               << " cannot be lowered yet (SGD, Adam and AdamW can)";
+      for (auto [index, group] : llvm::enumerate(opt.getGroups()))
+        steps.push_back(
+            lowerGroup(opt, index, cast<DictionaryAttr>(group)));
+    }
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    auto all = b.create<func::FuncOp>(module.getLoc(), "optimizer_step",
+                                      b.getFunctionType({}, {}));
+    b.setInsertionPointToStart(all.addEntryBlock());
+    for (const std::string &step : steps)
+      b.create<func::CallOp>(module.getLoc(), step, TypeRange{});
+    b.create<func::ReturnOp>(module.getLoc());
+    return success();
+  }
+
+private:
+  /// A buffer of the optimizer's state, created on first use.
+  std::string stateBuffer(OptimizerOp opt, const std::string &name,
+                          RankedTensorType type, float initial) {
+    std::string symbol = ("optim/" + opt.getSymName() + "/" + name).str();
+    if (!module.lookupSymbol(symbol)) {
+      OpBuilder b(opt->getNextNode());
+      b.create<BufferOp>(opt.getLoc(), b.getStringAttr(symbol),
+                         TypeAttr::get(type),
+                         DenseElementsAttr::get(type, initial));
+    }
+    return symbol;
+  }
+
+  std::string lowerGroup(OptimizerOp opt, size_t index, DictionaryAttr group) {
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    std::string name =
+        ("step/" + opt.getSymName() + "/" + std::to_string(index)).str();
+    auto func = b.create<func::FuncOp>(opt.getLoc(), name,
+                                       b.getFunctionType({}, {}));
+    b.setInsertionPointToStart(func.addEntryBlock());
+    auto scalarType = RankedTensorType::get({}, b.getF32Type());
+    std::string lrName = stateBuffer(opt, std::to_string(index) + "/lr",
+                                     scalarType, hyper(group, "lr"));
+    b.setInsertionPointToEnd(&func.getBody().front());
+    Value lr = b.create<ReadBufferOp>(opt.getLoc(), scalarType, lrName);
+    for (ParamOp param : module.getOps<ParamOp>()) {
+      if (param.getOwnerAttr() != FlatSymbolRefAttr::get(opt.getSymNameAttr()) ||
+          *param.getGroup() != index)
+        continue;
+      std::string gradName = ("grad/" + param.getSymName()).str();
+      if (!module.lookupSymbol(gradName))
+        continue; // Frozen: pruned, never updated.
+      Arith a{b, param.getLoc()};
+      RankedTensorType type = param.getTensorType();
+      Value p = b.create<ReadParamOp>(a.loc, type, param.getSymName());
+      Value g = b.create<ReadBufferOp>(a.loc, type, gradName);
+      if (flag(group, "maximize"))
+        g = a.neg(g);
+      std::string prefix = param.getSymName().str() + "/";
+      Value updated =
+          opt.getKind() == OptimizerKind::SGD
+              ? sgd(opt, group, a, p, g, lr, prefix)
+              : adam(opt, group, a, p, g, lr, prefix,
+                     opt.getKind() == OptimizerKind::AdamW);
+      b.create<WriteParamOp>(a.loc, updated, param.getSymName());
+    }
+    b.create<func::ReturnOp>(opt.getLoc());
+    return name;
+  }
+
+  Value sgd(OptimizerOp opt, DictionaryAttr group, Arith &a, Value p, Value d,
+            Value lr, const std::string &prefix) {
+    double wd = hyper(group, "weight_decay"), m = hyper(group, "momentum");
+    double dampening = hyper(group, "dampening");
+    if (wd != 0)
+      d = a.add(d, a.mul(a.scalar(wd), p));
+    if (m != 0) {
+      auto type = cast<RankedTensorType>(p.getType());
+      std::string bufName =
+          stateBuffer(opt, prefix + "momentum_buffer", type, 0.0f);
+      Value buf = a.b.create<ReadBufferOp>(a.loc, type, bufName);
+      Value next = a.add(a.mul(a.scalar(m), buf),
+                         a.mul(a.scalar(1 - dampening), d));
+      if (dampening != 0) {
+        // PyTorch starts the buffer at d itself, undamped: add the missing
+        // dampening * d on the first step only.
+        auto scalarType = RankedTensorType::get({}, a.b.getF32Type());
+        std::string firstName =
+            stateBuffer(opt, prefix + "momentum_first", scalarType, 1.0f);
+        Value first = a.b.create<ReadBufferOp>(a.loc, scalarType, firstName);
+        next = a.add(next, a.mul(first, a.mul(a.scalar(dampening), d)));
+        a.b.create<WriteBufferOp>(a.loc, a.scalar(0.0), firstName);
+      }
+      a.b.create<WriteBufferOp>(a.loc, next, bufName);
+      d = flag(group, "nesterov") ? a.add(d, a.mul(a.scalar(m), next)) : next;
+    }
+    return a.sub(p, a.mul(lr, d));
+  }
+
+  Value adam(OptimizerOp opt, DictionaryAttr group, Arith &a, Value p, Value g,
+             Value lr, const std::string &prefix, bool decoupled) {
+    auto type = cast<RankedTensorType>(p.getType());
+    auto scalarType = RankedTensorType::get({}, a.b.getF32Type());
+    auto [beta1, beta2] = betas(group);
+    double wd = hyper(group, "weight_decay"), eps = hyper(group, "eps");
+
+    std::string stepName = stateBuffer(opt, prefix + "step", scalarType, 0.0f);
+    Value step = a.add(a.b.create<ReadBufferOp>(a.loc, scalarType, stepName),
+                       a.scalar(1.0));
+    a.b.create<WriteBufferOp>(a.loc, step, stepName);
+    if (wd != 0) {
+      if (decoupled)
+        p = a.mul(p, a.sub(a.scalar(1.0), a.mul(lr, a.scalar(wd))));
+      else
+        g = a.add(g, a.mul(a.scalar(wd), p));
+    }
+    std::string m1Name = stateBuffer(opt, prefix + "exp_avg", type, 0.0f);
+    std::string m2Name = stateBuffer(opt, prefix + "exp_avg_sq", type, 0.0f);
+    Value m1 = a.add(
+        a.mul(a.scalar(beta1), a.b.create<ReadBufferOp>(a.loc, type, m1Name)),
+        a.mul(a.scalar(1 - beta1), g));
+    Value m2 = a.add(
+        a.mul(a.scalar(beta2), a.b.create<ReadBufferOp>(a.loc, type, m2Name)),
+        a.mul(a.scalar(1 - beta2), a.mul(g, g)));
+    a.b.create<WriteBufferOp>(a.loc, m1, m1Name);
+    a.b.create<WriteBufferOp>(a.loc, m2, m2Name);
+    if (flag(group, "amsgrad")) {
+      std::string maxName =
+          stateBuffer(opt, prefix + "max_exp_avg_sq", type, 0.0f);
+      m2 = a.max(a.b.create<ReadBufferOp>(a.loc, type, maxName), m2);
+      a.b.create<WriteBufferOp>(a.loc, m2, maxName);
+    }
+    Value correction1 = a.sub(a.scalar(1.0), a.pow(a.scalar(beta1), step));
+    Value correction2 = a.sub(a.scalar(1.0), a.pow(a.scalar(beta2), step));
+    Value stepSize = a.div(lr, correction1);
+    Value denom =
+        a.add(a.div(a.sqrt(m2), a.sqrt(correction2)), a.scalar(eps));
+    return a.sub(p, a.mul(stepSize, a.div(m1, denom)));
+  }
+
+  ModuleOp module;
+};
+
+class LowerOptimizersPass
+    : public firn::impl::FirnLowerOptimizersBase<LowerOptimizersPass> {
+public:
+  void runOnOperation() override {
+    if (failed(Lowering(getOperation()).run()))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,355 @@
+//===- FirnGradients.cpp - The gradient rule of each op -------------------===//
+//
+// One `buildGradients` per differentiable op: given dL/d(result), emit
+// dL/d(operand) in firn's own primitive ops. Rules follow PyTorch's
+// derivatives (tools/autograd/derivatives.yaml), including its loss
+// reductions. Broadcasting ops reduce each operand's gradient back to the
+// operand's shape (`unbroadcast`), which is how a [1]-shaped bias gets the
+// sum of its [2]-shaped gradient (seed 001).
+//
+//===----------------------------------------------------------------------===//
+#include "firn/Dialect/FirnOps.h"
+
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace firn;
+
+namespace {
+
+RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+RankedTensorType f32Type(OpBuilder &b, const shape::Shape &s) {
+  return tensorTypeOf(s, b.getF32Type());
+}
+
+Value scalar(OpBuilder &b, Location loc, float value) {
+  return b.create<ConstantOp>(
+      loc, DenseElementsAttr::get(RankedTensorType::get({}, b.getF32Type()),
+                                  value));
+}
+
+/// Elementwise binary op with the broadcast result type.
+template <typename OpT>
+Value binary(OpBuilder &b, Location loc, Value lhs, Value rhs) {
+  shape::Inferred r =
+      shape::broadcast(shapeOf(lhs.getType()), shapeOf(rhs.getType()));
+  return b.create<OpT>(loc, f32Type(b, r.shape), lhs, rhs);
+}
+
+/// Sums `grad` down to `target`'s shape: over the leading dimensions
+/// `target` lacks and over those where it has size 1 (the inverse of
+/// broadcasting `target` to `grad`'s shape).
+Value unbroadcast(OpBuilder &b, Location loc, Value grad,
+                  RankedTensorType target) {
+  shape::Shape g = shapeOf(grad.getType()), t = shapeOf(target);
+  if (g == t)
+    return grad;
+  size_t lead = g.size() - t.size();
+  SmallVector<int64_t> axes;
+  shape::Shape kept = g;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (i < lead || (t[i - lead] == 1 && g[i] != 1)) {
+      axes.push_back(static_cast<int64_t>(i));
+      kept[i] = 1;
+    }
+  }
+  Value summed = grad;
+  if (!axes.empty())
+    summed = b.create<ReduceSumOp>(loc, f32Type(b, kept), grad,
+                                   b.getDenseI64ArrayAttr(axes),
+                                   b.getUnitAttr());
+  if (kept != t)
+    summed = b.create<ReshapeOp>(loc, target, summed);
+  return summed;
+}
+
+/// Gives `grad` (the gradient of a reduction's result) the reduced axes back
+/// as size-1 dimensions, then broadcasts it to the shape of `input`.
+Value unreduce(OpBuilder &b, Location loc, Value grad, Value input,
+               ArrayRef<int64_t> axes, bool keepdims) {
+  if (!keepdims && !axes.empty()) {
+    shape::Shape kept = shapeOf(input.getType());
+    for (int64_t axis : axes)
+      kept[axis] = 1;
+    grad = b.create<ReshapeOp>(loc, f32Type(b, kept), grad);
+  }
+  return b.create<BroadcastLikeOp>(loc, typeOf(input), grad, input);
+}
+
+/// The loss scale: dL/dloss divided by `count` for a mean reduction.
+Value lossScale(OpBuilder &b, Location loc, Value dy, Reduction reduction,
+                Value countOf, ArrayRef<int64_t> countAxes) {
+  if (reduction == Reduction::Sum)
+    return dy;
+  Value n = b.create<NumelOp>(loc, RankedTensorType::get({}, b.getF32Type()),
+                              countOf, b.getDenseI64ArrayAttr(countAxes));
+  return binary<DivOp>(b, loc, dy, n);
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Layer-level ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                       SmallVectorImpl<Value> &grads) {
+  Value dy = dys[0];
+  Location loc = getLoc();
+  if (getInput().getType().getRank() != 2)
+    return emitOpError("autodiff supports linear on [N, in] inputs only");
+  // y = x W^T + b:  dx = dy W,  dW = dy^T x,  db = sum of dy over rows.
+  grads.push_back(b.create<MatmulOp>(loc, getInput().getType(), dy,
+                                     getWeight(), false, false));
+  grads.push_back(b.create<MatmulOp>(loc, getWeight().getType(), dy,
+                                     getInput(), true, false));
+  if (getBias())
+    grads.push_back(unbroadcast(b, loc, dy, typeOf(getBias())));
+  return success();
+}
+
+LogicalResult Conv2dOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                       SmallVectorImpl<Value> &grads) {
+  Value dy = dys[0];
+  Location loc = getLoc();
+  grads.push_back(b.create<Conv2dGradInputOp>(
+      loc, getInput().getType(), dy, getWeight(), getStrideAttr(),
+      getPaddingAttr(), getDilationAttr()));
+  grads.push_back(b.create<Conv2dGradWeightOp>(
+      loc, getWeight().getType(), getInput(), dy, getStrideAttr(),
+      getPaddingAttr(), getDilationAttr()));
+  if (getBias())
+    grads.push_back(b.create<ReduceSumOp>(loc, getBias().getType(), dy,
+                                          b.getDenseI64ArrayAttr({0, 2, 3}),
+                                          UnitAttr()));
+  return success();
+}
+
+LogicalResult MSELossOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                        SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  // L = reduce((p - t)^2):  dp = 2 (p - t) dL / count,  dt = -dp.
+  Value diff = binary<SubOp>(b, loc, getPrediction(), getTarget());
+  Value scale = lossScale(b, loc, dys[0], getReduction(), getPrediction(), {});
+  Value twice = binary<MulOp>(b, loc, scale, scalar(b, loc, 2.0f));
+  Value dp = binary<MulOp>(b, loc, diff, twice);
+  grads.push_back(dp);
+  grads.push_back(b.create<NegOp>(loc, dp));
+  return success();
+}
+
+LogicalResult CrossEntropyOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                             SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  Value z = getLogits(), t = getTarget();
+  // Mean reduction divides by the batch size N for both kinds of target.
+  Value scale = lossScale(b, loc, dys[0], getReduction(), z, {0});
+  Value softmax = b.create<SoftmaxOp>(loc, z, 1);
+  if (typeOf(t).getElementType().isInteger(64)) {
+    // L_n = -log softmax(z_n)[t_n]:  dz = softmax(z) - onehot(t).
+    Value onehot = b.create<OneHotOp>(loc, z.getType(), t);
+    grads.push_back(
+        binary<MulOp>(b, loc, binary<SubOp>(b, loc, softmax, onehot), scale));
+    grads.push_back(nullptr);
+    return success();
+  }
+  // L_n = -sum_c t_nc log softmax(z_n)_c:  dz = softmax(z) sum_c t_nc - t,
+  // dt = -log softmax(z). Targets need not sum to one (seed 000).
+  shape::Shape rowShape = shapeOf(t.getType());
+  rowShape[1] = 1;
+  Value rowSum = b.create<ReduceSumOp>(loc, f32Type(b, rowShape), t,
+                                       b.getDenseI64ArrayAttr({1}),
+                                       b.getUnitAttr());
+  Value dz = binary<SubOp>(b, loc, binary<MulOp>(b, loc, softmax, rowSum), t);
+  grads.push_back(binary<MulOp>(b, loc, dz, scale));
+  Value logSoftmax = b.create<LogSoftmaxOp>(loc, z, 1);
+  grads.push_back(
+      binary<MulOp>(b, loc, b.create<NegOp>(loc, logSoftmax), scale));
+  return success();
+}
+
+LogicalResult DropoutOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                        SmallVectorImpl<Value> &grads) {
+  if (getTraining())
+    return emitOpError("autodiff of dropout in training mode is not "
+                       "supported yet (it needs the forward's mask)");
+  grads.push_back(dys[0]);
+  return success();
+}
+
+LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                          SmallVectorImpl<Value> &grads) {
+  return emitOpError("autodiff of batch_norm is not supported yet");
+}
+
+//===----------------------------------------------------------------------===//
+// Primitive ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReluOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                     SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<ReluGradOp>(getLoc(), dys[0], getInput()));
+  return success();
+}
+
+LogicalResult NegOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<NegOp>(getLoc(), dys[0]));
+  return success();
+}
+
+LogicalResult ExpOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  grads.push_back(binary<MulOp>(b, getLoc(), dys[0], getResult()));
+  return success();
+}
+
+LogicalResult LogOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  grads.push_back(binary<DivOp>(b, getLoc(), dys[0], getInput()));
+  return success();
+}
+
+LogicalResult SqrtOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                     SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  Value twice = binary<MulOp>(b, loc, getResult(), scalar(b, loc, 2.0f));
+  grads.push_back(binary<DivOp>(b, loc, dys[0], twice));
+  return success();
+}
+
+LogicalResult AddOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  grads.push_back(unbroadcast(b, getLoc(), dys[0], typeOf(getLhs())));
+  grads.push_back(unbroadcast(b, getLoc(), dys[0], typeOf(getRhs())));
+  return success();
+}
+
+LogicalResult SubOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  grads.push_back(unbroadcast(b, loc, dys[0], typeOf(getLhs())));
+  grads.push_back(
+      unbroadcast(b, loc, b.create<NegOp>(loc, dys[0]), typeOf(getRhs())));
+  return success();
+}
+
+LogicalResult MulOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  grads.push_back(unbroadcast(b, loc, binary<MulOp>(b, loc, dys[0], getRhs()),
+                              typeOf(getLhs())));
+  grads.push_back(unbroadcast(b, loc, binary<MulOp>(b, loc, dys[0], getLhs()),
+                              typeOf(getRhs())));
+  return success();
+}
+
+LogicalResult DivOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  // y = l / r:  dl = dy / r,  dr = -dy y / r.
+  Value dl = binary<DivOp>(b, loc, dys[0], getRhs());
+  grads.push_back(unbroadcast(b, loc, dl, typeOf(getLhs())));
+  Value dr = b.create<NegOp>(loc, binary<MulOp>(b, loc, dl, getResult()));
+  grads.push_back(unbroadcast(b, loc, dr, typeOf(getRhs())));
+  return success();
+}
+
+LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                        SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<ReshapeOp>(getLoc(), getInput().getType(), dys[0]));
+  return success();
+}
+
+LogicalResult TransposeOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                          SmallVectorImpl<Value> &grads) {
+  SmallVector<int64_t> inverse(getPerm().size());
+  for (auto [i, p] : llvm::enumerate(getPerm()))
+    inverse[p] = static_cast<int64_t>(i);
+  grads.push_back(b.create<TransposeOp>(getLoc(), getInput().getType(), dys[0],
+                                        b.getDenseI64ArrayAttr(inverse)));
+  return success();
+}
+
+LogicalResult MatmulOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                       SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  Value dc = dys[0], a = getLhs(), c = getRhs();
+  bool ta = getTransposeLhs(), tb = getTransposeRhs();
+  // C = op(A) op(B); each case is the adjoint written without transposes.
+  auto mm = [&](Value l, Value r, bool tl, bool tr, Type type) -> Value {
+    return b.create<MatmulOp>(loc, type, l, r, tl, tr);
+  };
+  Type aType = a.getType(), bType = c.getType();
+  if (!ta && !tb) {
+    grads.push_back(mm(dc, c, false, true, aType));
+    grads.push_back(mm(a, dc, true, false, bType));
+  } else if (ta && !tb) {
+    grads.push_back(mm(c, dc, false, true, aType));
+    grads.push_back(mm(a, dc, false, false, bType));
+  } else if (!ta && tb) {
+    grads.push_back(mm(dc, c, false, false, aType));
+    grads.push_back(mm(dc, a, true, false, bType));
+  } else {
+    grads.push_back(mm(c, dc, true, true, aType));
+    grads.push_back(mm(dc, a, true, true, bType));
+  }
+  return success();
+}
+
+LogicalResult ReduceSumOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                          SmallVectorImpl<Value> &grads) {
+  grads.push_back(
+      unreduce(b, getLoc(), dys[0], getInput(), getAxes(), getKeepdims()));
+  return success();
+}
+
+LogicalResult ReduceMeanOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                           SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  Value n = b.create<NumelOp>(loc, RankedTensorType::get({}, b.getF32Type()),
+                              getInput(), getAxesAttr());
+  Value spread = unreduce(b, loc, dys[0], getInput(), getAxes(), getKeepdims());
+  grads.push_back(binary<DivOp>(b, loc, spread, n));
+  return success();
+}
+
+LogicalResult BroadcastLikeOp::buildGradients(OpBuilder &b,
+                                              ArrayRef<Value> dys,
+                                              SmallVectorImpl<Value> &grads) {
+  grads.push_back(unbroadcast(b, getLoc(), dys[0], typeOf(getInput())));
+  grads.push_back(nullptr); // `like` only donates its shape.
+  return success();
+}
+
+LogicalResult SoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                        SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  // dx = y (dy - sum(dy y, axis)).
+  Value y = getResult();
+  shape::Shape rowShape = shapeOf(y.getType());
+  rowShape[getAxis()] = 1;
+  Value dot = b.create<ReduceSumOp>(
+      loc, f32Type(b, rowShape), binary<MulOp>(b, loc, dys[0], y),
+      b.getDenseI64ArrayAttr({static_cast<int64_t>(getAxis())}),
+      b.getUnitAttr());
+  grads.push_back(
+      binary<MulOp>(b, loc, y, binary<SubOp>(b, loc, dys[0], dot)));
+  return success();
+}
+
+LogicalResult LogSoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                           SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  // dx = dy - softmax(x) sum(dy, axis).
+  shape::Shape rowShape = shapeOf(getType());
+  rowShape[getAxis()] = 1;
+  Value total = b.create<ReduceSumOp>(
+      loc, f32Type(b, rowShape), dys[0],
+      b.getDenseI64ArrayAttr({static_cast<int64_t>(getAxis())}),
+      b.getUnitAttr());
+  Value softmax = b.create<SoftmaxOp>(loc, getInput(), getAxis());
+  grads.push_back(
+      binary<SubOp>(b, loc, dys[0], binary<MulOp>(b, loc, softmax, total)));
+  return success();
+}

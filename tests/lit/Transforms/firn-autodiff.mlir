@@ -1,0 +1,113 @@
+// RUN: firn-opt %s --firn-autodiff -split-input-file | FileCheck %s
+// RUN: firn-opt %s --firn-autodiff -split-input-file | firn-opt -split-input-file > /dev/null
+//
+// The backward pass as IR: fan-out sums, broadcasting reduces back to the
+// operand's shape, gradients accumulate into persistent buffers (frozen
+// parameters included: pruning removes them later), and @zero_grad clears
+// what the module's policy says.
+
+// A [1]-shaped bias broadcast over [N, 2] (seed 001) gets the sum of its
+// gradient; y feeds two ops, so its gradient is the sum of two.
+// CHECK-LABEL: module attributes {firn.zero_grad = "optimizer"}
+// CHECK: firn.param @w : tensor<2x1xf32> trainable owner @opt group 0
+// CHECK-NEXT: firn.buffer @"grad/w" : tensor<2x1xf32> = dense<0.000000e+00>
+// CHECK: firn.param @b : tensor<1xf32> frozen
+// CHECK-NEXT: firn.buffer @"grad/b" : tensor<1xf32> = dense<0.000000e+00>
+// CHECK-LABEL: func.func @train_step
+// CHECK: %[[Y:.*]] = firn.linear %arg0, %[[W:.*]], %[[B:.*]] :
+// CHECK: %[[S:.*]] = firn.add %[[Y]], %[[Y]]
+// CHECK: %[[L:.*]] = firn.reduce_sum %[[S]] axes []
+// CHECK: %[[ONE:.*]] = firn.constant dense<1.000000e+00> : tensor<f32>
+// CHECK: %[[DS:.*]] = firn.broadcast_like %[[ONE]], %[[S]]
+// CHECK: %[[DY:.*]] = firn.add %[[DS]], %[[DS]] : tensor<?x2xf32>
+// CHECK: firn.matmul %[[DY]], %arg0 transpose_lhs : tensor<?x2xf32>, tensor<?x1xf32> -> tensor<2x1xf32>
+// CHECK: %[[DB:.*]] = firn.reduce_sum %[[DY]] axes [0, 1] keepdims : tensor<?x2xf32> -> tensor<1x1xf32>
+// CHECK: firn.reshape %[[DB]] : tensor<1x1xf32> -> tensor<1xf32>
+// CHECK: %[[OLD:.*]] = firn.read_buffer @"grad/w"
+// CHECK: %[[NEW:.*]] = firn.add %[[OLD]], %{{.*}} : tensor<2x1xf32>
+// CHECK: firn.write_buffer %[[NEW]] to @"grad/w"
+// CHECK: firn.write_buffer %{{.*}} to @"grad/b"
+// CHECK: return %[[L]]
+// CHECK-LABEL: func.func @zero_grad()
+// CHECK: firn.write_buffer %{{.*}} to @"grad/w"
+// CHECK-NOT: @"grad/b"
+// CHECK: return
+module attributes {firn.zero_grad = "optimizer"} {
+  firn.optimizer @opt SGD groups [{lr = 0.1 : f64}]
+  firn.param @w : tensor<2x1xf32> trainable owner @opt group 0 init load
+  firn.param @b : tensor<1xf32> frozen init load
+  func.func @train_step(%x: tensor<?x1xf32>) -> tensor<f32> {
+    %w = firn.read_param @w : tensor<2x1xf32>
+    %b = firn.read_param @b : tensor<1xf32>
+    %y = firn.linear %x, %w, %b : (tensor<?x1xf32>, tensor<2x1xf32>, tensor<1xf32>) -> tensor<?x2xf32>
+    %s = firn.add %y, %y : tensor<?x2xf32>, tensor<?x2xf32> -> tensor<?x2xf32>
+    %l = firn.reduce_sum %s axes [] : tensor<?x2xf32> -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}
+
+// -----
+
+// A layer applied twice shares its weight: one accumulation of the summed
+// gradient. Reshape (view) passes the gradient back in the input's shape,
+// and conv2d gets its two transposed convolutions. zero_grad "model" clears
+// every gradient, owned or not.
+// CHECK-LABEL: module attributes {firn.zero_grad = "model"}
+// CHECK-LABEL: func.func @train_step
+// CHECK: %[[C:.*]] = firn.conv2d %arg0, %[[K:.*]] stride [1, 1] padding [1, 1, 1, 1]
+// CHECK: %[[R:.*]] = firn.reshape %[[C]] : tensor<?x1x2x2xf32> -> tensor<?x4xf32>
+// CHECK: %[[A:.*]] = firn.linear %[[R]], %[[W:.*]] :
+// CHECK: %[[B:.*]] = firn.linear %[[A]], %[[W2:.*]] :
+// CHECK: firn.mse_loss %[[B]], %arg1 mean
+// CHECK: firn.numel %[[B]] axes []
+// CHECK: %[[GW2:.*]] = firn.matmul %{{.*}}, %[[A]] transpose_lhs
+// CHECK: %[[GW1:.*]] = firn.matmul %{{.*}}, %[[R]] transpose_lhs
+// CHECK: %[[GR:.*]] = firn.reshape %{{.*}} : tensor<?x4xf32> -> tensor<?x1x2x2xf32>
+// CHECK: firn.conv2d_grad_input %[[GR]], %[[K]] stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] : (tensor<?x1x2x2xf32>, tensor<1x1x3x3xf32>) -> tensor<?x1x2x2xf32>
+// CHECK: %[[GK:.*]] = firn.conv2d_grad_weight %arg0, %[[GR]]
+// CHECK: %[[SUM:.*]] = firn.add %[[GW1]], %[[GW2]] : tensor<4x4xf32>
+// CHECK: firn.read_buffer @"grad/k"
+// CHECK: firn.add %{{.*}}, %[[GK]]
+// CHECK: firn.read_buffer @"grad/w"
+// CHECK: firn.add %{{.*}}, %[[SUM]]
+// CHECK-LABEL: func.func @zero_grad()
+// CHECK: firn.write_buffer %{{.*}} to @"grad/k"
+// CHECK: firn.write_buffer %{{.*}} to @"grad/w"
+module attributes {firn.zero_grad = "model"} {
+  firn.param @k : tensor<1x1x3x3xf32> trainable init load
+  firn.param @w : tensor<4x4xf32> trainable init load
+  func.func @train_step(%x: tensor<?x1x2x2xf32>, %t: tensor<?x4xf32>) -> tensor<f32> {
+    %k = firn.read_param @k : tensor<1x1x3x3xf32>
+    %c = firn.conv2d %x, %k stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1] : (tensor<?x1x2x2xf32>, tensor<1x1x3x3xf32>) -> tensor<?x1x2x2xf32>
+    %r = firn.reshape %c : tensor<?x1x2x2xf32> -> tensor<?x4xf32>
+    %w = firn.read_param @w : tensor<4x4xf32>
+    %a = firn.linear %r, %w : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32>
+    %w2 = firn.read_param @w : tensor<4x4xf32>
+    %b = firn.linear %a, %w2 : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32>
+    %l = firn.mse_loss %b, %t mean : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}
+
+// -----
+
+// Cross-entropy: class indices take the one-hot path; class probabilities
+// scale softmax by each row's target sum (targets need not sum to 1).
+// The walk is in reverse, so the later loss term comes first.
+// CHECK-LABEL: func.func @train_step
+// CHECK: firn.numel %arg0 axes [0]
+// CHECK: %[[SM1:.*]] = firn.softmax %arg0 axis 1
+// CHECK: %[[ROW:.*]] = firn.reduce_sum %arg2 axes [1] keepdims : tensor<?x3xf32> -> tensor<?x1xf32>
+// CHECK: firn.mul %[[SM1]], %[[ROW]] : tensor<?x3xf32>, tensor<?x1xf32> -> tensor<?x3xf32>
+// CHECK: firn.numel %arg0 axes [0]
+// CHECK: %[[SM2:.*]] = firn.softmax %arg0 axis 1
+// CHECK: %[[OH:.*]] = firn.one_hot %arg1 : tensor<?xi64> -> tensor<?x3xf32>
+// CHECK: firn.sub %[[SM2]], %[[OH]]
+module {
+  func.func @train_step(%z: tensor<?x3xf32>, %t: tensor<?xi64>, %p: tensor<?x3xf32>) -> tensor<f32> {
+    %a = firn.cross_entropy %z, %t mean : tensor<?x3xf32>, tensor<?xi64> -> tensor<f32>
+    %b = firn.cross_entropy %z, %p mean : tensor<?x3xf32>, tensor<?x3xf32> -> tensor<f32>
+    %l = firn.add %b, %a : tensor<f32>, tensor<f32> -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}
