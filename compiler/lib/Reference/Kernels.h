@@ -1,0 +1,167 @@
+//===- Kernels.h - Plain-loop kernels of the reference evaluator -*- C++ -*-===//
+//
+// One function per firn op, on double-precision row-major tensors, written
+// as the plainest loops that state PyTorch's formula. They know nothing of
+// MLIR so that each can be read, and unit-tested, on its own; the evaluator
+// (Evaluator.cpp) only maps ops and their attributes onto them.
+//
+// The op verifiers have already checked every static shape. What is left for
+// the kernels to check are the facts only known at run time (two batch sizes
+// that disagree, a class index out of range) and misuse from tests; they
+// report those as a message and never assert.
+//
+// Elementwise, shape and reduction kernels are in ElementwiseKernels.cpp; the
+// layer-level kernels (matmul, linear, convolutions, losses, batch norm) in
+// NNKernels.cpp.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_REFERENCE_KERNELS_H
+#define FIRN_REFERENCE_KERNELS_H
+
+#include "firn/Dialect/ShapeRules.h"
+#include "firn/Reference/Evaluator.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace firn::reference {
+
+using Shape = std::vector<int64_t>;
+
+/// A kernel's tensor, or the reason the inputs don't fit. Mirrors
+/// shape::Inferred. Converts from a Tensor so that infallible kernels can be
+/// used wherever a Result is expected.
+struct Result {
+  Tensor value;
+  std::string error;
+
+  Result() = default;
+  Result(Tensor value) : value(std::move(value)) {}
+  bool ok() const { return error.empty(); }
+  static Result fail(std::string message);
+};
+
+/// How a loss combines the per-element losses.
+enum class Reduction { Mean, Sum };
+
+/// Strides, paddings (top, left, bottom, right) and dilations of a conv2d.
+using Conv2dGeometry = shape::Conv2dGeometry;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+/// The number of elements of a shape (1 for []).
+int64_t numelOf(const Shape &shape);
+/// `[2, 3]`.
+std::string shapeStr(const Shape &shape);
+/// A float tensor of this shape with every element `value`.
+Tensor filled(const Shape &shape, double value);
+/// A float tensor from a shape and its row-major data.
+Tensor fromData(const Shape &shape, std::vector<double> data);
+/// A 0-d float tensor.
+Tensor scalar(double value);
+
+//===----------------------------------------------------------------------===//
+// Elementwise (ElementwiseKernels.cpp)
+//===----------------------------------------------------------------------===//
+
+Tensor neg(const Tensor &x);
+Tensor exp(const Tensor &x);
+Tensor log(const Tensor &x);
+Tensor sqrt(const Tensor &x);
+/// max(x, 0); NaN stays NaN as in torch.relu.
+Tensor relu(const Tensor &x);
+/// grad where input > 0, else 0. The shapes must be equal.
+Result reluGrad(const Tensor &grad, const Tensor &input);
+
+/// Binary ops with NumPy broadcasting; the result has the broadcast shape.
+Result add(const Tensor &lhs, const Tensor &rhs);
+Result sub(const Tensor &lhs, const Tensor &rhs);
+Result mul(const Tensor &lhs, const Tensor &rhs);
+Result div(const Tensor &lhs, const Tensor &rhs);
+/// torch.maximum: NaN in either operand gives NaN.
+Result maximum(const Tensor &lhs, const Tensor &rhs);
+Result pow(const Tensor &lhs, const Tensor &rhs);
+
+/// x broadcast to exactly `shape` (x's dims align to the right, 1 stretches).
+Result broadcastTo(const Tensor &x, const Shape &shape);
+
+//===----------------------------------------------------------------------===//
+// Shape and reductions (ElementwiseKernels.cpp)
+//===----------------------------------------------------------------------===//
+
+/// Result dim i is input dim perm[i].
+Result transpose(const Tensor &x, const std::vector<int64_t> &perm);
+/// The same row-major data under another shape with as many elements.
+Result reshape(const Tensor &x, const Shape &shape);
+
+/// Sum, mean or max over `axes` (all when empty); reduced axes are dropped,
+/// or kept as size 1 with keepDims.
+Result reduceSum(const Tensor &x, const std::vector<int64_t> &axes,
+                 bool keepDims);
+Result reduceMean(const Tensor &x, const std::vector<int64_t> &axes,
+                  bool keepDims);
+Result reduceMax(const Tensor &x, const std::vector<int64_t> &axes,
+                 bool keepDims);
+/// How many elements a reduction over `axes` combines, as a 0-d tensor.
+Result numel(const Tensor &x, const std::vector<int64_t> &axes);
+
+/// Along one axis, stably (the maximum is subtracted first).
+Result softmax(const Tensor &x, int64_t axis);
+Result logSoftmax(const Tensor &x, int64_t axis);
+
+//===----------------------------------------------------------------------===//
+// Layers and losses (NNKernels.cpp)
+//===----------------------------------------------------------------------===//
+
+/// op(a) @ op(b) for matrices, op = transpose when asked.
+Result matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs,
+              bool transposeRhs);
+/// F.linear: x[..., in] @ w[out, in]^T + bias (broadcast to [out]).
+Result linear(const Tensor &x, const Tensor &w, const Tensor *bias);
+
+/// F.conv2d: x[N, C, H, W], w[O, C, kh, kw], bias[O] -> [N, O, Ho, Wo].
+Result conv2d(const Tensor &x, const Tensor &w, const Tensor *bias,
+              const Conv2dGeometry &geometry);
+/// The adjoint of conv2d in its input: dy[N, O, Ho, Wo] -> [N, C, H, W] with
+/// `inputShape` = [N, C, H, W] (stride alone leaves H and W ambiguous).
+Result conv2dGradInput(const Tensor &gradOutput, const Tensor &w,
+                       const Conv2dGeometry &geometry,
+                       const Shape &inputShape);
+/// The adjoint of conv2d in its weight: -> `weightShape` = [O, C, kh, kw].
+Result conv2dGradWeight(const Tensor &x, const Tensor &gradOutput,
+                        const Conv2dGeometry &geometry,
+                        const Shape &weightShape);
+
+/// F.mse_loss: prediction and target of equal shape.
+Result mseLoss(const Tensor &prediction, const Tensor &target,
+               Reduction reduction);
+/// F.cross_entropy on logits[N, C]: an integer target [N] holds class
+/// indices, a float target [N, C] class probabilities. Mean divides by N in
+/// both cases (PyTorch's rule; probabilities need not sum to 1).
+Result crossEntropy(const Tensor &logits, const Tensor &target,
+                    Reduction reduction);
+/// Integer class indices [N] -> float one-hot rows [N, numClasses].
+Result oneHot(const Tensor &indices, int64_t numClasses);
+
+/// BatchNorm's three results, or why there are none.
+struct BatchNormResult {
+  Tensor result, runningMean, runningVar;
+  std::string error;
+  bool ok() const { return error.empty(); }
+};
+/// nn.BatchNorm1d/2d over channel dim 1 of x[N, C, ...]; weight and bias are
+/// optional (affine=False). Training normalizes with the batch statistics
+/// (biased variance) and moves the running statistics by `momentum`, the
+/// variance with its unbiased estimate; evaluation normalizes with the
+/// running statistics and returns them unchanged.
+BatchNormResult batchNorm(const Tensor &x, const Tensor *weight,
+                          const Tensor *bias, const Tensor &runningMean,
+                          const Tensor &runningVar, double eps,
+                          double momentum, bool training);
+
+} // namespace firn::reference
+
+#endif // FIRN_REFERENCE_KERNELS_H

@@ -1,0 +1,388 @@
+//===- NNKernels.cpp - Layer and loss kernels of the reference evaluator --===//
+//
+// matmul, linear, the convolution and its two adjoints, the losses, one_hot
+// and batch norm, each the plainest loops stating PyTorch's formula.
+//
+// The three convolution kernels share one loop nest, forEachTap, which visits
+// every (input element, weight element, output element) triple that conv2d
+// multiplies together. conv2d accumulates x*w into y; its gradient in the
+// input accumulates dy*w into dx and in the weight x*dy into dw over the very
+// same triples, which is what makes them exact adjoints by construction.
+//
+//===----------------------------------------------------------------------===//
+#include "Kernels.h"
+
+#include <cmath>
+
+namespace firn::reference {
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Convolution geometry
+//===----------------------------------------------------------------------===//
+
+/// Sizes of one convolution: x[n, c, h, w] * weight[o, c, kh, kw] ->
+/// y[n, o, ho, wo].
+struct ConvDims {
+  int64_t n, c, h, w, o, kh, kw, ho, wo;
+};
+
+/// PyTorch's output size along one axis; 0 when the padded input is
+/// smaller than the dilated kernel.
+int64_t convOutputSize(int64_t input, int64_t padBefore, int64_t padAfter,
+                       int64_t kernel, int64_t stride, int64_t dilation) {
+  int64_t span = input + padBefore + padAfter - dilation * (kernel - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+/// Checks the shapes and geometry of a convolution and sizes its output.
+/// Returns "" or a message.
+std::string convDims(const Shape &x, const Shape &weight,
+                     const Conv2dGeometry &g, ConvDims &d) {
+  if (x.size() != 4 || weight.size() != 4 || x[1] != weight[1])
+    return "conv2d input " + shapeStr(x) + " does not fit weight " +
+           shapeStr(weight);
+  for (int64_t s : g.stride)
+    if (s < 1)
+      return "conv2d stride must be positive";
+  for (int64_t s : g.dilation)
+    if (s < 1)
+      return "conv2d dilation must be positive";
+  for (int64_t p : g.padding)
+    if (p < 0)
+      return "conv2d padding must not be negative";
+  // Padding is (top, left, bottom, right); stride and dilation are (h, w).
+  d = {x[0],      x[1],      x[2],
+       x[3],      weight[0], weight[2],
+       weight[3], convOutputSize(x[2], g.padding[0], g.padding[2], weight[2],
+                                 g.stride[0], g.dilation[0]),
+       convOutputSize(x[3], g.padding[1], g.padding[3], weight[3], g.stride[1],
+                      g.dilation[1])};
+  if (d.ho < 1 || d.wo < 1)
+    return "conv2d kernel " + shapeStr(weight) + " is larger than the padded input " +
+           shapeStr(x);
+  return "";
+}
+
+/// Calls fn(xIndex, wIndex, yIndex) with the flat offsets of every triple
+/// conv2d multiplies: y[n, o, i, j] += x[n, c, row, col] * w[o, c, p, q] with
+/// row = i*stride - padTop + p*dilation (col likewise), skipping taps that
+/// fall into the zero padding.
+template <typename Fn>
+void forEachTap(const ConvDims &d, const Conv2dGeometry &g, Fn fn) {
+  for (int64_t n = 0; n < d.n; ++n)
+    for (int64_t o = 0; o < d.o; ++o)
+      for (int64_t i = 0; i < d.ho; ++i)
+        for (int64_t j = 0; j < d.wo; ++j) {
+          int64_t yIndex = ((n * d.o + o) * d.ho + i) * d.wo + j;
+          for (int64_t c = 0; c < d.c; ++c)
+            for (int64_t p = 0; p < d.kh; ++p) {
+              int64_t row = i * g.stride[0] - g.padding[0] + p * g.dilation[0];
+              if (row < 0 || row >= d.h)
+                continue;
+              for (int64_t q = 0; q < d.kw; ++q) {
+                int64_t col =
+                    j * g.stride[1] - g.padding[1] + q * g.dilation[1];
+                if (col < 0 || col >= d.w)
+                  continue;
+                int64_t xIndex = ((n * d.c + c) * d.h + row) * d.w + col;
+                int64_t wIndex = ((o * d.c + c) * d.kh + p) * d.kw + q;
+                fn(xIndex, wIndex, yIndex);
+              }
+            }
+        }
+}
+
+/// Checks that a gradient has conv2d's output shape for these dims.
+std::string checkGradOutput(const Tensor &gradOutput, const ConvDims &d) {
+  Shape expected = {d.n, d.o, d.ho, d.wo};
+  if (gradOutput.shape != expected)
+    return "conv2d gradient " + shapeStr(gradOutput.shape) +
+           " does not match the convolution's output " + shapeStr(expected);
+  return "";
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// matmul and linear
+//===----------------------------------------------------------------------===//
+
+Result matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs,
+              bool transposeRhs) {
+  if (lhs.shape.size() != 2 || rhs.shape.size() != 2)
+    return Result::fail("matmul operands must be matrices, got " +
+                        shapeStr(lhs.shape) + " and " + shapeStr(rhs.shape));
+  // op(lhs) is [m, k] and op(rhs) is [k, n].
+  int64_t m = lhs.shape[transposeLhs ? 1 : 0];
+  int64_t k = lhs.shape[transposeLhs ? 0 : 1];
+  int64_t rhsK = rhs.shape[transposeRhs ? 1 : 0];
+  int64_t n = rhs.shape[transposeRhs ? 0 : 1];
+  if (k != rhsK)
+    return Result::fail("matmul inner dimensions differ: " +
+                        shapeStr(lhs.shape) + " and " + shapeStr(rhs.shape));
+  auto a = [&](int64_t i, int64_t p) {
+    return transposeLhs ? lhs.data[p * m + i] : lhs.data[i * k + p];
+  };
+  auto b = [&](int64_t p, int64_t j) {
+    return transposeRhs ? rhs.data[j * k + p] : rhs.data[p * n + j];
+  };
+  Tensor out = filled({m, n}, 0.0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0.0;
+      for (int64_t p = 0; p < k; ++p)
+        sum += a(i, p) * b(p, j);
+      out.data[i * n + j] = sum;
+    }
+  return out;
+}
+
+Result linear(const Tensor &x, const Tensor &w, const Tensor *bias) {
+  if (w.shape.size() != 2 || x.shape.empty() || x.shape.back() != w.shape[1])
+    return Result::fail("linear input " + shapeStr(x.shape) +
+                        " does not fit weight " + shapeStr(w.shape));
+  int64_t in = w.shape[1], out = w.shape[0];
+  Shape leading(x.shape.begin(), x.shape.end() - 1);
+  int64_t rows = numelOf(leading);
+  Shape shape = leading;
+  shape.push_back(out);
+  Tensor y = filled(shape, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = 0.0;
+      for (int64_t i = 0; i < in; ++i)
+        sum += x.data[r * in + i] * w.data[o * in + i];
+      y.data[r * out + o] = sum;
+    }
+  if (!bias)
+    return y;
+  // The bias broadcasts to [out]; adding it must not grow the result.
+  Result withBias = add(y, *bias);
+  if (!withBias.ok() || withBias.value.shape != shape)
+    return Result::fail("linear bias " + shapeStr(bias->shape) +
+                        " does not broadcast to [" + std::to_string(out) + "]");
+  return withBias;
+}
+
+//===----------------------------------------------------------------------===//
+// Convolution
+//===----------------------------------------------------------------------===//
+
+Result conv2d(const Tensor &x, const Tensor &w, const Tensor *bias,
+              const Conv2dGeometry &geometry) {
+  ConvDims d;
+  if (std::string error = convDims(x.shape, w.shape, geometry, d);
+      !error.empty())
+    return Result::fail(error);
+  if (bias && bias->shape != Shape{d.o})
+    return Result::fail("conv2d bias " + shapeStr(bias->shape) +
+                        " must be [" + std::to_string(d.o) + "]");
+  Tensor y = filled({d.n, d.o, d.ho, d.wo}, 0.0);
+  forEachTap(d, geometry, [&](int64_t xi, int64_t wi, int64_t yi) {
+    y.data[yi] += x.data[xi] * w.data[wi];
+  });
+  if (bias)
+    for (int64_t yi = 0; yi < y.numel(); ++yi)
+      y.data[yi] += bias->data[(yi / (d.ho * d.wo)) % d.o];
+  return y;
+}
+
+Result conv2dGradInput(const Tensor &gradOutput, const Tensor &w,
+                       const Conv2dGeometry &geometry,
+                       const Shape &inputShape) {
+  ConvDims d;
+  if (std::string error = convDims(inputShape, w.shape, geometry, d);
+      !error.empty())
+    return Result::fail(error);
+  if (std::string error = checkGradOutput(gradOutput, d); !error.empty())
+    return Result::fail(error);
+  Tensor dx = filled(inputShape, 0.0);
+  forEachTap(d, geometry, [&](int64_t xi, int64_t wi, int64_t yi) {
+    dx.data[xi] += gradOutput.data[yi] * w.data[wi];
+  });
+  return dx;
+}
+
+Result conv2dGradWeight(const Tensor &x, const Tensor &gradOutput,
+                        const Conv2dGeometry &geometry,
+                        const Shape &weightShape) {
+  ConvDims d;
+  if (std::string error = convDims(x.shape, weightShape, geometry, d);
+      !error.empty())
+    return Result::fail(error);
+  if (std::string error = checkGradOutput(gradOutput, d); !error.empty())
+    return Result::fail(error);
+  Tensor dw = filled(weightShape, 0.0);
+  forEachTap(d, geometry, [&](int64_t xi, int64_t wi, int64_t yi) {
+    dw.data[wi] += x.data[xi] * gradOutput.data[yi];
+  });
+  return dw;
+}
+
+//===----------------------------------------------------------------------===//
+// Losses and one_hot
+//===----------------------------------------------------------------------===//
+
+Result mseLoss(const Tensor &prediction, const Tensor &target,
+               Reduction reduction) {
+  if (prediction.shape != target.shape)
+    return Result::fail("mse prediction " + shapeStr(prediction.shape) +
+                        " and target " + shapeStr(target.shape) +
+                        " differ in shape");
+  double sum = 0.0;
+  for (int64_t i = 0; i < prediction.numel(); ++i) {
+    double diff = prediction.data[i] - target.data[i];
+    sum += diff * diff;
+  }
+  if (reduction == Reduction::Mean)
+    sum /= static_cast<double>(prediction.numel());
+  return scalar(sum);
+}
+
+/// A class index held in a double, or -1 if it is not one in [0, classes).
+static int64_t classIndex(double value, int64_t classes) {
+  if (!(value >= 0) || value >= static_cast<double>(classes) ||
+      value != std::floor(value))
+    return -1;
+  return static_cast<int64_t>(value);
+}
+
+/// "3" for an integral value, else its decimal form, for messages.
+static std::string numberStr(double value) {
+  if (value == std::floor(value) && std::fabs(value) < 1e15)
+    return std::to_string(static_cast<int64_t>(value));
+  return std::to_string(value);
+}
+
+Result crossEntropy(const Tensor &logits, const Tensor &target,
+                    Reduction reduction) {
+  if (logits.shape.size() != 2)
+    return Result::fail("cross_entropy logits must be [N, C], got " +
+                        shapeStr(logits.shape));
+  int64_t n = logits.shape[0], classes = logits.shape[1];
+  Result logProbs = logSoftmax(logits, 1);
+  if (!logProbs.ok())
+    return logProbs;
+  const std::vector<double> &logp = logProbs.value.data;
+  double total = 0.0;
+  if (target.isInteger) {
+    if (target.shape != Shape{n})
+      return Result::fail("cross_entropy class indices " +
+                          shapeStr(target.shape) + " do not fit logits " +
+                          shapeStr(logits.shape));
+    for (int64_t s = 0; s < n; ++s) {
+      int64_t label = classIndex(target.data[s], classes);
+      if (label < 0)
+        return Result::fail("class index " + numberStr(target.data[s]) +
+                            " of sample " + std::to_string(s) +
+                            " is out of range [0, " + std::to_string(classes) +
+                            ")");
+      total -= logp[s * classes + label];
+    }
+  } else {
+    if (target.shape != logits.shape)
+      return Result::fail("cross_entropy class probabilities " +
+                          shapeStr(target.shape) + " do not fit logits " +
+                          shapeStr(logits.shape));
+    for (int64_t i = 0; i < logits.numel(); ++i)
+      total -= target.data[i] * logp[i];
+  }
+  // PyTorch divides by N for both kinds of target (no class weights here).
+  if (reduction == Reduction::Mean)
+    total /= static_cast<double>(n);
+  return scalar(total);
+}
+
+Result oneHot(const Tensor &indices, int64_t numClasses) {
+  if (!indices.isInteger || indices.shape.size() != 1)
+    return Result::fail("one_hot needs integer class indices [N], got " +
+                        shapeStr(indices.shape));
+  int64_t n = indices.shape[0];
+  Tensor out = filled({n, numClasses}, 0.0);
+  for (int64_t s = 0; s < n; ++s) {
+    int64_t label = classIndex(indices.data[s], numClasses);
+    if (label < 0)
+      return Result::fail("class index " + numberStr(indices.data[s]) +
+                          " of sample " + std::to_string(s) +
+                          " is out of range [0, " +
+                          std::to_string(numClasses) + ")");
+    out.data[s * numClasses + label] = 1.0;
+  }
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Batch norm
+//===----------------------------------------------------------------------===//
+
+BatchNormResult batchNorm(const Tensor &x, const Tensor *weight,
+                          const Tensor *bias, const Tensor &runningMean,
+                          const Tensor &runningVar, double eps,
+                          double momentum, bool training) {
+  BatchNormResult out;
+  if (x.shape.size() < 2) {
+    out.error = "batch_norm input must be [N, C, ...], got " + shapeStr(x.shape);
+    return out;
+  }
+  int64_t n = x.shape[0], channels = x.shape[1];
+  Shape channelShape = {channels};
+  for (const Tensor *t : {weight, bias, &runningMean, &runningVar})
+    if (t && t->shape != channelShape) {
+      out.error = "batch_norm per-channel tensor " + shapeStr(t->shape) +
+                  " does not fit input " + shapeStr(x.shape);
+      return out;
+    }
+  // x viewed as [n, channels, inner]: statistics run over n and inner.
+  int64_t inner = numelOf(Shape(x.shape.begin() + 2, x.shape.end()));
+  int64_t count = n * inner;
+  auto at = [&](int64_t s, int64_t c, int64_t k) {
+    return (s * channels + c) * inner + k;
+  };
+  if (training && count <= 1) {
+    out.error = "expected more than 1 value per channel when training, got "
+                "input " + shapeStr(x.shape);
+    return out;
+  }
+
+  std::vector<double> mean = runningMean.data, var = runningVar.data;
+  out.runningMean = runningMean;
+  out.runningVar = runningVar;
+  if (training) {
+    for (int64_t c = 0; c < channels; ++c) {
+      double sum = 0.0;
+      for (int64_t s = 0; s < n; ++s)
+        for (int64_t k = 0; k < inner; ++k)
+          sum += x.data[at(s, c, k)];
+      mean[c] = sum / static_cast<double>(count);
+      double squares = 0.0;
+      for (int64_t s = 0; s < n; ++s)
+        for (int64_t k = 0; k < inner; ++k) {
+          double diff = x.data[at(s, c, k)] - mean[c];
+          squares += diff * diff;
+        }
+      // Normalization uses the biased variance, the running estimate the
+      // unbiased one (PyTorch's documented behaviour).
+      var[c] = squares / static_cast<double>(count);
+      double unbiased = squares / static_cast<double>(count - 1);
+      out.runningMean.data[c] =
+          (1 - momentum) * runningMean.data[c] + momentum * mean[c];
+      out.runningVar.data[c] =
+          (1 - momentum) * runningVar.data[c] + momentum * unbiased;
+    }
+  }
+
+  out.result = filled(x.shape, 0.0);
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t c = 0; c < channels; ++c) {
+      double scale = 1.0 / std::sqrt(var[c] + eps);
+      double gamma = weight ? weight->data[c] : 1.0;
+      double beta = bias ? bias->data[c] : 0.0;
+      for (int64_t k = 0; k < inner; ++k)
+        out.result.data[at(s, c, k)] =
+            (x.data[at(s, c, k)] - mean[c]) * scale * gamma + beta;
+    }
+  return out;
+}
+
+} // namespace firn::reference

@@ -1,0 +1,294 @@
+//===- GradCheckTest.cpp - Gradient rules against finite differences ------===//
+//
+// For every differentiable op: a module whose parameters are the op's float
+// operands and whose loss is sum(op(...)^2) (or the op itself for losses)
+// goes through the firn-autodiff pass; the reference evaluator runs it in
+// double precision, and each gradient it accumulates is compared with the
+// central difference (f(p + h) - f(p - h)) / 2h of the same evaluator's
+// loss. Independent of the rules' own code: only the forward semantics are
+// shared.
+//
+//===----------------------------------------------------------------------===//
+#include "firn/Dialect/FirnOps.h"
+#include "firn/Reference/Evaluator.h"
+#include "firn/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+using namespace firn;
+using reference::Tensor;
+
+namespace {
+
+/// A parameter of the test module: its shape and the range its random
+/// values come from (away from kinks and singularities of the op).
+struct Operand {
+  std::string name;
+  std::vector<int64_t> shape;
+  double low = -1.0, high = 1.0;
+};
+
+struct GradCase {
+  const char *name;
+  std::vector<Operand> params;
+  std::string body;               ///< Defines %y from the %<param> values.
+  std::string args;               ///< Extra @train_step arguments.
+  std::vector<Tensor> argValues;  ///< Their values.
+  bool yIsLoss = false;           ///< %y is already the scalar loss.
+};
+
+std::string tensorType(const std::vector<int64_t> &shape) {
+  std::string s = "tensor<";
+  for (int64_t d : shape)
+    s += std::to_string(d) + "x";
+  return s + "f32>";
+}
+
+/// The module: parameters, @train_step reading them, loss = sum(y * y).
+std::string moduleText(const GradCase &c, const std::string &yType) {
+  std::string text;
+  for (const Operand &p : c.params)
+    text += "firn.param @" + p.name + " : " + tensorType(p.shape) +
+            " trainable init load\n";
+  text += "func.func @train_step(" + c.args + ") -> tensor<f32> {\n";
+  for (const Operand &p : c.params)
+    text += "  %" + p.name + " = firn.read_param @" + p.name + " : " +
+            tensorType(p.shape) + "\n";
+  text += c.body + "\n";
+  if (c.yIsLoss) {
+    text += "  return %y : tensor<f32>\n}\n";
+    return text;
+  }
+  text += "  %sq = firn.mul %y, %y : " + yType + ", " + yType + " -> " +
+          yType + "\n";
+  text += "  %loss = firn.reduce_sum %sq axes [] : " + yType +
+          " -> tensor<f32>\n  return %loss : tensor<f32>\n}\n";
+  return text;
+}
+
+/// Deterministic values in [low, high] that stay away from zero when the
+/// range straddles it (so relu's kink is not sampled).
+Tensor randomTensor(const Operand &p, uint64_t &seed) {
+  Tensor t;
+  t.shape = p.shape;
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    double u = static_cast<double>(seed >> 11) / static_cast<double>(1ULL << 53);
+    double v = p.low + (p.high - p.low) * u;
+    if (p.low < 0 && p.high > 0 && std::fabs(v) < 0.1)
+      v += v < 0 ? -0.1 : 0.1;
+    t.data.push_back(v);
+  }
+  return t;
+}
+
+void checkCase(const GradCase &c, const std::string &yType) {
+  SCOPED_TRACE(c.name);
+  mlir::MLIRContext context;
+  context.loadDialect<FirnDialect, mlir::func::FuncDialect>();
+  std::string text = moduleText(c, yType);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  ASSERT_TRUE(module) << text;
+  mlir::PassManager pm(&context);
+  pm.addPass(createFirnAutodiff());
+  ASSERT_TRUE(mlir::succeeded(pm.run(*module))) << text;
+
+  reference::Evaluator eval(*module);
+  std::string error;
+  ASSERT_TRUE(mlir::succeeded(eval.initialize(error))) << error;
+  uint64_t seed = 42;
+  std::map<std::string, Tensor> values;
+  for (const Operand &p : c.params) {
+    values[p.name] = randomTensor(p, seed);
+    eval.setState(p.name, values[p.name]);
+  }
+  auto loss = [&]() {
+    std::vector<Tensor> results;
+    std::string err;
+    EXPECT_TRUE(mlir::succeeded(eval.call("train_step", c.argValues, results, err)))
+        << err;
+    return results.empty() ? NAN : results[0].data[0];
+  };
+  loss(); // Accumulates each parameter's gradient once.
+  // Take every gradient now: the finite-difference calls below accumulate
+  // into the same buffers.
+  std::map<std::string, Tensor> gradients;
+  for (const Operand &p : c.params) {
+    const Tensor *grad = eval.getState("grad/" + p.name);
+    if (grad) {
+      gradients[p.name] = *grad;
+    } else {
+      // No gradient buffer: the loss must not depend on p (a shape donor).
+      gradients[p.name] = values[p.name];
+      std::fill(gradients[p.name].data.begin(), gradients[p.name].data.end(),
+                0.0);
+    }
+  }
+  for (const Operand &p : c.params) {
+    const Tensor &analytic = gradients[p.name];
+    const double h = 1e-6;
+    for (size_t i = 0; i < analytic.data.size(); ++i) {
+      Tensor plus = values[p.name], minus = values[p.name];
+      plus.data[i] += h;
+      minus.data[i] -= h;
+      eval.setState(p.name, plus);
+      double fPlus = loss();
+      eval.setState(p.name, minus);
+      double fMinus = loss();
+      double numeric = (fPlus - fMinus) / (2 * h);
+      EXPECT_NEAR(analytic.data[i], numeric,
+                  1e-6 + 1e-5 * std::fabs(numeric))
+          << p.name << "[" << i << "]";
+    }
+    eval.setState(p.name, values[p.name]);
+  }
+}
+
+Tensor indices(std::vector<int64_t> shape, std::vector<double> values) {
+  Tensor t;
+  t.shape = std::move(shape);
+  t.data = std::move(values);
+  t.isInteger = true;
+  return t;
+}
+
+TEST(GradCheck, LinearWithBroadcastBias) {
+  // Seed 001's shape: a [1] bias on a layer with 4 outputs.
+  checkCase({"linear", {{"x", {3, 2}}, {"w", {4, 2}}, {"b", {1}}},
+             "  %y = firn.linear %x, %w, %b : (tensor<3x2xf32>, "
+             "tensor<4x2xf32>, tensor<1xf32>) -> tensor<3x4xf32>"},
+            "tensor<3x4xf32>");
+  checkCase({"linear-full-bias", {{"x", {3, 2}}, {"w", {4, 2}}, {"b", {4}}},
+             "  %y = firn.linear %x, %w, %b : (tensor<3x2xf32>, "
+             "tensor<4x2xf32>, tensor<4xf32>) -> tensor<3x4xf32>"},
+            "tensor<3x4xf32>");
+}
+
+TEST(GradCheck, Conv2dStrideAndPadding) {
+  checkCase({"conv-stride2-asymmetric",
+             {{"x", {2, 2, 5, 5}}, {"w", {3, 2, 3, 3}}, {"b", {3}}},
+             "  %y = firn.conv2d %x, %w, %b stride [2, 2] padding [1, 0, 0, 1] "
+             "dilation [1, 1] : (tensor<2x2x5x5xf32>, tensor<3x2x3x3xf32>, "
+             "tensor<3xf32>) -> tensor<2x3x2x2xf32>"},
+            "tensor<2x3x2x2xf32>");
+  checkCase({"conv-dilated-same",
+             {{"x", {1, 1, 4, 4}}, {"w", {2, 1, 2, 2}}},
+             "  %y = firn.conv2d %x, %w stride [1, 1] padding [1, 1, 0, 0] "
+             "dilation [1, 1] : (tensor<1x1x4x4xf32>, tensor<2x1x2x2xf32>) "
+             "-> tensor<1x2x4x4xf32>"},
+            "tensor<1x2x4x4xf32>");
+  checkCase({"conv-dilation2",
+             {{"x", {1, 2, 6, 6}}, {"w", {1, 2, 3, 3}}},
+             "  %y = firn.conv2d %x, %w stride [1, 1] padding [2, 2, 2, 2] "
+             "dilation [2, 2] : (tensor<1x2x6x6xf32>, tensor<1x2x3x3xf32>) "
+             "-> tensor<1x1x6x6xf32>"},
+            "tensor<1x1x6x6xf32>");
+}
+
+TEST(GradCheck, BroadcastingElementwise) {
+  std::vector<Operand> ops = {{"a", {3, 1}, 0.5, 1.5}, {"c", {4}, 0.5, 1.5}};
+  const char *type = "tensor<3x1xf32>, tensor<4xf32> -> tensor<3x4xf32>";
+  for (const char *op : {"add", "sub", "mul", "div"})
+    checkCase({op, ops,
+               std::string("  %y = firn.") + op + " %a, %c : " + type},
+              "tensor<3x4xf32>");
+}
+
+TEST(GradCheck, Unary) {
+  for (const char *op : {"neg", "exp", "log", "sqrt", "relu"}) {
+    bool positive = std::string(op) == "log" || std::string(op) == "sqrt";
+    Operand x{"x", {2, 3}, positive ? 0.5 : -1.0, positive ? 2.0 : 1.0};
+    checkCase({op, {x},
+               std::string("  %y = firn.") + op + " %x : tensor<2x3xf32>"},
+              "tensor<2x3xf32>");
+  }
+  checkCase({"dropout-eval", {{"x", {2, 3}}},
+             "  %y = firn.dropout %x p 0.5 : tensor<2x3xf32>"},
+            "tensor<2x3xf32>");
+}
+
+TEST(GradCheck, ReshapeAndTranspose) {
+  checkCase({"reshape", {{"x", {2, 6}}},
+             "  %y = firn.reshape %x : tensor<2x6xf32> -> tensor<3x4xf32>"},
+            "tensor<3x4xf32>");
+  checkCase({"transpose-3d", {{"x", {2, 3, 4}}},
+             "  %y = firn.transpose %x perm [2, 0, 1] : tensor<2x3x4xf32> -> "
+             "tensor<4x2x3xf32>"},
+            "tensor<4x2x3xf32>");
+}
+
+TEST(GradCheck, MatmulAllTranspositions) {
+  struct Variant {
+    const char *flags;
+    std::vector<int64_t> a, b;
+  };
+  for (const Variant &v : {Variant{"", {2, 3}, {3, 4}},
+                           Variant{"transpose_lhs", {3, 2}, {3, 4}},
+                           Variant{"transpose_rhs", {2, 3}, {4, 3}},
+                           Variant{"transpose_lhs transpose_rhs", {3, 2}, {4, 3}}})
+    checkCase({v.flags, {{"a", v.a}, {"c", v.b}},
+               std::string("  %y = firn.matmul %a, %c ") + v.flags + " : " +
+                   tensorType(v.a) + ", " + tensorType(v.b) +
+                   " -> tensor<2x4xf32>"},
+              "tensor<2x4xf32>");
+}
+
+TEST(GradCheck, Reductions) {
+  checkCase({"reduce_sum-keepdims", {{"x", {3, 4}}},
+             "  %y = firn.reduce_sum %x axes [1] keepdims : tensor<3x4xf32> -> "
+             "tensor<3x1xf32>"},
+            "tensor<3x1xf32>");
+  checkCase({"reduce_sum", {{"x", {3, 4}}},
+             "  %y = firn.reduce_sum %x axes [0] : tensor<3x4xf32> -> "
+             "tensor<4xf32>"},
+            "tensor<4xf32>");
+  checkCase({"reduce_mean", {{"x", {2, 3, 4}}},
+             "  %y = firn.reduce_mean %x axes [0, 2] : tensor<2x3x4xf32> -> "
+             "tensor<3xf32>"},
+            "tensor<3xf32>");
+  checkCase({"broadcast_like", {{"x", {1, 4}}, {"l", {3, 4}}},
+             "  %y = firn.broadcast_like %x, %l : tensor<1x4xf32>, "
+             "tensor<3x4xf32> -> tensor<3x4xf32>"},
+            "tensor<3x4xf32>");
+}
+
+TEST(GradCheck, Softmax) {
+  checkCase({"softmax", {{"x", {2, 4}}},
+             "  %y = firn.softmax %x axis 1 : tensor<2x4xf32>"},
+            "tensor<2x4xf32>");
+  checkCase({"log_softmax", {{"x", {3, 2}}},
+             "  %y = firn.log_softmax %x axis 0 : tensor<3x2xf32>"},
+            "tensor<3x2xf32>");
+}
+
+TEST(GradCheck, Losses) {
+  for (const char *reduction : {"mean", "sum"})
+    checkCase({"mse", {{"p", {3, 2}}, {"t", {3, 2}}},
+               std::string("  %y = firn.mse_loss %p, %t ") + reduction +
+                   " : tensor<3x2xf32>, tensor<3x2xf32> -> tensor<f32>",
+               "", {}, true},
+              "tensor<f32>");
+  // Class-probability targets that do not sum to one (seed 000).
+  checkCase({"cross_entropy-probabilities", {{"z", {3, 4}}, {"t", {3, 4}, 0.1, 1.0}},
+             "  %y = firn.cross_entropy %z, %t mean : tensor<3x4xf32>, "
+             "tensor<3x4xf32> -> tensor<f32>",
+             "", {}, true},
+            "tensor<f32>");
+  for (const char *reduction : {"mean", "sum"})
+    checkCase({"cross_entropy-indices", {{"z", {3, 4}}},
+               std::string("  %y = firn.cross_entropy %z, %t ") + reduction +
+                   " : tensor<3x4xf32>, tensor<3xi64> -> tensor<f32>",
+               "%t: tensor<3xi64>", {indices({3}, {1, 3, 0})}, true},
+              "tensor<f32>");
+}
+
+} // namespace
