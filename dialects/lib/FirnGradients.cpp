@@ -179,7 +179,79 @@ LogicalResult DropoutOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
 
 LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                           SmallVectorImpl<Value> &grads) {
-  return emitOpError("autodiff of batch_norm is not supported yet");
+  Location loc = getLoc();
+  Value x = getInput(), dy = dys[0];
+  // Statistics are per channel (dimension 1), over all other dimensions;
+  // `stat` is their shape with those dimensions kept as 1s.
+  int64_t rank = typeOf(x).getRank();
+  SmallVector<int64_t> axes;
+  shape::Shape stat(rank, 1);
+  for (int64_t i = 0; i < rank; ++i)
+    if (i != 1)
+      axes.push_back(i);
+  stat[1] = typeOf(x).getDimSize(1);
+  RankedTensorType statType = f32Type(b, stat);
+  auto axesAttr = b.getDenseI64ArrayAttr(axes);
+  auto mean = [&](Value v) -> Value {
+    return b.create<ReduceMeanOp>(loc, statType, v, axesAttr, b.getUnitAttr());
+  };
+  auto perChannel = [&](Value v) -> Value {
+    return b.create<ReshapeOp>(loc, statType, v);
+  };
+  Value eps = scalar(b, loc, static_cast<float>(getEps().convertToDouble()));
+  Value one = scalar(b, loc, 1.0f);
+
+  // x^ = (x - mu) / sqrt(var + eps) with the batch's biased statistics in
+  // training, the running ones otherwise; y = w x^ + b.
+  Value centered, var;
+  if (getTraining()) {
+    centered = binary<SubOp>(b, loc, x, mean(x));
+    var = mean(binary<MulOp>(b, loc, centered, centered));
+  } else {
+    centered = binary<SubOp>(b, loc, x, perChannel(getRunningMean()));
+    var = perChannel(getRunningVar());
+  }
+  Value inv = binary<DivOp>(
+      b, loc, one, b.create<SqrtOp>(loc, binary<AddOp>(b, loc, var, eps)));
+  Value xhat = binary<MulOp>(b, loc, centered, inv);
+  Value dxhat =
+      getWeight() ? binary<MulOp>(b, loc, dy, perChannel(getWeight())) : dy;
+  Value dx;
+  if (getTraining()) {
+    // The batch statistics depend on x too:
+    // dx = inv (dx^ - mean(dx^) - x^ mean(dx^ x^)).
+    Value t = binary<SubOp>(b, loc, dxhat, mean(dxhat));
+    Value u = binary<MulOp>(b, loc, xhat,
+                            mean(binary<MulOp>(b, loc, dxhat, xhat)));
+    dx = binary<MulOp>(b, loc, inv, binary<SubOp>(b, loc, t, u));
+  } else {
+    dx = binary<MulOp>(b, loc, dxhat, inv);
+  }
+  grads.push_back(dx);
+  auto channelSum = [&](Value v, Value like) -> Value {
+    return b.create<ReduceSumOp>(loc, like.getType(), v, axesAttr, UnitAttr());
+  };
+  if (getWeight())
+    grads.push_back(channelSum(binary<MulOp>(b, loc, dy, xhat), getWeight()));
+  if (getBias())
+    grads.push_back(channelSum(dy, getBias()));
+  if (getTraining()) {
+    // y does not depend on the running statistics in training.
+    grads.push_back(nullptr);
+    grads.push_back(nullptr);
+    return success();
+  }
+  // In eval mode it does (they are buffers in real programs, so nothing
+  // accumulates these, but the rule is complete):
+  // d mean = -sum(dx^ inv),  d var = -1/2 sum(dx^ (x - mean) inv^3).
+  Value dxhatInv = binary<MulOp>(b, loc, dxhat, inv);
+  grads.push_back(b.create<NegOp>(loc, channelSum(dxhatInv, getRunningMean())));
+  Value inv2 = binary<MulOp>(b, loc, inv, inv);
+  Value dvar = channelSum(
+      binary<MulOp>(b, loc, binary<MulOp>(b, loc, dxhatInv, centered), inv2),
+      getRunningVar());
+  grads.push_back(binary<MulOp>(b, loc, dvar, scalar(b, loc, -0.5f)));
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -216,6 +216,27 @@ TEST(GradCheck, Unary) {
             "tensor<2x3xf32>");
 }
 
+TEST(GradCheck, BatchNorm) {
+  // Training mode (batch statistics; y does not depend on the running
+  // statistics) and eval mode (running statistics, which y depends on).
+  std::vector<Operand> ops = {{"x", {3, 2, 2, 2}}, {"w", {2}, 0.5, 1.5},
+                              {"b", {2}}, {"rm", {2}}, {"rv", {2}, 0.5, 1.5}};
+  const char *types = " : (tensor<3x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, "
+                      "tensor<2xf32>, tensor<2xf32>) -> (tensor<3x2x2x2xf32>, "
+                      "tensor<2xf32>, tensor<2xf32>)";
+  for (const char *mode : {"training", ""})
+    checkCase({"batch_norm", ops,
+               std::string("  %y, %m, %v = firn.batch_norm %x weight %w bias "
+                           "%b stats %rm, %rv eps 1.0e-05 momentum 0.1 ") +
+                   mode + types},
+              "tensor<3x2x2x2xf32>");
+  checkCase({"batch_norm-1d-no-affine", {{"x", {4, 3}}, {"rm", {3}}, {"rv", {3}, 0.5, 1.5}},
+             "  %y, %m, %v = firn.batch_norm %x stats %rm, %rv eps 1.0e-05 "
+             "momentum 0.1 training : (tensor<4x3xf32>, tensor<3xf32>, "
+             "tensor<3xf32>) -> (tensor<4x3xf32>, tensor<3xf32>, tensor<3xf32>)"},
+            "tensor<4x3xf32>");
+}
+
 TEST(GradCheck, ReshapeAndTranspose) {
   checkCase({"reshape", {{"x", {2, 6}}},
              "  %y = firn.reshape %x : tensor<2x6xf32> -> tensor<3x4xf32>"},
