@@ -170,10 +170,13 @@ LogicalResult CrossEntropyOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
 
 LogicalResult DropoutOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                         SmallVectorImpl<Value> &grads) {
-  if (getTraining())
-    return emitOpError("autodiff of dropout in training mode is not "
-                       "supported yet (it needs the forward's mask)");
-  grads.push_back(dys[0]);
+  // y = x * mask is linear in x: dx = dy * mask, the same mask drawn again
+  // from the same key and stream.
+  grads.push_back(b.create<DropoutOp>(getLoc(), dys[0].getType(), dys[0],
+                                      getKey(), getPAttr(), getStreamAttr(),
+                                      getTrainingAttr()));
+  if (getKey())
+    grads.push_back(nullptr);
   return success();
 }
 

@@ -39,6 +39,12 @@ bool firn::isFirnScalar(Type type) {
   return tensor && tensor.getRank() == 0 && tensor.getElementType().isF32();
 }
 
+bool firn::isFirnKey(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor && tensor.getRank() == 0 &&
+         tensor.getElementType().isInteger(64);
+}
+
 shape::Shape firn::shapeOf(Type type) {
   shape::Shape out;
   for (int64_t dim : cast<RankedTensorType>(type).getShape())
@@ -285,6 +291,12 @@ LogicalResult LRScheduleOp::verifySymbolUses(SymbolTableCollection &symbols) {
   return success();
 }
 
+LogicalResult
+AdvanceCounterOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyStateUse<BufferOp>(*this, getCounterAttr(), getType(), symbols,
+                                  "buffer");
+}
+
 LogicalResult ReadParamOp::verifySymbolUses(SymbolTableCollection &symbols) {
   return verifyStateUse<ParamOp>(*this, getParamAttr(), getType(), symbols,
                                  "parameter");
@@ -348,6 +360,10 @@ LogicalResult DropoutOp::verify() {
   double p = getP().convertToDouble();
   if (p < 0 || p >= 1)
     return emitOpError() << "p must be in [0, 1), got " << p;
+  if (getTraining() && !getKey())
+    return emitOpError("in training mode needs a random-number key");
+  if (getStream() < 0)
+    return emitOpError("stream must not be negative");
   return success();
 }
 

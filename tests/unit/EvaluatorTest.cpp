@@ -279,23 +279,45 @@ TEST(Evaluator, BatchNormTrainingWritesStatsBack) {
             (std::vector<double>{1.5}));
 }
 
-TEST(Evaluator, DropoutEvalIsIdentityTrainingUnsupported) {
+TEST(Evaluator, DropoutMasksAreSeededCountedAndReproducible) {
   Module m(R"mlir(
-    func.func @eval(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
-      %y = firn.dropout %x p 0.5 : tensor<?x2xf32>
-      return %y : tensor<?x2xf32>
-    }
-    func.func @train(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
-      %y = firn.dropout %x p 0.5 training : tensor<?x2xf32>
-      return %y : tensor<?x2xf32>
+    module attributes {firn.seed = 7 : i64} {
+      firn.buffer @"rng/step" : tensor<i64> = dense<0> : tensor<i64>
+      func.func @eval(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+        %y = firn.dropout %x p 0.5 : tensor<?x2xf32>
+        return %y : tensor<?x2xf32>
+      }
+      func.func @train(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+        %k = firn.advance_counter @"rng/step" : tensor<i64>
+        %y = firn.dropout %x key %k p 0.25 stream 3 training : tensor<?x2xf32>
+        return %y : tensor<?x2xf32>
+      }
     }
   )mlir");
   ASSERT_LOADED(m);
   Tensor x = make({1, 2}, {1, 2});
   EXPECT_EQ(m.call("eval", {x})[0].data, x.data);
-  EXPECT_EQ(m.callError("train", {x}),
-            "test.mlir:7:12: firn.dropout: dropout in training mode is not "
-            "supported by the reference evaluator yet");
+
+  // 4000 ones: each element is 0 or 1/(1-p), about p of them 0, and the
+  // counter moves on every call, so two steps draw different masks.
+  Tensor ones = make({2000, 2}, std::vector<double>(4000, 1.0));
+  std::vector<double> first = m.call("train", {ones})[0].data;
+  std::vector<double> second = m.call("train", {ones})[0].data;
+  int zeros = 0;
+  for (double v : first) {
+    EXPECT_TRUE(v == 0.0 || std::fabs(v - 1 / 0.75) < 1e-6) << v;
+    zeros += v == 0.0;
+  }
+  EXPECT_NEAR(zeros / 4000.0, 0.25, 0.03);
+  EXPECT_NE(first, second);
+  EXPECT_EQ(m.evaluator->getState("rng/step")->data,
+            (std::vector<double>{2}));
+  // The mask is a function of (seed, key, stream, index) alone: back to key
+  // 0, the first mask again.
+  Tensor zero = *m.evaluator->getState("rng/step");
+  zero.data[0] = 0;
+  m.evaluator->setState("rng/step", zero);
+  EXPECT_EQ(m.call("train", {ones})[0].data, first);
 }
 
 TEST(Evaluator, UnsupportedOpIsAnError) {

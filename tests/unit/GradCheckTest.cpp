@@ -214,6 +214,12 @@ TEST(GradCheck, Unary) {
   checkCase({"dropout-eval", {{"x", {2, 3}}},
              "  %y = firn.dropout %x p 0.5 : tensor<2x3xf32>"},
             "tensor<2x3xf32>");
+  // With a fixed key the mask is fixed, so the loss is differentiable in x.
+  checkCase({"dropout-training", {{"x", {4, 5}}},
+             "  %y = firn.dropout %x key %k p 0.4 stream 2 training : "
+             "tensor<4x5xf32>",
+             "%k: tensor<i64>", {indices({}, {5})}},
+            "tensor<4x5xf32>");
 }
 
 TEST(GradCheck, BatchNorm) {

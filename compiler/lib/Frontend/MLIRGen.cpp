@@ -234,9 +234,33 @@ private:
     if (program.target)
       args.push_back(*program.target);
     beginFunction("train_step", args, f32Tensor({}), program.mode);
+    if (training && usesDropout())
+      key = emitStepKey();
     scope["output"] = emitForwardBody();
     Value loss = emit(*program.loss);
     builder.create<func::ReturnOp>(loss.getLoc(), loss);
+  }
+
+  bool usesDropout() const {
+    return llvm::any_of(program.layers, [](const Layer &layer) {
+      return layer.kind == LayerKind::Dropout;
+    });
+  }
+
+  /// The key of this step's random numbers: a counter buffer @"rng/step"
+  /// that each call of @train_step advances.
+  Value emitStepKey() {
+    auto keyType = RankedTensorType::get({}, builder.getIntegerType(64));
+    {
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPoint(builder.getInsertionBlock()->getParentOp());
+      builder.create<BufferOp>(
+          locOf(program.forward->loc), builder.getStringAttr("rng/step"),
+          TypeAttr::get(keyType),
+          DenseElementsAttr::get(keyType, static_cast<int64_t>(0)));
+    }
+    return builder.create<AdvanceCounterOp>(locOf(program.forward->loc),
+                                            keyType, "rng/step");
   }
 
   //===--------------------------------------------------------------------===//
@@ -321,8 +345,11 @@ private:
       return op.getResult();
     }
     case LayerKind::Dropout:
+      // Each dropout call site draws its own stream of random numbers.
       return builder.create<DropoutOp>(
-          loc, input, builder.getF64FloatAttr(layer.p),
+          loc, type, input, training ? key : Value(),
+          builder.getF64FloatAttr(layer.p),
+          builder.getI64IntegerAttr(training ? nextStream++ : 0),
           training ? builder.getUnitAttr() : UnitAttr());
     case LayerKind::ReLU:
       return builder.create<ReluOp>(loc, input);
@@ -384,6 +411,8 @@ private:
   OwningOpRef<ModuleOp> module;
   std::map<std::string, Value> scope;
   bool training = false;
+  Value key;              ///< The step's random-number key (training only).
+  int64_t nextStream = 0; ///< The next dropout call site's stream.
 };
 
 } // namespace

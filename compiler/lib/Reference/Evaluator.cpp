@@ -17,6 +17,7 @@
 #include "Kernels.h"
 
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/Random.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -338,6 +339,25 @@ LogicalResult runBatchNorm(BatchNormOp op, Frame &frame, std::string &error) {
   return bindResult(op, 2, std::move(out.runningVar), frame, error);
 }
 
+/// Eval mode: the identity. Training: firn's counter-based mask
+/// (firn/Dialect/Random.h), the same function the compiled kernels use.
+LogicalResult runDropout(DropoutOp op, Frame &frame, std::string &error) {
+  Tensor out = frame[op.getInput()];
+  if (op.getTraining()) {
+    auto module = op->getParentOfType<ModuleOp>();
+    auto seedAttr =
+        module ? module->getAttrOfType<IntegerAttr>("firn.seed") : nullptr;
+    uint64_t seed = seedAttr ? static_cast<uint64_t>(seedAttr.getInt()) : 0;
+    uint64_t key = static_cast<uint64_t>(frame[op.getKey()].data.at(0));
+    auto stream = static_cast<uint32_t>(op.getStream());
+    auto p = static_cast<float>(op.getP().convertToDouble());
+    for (size_t i = 0; i < out.data.size(); ++i)
+      out.data[i] *= random::dropoutScale(seed, key, stream,
+                                          static_cast<uint32_t>(i), p);
+  }
+  return bindResult(op, 0, std::move(out), frame, error);
+}
+
 /// Runs every op except func.call and func.return, which need the module.
 LogicalResult runOp(Operation *op, std::map<std::string, Tensor> &state,
                     Frame &frame, std::string &error) {
@@ -359,16 +379,19 @@ LogicalResult runOp(Operation *op, std::map<std::string, Tensor> &state,
     state[write.getBuffer().str()] = frame[write.getValue()];
     return success();
   }
-  if (auto dropout = dyn_cast<DropoutOp>(op)) {
-    // Training-mode dropout needs PyTorch's random stream to be comparable;
-    // in eval mode it is the identity.
-    if (dropout.getTraining()) {
-      error = opError(op, "dropout in training mode is not supported by the "
-                          "reference evaluator yet");
+  if (auto counter = dyn_cast<AdvanceCounterOp>(op)) {
+    auto it = state.find(counter.getCounter().str());
+    if (it == state.end() || it->second.data.size() != 1) {
+      error = opError(op, "counter @" + counter.getCounter().str() +
+                              " has no value");
       return failure();
     }
-    return bindResult(op, 0, frame[dropout.getInput()], frame, error);
+    Tensor old = it->second;
+    it->second.data[0] += 1;
+    return bindResult(op, 0, std::move(old), frame, error);
   }
+  if (auto dropout = dyn_cast<DropoutOp>(op))
+    return runDropout(dropout, frame, error);
   if (auto batchNorm = dyn_cast<BatchNormOp>(op))
     return runBatchNorm(batchNorm, frame, error);
 

@@ -100,7 +100,24 @@ func.func @loss_not_scalar(%a: tensor<?x2xf32>) {
 
 func.func @dropout_p(%a: tensor<?x2xf32>) {
   // expected-error @+1 {{p must be in [0, 1), got 1}}
-  %0 = firn.dropout %a p 1.0 training : tensor<?x2xf32>
+  %0 = firn.dropout %a p 1.0 : tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_key(%a: tensor<?x2xf32>) {
+  // expected-error @+1 {{in training mode needs a random-number key}}
+  %0 = firn.dropout %a p 0.5 training : tensor<?x2xf32>
+  return
+}
+
+// -----
+
+firn.buffer @c : tensor<f32> = dense<0.0> : tensor<f32>
+func.func @counter_type() {
+  // expected-error @+1 {{type 'tensor<i64>' does not match buffer 'c' of type 'tensor<f32>'}}
+  %0 = firn.advance_counter @c : tensor<i64>
   return
 }
 

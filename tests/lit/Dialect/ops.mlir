@@ -18,6 +18,8 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
   firn.param @conv.weight : tensor<4x2x3x3xf32> trainable owner @sgd group 0 init load
   // CHECK: firn.buffer @bn.running_mean : tensor<4xf32> = dense<0.000000e+00> : tensor<4xf32>
   firn.buffer @bn.running_mean : tensor<4xf32> = dense<0.0> : tensor<4xf32>
+  // CHECK: firn.buffer @"rng/step" : tensor<i64> = dense<0> : tensor<i64>
+  firn.buffer @"rng/step" : tensor<i64> = dense<0> : tensor<i64>
   // CHECK: firn.clip_grad_norm max_norm 1.000000e+00 norm_type 2.000000e+00
   firn.clip_grad_norm max_norm 1.0 norm_type 2.0
   // CHECK: firn.clip_grad_value 5.000000e-01
@@ -55,8 +57,10 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %4 = firn.cross_entropy %0, %idx sum : tensor<?x3xf32>, tensor<?xi64> -> tensor<f32>
     // CHECK: firn.cross_entropy %{{.*}}, %{{.*}} mean : tensor<?x3xf32>, tensor<?x3xf32> -> tensor<f32>
     %5 = firn.cross_entropy %0, %probs mean : tensor<?x3xf32>, tensor<?x3xf32> -> tensor<f32>
-    // CHECK: firn.dropout %{{.*}} p 2.500000e-01 training : tensor<?x3xf32>
-    %6 = firn.dropout %0 p 0.25 training : tensor<?x3xf32>
+    // CHECK: firn.advance_counter @"rng/step" : tensor<i64>
+    %key = firn.advance_counter @"rng/step" : tensor<i64>
+    // CHECK: firn.dropout %{{.*}} key %{{.*}} p 2.500000e-01 stream 4 training : tensor<?x3xf32>
+    %6 = firn.dropout %0 key %key p 0.25 stream 4 training : tensor<?x3xf32>
     // CHECK: firn.dropout %{{.*}} p 2.500000e-01 : tensor<?x3xf32>
     %7 = firn.dropout %0 p 0.25 : tensor<?x3xf32>
     // CHECK: firn.batch_norm %{{.*}} weight %{{.*}} bias %{{.*}} stats %{{.*}}, %{{.*}} eps 1.000000e-05 momentum 1.000000e-01 training

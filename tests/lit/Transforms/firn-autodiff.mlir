@@ -111,3 +111,23 @@ module {
     return %l : tensor<f32>
   }
 }
+
+// -----
+
+// Dropout's gradient draws the same mask again: the same key and stream.
+// CHECK-LABEL: func.func @train_step
+// CHECK: %[[K:.*]] = firn.advance_counter @"rng/step"
+// CHECK: firn.dropout %{{.*}} key %[[K]] p 5.000000e-01 stream 3 training
+// CHECK: firn.dropout %{{.*}} key %[[K]] p 5.000000e-01 stream 3 training
+module {
+  firn.buffer @"rng/step" : tensor<i64> = dense<0> : tensor<i64>
+  firn.param @w : tensor<2xf32> trainable init load
+  func.func @train_step(%x: tensor<?x2xf32>) -> tensor<f32> {
+    %k = firn.advance_counter @"rng/step" : tensor<i64>
+    %w = firn.read_param @w : tensor<2xf32>
+    %h = firn.mul %x, %w : tensor<?x2xf32>, tensor<2xf32> -> tensor<?x2xf32>
+    %d = firn.dropout %h key %k p 0.5 stream 3 training : tensor<?x2xf32>
+    %l = firn.reduce_sum %d axes [] : tensor<?x2xf32> -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}

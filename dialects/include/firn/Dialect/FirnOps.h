@@ -25,6 +25,9 @@ bool isFirnTensor(mlir::Type type, bool floatOnly = false);
 /// A 0-d f32 tensor (a loss).
 bool isFirnScalar(mlir::Type type);
 
+/// A 0-d i64 tensor (the key of a step's random numbers).
+bool isFirnKey(mlir::Type type);
+
 /// The shape of a firn tensor type in ShapeRules' terms (batch = kBatch).
 shape::Shape shapeOf(mlir::Type type);
 

@@ -31,6 +31,10 @@ def Firn_FloatTensor : Type<CPred<"::firn::isFirnTensor($_self, /*floatOnly=*/tr
     "::mlir::RankedTensorType">;
 def Firn_Scalar : Type<CPred<"::firn::isFirnScalar($_self)">,
     "0-d f32 tensor", "::mlir::RankedTensorType">;
+def Firn_Key : Type<CPred<"::firn::isFirnKey($_self)">,
+    "0-d i64 tensor (a random-number key)", "::mlir::RankedTensorType"> {
+  let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getIntegerType(64))";
+}
 
 def Firn_Trainability : I32EnumAttr<"Trainability", "whether a parameter learns", [
     I32EnumAttrCase<"Trainable", 0, "trainable">,
@@ -277,12 +281,50 @@ def Firn_CrossEntropyOp : Firn_Op<"cross_entropy", [Pure, DeclareOpInterfaceMeth
   let hasVerifier = 1;
 }
 
-def Firn_DropoutOp : Firn_Op<"dropout", [SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_DropoutOp : Firn_Op<"dropout", [Pure,
+    AllTypesMatch<["input", "result"]>,
+    DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "nn.Dropout: zeroes elements with probability p and scales by 1/(1-p) in training";
-  let arguments = (ins Firn_FloatTensor:$input, F64Attr:$p, UnitAttr:$training);
+  let description = [{
+    Without `training` it is the identity (eval mode). With `training` each
+    element is kept or zeroed by firn's counter-based random numbers
+    (firn/Dialect/Random.h), a pure function of the module's `firn.seed`,
+    the per-step `key`, the op's `stream` and the element's index: the
+    backward pass draws the same mask again instead of storing it.
+
+    ```mlir
+    %k = firn.advance_counter @"rng/step" : tensor<i64>
+    %y = firn.dropout %x key %k p 2.500000e-01 stream 0 training : tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, Optional<Firn_Key>:$key,
+                       F64Attr:$p, DefaultValuedAttr<I64Attr, "0">:$stream,
+                       UnitAttr:$training);
   let results = (outs Firn_FloatTensor:$result);
-  let assemblyFormat = "$input `p` $p (`training` $training^)? attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $input (`key` $key^)? `p` $p (`stream` $stream^)? (`training` $training^)?
+    attr-dict `:` type($result)
+  }];
   let hasVerifier = 1;
+}
+
+def Firn_AdvanceCounterOp : Firn_Op<"advance_counter", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "returns a counter buffer's value and increments it";
+  let description = [{
+    The key of one training step's random numbers: each call of @train_step
+    (each micro-batch) reads a new key, so dropout masks differ from step to
+    step and are reproducible from the seed and the step count, which a
+    checkpoint keeps.
+
+    ```mlir
+    %k = firn.advance_counter @"rng/step" : tensor<i64>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$counter);
+  let results = (outs Firn_Key:$result);
+  let assemblyFormat = "$counter attr-dict `:` type($result)";
 }
 
 def Firn_BatchNormOp : Firn_Op<"batch_norm", [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
