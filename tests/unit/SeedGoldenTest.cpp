@@ -1,9 +1,11 @@
 //===- SeedGoldenTest.cpp - The seed experiments against PyTorch ----------===//
 //
-// Each seed experiment (examples/seeds/*.firn) is compiled through the whole
-// pipeline (front end, autodiff, pruning, optimizer lowering) and run by the
-// reference evaluator on the inputs of its PyTorch fixture
-// (tests/fixtures/*.safetensors, written by make_fixtures.py). Per phase of
+// Each seed experiment (examples/seeds/*.firn) and each optimizer model
+// (tests/fixtures/models/*.firn: every SGD/Adam/AdamW option, three steps) is
+// compiled through the whole pipeline (front end, autodiff, pruning, optimizer
+// lowering) and run by the reference evaluator on the inputs of its PyTorch
+// fixture (tests/fixtures/*.safetensors and tests/fixtures/models/
+// *.safetensors, written by make_fixtures.py). Per phase of
 // the fixture: gradients after K backward passes (and which parameters have
 // none: their gradient buffer must have been pruned), the loss, and every
 // parameter after the optimizer step.
@@ -64,14 +66,34 @@ void expectClose(const Tensor &actual, const Tensor &expected,
         << what << "[" << i << "]";
 }
 
-class SeedGolden : public ::testing::TestWithParam<const char *> {};
+/// A model and its fixture, relative to the repository root.
+struct GoldenCase {
+  const char *firn;
+  const char *fixture;
+};
+
+void PrintTo(const GoldenCase &c, std::ostream *os) {
+  *os << c.firn << " with " << c.fixture;
+}
+
+std::string stemOf(const std::string &path) {
+  size_t slash = path.rfind('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  return name.substr(0, name.rfind('.'));
+}
+
+std::string fromRoot(const char *relative) {
+  return std::string(FIRN_EXAMPLES_DIR) + "/../" + relative;
+}
+
+class SeedGolden : public ::testing::TestWithParam<GoldenCase> {};
 
 TEST_P(SeedGolden, MatchesPyTorch) {
-  std::string stem = GetParam();
+  std::string stem = stemOf(GetParam().firn);
   double absolute = stem == "s003_two_conv" ? 1e-4 : 0.0;
 
-  // Compile the seed model to the optimized training step.
-  std::string path = std::string(FIRN_EXAMPLES_DIR) + "/seeds/" + stem + ".firn";
+  // Compile the model to the optimized training step.
+  std::string path = fromRoot(GetParam().firn);
   std::ifstream in(path);
   ASSERT_TRUE(in) << path;
   std::stringstream source;
@@ -90,9 +112,8 @@ TEST_P(SeedGolden, MatchesPyTorch) {
 
   runtime::SafetensorsFile fixture;
   std::string error;
-  ASSERT_TRUE(runtime::readSafetensors(std::string(FIRN_FIXTURES_DIR) + "/" +
-                                           stem + ".safetensors",
-                                       fixture, error))
+  ASSERT_TRUE(
+      runtime::readSafetensors(fromRoot(GetParam().fixture), fixture, error))
       << error;
   reference::Evaluator eval(*ir);
   ASSERT_TRUE(mlir::succeeded(eval.initialize(error))) << error;
@@ -173,10 +194,40 @@ TEST_P(SeedGolden, MatchesPyTorch) {
   }
 }
 
+std::string caseName(const ::testing::TestParamInfo<GoldenCase> &info) {
+  return stemOf(info.param.firn);
+}
+
+#define SEED(stem)                                                             \
+  GoldenCase { "examples/seeds/" stem ".firn", "tests/fixtures/" stem ".safetensors" }
+#define MODEL(stem)                                                            \
+  GoldenCase {                                                                 \
+    "tests/fixtures/models/" stem ".firn",                                     \
+        "tests/fixtures/models/" stem ".safetensors"                           \
+  }
+
 INSTANTIATE_TEST_SUITE_P(Seeds, SeedGolden,
-                         ::testing::Values("s000_conv_linear",
-                                           "s001_frozen_branches",
-                                           "s002_tinynet_frozen_fc2",
-                                           "s003_two_conv", "s004_linear_adam"));
+                         ::testing::Values(SEED("s000_conv_linear"),
+                                           SEED("s001_frozen_branches"),
+                                           SEED("s002_tinynet_frozen_fc2"),
+                                           SEED("s003_two_conv"),
+                                           SEED("s004_linear_adam")),
+                         caseName);
+
+// Every optimizer option firn lowers, over three steps with the parameters
+// and the optimizer state carried over (make_fixtures.py, OPTIMIZER_MODELS).
+INSTANTIATE_TEST_SUITE_P(OptimizerModels, SeedGolden,
+                         ::testing::Values(MODEL("sgd_momentum"),
+                                           MODEL("sgd_nesterov"),
+                                           MODEL("sgd_maximize"),
+                                           MODEL("adam_weight_decay"),
+                                           MODEL("adam_amsgrad"),
+                                           MODEL("adam_maximize"),
+                                           MODEL("adamw"),
+                                           MODEL("two_optimizers")),
+                         caseName);
+
+#undef SEED
+#undef MODEL
 
 } // namespace

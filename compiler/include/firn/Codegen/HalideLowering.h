@@ -1,0 +1,54 @@
+//===- HalideLowering.h - firn functions as Halide pipelines ----*- C++ -*-===//
+//
+// Code generation's first half: one func.func of firn IR becomes one
+// Halide pipeline. Its inputs are the function's arguments followed by the
+// state it reads (one ImageParam per parameter or buffer symbol); its
+// outputs are the function's results followed by the state it writes (the
+// last value written to each symbol). The runtime binds state buffers to
+// both sides, which is how a training step updates parameters in place.
+//
+// Elementwise ops become Halide Funcs that are inlined into their consumers
+// (fused: no buffer in between); contractions, convolutions and reductions
+// are computed at root. Compilation (JIT for tests, AOT for binaries) is the
+// caller's business.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_CODEGEN_HALIDELOWERING_H
+#define FIRN_CODEGEN_HALIDELOWERING_H
+
+#include "Halide.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <string>
+#include <vector>
+
+namespace firn::codegen {
+
+/// One input or output of a lowered function: a function argument or
+/// result (`symbol` empty) or a piece of state (`symbol` its name).
+struct Port {
+  std::string name;   ///< `arg0`, `result0` or the state symbol.
+  std::string symbol; ///< Empty for arguments and results.
+  mlir::RankedTensorType type;
+};
+
+struct LoweredFunction {
+  std::string name;
+  std::vector<Port> inputs;
+  std::vector<Halide::ImageParam> params; ///< One per input, same order.
+  std::vector<Port> outputs;
+  std::vector<Halide::Func> funcs; ///< One per output, same order.
+  /// Every Func lowering created, for scheduling and inspection.
+  std::vector<Halide::Func> rootFuncs;
+
+  Halide::Pipeline pipeline() const { return Halide::Pipeline(funcs); }
+};
+
+/// Lowers `func` (calls to other functions of the module are inlined).
+/// Fails with a diagnostic on the op that cannot be lowered.
+mlir::FailureOr<LoweredFunction> lowerFunction(mlir::func::FuncOp func);
+
+} // namespace firn::codegen
+
+#endif // FIRN_CODEGEN_HALIDELOWERING_H

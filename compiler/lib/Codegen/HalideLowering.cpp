@@ -1,0 +1,192 @@
+//===- HalideLowering.cpp - firn functions as Halide pipelines ------------===//
+//
+// Walks one function (inlining the functions it calls) and keeps, for every
+// SSA value, its Halide Func, and for every state symbol, its current
+// value: an ImageParam the first time it is read, the written Func after a
+// write. The pipeline's outputs are the results and the last write of each
+// symbol. See HalideLowering.h.
+//
+//===----------------------------------------------------------------------===//
+#include "Lowering.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include <map>
+
+using namespace mlir;
+
+namespace firn::codegen {
+namespace {
+
+/// A Halide name for a symbol: letters, digits and underscores.
+std::string sanitize(StringRef name) {
+  std::string out;
+  for (char ch : name)
+    out += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return out;
+}
+
+Halide::Type halideType(RankedTensorType type) {
+  return type.getElementType().isF32() ? Halide::Float(32) : Halide::Int(64);
+}
+
+class FunctionLowering {
+public:
+  FunctionLowering(func::FuncOp func, LoweredFunction &result)
+      : module(func->getParentOfType<ModuleOp>()), result(result) {}
+
+  LogicalResult run(func::FuncOp func) {
+    // Arguments first, so that the batch size is known (from the first
+    // argument with a dynamic first dimension) before any op needs it.
+    std::vector<HTensor> args;
+    for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
+      auto type = cast<RankedTensorType>(arg.getType());
+      args.push_back(input("arg" + std::to_string(i), "", type));
+      if (!batch.defined() && type.getRank() > 0 && type.isDynamicDim(0))
+        batch = args.back().extents[0];
+    }
+    if (!batch.defined())
+      batch = Halide::Expr(1); // No batch-dependent value in this function.
+    auto seed = module->getAttrOfType<IntegerAttr>("firn.seed");
+    ops.emplace(batch, seed ? static_cast<uint64_t>(seed.getInt()) : 0,
+                result.rootFuncs);
+
+    std::vector<HTensor> results;
+    if (failed(body(func, args, results)))
+      return failure();
+    for (auto [i, value] : llvm::enumerate(results))
+      output("result" + std::to_string(i), "", value,
+             cast<RankedTensorType>(func.getResultTypes()[i]));
+    for (const std::string &symbol : writeOrder)
+      output(sanitize(symbol), symbol, state.at(symbol), stateTypes.at(symbol));
+    for (Halide::Func &f : result.rootFuncs)
+      f.compute_root();
+    return success();
+  }
+
+private:
+  HTensor input(const std::string &name, const std::string &symbol,
+                RankedTensorType type) {
+    Halide::ImageParam param(halideType(type),
+                             static_cast<int>(type.getRank()), name);
+    result.inputs.push_back({name, symbol, type});
+    result.params.push_back(param);
+    HTensor t;
+    std::vector<Halide::Var> v = makeVars(type.getRank());
+    t.func = Halide::Func("in_" + name);
+    define(t.func, v, call(param, asExprs(v)));
+    t.shape = shapeOf(type);
+    t.type = halideType(type);
+    int rank = static_cast<int>(type.getRank());
+    for (int i = 0; i < rank; ++i)
+      t.extents.push_back(type.isDynamicDim(i)
+                              ? param.dim(rank - 1 - i).extent()
+                              : Halide::Expr(static_cast<int>(type.getDimSize(i))));
+    return t;
+  }
+
+  /// Outputs are fresh Funcs: a pipeline's outputs must be distinct and
+  /// cannot be its inputs.
+  void output(const std::string &name, const std::string &symbol,
+              const HTensor &value, RankedTensorType type) {
+    std::vector<Halide::Var> v = makeVars(type.getRank());
+    Halide::Func out("out_" + name);
+    define(out, v, value.at(asExprs(v)));
+    result.outputs.push_back({name, symbol, type});
+    result.funcs.push_back(out);
+  }
+
+  HTensor read(StringRef symbol, RankedTensorType type) {
+    auto it = state.find(symbol.str());
+    if (it != state.end())
+      return it->second;
+    HTensor t = input(sanitize(symbol), symbol.str(), type);
+    state[symbol.str()] = t;
+    stateTypes[symbol.str()] = type;
+    return t;
+  }
+
+  void write(StringRef symbol, const HTensor &value, RankedTensorType type) {
+    if (!state.count(symbol.str()) ||
+        std::find(writeOrder.begin(), writeOrder.end(), symbol.str()) ==
+            writeOrder.end())
+      writeOrder.push_back(symbol.str());
+    state[symbol.str()] = value;
+    stateTypes[symbol.str()] = type;
+  }
+
+  LogicalResult body(func::FuncOp func, const std::vector<HTensor> &args,
+                     std::vector<HTensor> &results) {
+    llvm::DenseMap<Value, HTensor> values;
+    for (auto [arg, t] : llvm::zip(func.getArguments(), args))
+      values[arg] = t;
+    for (Operation &op : func.getBody().front()) {
+      std::vector<HTensor> operands;
+      for (Value operand : op.getOperands())
+        operands.push_back(values.lookup(operand));
+      std::vector<HTensor> out;
+      if (isa<func::ReturnOp>(op)) {
+        results = operands;
+        return success();
+      }
+      if (auto readParam = dyn_cast<ReadParamOp>(op)) {
+        out.push_back(read(readParam.getParam(), readParam.getType()));
+      } else if (auto readBuffer = dyn_cast<ReadBufferOp>(op)) {
+        out.push_back(read(readBuffer.getBuffer(), readBuffer.getType()));
+      } else if (auto writeParam = dyn_cast<WriteParamOp>(op)) {
+        write(writeParam.getParam(), operands[0],
+              cast<RankedTensorType>(writeParam.getValue().getType()));
+      } else if (auto writeBuffer = dyn_cast<WriteBufferOp>(op)) {
+        write(writeBuffer.getBuffer(), operands[0],
+              cast<RankedTensorType>(writeBuffer.getValue().getType()));
+      } else if (auto counter = dyn_cast<AdvanceCounterOp>(op)) {
+        HTensor old = read(counter.getCounter(), counter.getType());
+        HTensor next;
+        next.func = Halide::Func("counter_next");
+        next.func() = old.func() + Halide::cast<int64_t>(1);
+        next.type = old.type;
+        write(counter.getCounter(), next, counter.getType());
+        out.push_back(old);
+      } else if (auto call = dyn_cast<func::CallOp>(op)) {
+        auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+            call, call.getCalleeAttr());
+        if (!callee)
+          return call.emitOpError("calls an unknown function");
+        if (failed(body(callee, operands, out)))
+          return failure();
+      } else if (failed(ops->lower(&op, operands, out))) {
+        return failure();
+      }
+      for (auto [value, t] : llvm::zip(op.getResults(), out))
+        values[value] = t;
+    }
+    return func.emitOpError("has no return");
+  }
+
+  ModuleOp module;
+  LoweredFunction &result;
+  Halide::Expr batch;
+  std::optional<OpLowering> ops;
+  std::map<std::string, HTensor> state;
+  std::map<std::string, RankedTensorType> stateTypes;
+  std::vector<std::string> writeOrder;
+};
+
+} // namespace
+
+FailureOr<LoweredFunction> lowerFunction(func::FuncOp func) {
+  LoweredFunction result;
+  result.name = func.getSymName().str();
+  try {
+    FunctionLowering lowering(func, result);
+    if (failed(lowering.run(func)))
+      return failure();
+  } catch (const Halide::Error &error) {
+    return func.emitError() << "Halide rejected the lowered pipeline: "
+                            << error.what();
+  }
+  return result;
+}
+
+} // namespace firn::codegen

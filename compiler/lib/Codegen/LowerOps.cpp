@@ -1,0 +1,488 @@
+//===- LowerOps.cpp - One Halide Func per firn op -------------------------===//
+//
+// Each op's definition in Halide's algorithm language, following the same
+// semantics as the reference evaluator's kernels (compiler/lib/Reference),
+// which the tests compare it with. Reductions use RDoms; padding and
+// gathers clamp their coordinates and select, so no Func reads outside its
+// producer's bounds.
+//
+//===----------------------------------------------------------------------===//
+#include "Lowering.h"
+
+#include "firn/Dialect/Random.h"
+
+using namespace mlir;
+using Halide::Expr;
+using Halide::Func;
+using Halide::RDom;
+using Halide::Var;
+
+namespace firn::codegen {
+
+std::vector<Var> makeVars(int rank) {
+  std::vector<Var> vars;
+  for (int i = 0; i < rank; ++i)
+    vars.emplace_back("d" + std::to_string(i));
+  return vars;
+}
+
+std::vector<Expr> asExprs(const std::vector<Var> &vars) {
+  return std::vector<Expr>(vars.begin(), vars.end());
+}
+
+Expr call(const Func &f, std::vector<Expr> index) {
+  std::reverse(index.begin(), index.end());
+  return f(index);
+}
+
+void define(Func &f, const std::vector<Var> &vars, const Expr &value) {
+  f(std::vector<Var>(vars.rbegin(), vars.rend())) = value;
+}
+
+std::vector<Expr> OpLowering::extentsOf(RankedTensorType type) const {
+  std::vector<Expr> extents;
+  for (int64_t d : type.getShape())
+    extents.push_back(ShapedType::isDynamic(d) ? batch
+                                               : Expr(static_cast<int>(d)));
+  return extents;
+}
+
+HTensor OpLowering::make(Value result, const std::string &name) {
+  auto type = cast<RankedTensorType>(result.getType());
+  HTensor t;
+  t.func = Func(name + "_" + std::to_string(counter++));
+  t.extents = extentsOf(type);
+  t.shape = shapeOf(type);
+  t.type = type.getElementType().isF32() ? Halide::Float(32) : Halide::Int(64);
+  return t;
+}
+
+namespace {
+/// The operand's index for a result coordinate under NumPy broadcasting:
+/// size-1 dimensions read element 0, missing leading ones are dropped.
+std::vector<Expr> broadcastIndex(const HTensor &operand,
+                                 const std::vector<Expr> &index) {
+  std::vector<Expr> out;
+  int lead = static_cast<int>(index.size()) - operand.rank();
+  for (int i = 0; i < operand.rank(); ++i)
+    out.push_back(operand.shape[i] == 1 ? Expr(0) : index[lead + i]);
+  return out;
+}
+
+Expr flatIndex(const std::vector<Expr> &index,
+               const std::vector<Expr> &extents) {
+  Expr flat = 0;
+  for (size_t i = 0; i < index.size(); ++i)
+    flat = flat * extents[i] + index[i];
+  return flat;
+}
+
+std::vector<Expr> unflatten(Expr flat, const std::vector<Expr> &extents) {
+  std::vector<Expr> index(extents.size());
+  for (int i = static_cast<int>(extents.size()) - 1; i >= 0; --i) {
+    index[i] = flat % extents[i];
+    flat = flat / extents[i];
+  }
+  return index;
+}
+
+Expr product(const std::vector<Expr> &extents, ArrayRef<int64_t> axes) {
+  Expr n = 1;
+  if (axes.empty())
+    for (const Expr &e : extents)
+      n = n * e;
+  for (int64_t a : axes)
+    n = n * extents[a];
+  return n;
+}
+
+Expr u32(uint32_t value) {
+  return Halide::Internal::UIntImm::make(Halide::UInt(32), value);
+}
+
+/// firn::random::hash32, on uint32 Exprs.
+Expr hash32(Expr x) {
+  x = x ^ (x >> 16);
+  x = x * u32(0x7feb352dU);
+  x = x ^ (x >> 15);
+  x = x * u32(0x846ca68bU);
+  x = x ^ (x >> 16);
+  return x;
+}
+
+/// Coordinates of a padded, strided, dilated window, and whether they are
+/// inside the input (outside reads as zero).
+struct Window {
+  Expr h, w, inside;
+};
+Window window(Expr outH, Expr outW, Expr kh, Expr kw, ArrayRef<int64_t> stride,
+              ArrayRef<int64_t> padding, ArrayRef<int64_t> dilation, Expr H,
+              Expr W) {
+  Expr h = outH * static_cast<int>(stride[0]) +
+           kh * static_cast<int>(dilation[0]) - static_cast<int>(padding[0]);
+  Expr w = outW * static_cast<int>(stride[1]) +
+           kw * static_cast<int>(dilation[1]) - static_cast<int>(padding[1]);
+  Expr inside = h >= 0 && h < H && w >= 0 && w < W;
+  return {Halide::clamp(h, 0, H - 1), Halide::clamp(w, 0, W - 1), inside};
+}
+} // namespace
+
+LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
+                                      HTensor &out) {
+  std::vector<Var> v = makeVars(out.rank());
+  std::vector<Expr> idx = asExprs(v);
+  auto operand = [&](size_t i) { return in[i].at(broadcastIndex(in[i], idx)); };
+  Expr e;
+  if (isa<AddOp>(op))
+    e = operand(0) + operand(1);
+  else if (isa<SubOp>(op))
+    e = operand(0) - operand(1);
+  else if (isa<MulOp>(op))
+    e = operand(0) * operand(1);
+  else if (isa<DivOp>(op))
+    e = operand(0) / operand(1);
+  else if (isa<MaxOp>(op))
+    e = Halide::max(operand(0), operand(1));
+  else if (isa<PowOp>(op))
+    e = Halide::pow(operand(0), operand(1));
+  else if (isa<ReluOp>(op))
+    e = Halide::max(operand(0), 0.0f);
+  else if (isa<NegOp>(op))
+    e = -operand(0);
+  else if (isa<ExpOp>(op))
+    e = Halide::exp(operand(0));
+  else if (isa<LogOp>(op))
+    e = Halide::log(operand(0));
+  else if (isa<SqrtOp>(op))
+    e = Halide::sqrt(operand(0));
+  else if (isa<ReluGradOp>(op))
+    e = Halide::select(operand(1) > 0.0f, operand(0), 0.0f);
+  else if (isa<BroadcastLikeOp>(op))
+    e = operand(0);
+  else
+    return failure();
+  define(out.func, v, e);
+  return success();
+}
+
+LogicalResult OpLowering::reduce(Operation *op, const HTensor &in,
+                                 ArrayRef<int64_t> axes, bool keepdims,
+                                 HTensor &out) {
+  std::vector<int64_t> reduced(axes.begin(), axes.end());
+  if (reduced.empty())
+    for (int i = 0; i < in.rank(); ++i)
+      reduced.push_back(i);
+  std::vector<Halide::Range> ranges;
+  for (int64_t a : reduced)
+    ranges.emplace_back(0, in.extents[a]);
+  RDom r(ranges);
+  std::vector<Var> v = makeVars(out.rank());
+  std::vector<Expr> index;
+  int kept = 0, next = 0;
+  for (int i = 0; i < in.rank(); ++i) {
+    auto pos = std::find(reduced.begin(), reduced.end(), i);
+    if (pos != reduced.end()) {
+      index.push_back(r[static_cast<int>(pos - reduced.begin())]);
+      if (keepdims)
+        ++kept;
+    } else {
+      index.push_back(v[keepdims ? i : next]);
+    }
+    if (pos == reduced.end() || keepdims)
+      ++next;
+  }
+  (void)kept;
+  Expr x = in.at(index);
+  if (isa<ReduceSumOp>(op))
+    define(out.func, v, Halide::sum(x));
+  else if (isa<ReduceMeanOp>(op))
+    define(out.func, v, Halide::sum(x) /
+                  Halide::cast<float>(product(in.extents, reduced)));
+  else
+    define(out.func, v, Halide::maximum(x));
+  root(out.func);
+  return success();
+}
+
+LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
+                                std::vector<HTensor> &results) {
+  std::string name = op->getName().stripDialect().str();
+  for (Value result : op->getResults())
+    results.push_back(make(result, name));
+  HTensor &out = results[0];
+  std::vector<Var> v = makeVars(out.rank());
+  std::vector<Expr> idx = asExprs(v);
+
+  if (auto c = dyn_cast<ConstantOp>(op)) {
+    auto dense = dyn_cast<DenseElementsAttr>(c.getValue());
+    if (!dense || !dense.getElementType().isF32())
+      return op->emitOpError("only f32 dense constants can be compiled");
+    if (dense.isSplat()) {
+      define(out.func, v, dense.getSplatValue<float>());
+      return success();
+    }
+    std::vector<int> dims;
+    for (int64_t d : llvm::reverse(dense.getType().getShape()))
+      dims.push_back(static_cast<int>(d));
+    Halide::Buffer<float> data(dims);
+    float *ptr = data.data();
+    for (float f : dense.getValues<float>())
+      *ptr++ = f;
+    // Halide buffers are column-major: the first coordinate varies fastest.
+    std::vector<Expr> reversed(idx.rbegin(), idx.rend());
+    define(out.func, v, data(reversed));
+    return success();
+  }
+  if (succeeded(elementwise(op, in, out)))
+    return success();
+
+  if (auto reshape = dyn_cast<ReshapeOp>(op)) {
+    Expr flat = flatIndex(idx, out.extents);
+    define(out.func, v, in[0].at(unflatten(flat, in[0].extents)));
+    return success();
+  }
+  if (auto transpose = dyn_cast<TransposeOp>(op)) {
+    std::vector<Expr> index(out.rank());
+    for (auto [i, p] : llvm::enumerate(transpose.getPerm()))
+      index[p] = idx[i];
+    define(out.func, v, in[0].at(index));
+    return success();
+  }
+  if (auto sum = dyn_cast<ReduceSumOp>(op))
+    return reduce(op, in[0], sum.getAxes(), sum.getKeepdims(), out);
+  if (auto mean = dyn_cast<ReduceMeanOp>(op))
+    return reduce(op, in[0], mean.getAxes(), mean.getKeepdims(), out);
+  if (auto max = dyn_cast<ReduceMaxOp>(op))
+    return reduce(op, in[0], max.getAxes(), max.getKeepdims(), out);
+  if (auto numel = dyn_cast<NumelOp>(op)) {
+    out.func() = Halide::cast<float>(product(in[0].extents, numel.getAxes()));
+    return success();
+  }
+  if (auto matmul = dyn_cast<MatmulOp>(op)) {
+    const HTensor &a = in[0], &b = in[1];
+    Expr k = matmul.getTransposeLhs() ? a.extents[0] : a.extents[1];
+    RDom r(0, k);
+    Expr av = matmul.getTransposeLhs() ? a.at({r, idx[0]}) : a.at({idx[0], r});
+    Expr bv = matmul.getTransposeRhs() ? b.at({idx[1], r}) : b.at({r, idx[1]});
+    define(out.func, v, Halide::sum(av * bv));
+    root(out.func);
+    return success();
+  }
+  if (auto linear = dyn_cast<LinearOp>(op)) {
+    const HTensor &x = in[0], &w = in[1];
+    RDom r(0, w.extents[1]);
+    std::vector<Expr> xi(idx.begin(), idx.end() - 1);
+    xi.push_back(r);
+    Func product("linear_dot_" + std::to_string(counter++));
+    define(product, v, Halide::sum(x.at(xi) * w.at({idx.back(), r})));
+    root(product);
+    Expr e = call(product, idx);
+    if (linear.getBias())
+      e = e + in[2].at(broadcastIndex(in[2], {idx.back()}));
+    define(out.func, v, e);
+    return success();
+  }
+  if (auto conv = dyn_cast<Conv2dOp>(op)) {
+    const HTensor &x = in[0], &w = in[1];
+    RDom r(0, w.extents[1], 0, w.extents[2], 0, w.extents[3]);
+    Window win = window(idx[2], idx[3], r.y, r.z, conv.getStride(),
+                        conv.getPadding(), conv.getDilation(), x.extents[2],
+                        x.extents[3]);
+    Func dot("conv2d_dot_" + std::to_string(counter++));
+    define(dot, v,
+           Halide::sum(Halide::select(win.inside,
+                                      x.at({idx[0], r.x, win.h, win.w}), 0.0f) *
+                       w.at({idx[1], r.x, r.y, r.z})));
+    root(dot);
+    Expr e = call(dot, idx);
+    if (conv.getBias())
+      e = e + in[2].at({idx[1]});
+    define(out.func, v, e);
+    return success();
+  }
+  if (auto grad = dyn_cast<Conv2dGradInputOp>(op)) {
+    const HTensor &dy = in[0], &w = in[1];
+    auto stride = grad.getStride(), padding = grad.getPadding(),
+         dilation = grad.getDilation();
+    RDom r(0, w.extents[0], 0, w.extents[2], 0, w.extents[3]);
+    // Output row oh reads input row oh*s + kh*d - p: invert that.
+    Expr th = idx[2] + static_cast<int>(padding[0]) -
+              r.y * static_cast<int>(dilation[0]);
+    Expr tw = idx[3] + static_cast<int>(padding[1]) -
+              r.z * static_cast<int>(dilation[1]);
+    Expr oh = th / static_cast<int>(stride[0]);
+    Expr ow = tw / static_cast<int>(stride[1]);
+    Expr valid = th >= 0 && tw >= 0 && th % static_cast<int>(stride[0]) == 0 &&
+                 tw % static_cast<int>(stride[1]) == 0 && oh < dy.extents[2] &&
+                 ow < dy.extents[3];
+    Expr dyv = dy.at({idx[0], r.x, Halide::clamp(oh, 0, dy.extents[2] - 1),
+                      Halide::clamp(ow, 0, dy.extents[3] - 1)});
+    define(out.func, v, Halide::sum(Halide::select(valid, dyv, 0.0f) *
+                              w.at({r.x, idx[1], r.y, r.z})));
+    root(out.func);
+    return success();
+  }
+  if (auto grad = dyn_cast<Conv2dGradWeightOp>(op)) {
+    const HTensor &x = in[0], &dy = in[1];
+    RDom r(0, dy.extents[0], 0, dy.extents[2], 0, dy.extents[3]);
+    Window win = window(r.y, r.z, idx[2], idx[3], grad.getStride(),
+                        grad.getPadding(), grad.getDilation(), x.extents[2],
+                        x.extents[3]);
+    define(out.func, v, Halide::sum(
+        Halide::select(win.inside, x.at({r.x, idx[1], win.h, win.w}), 0.0f) *
+        dy.at({r.x, idx[0], r.y, r.z})));
+    root(out.func);
+    return success();
+  }
+  if (isa<SoftmaxOp, LogSoftmaxOp>(op)) {
+    int axis = static_cast<int>(isa<SoftmaxOp>(op)
+                                    ? cast<SoftmaxOp>(op).getAxis()
+                                    : cast<LogSoftmaxOp>(op).getAxis());
+    const HTensor &x = in[0];
+    RDom r(0, x.extents[axis]);
+    std::vector<Expr> along = idx;
+    along[axis] = r;
+    Func maxAlong("row_max_" + std::to_string(counter++));
+    Func sumAlong("row_sum_" + std::to_string(counter++));
+    // Stable: subtract the maximum along the axis before exponentiating.
+    define(maxAlong, v, Halide::maximum(x.at(along)));
+    std::vector<Expr> rowIndex = idx;
+    rowIndex[axis] = 0;
+    Expr m = call(maxAlong, rowIndex);
+    std::vector<Expr> mAlong = along;
+    mAlong[axis] = 0;
+    define(sumAlong, v,
+           Halide::sum(Halide::exp(x.at(along) - call(maxAlong, mAlong))));
+    root(maxAlong);
+    root(sumAlong);
+    Expr shifted = x.at(idx) - m;
+    if (isa<SoftmaxOp>(op))
+      define(out.func, v, Halide::exp(shifted) / call(sumAlong, rowIndex));
+    else
+      define(out.func, v, shifted - Halide::log(call(sumAlong, rowIndex)));
+    return success();
+  }
+  if (isa<OneHotOp>(op)) {
+    define(out.func, v, Halide::select(
+        Halide::cast<int>(in[0].at({idx[0]})) == idx[1], 1.0f, 0.0f));
+    return success();
+  }
+  if (auto mse = dyn_cast<MSELossOp>(op)) {
+    const HTensor &p = in[0], &t = in[1];
+    std::vector<Halide::Range> ranges;
+    for (const Expr &e : p.extents)
+      ranges.emplace_back(0, e);
+    RDom r(ranges);
+    std::vector<Expr> ri;
+    for (int i = 0; i < p.rank(); ++i)
+      ri.push_back(r[i]);
+    Expr d = p.at(ri) - t.at(ri);
+    Expr total = Halide::sum(d * d);
+    out.func() = mse.getReduction() == Reduction::Mean
+                     ? total / Halide::cast<float>(product(p.extents, {}))
+                     : total;
+    return success();
+  }
+  if (auto ce = dyn_cast<CrossEntropyOp>(op)) {
+    const HTensor &z = in[0], &t = in[1];
+    Var n("n");
+    RDom c(0, z.extents[1]);
+    Func rowMax("ce_max_" + std::to_string(counter++));
+    Func logSum("ce_logsum_" + std::to_string(counter++));
+    // log_softmax = (z - max) - log(sum(exp(z - max))): subtracting the
+    // maximum first keeps large logits exact, as PyTorch does.
+    rowMax(n) = Halide::maximum(z.at({n, c}));
+    logSum(n) = Halide::log(Halide::sum(Halide::exp(z.at({n, c}) - rowMax(n))));
+    root(rowMax);
+    root(logSum);
+    auto logSoftmax = [&](Expr row, Expr cls) {
+      return z.at({row, cls}) - rowMax(row) - logSum(row);
+    };
+    RDom rn(0, z.extents[0]);
+    Expr total;
+    if (t.type.is_int()) {
+      Expr cls = Halide::clamp(Halide::cast<int>(t.at({rn})), 0,
+                               z.extents[1] - 1);
+      total = Halide::sum(-logSoftmax(rn, cls));
+    } else {
+      RDom rc(0, z.extents[0], 0, z.extents[1]);
+      total = Halide::sum(-t.at({rc.x, rc.y}) * logSoftmax(rc.x, rc.y));
+    }
+    out.func() = ce.getReduction() == Reduction::Mean
+                     ? total / Halide::cast<float>(z.extents[0])
+                     : total;
+    return success();
+  }
+  if (auto dropout = dyn_cast<DropoutOp>(op)) {
+    if (!dropout.getTraining()) {
+      define(out.func, v, in[0].at(idx));
+      return success();
+    }
+    // firn::random::dropoutScale in Halide: the same bits on every backend.
+    uint32_t h0 = random::hash32(static_cast<uint32_t>(seed) ^
+                                 random::hash32(static_cast<uint32_t>(seed >> 32)));
+    Expr key = in[1].func();
+    Expr h = hash32(u32(h0) ^ Halide::cast<uint32_t>(key));
+    h = hash32(h ^ Halide::cast<uint32_t>(key >> 32));
+    h = hash32(h ^ u32(static_cast<uint32_t>(dropout.getStream())));
+    Expr bits = hash32(h ^ Halide::cast<uint32_t>(flatIndex(idx, out.extents)));
+    Expr u = Halide::cast<float>(bits >> 8) * (1.0f / 16777216.0f);
+    float p = static_cast<float>(dropout.getP().convertToDouble());
+    define(out.func, v, in[0].at(idx) * Halide::select(u < p, 0.0f, 1.0f / (1.0f - p)));
+    return success();
+  }
+  if (auto bn = dyn_cast<BatchNormOp>(op)) {
+    const HTensor &x = in[0];
+    int rank = x.rank();
+    // Operands: input, [weight], [bias], running_mean, running_var.
+    const HTensor *weight = bn.getWeight() ? &in[1] : nullptr;
+    const HTensor *bias =
+        bn.getBias() ? &in[bn.getWeight() ? 2 : 1] : nullptr;
+    const HTensor &rm = in[in.size() - 2], &rv = in[in.size() - 1];
+    Var c("c");
+    std::vector<Halide::Range> ranges;
+    for (int i = 0; i < rank; ++i)
+      if (i != 1)
+        ranges.emplace_back(0, x.extents[i]);
+    RDom r(ranges);
+    std::vector<Expr> xi;
+    for (int i = 0, j = 0; i < rank; ++i)
+      xi.push_back(i == 1 ? Expr(c) : Expr(r[j++]));
+    Expr count = Halide::cast<float>(x.extents[0]);
+    for (int i = 2; i < rank; ++i)
+      count = count * Halide::cast<float>(x.extents[i]);
+    Func mean("bn_mean_" + std::to_string(counter++));
+    Func var("bn_var_" + std::to_string(counter++));
+    float eps = static_cast<float>(bn.getEps().convertToDouble());
+    float momentum = static_cast<float>(bn.getMomentum().convertToDouble());
+    if (bn.getTraining()) {
+      mean(c) = Halide::sum(x.at(xi)) / count;
+      root(mean);
+      Expr d = x.at(xi) - mean(c);
+      var(c) = Halide::sum(d * d) / count;
+      root(var);
+    } else {
+      mean(c) = rm.at({c});
+      var(c) = rv.at({c});
+    }
+    Expr y = (x.at(idx) - mean(idx[1])) / Halide::sqrt(var(idx[1]) + eps);
+    if (weight)
+      y = y * weight->at({idx[1]});
+    if (bias)
+      y = y + bias->at({idx[1]});
+    define(out.func, v, y);
+    Var k("k");
+    if (bn.getTraining()) {
+      results[1].func(k) = (1 - momentum) * rm.at({k}) + momentum * mean(k);
+      results[2].func(k) = (1 - momentum) * rv.at({k}) +
+                           momentum * var(k) * count / (count - 1);
+    } else {
+      results[1].func(k) = rm.at({k});
+      results[2].func(k) = rv.at({k});
+    }
+    return success();
+  }
+  return op->emitOpError("cannot be compiled to Halide yet");
+}
+
+} // namespace firn::codegen

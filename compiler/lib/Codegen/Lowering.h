@@ -1,0 +1,79 @@
+//===- Lowering.h - Shared state of the Halide lowering (internal) -*- C++ -*-===//
+//
+// HalideLowering.cpp walks functions and keeps the state; LowerOps.cpp
+// defines one Halide Func per op. A value is a Func with its extents (Exprs:
+// the batch dimension's comes from an input buffer) and its static shape
+// (for broadcasting, which is decided at compile time).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_CODEGEN_LOWERING_H
+#define FIRN_CODEGEN_LOWERING_H
+
+#include "firn/Codegen/HalideLowering.h"
+#include "firn/Dialect/FirnOps.h"
+
+#include "llvm/ADT/DenseMap.h"
+
+namespace firn::codegen {
+
+/// Tensors are row-major (the last dimension contiguous, as in PyTorch)
+/// while Halide's first dimension is its innermost: every Func takes its
+/// coordinates in reverse. `at` and `define` do the reversal, so lowering
+/// code indexes in the tensor's own (logical) order.
+Halide::Expr call(const Halide::Func &f, std::vector<Halide::Expr> index);
+void define(Halide::Func &f, const std::vector<Halide::Var> &vars,
+            const Halide::Expr &value);
+
+struct HTensor {
+  Halide::Func func;
+  std::vector<Halide::Expr> extents;
+  shape::Shape shape; ///< Static sizes, shape::kBatch for the batch.
+  Halide::Type type = Halide::Float(32);
+
+  int rank() const { return static_cast<int>(shape.size()); }
+  Halide::Expr at(const std::vector<Halide::Expr> &index) const {
+    return call(func, index);
+  }
+};
+
+/// Fresh pure variables for a Func of `rank` dimensions.
+std::vector<Halide::Var> makeVars(int rank);
+std::vector<Halide::Expr> asExprs(const std::vector<Halide::Var> &vars);
+
+/// Defines the Funcs of ops, given their operands' values.
+class OpLowering {
+public:
+  OpLowering(Halide::Expr batch, uint64_t seed,
+             std::vector<Halide::Func> &rootFuncs)
+      : batch(std::move(batch)), seed(seed), rootFuncs(rootFuncs) {}
+
+  /// The extents of a value of type `type`.
+  std::vector<Halide::Expr> extentsOf(mlir::RankedTensorType type) const;
+
+  /// Lowers one computational op (not state access, not calls): fills one
+  /// HTensor per result. Fails with a diagnostic on the op.
+  mlir::LogicalResult lower(mlir::Operation *op,
+                            llvm::ArrayRef<HTensor> operands,
+                            std::vector<HTensor> &results);
+
+private:
+  HTensor make(mlir::Value result, const std::string &name);
+  /// Marks a Func that reduces (or is otherwise expensive to recompute) so
+  /// it is computed once, at root, instead of inlined into every consumer.
+  void root(const Halide::Func &f) { rootFuncs.push_back(f); }
+
+  mlir::LogicalResult elementwise(mlir::Operation *op,
+                                  llvm::ArrayRef<HTensor> in, HTensor &out);
+  mlir::LogicalResult reduce(mlir::Operation *op, const HTensor &in,
+                             llvm::ArrayRef<int64_t> axes, bool keepdims,
+                             HTensor &out);
+
+  Halide::Expr batch;
+  uint64_t seed;
+  std::vector<Halide::Func> &rootFuncs;
+  int counter = 0;
+};
+
+} // namespace firn::codegen
+
+#endif // FIRN_CODEGEN_LOWERING_H
