@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
 
-#include "firn/Dialect/Random.h"
+#include "firn/Runtime/Random.h"
 
 using namespace mlir;
 using Halide::Expr;

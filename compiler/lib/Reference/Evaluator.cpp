@@ -17,7 +17,7 @@
 #include "Kernels.h"
 
 #include "firn/Dialect/FirnOps.h"
-#include "firn/Dialect/Random.h"
+#include "firn/Runtime/Random.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -340,7 +340,7 @@ LogicalResult runBatchNorm(BatchNormOp op, Frame &frame, std::string &error) {
 }
 
 /// Eval mode: the identity. Training: firn's counter-based mask
-/// (firn/Dialect/Random.h), the same function the compiled kernels use.
+/// (firn/Runtime/Random.h), the same function the compiled kernels use.
 LogicalResult runDropout(DropoutOp op, Frame &frame, std::string &error) {
   Tensor out = frame[op.getInput()];
   if (op.getTraining()) {

@@ -288,7 +288,7 @@ def Firn_DropoutOp : Firn_Op<"dropout", [Pure,
   let description = [{
     Without `training` it is the identity (eval mode). With `training` each
     element is kept or zeroed by firn's counter-based random numbers
-    (firn/Dialect/Random.h), a pure function of the module's `firn.seed`,
+    (firn/Runtime/Random.h), a pure function of the module's `firn.seed`,
     the per-step `key`, the op's `stream` and the element's index: the
     backward pass draws the same mask again instead of storing it.
 

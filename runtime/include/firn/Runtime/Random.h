@@ -13,8 +13,8 @@
 // not bit for bit.
 //
 //===----------------------------------------------------------------------===//
-#ifndef FIRN_DIALECT_RANDOM_H
-#define FIRN_DIALECT_RANDOM_H
+#ifndef FIRN_RUNTIME_RANDOM_H
+#define FIRN_RUNTIME_RANDOM_H
 
 #include <cstdint>
 
@@ -57,4 +57,4 @@ constexpr float dropoutScale(uint64_t seed, uint64_t key, uint32_t stream,
 
 } // namespace firn::random
 
-#endif // FIRN_DIALECT_RANDOM_H
+#endif // FIRN_RUNTIME_RANDOM_H

@@ -1,0 +1,106 @@
+/*===- ModelABI.h - What a compiled model tells the runtime -------*- C -*-===*\
+ *
+ * The contract between the code firnc generates and runtime/: firnc emits,
+ * next to the Halide kernels, one C table `firn_model` describing the
+ * model's state (every parameter and buffer, under its checkpoint name) and
+ * its functions (each one AOT-compiled Halide pipeline with its ports). The
+ * runtime allocates the state, initializes it, binds buffers to ports and
+ * calls the kernels in PyTorch's loop order. Plain C so that a C or C++
+ * program can embed a model.
+ *
+ * Buffers are row-major (the last dimension contiguous, as in PyTorch and
+ * NumPy); the kernels take halide_buffer_t whose dimension 0 is the tensor's
+ * last dimension (see firn_describe_buffer in Buffers.h).
+ *
+\*===----------------------------------------------------------------------===*/
+#ifndef FIRN_RUNTIME_MODELABI_H
+#define FIRN_RUNTIME_MODELABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FIRN_MAX_RANK 8
+
+enum firn_dtype { FIRN_F32 = 0, FIRN_I64 = 1 };
+
+enum firn_state_kind {
+  FIRN_STATE_PARAM = 0,  /* a learnable parameter: `fc1.weight` */
+  FIRN_STATE_BUFFER = 1, /* running statistics, `grad/...`, `optim/...`, `rng/...` */
+};
+
+enum firn_init_kind {
+  FIRN_INIT_UNIFORM = 0,  /* U(-bound, bound) from the seeded generator */
+  FIRN_INIT_CONSTANT = 1, /* `data`: one value (a fill) or all of them */
+  FIRN_INIT_LOAD = 2,     /* must come from a checkpoint (--init) */
+};
+
+typedef struct firn_state_desc {
+  const char *name; /* the checkpoint key */
+  int kind;         /* enum firn_state_kind */
+  int dtype;        /* enum firn_dtype */
+  int rank;
+  int64_t shape[FIRN_MAX_RANK]; /* state never has the batch dimension */
+  int init;                     /* enum firn_init_kind */
+  double bound;                 /* FIRN_INIT_UNIFORM */
+  const void *data;             /* FIRN_INIT_CONSTANT: float or int64_t */
+  int64_t data_count;           /* 1 for a fill, else the element count */
+  int trainable;                /* parameters: requires_grad */
+  const char *optimizer;        /* parameters: the owner, or NULL */
+  int group;                    /* the owner's parameter group */
+} firn_state_desc;
+
+/* One input or output of a function: a piece of state, or an argument or
+ * result (then `state` is -1 and `index` says which). */
+typedef struct firn_port {
+  int state;
+  int index;
+  int dtype;
+  int rank;
+  int64_t shape[FIRN_MAX_RANK]; /* -1 marks the batch dimension */
+} firn_port;
+
+/* Calls the kernel: `buffers` holds one halide_buffer_t* per input, then
+ * one per output, in port order. Returns 0 on success (Halide's error code
+ * otherwise). */
+typedef int (*firn_kernel_fn)(void **buffers);
+
+typedef struct firn_function_desc {
+  const char *name;
+  int num_inputs;
+  const firn_port *inputs;
+  int num_outputs;
+  const firn_port *outputs;
+  firn_kernel_fn call;
+} firn_function_desc;
+
+typedef struct firn_model_desc {
+  const char *name;
+  uint64_t seed;
+  int accumulate;        /* micro-batches per optimizer step */
+  const char *zero_grad; /* "optimizer", "model" or "none" */
+  int num_states;
+  const firn_state_desc *states;
+  /* The forward inputs, in order (names as the .firn file declares them),
+   * and the target (NULL when the loss needs none). */
+  int num_inputs;
+  const char *const *input_names;
+  const char *target_name;
+  /* Functions; NULL when the model has no train block. */
+  const firn_function_desc *predict;        /* inputs -> output, eval mode */
+  const firn_function_desc *eval_loss;      /* inputs, target -> loss, eval mode */
+  const firn_function_desc *train_step;     /* inputs, target -> loss; grads += */
+  const firn_function_desc *zero_grad_fn;   /* clears gradients per policy */
+  const firn_function_desc *optimizer_step; /* updates parameters */
+} firn_model_desc;
+
+/* The table firnc generates for one model. */
+extern const firn_model_desc firn_model;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FIRN_RUNTIME_MODELABI_H */
