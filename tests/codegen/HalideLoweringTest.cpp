@@ -6,6 +6,7 @@
 // (forward, backward, optimizer update) must reproduce the PyTorch fixtures.
 //
 //===----------------------------------------------------------------------===//
+#include "firn/Codegen/Build.h"
 #include "firn/Codegen/HalideLowering.h"
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Frontend/Diagnostics.h"
@@ -156,6 +157,8 @@ void checkOp(const std::string &body, const std::vector<Tensor> &args,
   ASSERT_TRUE(func);
   auto lowered = codegen::lowerFunction(func);
   ASSERT_TRUE(mlir::succeeded(lowered));
+  // The schedule that ships: fused, vectorized with guarded tails.
+  codegen::scheduleForTarget(*lowered, Halide::get_jit_target_from_environment());
 
   reference::Evaluator eval(*parsed);
   std::string error;
@@ -399,6 +402,8 @@ TEST_P(SeedHalide, TrainingStepMatchesPyTorch) {
   auto step = codegen::lowerFunction(ir->lookupSymbol<mlir::func::FuncOp>("train_step"));
   auto update = codegen::lowerFunction(ir->lookupSymbol<mlir::func::FuncOp>("optimizer_step"));
   ASSERT_TRUE(mlir::succeeded(step) && mlir::succeeded(update));
+  codegen::scheduleForTarget(*step, Halide::get_jit_target_from_environment());
+  codegen::scheduleForTarget(*update, Halide::get_jit_target_from_environment());
 
   runtime::SafetensorsFile fixture;
   std::string error;

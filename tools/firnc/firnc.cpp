@@ -10,6 +10,7 @@
 // an internal error.
 //
 //===----------------------------------------------------------------------===//
+#include "firn/Codegen/Build.h"
 #include "firn/Dialect/FirnDialect.h"
 #include "firn/Frontend/Diagnostics.h"
 #include "firn/Frontend/MLIRGen.h"
@@ -33,7 +34,7 @@
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { AST, Firn, Grad, Pruned, Optimized };
+enum class Emit { Default, AST, Firn, Grad, Pruned, Optimized, Halide, Exe };
 
 cl::OptionCategory category("firnc options");
 
@@ -41,7 +42,9 @@ cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.firn>"),
                                cl::Required, cl::cat(category));
 
 cl::opt<Emit> emitAction(
-    "emit", cl::desc("The stage to stop at and print"), cl::init(Emit::Firn),
+    "emit",
+    cl::desc("The stage to stop at and print (default: exe with -o, else firn)"),
+    cl::init(Emit::Default),
     cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree"),
                clEnumValN(Emit::Firn, "firn",
                           "the firn dialect IR, before any pass"),
@@ -50,7 +53,11 @@ cl::opt<Emit> emitAction(
                clEnumValN(Emit::Pruned, "pruned",
                           "after frozen-parameter pruning (firn-prune-frozen)"),
                clEnumValN(Emit::Optimized, "optimized",
-                          "after optimizer lowering (firn-lower-optimizers)")),
+                          "after optimizer lowering (firn-lower-optimizers)"),
+               clEnumValN(Emit::Halide, "halide",
+                          "each function's lowered Halide statement"),
+               clEnumValN(Emit::Exe, "exe",
+                          "a training executable (needs -o)")),
     cl::cat(category));
 
 cl::opt<bool> explainPruning(
@@ -80,6 +87,35 @@ bool writeOutput(llvm::function_ref<void(llvm::raw_ostream &)> write) {
   out.keep();
   return true;
 }
+/// Code generation: the lowered Halide statements, or the executable.
+int generateCode(mlir::ModuleOp module) {
+  Halide::Target target = Halide::get_host_target();
+  std::vector<firn::codegen::LoweredFunction> functions;
+  // A function that cannot be lowered has been reported at its DSL line.
+  if (mlir::failed(firn::codegen::lowerModel(module, target, functions)))
+    return 1;
+  std::string error;
+  if (emitAction == Emit::Halide) {
+    bool ok = writeOutput([&](llvm::raw_ostream &os) {
+      if (mlir::failed(
+              firn::codegen::printLowered(functions, target, os, error)))
+        llvm::errs() << "firnc: error: " << error << "\n";
+    });
+    return ok && error.empty() ? 0 : 2;
+  }
+  firn::codegen::BuildOptions options;
+  options.output = outputFile;
+  options.target = target;
+  options.runtimeLibrary = FIRN_RUNTIME_LIBRARY;
+  options.runtimeInclude = FIRN_RUNTIME_INCLUDE;
+  options.halideInclude = FIRN_HALIDE_INCLUDE;
+  if (mlir::failed(
+          firn::codegen::buildExecutable(module, functions, options, error))) {
+    llvm::errs() << "firnc: error: " << error << "\n";
+    return 2;
+  }
+  return 0;
+}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -88,6 +124,12 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "firnc: compile a .firn model and its training "
                               "setup\n");
+  if (emitAction == Emit::Default)
+    emitAction = outputFile == "-" ? Emit::Firn : Emit::Exe;
+  if (emitAction == Emit::Exe && outputFile == "-") {
+    llvm::errs() << "firnc: error: --emit=exe needs an output file (-o)\n";
+    return 1;
+  }
 
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/true);
   if (std::error_code error = buffer.getError()) {
@@ -127,8 +169,8 @@ int main(int argc, char **argv) {
   }
 
   if (explainPruning || emitAction != Emit::Firn) {
-    firn::Stage last = explainPruning              ? firn::Stage::Grad
-                       : emitAction == Emit::Grad   ? firn::Stage::Grad
+    firn::Stage last = explainPruning || emitAction == Emit::Grad
+                           ? firn::Stage::Grad
                        : emitAction == Emit::Pruned ? firn::Stage::Pruned
                                                     : firn::Stage::Optimized;
     mlir::PassManager pm(&context);
@@ -143,6 +185,9 @@ int main(int argc, char **argv) {
            })
                ? 0
                : 1;
+  if (emitAction == Emit::Halide || emitAction == Emit::Exe)
+    return generateCode(*ir);
+
   mlir::OpPrintingFlags flags;
   flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
   flags.useLocalScope();

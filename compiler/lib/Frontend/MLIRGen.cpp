@@ -42,8 +42,10 @@ public:
     for (const Schedule &schedule : program.schedules)
       emitSchedule(schedule);
     emitPredict();
-    if (program.hasTrain)
+    if (program.hasTrain) {
       emitTrainStep();
+      emitEvalLoss();
+    }
     return std::move(module);
   }
 
@@ -202,6 +204,8 @@ private:
     scope.clear();
     for (auto [i, arg] : llvm::enumerate(args)) {
       entry->getArgument(i).setLoc(locOf(arg.loc));
+      // The DSL's name, for the runtime's messages and the C API.
+      func.setArgAttr(i, "firn.name", builder.getStringAttr(arg.name));
       scope[arg.name] = entry->getArgument(i);
     }
     builder.setInsertionPointToStart(entry);
@@ -236,6 +240,19 @@ private:
     beginFunction("train_step", args, f32Tensor({}), program.mode);
     if (training && usesDropout())
       key = emitStepKey();
+    scope["output"] = emitForwardBody();
+    Value loss = emit(*program.loss);
+    builder.create<func::ReturnOp>(loss.getLoc(), loss);
+  }
+
+  /// @eval_loss: the loss in eval mode, with no backward (`model eval`).
+  void emitEvalLoss() {
+    OpBuilder::InsertionGuard guard(builder);
+    training = false;
+    std::vector<NamedValue> args = program.inputs;
+    if (program.target)
+      args.push_back(*program.target);
+    beginFunction("eval_loss", args, f32Tensor({}), "eval");
     scope["output"] = emitForwardBody();
     Value loss = emit(*program.loss);
     builder.create<func::ReturnOp>(loss.getLoc(), loss);

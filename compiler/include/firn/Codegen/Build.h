@@ -1,0 +1,62 @@
+//===- Build.h - From optimized firn IR to kernels and a binary -*- C++ -*-===//
+//
+// Code generation's second half: schedules each lowered pipeline for the
+// target, compiles it ahead of time (one static library per function, no
+// Halide runtime inside, plus one standalone runtime object), writes the
+// model table the runtime reads (runtime/include/firn/Runtime/ModelABI.h)
+// and links the executable with the C++ compiler.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_CODEGEN_BUILD_H
+#define FIRN_CODEGEN_BUILD_H
+
+#include "firn/Codegen/HalideLowering.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace firn::codegen {
+
+/// The functions a compiled model may have, in the order the runtime's
+/// table lists them.
+const std::vector<std::string> &modelFunctions();
+
+/// Vectorizes and parallelizes the Funcs lowering computes at root and the
+/// outputs, for `target`; elementwise ops stay inlined (fused).
+void scheduleForTarget(LoweredFunction &function, const Halide::Target &target);
+
+/// Lowers and schedules every model function the module has.
+mlir::LogicalResult lowerModel(mlir::ModuleOp module,
+                               const Halide::Target &target,
+                               std::vector<LoweredFunction> &functions);
+
+/// Writes each function's lowered Halide statement (`--emit=halide`).
+mlir::LogicalResult printLowered(std::vector<LoweredFunction> &functions,
+                                 const Halide::Target &target,
+                                 llvm::raw_ostream &os, std::string &error);
+
+/// The C++ source of the model table and `main` (see ModelABI.h).
+std::string generateModelTable(mlir::ModuleOp module,
+                               const std::vector<LoweredFunction> &functions);
+
+struct BuildOptions {
+  std::string output;         ///< The executable to write.
+  Halide::Target target;
+  std::string runtimeLibrary; ///< libFirnRuntime.a
+  std::string runtimeInclude; ///< runtime/include
+  std::string halideInclude;  ///< where HalideRuntime.h is
+  bool keepTemporaries = false;
+};
+
+/// Compiles the kernels and links the executable. On failure `error` says
+/// why (a Halide error, or the linker's output).
+mlir::LogicalResult buildExecutable(mlir::ModuleOp module,
+                                    std::vector<LoweredFunction> &functions,
+                                    const BuildOptions &options,
+                                    std::string &error);
+
+} // namespace firn::codegen
+
+#endif // FIRN_CODEGEN_BUILD_H
