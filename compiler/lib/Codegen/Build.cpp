@@ -29,6 +29,10 @@ LogicalResult lowerModel(ModuleOp module, const Halide::Target &target,
     FailureOr<LoweredFunction> lowered = lowerFunction(func);
     if (failed(lowered))
       return failure();
+    // A function that writes nothing (zero_grad with zero_grad none, the
+    // optimizer step of a model without optimizers) needs no kernel.
+    if (lowered->funcs.empty())
+      continue;
     scheduleForTarget(*lowered, target);
     functions.push_back(std::move(*lowered));
   }

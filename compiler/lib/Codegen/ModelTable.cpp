@@ -55,13 +55,13 @@ int64_t writeData(llvm::raw_ostream &os, const std::string &name,
   int64_t count = 0;
   if (dense.isSplat()) {
     if (isFloat)
-      os << llvm::format("%.9g", dense.getSplatValue<float>()) << "f";
+      os << llvm::format("%.9g", dense.getSplatValue<float>());
     else
       os << dense.getSplatValue<APInt>().getSExtValue() << "LL";
     count = 1;
   } else if (isFloat) {
     for (float v : dense.getValues<float>()) {
-      os << llvm::format("%.9g", v) << "f, ";
+      os << llvm::format("%.9g", v) << ", ";
       if (++count % 8 == 0)
         os << "\n  ";
     }
