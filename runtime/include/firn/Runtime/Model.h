@@ -1,0 +1,109 @@
+//===- Model.h - A model's state: initialize, load, save -------*- C++ -*-===//
+//
+// ModelState holds one HostTensor per firn_state_desc of a compiled model
+// (ModelABI.h): the parameters and every buffer (gradients `grad/P`,
+// optimizer state `optim/...`, the random-number counter `rng/step`, running
+// statistics), in the table's order, under their checkpoint names.
+//
+// Initialization follows the table:
+//   - FIRN_INIT_CONSTANT: `data` holds one value (a fill) or every element;
+//   - FIRN_INIT_UNIFORM: element i of state s is
+//       -bound + 2 * bound * firn::random::uniform(seed, 0x1217, s, i)
+//     (computed in double, rounded to float32): U(-bound, bound), a pure
+//     function of the seed, reproducible on every machine but *not* the
+//     numbers PyTorch's generator draws (use --init with PyTorch's weights
+//     for those);
+//   - FIRN_INIT_LOAD: no value until a checkpoint gives one; `checkComplete`
+//     reports a state still without one.
+//
+// Checkpoints are safetensors files keyed by the state names. `load` takes
+// a parameters-only file (a PyTorch state dict converted to safetensors) or a
+// full firn checkpoint; every parameter must be in it (buffers may be
+// absent and keep their values), keys the model does not have are ignored
+// with a warning, a tensor of the wrong shape or dtype is an error (F64 for an
+// F32 state and I32 for an I64 state are converted), and nothing changes unless
+// the whole file fits. `save` writes parameters and buffers (gradients only
+// when asked) with the metadata {"firn_model", "format": "firn-checkpoint-1",
+// "step"}; the writer is atomic.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_RUNTIME_MODEL_H
+#define FIRN_RUNTIME_MODEL_H
+
+#include "firn/Runtime/Buffers.h"
+#include "firn/Runtime/ModelABI.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace firn::runtime {
+
+/// The random-number key that FIRN_INIT_UNIFORM draws with (the stream is the
+/// state's index in the table, the index the element's row-major index).
+constexpr uint64_t kInitRandomKey = 0x1217ULL;
+
+/// The checkpoint format written into the metadata.
+constexpr const char *kCheckpointFormat = "firn-checkpoint-1";
+
+/// Checks a model table for what the runtime relies on (ranks, shapes,
+/// dtypes, initial data, port references); a failure is a bug in the code
+/// generator. Sets `error` to what is wrong. (ModelValidate.cpp)
+bool validateModel(const firn_model_desc &desc, std::string &error);
+
+class ModelState {
+public:
+  /// Allocates every state tensor (zeros). `desc` must pass validateModel
+  /// and outlive this object.
+  explicit ModelState(const firn_model_desc &desc);
+
+  const firn_model_desc &desc() const { return model; }
+  int size() const { return static_cast<int>(tensors.size()); }
+  const firn_state_desc &stateDesc(int index) const {
+    return model.states[index];
+  }
+  HostTensor &tensor(int index) { return tensors[index]; }
+  const HostTensor &tensor(int index) const { return tensors[index]; }
+  /// The index of the state named `name`, or -1.
+  int find(const std::string &name) const;
+
+  /// Gives every state its initial value from the table (see above); states
+  /// initialized by FIRN_INIT_LOAD are marked as still needing a value.
+  /// Resets the step counter to 0.
+  void initialize(uint64_t seed);
+
+  /// Loads the tensors of a safetensors checkpoint whose keys name states.
+  /// Warnings (ignored keys) go to `warnings` (may be null). On failure
+  /// nothing changes and `error` names the file and the tensor.
+  bool load(const std::string &path, std::string &error,
+            std::FILE *warnings = stderr);
+
+  /// False (with `error` naming the first such parameter) when a state
+  /// initialized by FIRN_INIT_LOAD got no value from a checkpoint.
+  bool checkComplete(std::string &error) const;
+
+  /// Writes the checkpoint; `grad/...` buffers only when `saveGrads`.
+  bool save(const std::string &path, bool saveGrads, std::string &error) const;
+
+  /// The optimizer steps done since initialization (restored by load from
+  /// the checkpoint's "step" metadata).
+  int64_t steps() const { return stepCount; }
+  void setSteps(int64_t steps) { stepCount = steps; }
+
+private:
+  const firn_model_desc &model;
+  std::vector<HostTensor> tensors;
+  /// False for a FIRN_INIT_LOAD state no checkpoint has filled yet.
+  std::vector<bool> hasValue;
+  std::map<std::string, int> byName;
+  int64_t stepCount = 0;
+};
+
+/// Whether the state named `name` is a gradient (`grad/...`).
+bool isGradientName(const std::string &name);
+
+} // namespace firn::runtime
+
+#endif // FIRN_RUNTIME_MODEL_H

@@ -1,0 +1,239 @@
+//===- Main.cpp - firn_main: the compiled binary's subcommands
+//-------------===//
+//
+// See Main.h. This file only wires the pieces together: the command line
+// (CommandLine.h), the state (Model.h), the data (Dataset.h), the loops
+// (Trainer.h) and `info` (Info.h). Every failure comes back here as a
+// message, printed once as `PROGRAM: error: ...`; nothing below prints
+// errors or exits.
+//
+//===----------------------------------------------------------------------===//
+
+#include "firn/Runtime/Main.h"
+
+#include "firn/Runtime/CommandLine.h"
+#include "firn/Runtime/Dataset.h"
+#include "firn/Runtime/Info.h"
+#include "firn/Runtime/Model.h"
+#include "firn/Runtime/Npy.h"
+#include "firn/Runtime/Progress.h"
+#include "firn/Runtime/Trainer.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <new>
+#include <string>
+
+namespace firn::runtime {
+
+namespace {
+
+/// Batch sizes when --batch-size is not given: training takes PyTorch's
+/// DataLoader-style small batches, predict and eval (which keep a partial
+/// last batch) larger ones. Both are capped at the number of samples.
+constexpr int64_t kDefaultTrainBatch = 32;
+constexpr int64_t kDefaultInferenceBatch = 256;
+
+enum ExitCode { kSuccess = 0, kUserError = 1, kInternalError = 2 };
+
+std::string baseName(const char *path) {
+  std::string p = path && *path ? path : "model";
+  size_t slash = p.find_last_of('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+class Driver {
+public:
+  Driver(const firn_model_desc &desc, const CommandLine &cl)
+      : desc(desc), cl(cl), state(desc) {}
+
+  bool run(std::string &error) {
+    switch (cl.command) {
+    case Command::Info:
+      std::fputs(modelInfo(desc).c_str(), stdout);
+      return true;
+    case Command::Train:
+      return runTrain(error);
+    case Command::Eval:
+      return runEval(error);
+    case Command::Predict:
+      return runPredict(error);
+    case Command::None:
+      break;
+    }
+    std::fputs(helpText(cl.program, Command::None).c_str(), stdout);
+    return true;
+  }
+
+private:
+  const firn_model_desc &desc;
+  const CommandLine &cl;
+  ModelState state;
+
+  uint64_t seed() const { return cl.seed.value_or(desc.seed); }
+
+  /// Initial values, then --init, then the check that nothing that must be
+  /// loaded is still missing.
+  bool prepareState(std::string &error) {
+    state.initialize(seed());
+    if (!cl.init.empty() && !state.load(cl.init, error))
+      return false;
+    return state.checkComplete(error);
+  }
+
+  /// Loads --x (and --y when `withTargets`) against the model's ports.
+  bool loadData(bool withTargets, Dataset &data, std::string &error) {
+    DatasetSpec spec;
+    bool hasTarget = false;
+    if (!dataSpecOf(desc, spec, hasTarget, error))
+      return false;
+    std::string targets;
+    if (withTargets) {
+      std::string name = desc.target_name ? desc.target_name : "target";
+      if (hasTarget && cl.y.empty()) {
+        error = "this model's loss needs a target ('" + name +
+                "'): give it with --y Y.npy";
+        return false;
+      }
+      if (!hasTarget && !cl.y.empty()) {
+        error = "this model's loss takes no target; leave out --y";
+        return false;
+      }
+      targets = cl.y;
+    }
+    if (!Dataset::load(cl.x, targets, spec, data, error))
+      return false;
+    if (data.size() == 0) {
+      error = cl.x + " has no samples";
+      return false;
+    }
+    return true;
+  }
+
+  /// The batch size to use: --batch-size, or the default capped at the
+  /// number of samples; checked against the data.
+  bool batchSize(const Dataset &data, int64_t fallback, bool keepPartial,
+                 int64_t &out, std::string &error) {
+    out = cl.batchSize ? cl.batchSize : std::min(fallback, data.size());
+    if (data.checkBatchSize(out, keepPartial || cl.dropLast, error))
+      return true;
+    if (!cl.batchSize)
+      error += " (" + std::to_string(out) +
+               " is the default batch size; choose one with --batch-size)";
+    return false;
+  }
+
+  bool runTrain(std::string &error) {
+    if (!desc.train_step) {
+      error = "this model was compiled without a training setup (inference "
+              "only); it cannot train";
+      return false;
+    }
+    Dataset data;
+    TrainOptions options;
+    if (!prepareState(error) || !loadData(true, data, error) ||
+        !batchSize(data, kDefaultTrainBatch, false, options.batchSize, error))
+      return false;
+    options.steps = cl.steps;
+    options.epochs = cl.epochs ? cl.epochs : 1;
+    options.accumulate = cl.accumulate ? cl.accumulate : 1;
+    options.shuffle = cl.shuffle;
+    options.seed = seed();
+    options.progress = stderr;
+    options.terminal = ProgressReporter::isTerminal(stderr);
+    TrainResult result;
+    if (!train(state, data, options, result, error))
+      return false;
+    std::printf("trained %" PRId64 " steps (step %" PRId64 "), loss %.6f\n",
+                result.steps, state.steps(), result.loss);
+    if (!cl.save.empty()) {
+      if (!state.save(cl.save, cl.saveGrads, error))
+        return false;
+      std::printf("saved %s\n", cl.save.c_str());
+    }
+    std::fflush(stdout);
+    return true;
+  }
+
+  bool runEval(std::string &error) {
+    if (!desc.eval_loss) {
+      error = "this model was compiled without a loss (inference only); it "
+              "cannot eval";
+      return false;
+    }
+    Dataset data;
+    int64_t batch;
+    EvalResult result;
+    if (!prepareState(error) || !loadData(true, data, error) ||
+        !batchSize(data, kDefaultInferenceBatch, true, batch, error) ||
+        !evaluate(state, data, batch, result, error))
+      return false;
+    std::printf("%s\n", formatEvalResult(result).c_str());
+    std::fflush(stdout);
+    return true;
+  }
+
+  bool runPredict(std::string &error) {
+    if (!desc.predict) {
+      error = "this model was compiled without a predict function";
+      return false;
+    }
+    Dataset data;
+    int64_t batch;
+    HostTensor out;
+    if (!prepareState(error) || !loadData(false, data, error) ||
+        !batchSize(data, kDefaultInferenceBatch, true, batch, error) ||
+        !predict(state, data, batch, out, error))
+      return false;
+    return writeNpy(cl.out, out.toTensorData(), error);
+  }
+};
+
+int runMain(int argc, char **argv, const firn_model_desc *model) {
+  std::string program = baseName(argc > 0 ? argv[0] : nullptr);
+  std::string error;
+  if (!model || !validateModel(*model, error)) {
+    std::fprintf(stderr,
+                 "%s: internal error: the compiled model is malformed: %s\n",
+                 program.c_str(), model ? error.c_str() : "no model");
+    return kInternalError;
+  }
+  CommandLine cl;
+  if (!parseCommandLine(argc, argv, cl, error)) {
+    std::fprintf(stderr, "%s: error: %s\n", program.c_str(), error.c_str());
+    return kUserError;
+  }
+  if (cl.help) {
+    std::fputs(helpText(cl.program, cl.command).c_str(), stdout);
+    return kSuccess;
+  }
+  Driver driver(*model, cl);
+  if (!driver.run(error)) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s: error: %s\n", program.c_str(), error.c_str());
+    return kUserError;
+  }
+  return kSuccess;
+}
+
+} // namespace
+
+} // namespace firn::runtime
+
+extern "C" int firn_main(int argc, char **argv, const firn_model_desc *model) {
+#if defined(__cpp_exceptions)
+  // The runtime reports errors by return value; the one exception the
+  // standard library can still throw at us is running out of memory (a huge
+  // data set), which deserves a message rather than an abort.
+  try {
+    return firn::runtime::runMain(argc, argv, model);
+  } catch (const std::bad_alloc &) {
+    std::fprintf(stderr, "%s: error: out of memory\n",
+                 argc > 0 && argv[0] ? argv[0] : "model");
+    return 1;
+  }
+#else
+  return firn::runtime::runMain(argc, argv, model);
+#endif
+}

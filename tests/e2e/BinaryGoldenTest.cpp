@@ -1,0 +1,175 @@
+//===- BinaryGoldenTest.cpp - Compiled training binaries against PyTorch --===//
+//
+// The whole product, as a user runs it: `firnc seed.firn -o model`, then
+// `model train --x x.npy --y y.npy --init init.safetensors --save out
+// --save-grads`, and the saved checkpoint compared with the PyTorch fixture
+// (gradients, which parameters have none, parameters after the step). Also:
+// the binary needs no Halide, LLVM or MLIR library (ldd).
+//
+//===----------------------------------------------------------------------===//
+#include "firn/Runtime/Npy.h"
+#include "firn/Runtime/Safetensors.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+using namespace firn::runtime;
+
+namespace {
+
+std::string tempDir() {
+  static std::string dir = [] {
+    char pattern[] = "/tmp/firn-e2e-XXXXXX";
+    const char *made = mkdtemp(pattern);
+    return std::string(made ? made : "/tmp");
+  }();
+  return dir;
+}
+
+/// Runs a shell command; returns its exit status and output.
+int run(const std::string &command, std::string &output) {
+  std::string log = tempDir() + "/command.log";
+  int status = std::system((command + " > " + log + " 2>&1").c_str());
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  output = text.str();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void expectClose(const TensorData &actual, const TensorData &expected,
+                 const std::string &what, double absolute) {
+  ASSERT_EQ(actual.shape, expected.shape) << what;
+  std::vector<double> a = actual.asDoubles(), e = expected.asDoubles();
+  double scale = 0;
+  for (double v : e)
+    scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < e.size(); ++i)
+    EXPECT_NEAR(a[i], e[i], 1e-5 * std::max(scale, 1e-3) + absolute)
+        << what << "[" << i << "]";
+}
+
+/// Compiles examples/seeds/<stem>.firn into an executable.
+std::string compileSeed(const std::string &stem) {
+  std::string binary = tempDir() + "/" + stem;
+  std::string output;
+  int code = run(std::string(FIRNC) + " " + FIRN_EXAMPLES_DIR + "/seeds/" +
+                     stem + ".firn -o " + binary,
+                 output);
+  EXPECT_EQ(code, 0) << output;
+  return binary;
+}
+
+/// Writes the tensors of `fixture` under `prefix` as a checkpoint (keys
+/// without the prefix).
+void writeCheckpoint(const SafetensorsFile &fixture, const std::string &prefix,
+                     const std::string &path, SafetensorsFile base = {}) {
+  for (const auto &[key, tensor] : fixture.tensors)
+    if (key.rfind(prefix, 0) == 0)
+      base.tensors[key.substr(prefix.size())] = tensor;
+  std::string error;
+  ASSERT_TRUE(writeSafetensors(path, base, error)) << error;
+}
+
+class SeedBinary : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(SeedBinary, TrainsLikePyTorch) {
+  std::string stem = GetParam();
+  double absolute = stem == "s003_two_conv" ? 1e-4 : 0.0; // See SeedGoldenTest.
+  std::string binary = compileSeed(stem);
+  SafetensorsFile fixture;
+  std::string error;
+  ASSERT_TRUE(readSafetensors(std::string(FIRN_FIXTURES_DIR) + "/" + stem +
+                                  ".safetensors",
+                              fixture, error))
+      << error;
+  std::string dir = tempDir() + "/" + stem + "-run";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+
+  int phases = std::stoi(fixture.metadata.at("phases"));
+  SafetensorsFile previous;
+  for (int phase = 1; phase <= phases; ++phase) {
+    std::string p = std::to_string(phase) + "/";
+    SCOPED_TRACE(stem + " phase " + std::to_string(phase));
+    int passes = std::stoi(fixture.metadata.at(p + "backward_passes"));
+    // Inputs: each micro-batch of the phase is the fixture's whole batch.
+    std::string args;
+    int64_t batch = 0;
+    for (const auto &[key, tensor] : fixture.tensors) {
+      if (key.rfind(p + "input/", 0) != 0)
+        continue;
+      TensorData repeated = tensor;
+      for (int k = 1; k < passes; ++k)
+        repeated.bytes.insert(repeated.bytes.end(), tensor.bytes.begin(),
+                              tensor.bytes.end());
+      batch = tensor.shape.at(0);
+      repeated.shape[0] = batch * passes;
+      std::string name = key.substr((p + "input/").size());
+      std::string path = dir + "/" + name + ".npy";
+      ASSERT_TRUE(writeNpy(path, repeated, error)) << error;
+      // The first input is --x, the target --y (the .firn files declare
+      // one input each).
+      bool isTarget = name == "y" || name == "Y";
+      args += (isTarget ? " --y " : " --x ") + path;
+    }
+    // Start from the fixture's parameters; later phases keep the optimizer
+    // state of the previous one (seed 004 resets only the parameters).
+    std::string init = dir + "/init" + std::to_string(phase) + ".safetensors";
+    writeCheckpoint(fixture, p + "init/", init, previous);
+    std::string saved = dir + "/out" + std::to_string(phase) + ".safetensors";
+    std::string output;
+    int code = run(binary + " train" + args + " --init " + init +
+                       " --batch-size " + std::to_string(batch) +
+                       " --steps 1 --accumulate " + std::to_string(passes) +
+                       " --save " + saved + " --save-grads",
+                   output);
+    ASSERT_EQ(code, 0) << output;
+    SafetensorsFile checkpoint;
+    ASSERT_TRUE(readSafetensors(saved, checkpoint, error)) << error;
+    for (const auto &[key, expected] : fixture.tensors) {
+      if (key.rfind(p + "after/", 0) == 0) {
+        std::string name = key.substr((p + "after/").size());
+        ASSERT_TRUE(checkpoint.tensors.count(name)) << name;
+        expectClose(checkpoint.tensors.at(name), expected, name, absolute);
+      }
+      if (key.rfind(p + "grad/", 0) == 0) {
+        std::string name = "grad/" + key.substr((p + "grad/").size());
+        ASSERT_TRUE(checkpoint.tensors.count(name)) << name;
+        expectClose(checkpoint.tensors.at(name), expected, name, absolute);
+      }
+    }
+    // A parameter without a gradient in PyTorch has none in the checkpoint.
+    for (const auto &[key, tensor] : fixture.tensors)
+      if (key.rfind(p + "after/", 0) == 0) {
+        std::string name = key.substr((p + "after/").size());
+        if (!fixture.tensors.count(p + "grad/" + name))
+          EXPECT_FALSE(checkpoint.tensors.count("grad/" + name)) << name;
+      }
+    previous = checkpoint;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, SeedBinary,
+                         ::testing::Values("s000_conv_linear",
+                                           "s001_frozen_branches",
+                                           "s002_tinynet_frozen_fc2",
+                                           "s003_two_conv", "s004_linear_adam"));
+
+TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {
+  std::string binary = compileSeed("s002_tinynet_frozen_fc2");
+  std::string output;
+  ASSERT_EQ(run("ldd " + binary, output), 0) << output;
+  EXPECT_EQ(output.find("Halide"), std::string::npos) << output;
+  EXPECT_EQ(output.find("LLVM"), std::string::npos) << output;
+  EXPECT_EQ(output.find("MLIR"), std::string::npos) << output;
+}
+
+} // namespace

@@ -1,0 +1,912 @@
+//===- TrainerTest.cpp - The runtime behind firn_main, on fake models -----===//
+//
+// The runtime is tested without firnc or Halide: two hand-written model
+// tables (ModelABI.h) whose kernels are plain C++ reading the
+// halide_buffer_t's the runtime passes, through the dimension-0-is-last
+// layout of Buffers.h:
+//   - `linreg`: y = w·x + b with MSE loss, gradient buffers that accumulate,
+//     zero_grad and an SGD update; every number the runtime produces is
+//     checked against the same formulas computed here in double;
+//   - `clf`: an inference-only classifier whose predict returns its input
+//     times a loaded scale, and whose eval loss is mean(-score[target]).
+// The tests cover initialization, the training loop (first step, loss going
+// down, gradient accumulation), checkpoints, eval, predict, info and
+// firn_main's messages and exit codes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "firn/Runtime/Trainer.h"
+#include "firn/Runtime/Buffers.h"
+#include "firn/Runtime/Info.h"
+#include "firn/Runtime/Main.h"
+#include "firn/Runtime/Model.h"
+#include "firn/Runtime/Npy.h"
+#include "firn/Runtime/Random.h"
+#include "firn/Runtime/Safetensors.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using namespace firn::runtime;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Reading and writing halide_buffer_t in tensor order
+//===----------------------------------------------------------------------===//
+
+/// The element at tensor index `idx` (row-major order, as the tensor is
+/// written), through the reversed Halide dimensions.
+template <typename T> T &at(void *buffer, std::vector<int64_t> idx) {
+  auto *b = static_cast<halide_buffer_t *>(buffer);
+  EXPECT_EQ(b->dimensions, static_cast<int>(idx.size()));
+  int64_t offset = 0;
+  for (size_t d = 0; d < idx.size(); ++d)
+    offset += idx[d] * b->dim[idx.size() - 1 - d].stride;
+  return reinterpret_cast<T *>(b->host)[offset];
+}
+
+/// The extent of tensor dimension `d`.
+int64_t extent(void *buffer, int d) {
+  auto *b = static_cast<halide_buffer_t *>(buffer);
+  return b->dim[b->dimensions - 1 - d].extent;
+}
+
+//===----------------------------------------------------------------------===//
+// linreg: y = w·x + b
+//===----------------------------------------------------------------------===//
+
+enum { kW, kB, kGradW, kGradB, kLr, kU, kNumStates };
+
+const float kWInit[2] = {0.5f, -0.25f};
+const float kBInit = 0.1f;
+const float kLrInit = 0.1f;
+
+struct Calls {
+  int predict = 0, evalLoss = 0, trainStep = 0, zeroGrad = 0, optimizer = 0;
+  bool aliased = false;
+  int failTrainStep = 0; ///< Non-zero: train_step returns it.
+} calls;
+
+/// w·x_n + b for the sample n of the batch x.
+float forward(void *x, void *w, void *b, int64_t n) {
+  return at<float>(w, {0, 0}) * at<float>(x, {n, 0}) +
+         at<float>(w, {0, 1}) * at<float>(x, {n, 1}) + at<float>(b, {0});
+}
+
+// predict: inputs {x, w, b}, outputs {pred}.
+int linregPredict(void **buf) {
+  ++calls.predict;
+  for (int64_t n = 0; n < extent(buf[0], 0); ++n)
+    at<float>(buf[3], {n, 0}) = forward(buf[0], buf[1], buf[2], n);
+  return 0;
+}
+
+// eval_loss: inputs {x, y, w, b}, outputs {loss}.
+int linregEvalLoss(void **buf) {
+  ++calls.evalLoss;
+  int64_t batch = extent(buf[0], 0);
+  double sum = 0;
+  for (int64_t n = 0; n < batch; ++n) {
+    double e = forward(buf[0], buf[2], buf[3], n) - at<float>(buf[1], {n, 0});
+    sum += e * e;
+  }
+  *reinterpret_cast<float *>(static_cast<halide_buffer_t *>(buf[4])->host) =
+      float(sum / batch);
+  return 0;
+}
+
+// train_step: inputs {w, x, b, y, grad/w, grad/b} (states and arguments
+// mixed, as a generated table may order them), outputs {loss, grad/w,
+// grad/b}: the gradients accumulate.
+int linregTrainStep(void **buf) {
+  ++calls.trainStep;
+  if (calls.failTrainStep)
+    return calls.failTrainStep;
+  void *w = buf[0], *x = buf[1], *b = buf[2], *y = buf[3];
+  if (static_cast<halide_buffer_t *>(buf[4])->host ==
+          static_cast<halide_buffer_t *>(buf[7])->host ||
+      static_cast<halide_buffer_t *>(buf[5])->host ==
+          static_cast<halide_buffer_t *>(buf[8])->host)
+    calls.aliased = true;
+  int64_t batch = extent(x, 0);
+  double sum = 0, gw0 = 0, gw1 = 0, gb = 0;
+  for (int64_t n = 0; n < batch; ++n) {
+    double e = forward(x, w, b, n) - at<float>(y, {n, 0});
+    sum += e * e;
+    gw0 += 2 * e * at<float>(x, {n, 0}) / batch;
+    gw1 += 2 * e * at<float>(x, {n, 1}) / batch;
+    gb += 2 * e / batch;
+  }
+  at<float>(buf[6], {}) = float(sum / batch);
+  at<float>(buf[7], {0, 0}) = at<float>(buf[4], {0, 0}) + float(gw0);
+  at<float>(buf[7], {0, 1}) = at<float>(buf[4], {0, 1}) + float(gw1);
+  at<float>(buf[8], {0}) = at<float>(buf[5], {0}) + float(gb);
+  return 0;
+}
+
+// zero_grad: no inputs, outputs {grad/w, grad/b}.
+int linregZeroGrad(void **buf) {
+  ++calls.zeroGrad;
+  at<float>(buf[0], {0, 0}) = at<float>(buf[0], {0, 1}) = 0;
+  at<float>(buf[1], {0}) = 0;
+  return 0;
+}
+
+// optimizer_step: inputs {w, b, grad/w, grad/b, lr}, outputs {w, b}. The
+// outputs are written before the last read of the inputs: aliasing would
+// show as a wrong update.
+int linregOptimizerStep(void **buf) {
+  ++calls.optimizer;
+  float lr = at<float>(buf[4], {});
+  for (int k = 0; k < 2; ++k) {
+    at<float>(buf[5], {0, k}) = 0;
+    at<float>(buf[5], {0, k}) =
+        at<float>(buf[0], {0, k}) - lr * at<float>(buf[2], {0, k});
+  }
+  at<float>(buf[6], {0}) = 0;
+  at<float>(buf[6], {0}) = at<float>(buf[1], {0}) - lr * at<float>(buf[3], {0});
+  return 0;
+}
+
+constexpr firn_port state(int s, int rank, std::initializer_list<int64_t> shape,
+                          int dtype = FIRN_F32) {
+  firn_port p{s, 0, dtype, rank, {}};
+  int i = 0;
+  for (int64_t d : shape)
+    p.shape[i++] = d;
+  return p;
+}
+constexpr firn_port arg(int index, int rank,
+                        std::initializer_list<int64_t> shape,
+                        int dtype = FIRN_F32) {
+  firn_port p = state(-1, rank, shape, dtype);
+  p.index = index;
+  return p;
+}
+
+const firn_port kPW = state(kW, 2, {1, 2}), kPB = state(kB, 1, {1}),
+                kPGW = state(kGradW, 2, {1, 2}), kPGB = state(kGradB, 1, {1}),
+                kPLr = state(kLr, 0, {}), kPX = arg(0, 2, {-1, 2}),
+                kPY = arg(1, 2, {-1, 1}), kPLoss = arg(0, 0, {}),
+                kPPred = arg(0, 2, {-1, 1});
+
+const firn_port kPredictIn[] = {kPX, kPW, kPB}, kPredictOut[] = {kPPred};
+const firn_port kEvalIn[] = {kPX, kPY, kPW, kPB}, kEvalOut[] = {kPLoss};
+const firn_port kTrainIn[] = {kPW, kPX, kPB, kPY, kPGW, kPGB},
+                kTrainOut[] = {kPLoss, kPGW, kPGB};
+const firn_port kZeroOut[] = {kPGW, kPGB};
+const firn_port kOptIn[] = {kPW, kPB, kPGW, kPGB, kPLr}, kOptOut[] = {kPW, kPB};
+
+const firn_function_desc kLinregPredict = {
+    "predict", 3, kPredictIn, 1, kPredictOut, linregPredict};
+const firn_function_desc kLinregEval = {"eval_loss", 4,        kEvalIn,
+                                        1,           kEvalOut, linregEvalLoss};
+const firn_function_desc kLinregTrain = {
+    "train_step", 6, kTrainIn, 3, kTrainOut, linregTrainStep};
+const firn_function_desc kLinregZero = {"zero_grad", 0,        nullptr,
+                                        2,           kZeroOut, linregZeroGrad};
+const firn_function_desc kLinregOpt = {
+    "optimizer_step", 5, kOptIn, 2, kOptOut, linregOptimizerStep};
+
+firn_state_desc stateDesc(const char *name, int kind, int rank,
+                          std::initializer_list<int64_t> shape, int init,
+                          const void *data = nullptr, int64_t count = 0) {
+  firn_state_desc s{};
+  s.name = name;
+  s.kind = kind;
+  s.dtype = FIRN_F32;
+  s.rank = rank;
+  int i = 0;
+  for (int64_t d : shape)
+    s.shape[i++] = d;
+  s.init = init;
+  s.data = data;
+  s.data_count = count;
+  return s;
+}
+
+std::vector<firn_state_desc> linregStates() {
+  std::vector<firn_state_desc> s(kNumStates);
+  s[kW] = stateDesc("w", FIRN_STATE_PARAM, 2, {1, 2}, FIRN_INIT_CONSTANT,
+                    kWInit, 2);
+  s[kB] =
+      stateDesc("b", FIRN_STATE_PARAM, 1, {1}, FIRN_INIT_CONSTANT, &kBInit, 1);
+  for (int p : {kW, kB}) {
+    s[p].trainable = 1;
+    s[p].optimizer = "sgd";
+  }
+  s[kGradW] =
+      stateDesc("grad/w", FIRN_STATE_BUFFER, 2, {1, 2}, FIRN_INIT_CONSTANT);
+  s[kGradB] =
+      stateDesc("grad/b", FIRN_STATE_BUFFER, 1, {1}, FIRN_INIT_CONSTANT);
+  s[kLr] = stateDesc("optim/sgd/0/lr", FIRN_STATE_BUFFER, 0, {},
+                     FIRN_INIT_CONSTANT, &kLrInit, 1);
+  // Read by no kernel: there for initialization and `info`.
+  s[kU] = stateDesc("u", FIRN_STATE_PARAM, 2, {3, 4}, FIRN_INIT_UNIFORM);
+  s[kU].bound = 0.3;
+  return s;
+}
+
+const std::vector<firn_state_desc> kLinregStates = linregStates();
+const char *const kLinregInputs[] = {"x"};
+
+firn_model_desc linregDesc() {
+  firn_model_desc d{};
+  d.name = "linreg";
+  d.seed = 7;
+  d.accumulate = 1;
+  d.zero_grad = "optimizer";
+  d.num_states = kNumStates;
+  d.states = kLinregStates.data();
+  d.num_inputs = 1;
+  d.input_names = kLinregInputs;
+  d.target_name = "y";
+  d.predict = &kLinregPredict;
+  d.eval_loss = &kLinregEval;
+  d.train_step = &kLinregTrain;
+  d.zero_grad_fn = &kLinregZero;
+  d.optimizer_step = &kLinregOpt;
+  return d;
+}
+const firn_model_desc kLinreg = linregDesc();
+
+//===----------------------------------------------------------------------===//
+// clf: an inference-only classifier
+//===----------------------------------------------------------------------===//
+
+// predict: inputs {x, scale}, outputs {scores = x * scale}.
+int clfPredict(void **buf) {
+  float scale = at<float>(buf[1], {0});
+  for (int64_t n = 0; n < extent(buf[0], 0); ++n)
+    for (int64_t c = 0; c < 3; ++c)
+      at<float>(buf[2], {n, c}) = at<float>(buf[0], {n, c}) * scale;
+  return 0;
+}
+
+// eval_loss: inputs {x, target, scale}, outputs {mean(-x[n, target[n]])}.
+int clfEvalLoss(void **buf) {
+  float scale = at<float>(buf[2], {0});
+  int64_t batch = extent(buf[0], 0);
+  double sum = 0;
+  for (int64_t n = 0; n < batch; ++n)
+    sum -= at<float>(buf[0], {n, at<int64_t>(buf[1], {n})}) * scale;
+  at<float>(buf[3], {}) = float(sum / batch);
+  return 0;
+}
+
+const firn_port kCX = arg(0, 2, {-1, 3}), kCT = arg(1, 1, {-1}, FIRN_I64),
+                kCScale = state(0, 1, {1}), kCScores = arg(0, 2, {-1, 3});
+const firn_port kClfPredictIn[] = {kCX, kCScale}, kClfPredictOut[] = {kCScores};
+const firn_port kClfEvalIn[] = {kCX, kCT, kCScale}, kClfEvalOut[] = {kPLoss};
+const firn_function_desc kClfPredict = {
+    "predict", 2, kClfPredictIn, 1, kClfPredictOut, clfPredict};
+const firn_function_desc kClfEval = {"eval_loss", 3,           kClfEvalIn,
+                                     1,           kClfEvalOut, clfEvalLoss};
+const firn_state_desc kClfStates[] = {
+    stateDesc("scale", FIRN_STATE_PARAM, 1, {1}, FIRN_INIT_LOAD)};
+
+firn_model_desc clfDesc() {
+  firn_model_desc d{};
+  d.name = "clf";
+  d.accumulate = 1;
+  d.zero_grad = "optimizer";
+  d.num_states = 1;
+  d.states = kClfStates;
+  d.num_inputs = 1;
+  d.input_names = kLinregInputs;
+  d.target_name = "label";
+  d.predict = &kClfPredict;
+  d.eval_loss = &kClfEval;
+  return d;
+}
+const firn_model_desc kClf = clfDesc();
+
+//===----------------------------------------------------------------------===//
+// Fixture: files in a temporary directory, firn_main with captured output
+//===----------------------------------------------------------------------===//
+
+// Four samples of linreg's data, batched in the tests by 4 or 2.
+const std::vector<float> kX = {1, 2, 3, -1, 0.5f, 0.5f, -2, 1};
+const std::vector<float> kY = {1, 0, 2, -1};
+
+class TrainerTest : public ::testing::Test {
+protected:
+  std::string dir;
+  std::string out, err;
+
+  void SetUp() override {
+    calls = Calls();
+    const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir = ::testing::TempDir() + "firn_trainer_" + info->name();
+    ASSERT_EQ(
+        std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()),
+        0);
+    dir += "/";
+  }
+  void TearDown() override { std::system(("rm -rf '" + dir + "'").c_str()); }
+
+  std::string writeFloats(const std::string &name, std::vector<int64_t> shape,
+                          const std::vector<float> &values) {
+    std::string error;
+    EXPECT_TRUE(
+        writeNpy(dir + name, TensorData::fromFloats(shape, values), error))
+        << error;
+    return dir + name;
+  }
+  std::string writeInts(const std::string &name, std::vector<int64_t> shape,
+                        const std::vector<int64_t> &values) {
+    std::string error;
+    EXPECT_TRUE(
+        writeNpy(dir + name, TensorData::fromInt64s(shape, values), error))
+        << error;
+    return dir + name;
+  }
+  std::string writeCheckpoint(const std::string &name,
+                              const SafetensorsFile &file) {
+    std::string error;
+    EXPECT_TRUE(writeSafetensors(dir + name, file, error)) << error;
+    return dir + name;
+  }
+  SafetensorsFile readCheckpoint(const std::string &path) {
+    SafetensorsFile file;
+    std::string error;
+    EXPECT_TRUE(readSafetensors(path, file, error)) << error;
+    return file;
+  }
+
+  /// Runs firn_main as the program `prog`, keeping its stdout and stderr.
+  int run(const firn_model_desc &model, std::vector<std::string> args,
+          const std::string &prog = "/some/dir/linreg") {
+    args.insert(args.begin(), prog);
+    std::vector<char *> argv;
+    for (std::string &a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::testing::internal::CaptureStdout();
+    ::testing::internal::CaptureStderr();
+    int rc = firn_main(static_cast<int>(args.size()), argv.data(), &model);
+    out = ::testing::internal::GetCapturedStdout();
+    err = ::testing::internal::GetCapturedStderr();
+    return rc;
+  }
+};
+
+/// The MSE gradient of linreg for samples [first, first+count) of kX/kY at
+/// (w, b), in double: {dw0, dw1, db}.
+std::vector<double> gradient(const double w[2], double b, int first,
+                             int count) {
+  std::vector<double> g(3, 0.0);
+  for (int n = first; n < first + count; ++n) {
+    double e = w[0] * kX[2 * n] + w[1] * kX[2 * n + 1] + b - kY[n];
+    g[0] += 2 * e * kX[2 * n] / count;
+    g[1] += 2 * e * kX[2 * n + 1] / count;
+    g[2] += 2 * e / count;
+  }
+  return g;
+}
+
+//===----------------------------------------------------------------------===//
+// Buffers
+//===----------------------------------------------------------------------===//
+
+TEST(BuffersTest, DimensionZeroIsTheLastTensorDimension) {
+  HostTensor t = HostTensor::zeros(FIRN_F32, {2, 3, 4});
+  HalideBuffer hb;
+  std::string error;
+  ASSERT_TRUE(describeBuffer(t, hb, "t", error)) << error;
+  EXPECT_EQ(hb.buffer.dimensions, 3);
+  EXPECT_EQ(hb.buffer.dim, hb.dims);
+  EXPECT_EQ(hb.buffer.host, reinterpret_cast<uint8_t *>(t.f32.data()));
+  EXPECT_EQ(hb.buffer.type.code, halide_type_float);
+  EXPECT_EQ(hb.buffer.type.bits, 32);
+  EXPECT_EQ(hb.buffer.type.lanes, 1);
+  int32_t extents[] = {4, 3, 2}, strides[] = {1, 4, 12};
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(hb.dims[k].min, 0);
+    EXPECT_EQ(hb.dims[k].extent, extents[k]);
+    EXPECT_EQ(hb.dims[k].stride, strides[k]);
+  }
+}
+
+TEST(BuffersTest, ScalarsAndInt64) {
+  HostTensor s = HostTensor::zeros(FIRN_I64, {});
+  EXPECT_EQ(s.numel(), 1);
+  HalideBuffer hb;
+  std::string error;
+  ASSERT_TRUE(describeBuffer(s, hb, "s", error));
+  EXPECT_EQ(hb.buffer.dimensions, 0);
+  EXPECT_EQ(hb.buffer.type.code, halide_type_int);
+  EXPECT_EQ(hb.buffer.type.bits, 64);
+  EXPECT_EQ(hb.buffer.host, reinterpret_cast<uint8_t *>(s.i64.data()));
+}
+
+TEST(BuffersTest, RejectsWhatHalideCannotIndex) {
+  halide_buffer_t b;
+  halide_dimension_t dims[FIRN_MAX_RANK];
+  int64_t huge[] = {1 << 20, 1 << 12};
+  EXPECT_NE(firn_describe_buffer(FIRN_F32, 2, huge, nullptr, &b, dims), 0);
+  int64_t negative[] = {-1};
+  EXPECT_NE(firn_describe_buffer(FIRN_F32, 1, negative, nullptr, &b, dims), 0);
+  EXPECT_NE(firn_describe_buffer(FIRN_F32, FIRN_MAX_RANK + 1, huge, nullptr, &b,
+                                 dims),
+            0);
+  EXPECT_NE(firn_describe_buffer(7, 0, nullptr, nullptr, &b, dims), 0);
+}
+
+//===----------------------------------------------------------------------===//
+// Initialization
+//===----------------------------------------------------------------------===//
+
+TEST_F(TrainerTest, ConstantInitialization) {
+  ModelState state(kLinreg);
+  state.initialize(1);
+  EXPECT_EQ(state.tensor(kW).f32, std::vector<float>({0.5f, -0.25f}));
+  EXPECT_EQ(state.tensor(kB).f32, std::vector<float>({0.1f}));
+  EXPECT_EQ(state.tensor(kGradW).f32, std::vector<float>({0, 0}));
+  EXPECT_EQ(state.tensor(kLr).f32, std::vector<float>({0.1f}));
+  EXPECT_EQ(state.tensor(kLr).shape, std::vector<int64_t>());
+  std::string error;
+  EXPECT_TRUE(state.checkComplete(error)) << error;
+}
+
+TEST_F(TrainerTest, UniformInitializationIsReproducibleAndBounded) {
+  ModelState a(kLinreg), b(kLinreg), c(kLinreg);
+  a.initialize(42);
+  b.initialize(42);
+  c.initialize(43);
+  const std::vector<float> &u = a.tensor(kU).f32;
+  ASSERT_EQ(u.size(), 12u);
+  EXPECT_EQ(u, b.tensor(kU).f32);
+  EXPECT_NE(u, c.tensor(kU).f32);
+  for (size_t i = 0; i < u.size(); ++i) {
+    EXPECT_GE(u[i], -0.3f);
+    EXPECT_LT(u[i], 0.3f);
+    // The documented formula.
+    float expected = static_cast<float>(
+        -0.3 + 0.6 * firn::random::uniform(42, kInitRandomKey, kU,
+                                           static_cast<uint32_t>(i)));
+    EXPECT_EQ(u[i], expected);
+  }
+  EXPECT_NE(u[0], u[1]);
+}
+
+TEST_F(TrainerTest, LoadInitializedParameterNeedsAValue) {
+  ModelState state(kClf);
+  state.initialize(0);
+  std::string error;
+  EXPECT_FALSE(state.checkComplete(error));
+  EXPECT_NE(error.find("parameter 'scale' needs a value"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("--init"), std::string::npos);
+
+  SafetensorsFile file;
+  file.tensors["scale"] = TensorData::fromFloats({1}, {2.0f});
+  std::string path = writeCheckpoint("scale.safetensors", file);
+  ASSERT_TRUE(state.load(path, error, nullptr)) << error;
+  EXPECT_TRUE(state.checkComplete(error)) << error;
+  EXPECT_EQ(state.tensor(0).f32, std::vector<float>({2.0f}));
+}
+
+//===----------------------------------------------------------------------===//
+// Training
+//===----------------------------------------------------------------------===//
+
+TEST_F(TrainerTest, FirstStepMatchesHandComputedSGD) {
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  std::string ckpt = dir + "ckpt.safetensors";
+  ASSERT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "4",
+                          "--steps", "1", "--save", ckpt, "--save-grads"}),
+            0)
+      << err;
+  EXPECT_EQ(calls.zeroGrad, 1);
+  EXPECT_EQ(calls.trainStep, 1);
+  EXPECT_EQ(calls.optimizer, 1);
+  EXPECT_FALSE(calls.aliased);
+
+  const double w[2] = {0.5f, -0.25f};
+  const double b = 0.1f, lr = 0.1f;
+  std::vector<double> g = gradient(w, b, 0, 4);
+  SafetensorsFile file = readCheckpoint(ckpt);
+  std::vector<float> wNew = file.tensors.at("w").asFloats();
+  EXPECT_NEAR(wNew[0], w[0] - lr * g[0], 1e-6);
+  EXPECT_NEAR(wNew[1], w[1] - lr * g[1], 1e-6);
+  EXPECT_NEAR(file.tensors.at("b").asFloats()[0], b - lr * g[2], 1e-6);
+  EXPECT_NEAR(file.tensors.at("grad/w").asFloats()[0], g[0], 1e-6);
+  EXPECT_NEAR(file.tensors.at("grad/b").asFloats()[0], g[2], 1e-6);
+  EXPECT_EQ(file.metadata.at("step"), "1");
+  EXPECT_EQ(file.metadata.at("firn_model"), "linreg");
+  EXPECT_EQ(file.metadata.at("format"), "firn-checkpoint-1");
+  EXPECT_NE(out.find("trained 1 steps"), std::string::npos) << out;
+  // Progress goes to stderr (not a terminal here): a plain line.
+  EXPECT_NE(err.find("step 1/1"), std::string::npos) << err;
+}
+
+TEST_F(TrainerTest, TrainingReducesTheLoss) {
+  // y = 3 x0 - 2 x1 + 0.5 on 64 points.
+  std::vector<float> xs, ys;
+  for (int n = 0; n < 64; ++n) {
+    float x0 = float(n % 8) / 4 - 1, x1 = float(n / 8) / 4 - 1;
+    xs.insert(xs.end(), {x0, x1});
+    ys.push_back(3 * x0 - 2 * x1 + 0.5f);
+  }
+  Dataset data;
+  DatasetSpec spec;
+  bool hasTarget;
+  std::string error;
+  ASSERT_TRUE(dataSpecOf(kLinreg, spec, hasTarget, error)) << error;
+  EXPECT_TRUE(hasTarget);
+  EXPECT_EQ(spec.inputShape, std::vector<int64_t>({2}));
+  TensorData inputs = TensorData::fromFloats({64, 2}, xs);
+  TensorData targets = TensorData::fromFloats({64, 1}, ys);
+  ASSERT_TRUE(Dataset::fromTensors(inputs, "x.npy", &targets, "y.npy", spec,
+                                   data, error))
+      << error;
+
+  ModelState state(kLinreg);
+  state.initialize(0);
+  std::FILE *progress = std::tmpfile();
+  TrainOptions options;
+  options.batchSize = 16;
+  options.steps = 1;
+  options.shuffle = true;
+  options.progress = progress;
+  TrainResult first, last;
+  ASSERT_TRUE(train(state, data, options, first, error)) << error;
+  options.steps = 299;
+  ASSERT_TRUE(train(state, data, options, last, error)) << error;
+  std::fclose(progress);
+  EXPECT_EQ(state.steps(), 300);
+  EXPECT_EQ(last.steps, 299);
+  EXPECT_LT(last.loss, first.loss / 100) << first.loss << " " << last.loss;
+  EXPECT_NEAR(state.tensor(kW).f32[0], 3.0f, 0.05);
+  EXPECT_NEAR(state.tensor(kW).f32[1], -2.0f, 0.05);
+  EXPECT_NEAR(state.tensor(kB).f32[0], 0.5f, 0.05);
+}
+
+TEST_F(TrainerTest, AccumulationSumsMicroBatchGradients) {
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  std::string ckpt = dir + "ckpt.safetensors";
+  ASSERT_EQ(
+      run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "2", "--steps",
+                    "1", "--accumulate", "2", "--save", ckpt, "--save-grads"}),
+      0)
+      << err;
+  // One step: one zero_grad, two micro-batches, one update.
+  EXPECT_EQ(calls.zeroGrad, 1);
+  EXPECT_EQ(calls.trainStep, 2);
+  EXPECT_EQ(calls.optimizer, 1);
+
+  const double w[2] = {0.5f, -0.25f};
+  const double b = 0.1f, lr = 0.1f;
+  std::vector<double> g1 = gradient(w, b, 0, 2), g2 = gradient(w, b, 2, 2);
+  SafetensorsFile file = readCheckpoint(ckpt);
+  std::vector<float> gw = file.tensors.at("grad/w").asFloats();
+  EXPECT_NEAR(gw[0], g1[0] + g2[0], 1e-5);
+  EXPECT_NEAR(gw[1], g1[1] + g2[1], 1e-5);
+  EXPECT_NEAR(file.tensors.at("grad/b").asFloats()[0], g1[2] + g2[2], 1e-5);
+  std::vector<float> wNew = file.tensors.at("w").asFloats();
+  EXPECT_NEAR(wNew[0], w[0] - lr * (g1[0] + g2[0]), 1e-5);
+  EXPECT_NEAR(wNew[1], w[1] - lr * (g1[1] + g2[1]), 1e-5);
+}
+
+TEST_F(TrainerTest, EpochsCountPassesOverTheData) {
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  ASSERT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "2",
+                          "--epochs", "3"}),
+            0)
+      << err;
+  EXPECT_EQ(calls.trainStep, 6);
+  EXPECT_EQ(calls.optimizer, 6);
+  EXPECT_NE(err.find("epoch 3/3"), std::string::npos) << err;
+}
+
+TEST_F(TrainerTest, ResumingContinuesExactly) {
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  std::string a = dir + "a.safetensors", b = dir + "b.safetensors",
+              c = dir + "c.safetensors";
+  ASSERT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "2",
+                          "--steps", "3", "--shuffle", "--save", a}),
+            0)
+      << err;
+  ASSERT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "2",
+                          "--steps", "2", "--shuffle", "--save", b}),
+            0)
+      << err;
+  ASSERT_EQ(
+      run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "2", "--steps",
+                    "1", "--shuffle", "--init", b, "--save", c}),
+      0)
+      << err;
+  SafetensorsFile fa = readCheckpoint(a), fc = readCheckpoint(c);
+  EXPECT_EQ(fc.metadata.at("step"), "3");
+  EXPECT_EQ(fa.tensors.at("w").bytes, fc.tensors.at("w").bytes);
+  EXPECT_EQ(fa.tensors.at("b").bytes, fc.tensors.at("b").bytes);
+}
+
+//===----------------------------------------------------------------------===//
+// Checkpoints
+//===----------------------------------------------------------------------===//
+
+TEST_F(TrainerTest, SaveLoadRoundTrip) {
+  ModelState state(kLinreg);
+  state.initialize(5);
+  state.tensor(kGradW).f32 = {1.5f, -2.5f};
+  state.setSteps(17);
+  std::string error;
+  std::string with = dir + "with.safetensors", without = dir + "without.st";
+  ASSERT_TRUE(state.save(with, /*saveGrads=*/true, error)) << error;
+  ASSERT_TRUE(state.save(without, /*saveGrads=*/false, error)) << error;
+  EXPECT_TRUE(readCheckpoint(with).tensors.count("grad/w"));
+  SafetensorsFile plain = readCheckpoint(without);
+  EXPECT_FALSE(plain.tensors.count("grad/w"));
+  EXPECT_TRUE(plain.tensors.count("optim/sgd/0/lr"));
+  EXPECT_TRUE(plain.tensors.count("u"));
+
+  ModelState other(kLinreg);
+  other.initialize(6);
+  ASSERT_TRUE(other.load(with, error, nullptr)) << error;
+  EXPECT_EQ(other.steps(), 17);
+  for (int s = 0; s < kNumStates; ++s)
+    EXPECT_EQ(other.tensor(s).f32, state.tensor(s).f32)
+        << kLinregStates[s].name;
+}
+
+TEST_F(TrainerTest, LoadsAParametersOnlyFile) {
+  // What a PyTorch state dict converted to safetensors holds: parameters
+  // only, possibly in float64, possibly with keys firn does not know.
+  SafetensorsFile file;
+  file.tensors["w"] = TensorData::fromFloats({1, 2}, {2.0f, 3.0f});
+  file.tensors["b"] = TensorData::fromDoubles({1}, {-1.0});
+  file.tensors["u"] = TensorData::fromFloats({3, 4}, std::vector<float>(12, 1));
+  file.tensors["foo"] = TensorData::fromFloats({1}, {0.0f});
+  std::string path = writeCheckpoint("params.safetensors", file);
+
+  ModelState state(kLinreg);
+  state.initialize(0);
+  state.setSteps(9);
+  std::FILE *warnings = std::tmpfile();
+  std::string error;
+  ASSERT_TRUE(state.load(path, error, warnings)) << error;
+  std::rewind(warnings);
+  char text[256] = {};
+  std::fread(text, 1, sizeof(text) - 1, warnings);
+  std::fclose(warnings);
+  EXPECT_EQ(std::string(text),
+            path + ": ignoring 'foo' (not part of this model)\n");
+  EXPECT_EQ(state.tensor(kW).f32, std::vector<float>({2.0f, 3.0f}));
+  EXPECT_EQ(state.tensor(kB).f32, std::vector<float>({-1.0f}));
+  // Buffers the file lacks keep their initial values; no step metadata
+  // means a fresh run.
+  EXPECT_EQ(state.tensor(kLr).f32, std::vector<float>({0.1f}));
+  EXPECT_EQ(state.steps(), 0);
+}
+
+TEST_F(TrainerTest, LoadErrorsNameFileTensorAndShapes) {
+  ModelState state(kLinreg);
+  state.initialize(0);
+  std::string error;
+
+  SafetensorsFile file;
+  file.tensors["w"] = TensorData::fromFloats({2, 1}, {9.0f, 9.0f});
+  file.tensors["b"] = TensorData::fromFloats({1}, {9.0f});
+  file.tensors["u"] = TensorData::fromFloats({3, 4}, std::vector<float>(12));
+  std::string path = writeCheckpoint("bad.safetensors", file);
+  EXPECT_FALSE(state.load(path, error, nullptr));
+  EXPECT_EQ(error, path + ": 'w' has shape [2, 1], but the model's 'w' has "
+                          "shape [1, 2]");
+  // Nothing changed: the file is checked before anything is replaced.
+  EXPECT_EQ(state.tensor(kB).f32, std::vector<float>({0.1f}));
+
+  file.tensors["w"] = TensorData::fromInt64s({1, 2}, {1, 2});
+  path = writeCheckpoint("dtype.safetensors", file);
+  EXPECT_FALSE(state.load(path, error, nullptr));
+  EXPECT_NE(error.find("'w' has dtype I64"), std::string::npos) << error;
+
+  file.tensors.erase("w");
+  path = writeCheckpoint("missing.safetensors", file);
+  EXPECT_FALSE(state.load(path, error, nullptr));
+  EXPECT_EQ(error, path + ": no tensor for the parameter 'w' of this model");
+
+  EXPECT_FALSE(state.load(dir + "absent.safetensors", error, nullptr));
+  EXPECT_NE(error.find("absent.safetensors"), std::string::npos) << error;
+
+  std::FILE *f = std::fopen((dir + "corrupt.safetensors").c_str(), "wb");
+  std::fputs("not a checkpoint", f);
+  std::fclose(f);
+  EXPECT_FALSE(state.load(dir + "corrupt.safetensors", error, nullptr));
+  EXPECT_NE(error.find("corrupt.safetensors"), std::string::npos) << error;
+}
+
+//===----------------------------------------------------------------------===//
+// Eval, predict, info
+//===----------------------------------------------------------------------===//
+
+TEST_F(TrainerTest, EvalReportsLossAndAccuracy) {
+  // Scores = x * 2; argmax hits for rows 0, 1, 3 (row 2's target is 0).
+  std::string x = writeFloats(
+      "x.npy", {4, 3}, {0.9f, 0.1f, 0, 0, 1, 0.5f, 0.2f, 0.7f, 0.1f, 0, 0, 3});
+  std::string y = writeInts("y.npy", {4}, {0, 1, 0, 2});
+  SafetensorsFile file;
+  file.tensors["scale"] = TensorData::fromFloats({1}, {2.0f});
+  std::string init = writeCheckpoint("scale.safetensors", file);
+  // Batches of 3: the last is partial and weighted by its one sample.
+  ASSERT_EQ(
+      run(kClf,
+          {"eval", "--init", init, "--x", x, "--y", y, "--batch-size", "3"},
+          "clf"),
+      0)
+      << err;
+  double loss = -(0.9 + 1 + 0.2 + 3) * 2 / 4;
+  char expected[96];
+  std::snprintf(expected, sizeof(expected), "loss %.6f accuracy 0.7500 (3/4)\n",
+                loss);
+  EXPECT_EQ(out, expected);
+}
+
+TEST_F(TrainerTest, EvalOfARegressionHasNoAccuracy) {
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  std::string ckpt = dir + "ckpt.safetensors";
+  ModelState state(kLinreg);
+  state.initialize(0);
+  std::string error;
+  ASSERT_TRUE(state.save(ckpt, false, error));
+  ASSERT_EQ(run(kLinreg, {"eval", "--init", ckpt, "--x", x, "--y", y}), 0)
+      << err;
+  double sum = 0;
+  for (int n = 0; n < 4; ++n) {
+    double e = 0.5f * kX[2 * n] - 0.25f * kX[2 * n + 1] + 0.1f - kY[n];
+    sum += e * e;
+  }
+  char expected[64];
+  std::snprintf(expected, sizeof(expected), "loss %.6f\n", sum / 4);
+  EXPECT_EQ(out, expected);
+}
+
+TEST_F(TrainerTest, PredictWritesTheOutputsAsNpy) {
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string ckpt = dir + "ckpt.safetensors", p = dir + "p.npy";
+  ModelState state(kLinreg);
+  state.initialize(0);
+  std::string error;
+  ASSERT_TRUE(state.save(ckpt, false, error));
+  ASSERT_EQ(run(kLinreg, {"predict", "--init", ckpt, "--x", x, "--out", p,
+                          "--batch-size", "3"}),
+            0)
+      << err;
+  TensorData pred;
+  ASSERT_TRUE(readNpy(p, pred, error)) << error;
+  EXPECT_EQ(pred.dtype, DType::F32);
+  EXPECT_EQ(pred.shape, std::vector<int64_t>({4, 1}));
+  std::vector<float> values = pred.asFloats();
+  for (int n = 0; n < 4; ++n)
+    EXPECT_FLOAT_EQ(values[n],
+                    0.5f * kX[2 * n] + -0.25f * kX[2 * n + 1] + 0.1f);
+  EXPECT_EQ(calls.predict, 2);
+}
+
+TEST_F(TrainerTest, InfoListsParametersBuffersAndFunctions) {
+  ASSERT_EQ(run(kLinreg, {"info"}), 0) << err;
+  EXPECT_NE(out.find("model linreg\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  w               [1, 2]  trainable  optimizer sgd "
+                     "group 0\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  u               [3, 4]  frozen     not optimized\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  grad/w          [1, 2]\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  input x [N, 2] float32\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  target y [N, 1] float32\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("functions: predict eval_loss train_step zero_grad "
+                     "optimizer_step\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(modelInfo(kLinreg), out);
+
+  ASSERT_EQ(run(kClf, {"info"}, "clf"), 0);
+  EXPECT_NE(out.find("training: none (inference only)"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  target label [N] int64\n"), std::string::npos) << out;
+}
+
+//===----------------------------------------------------------------------===//
+// firn_main: messages and exit codes
+//===----------------------------------------------------------------------===//
+
+TEST_F(TrainerTest, BadArgumentsExitWithOne) {
+  EXPECT_EQ(run(kLinreg, {}), 1);
+  EXPECT_EQ(err.rfind("linreg: error: ", 0), 0u) << err;
+  EXPECT_EQ(run(kLinreg, {"bogus"}), 1);
+  EXPECT_EQ(err.rfind("linreg: error: ", 0), 0u) << err;
+  EXPECT_EQ(run(kLinreg, {"train"}), 1);
+  EXPECT_NE(err.find("--x"), std::string::npos) << err;
+  EXPECT_EQ(run(kLinreg, {"train", "--x", "a.npy", "--stesp", "3"}), 1);
+  EXPECT_EQ(run(kLinreg, {"--help"}), 0);
+  EXPECT_NE(out.find("train"), std::string::npos);
+  EXPECT_EQ(run(kLinreg, {"train", "--help"}), 0);
+  EXPECT_NE(out.find("--accumulate"), std::string::npos) << out;
+}
+
+TEST_F(TrainerTest, BadFilesExitWithOne) {
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  EXPECT_EQ(run(kLinreg, {"train", "--x", dir + "none.npy", "--y", y}), 1);
+  EXPECT_EQ(err.rfind("linreg: error: " + dir + "none.npy", 0), 0u) << err;
+
+  std::string wide = writeFloats("wide.npy", {4, 3}, std::vector<float>(12));
+  EXPECT_EQ(run(kLinreg, {"train", "--x", wide, "--y", y}), 1);
+  EXPECT_NE(err.find("[3]"), std::string::npos) << err;
+  EXPECT_NE(err.find("[2]"), std::string::npos) << err;
+
+  EXPECT_EQ(run(kLinreg, {"train", "--x", x}), 1);
+  EXPECT_NE(err.find("needs a target ('y')"), std::string::npos) << err;
+
+  EXPECT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "3"}),
+            1);
+  EXPECT_NE(err.find("does not divide"), std::string::npos) << err;
+
+  EXPECT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--init",
+                          dir + "none.safetensors"}),
+            1);
+  EXPECT_NE(err.find("none.safetensors"), std::string::npos) << err;
+  EXPECT_EQ(calls.trainStep, 0);
+}
+
+TEST_F(TrainerTest, InferenceOnlyModelCannotTrain) {
+  std::string x = writeFloats("x.npy", {1, 3}, {1, 2, 3});
+  EXPECT_EQ(run(kClf, {"train", "--x", x}, "clf"), 1);
+  EXPECT_EQ(err, "clf: error: this model was compiled without a training "
+                 "setup (inference only); it cannot train\n");
+}
+
+TEST_F(TrainerTest, MissingLoadParameterIsAnError) {
+  std::string x = writeFloats("x.npy", {1, 3}, {1, 2, 3});
+  SafetensorsFile empty;
+  std::string init = writeCheckpoint("empty.safetensors", empty);
+  EXPECT_EQ(run(kClf,
+                {"predict", "--init", init, "--x", x, "--out", dir + "p.npy"},
+                "clf"),
+            1);
+  EXPECT_NE(err.find("no tensor for the parameter 'scale'"), std::string::npos)
+      << err;
+}
+
+TEST_F(TrainerTest, KernelFailureIsReported) {
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  calls.failTrainStep = -3;
+  EXPECT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "4"}),
+            1);
+  EXPECT_NE(err.find("linreg: error: kernel train_step failed with Halide "
+                     "error -3\n"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(TrainerTest, MalformedModelExitsWithTwo) {
+  firn_model_desc broken = kLinreg;
+  broken.accumulate = 0;
+  EXPECT_EQ(run(broken, {"info"}), 2);
+  EXPECT_NE(err.find("internal error"), std::string::npos) << err;
+
+  std::vector<firn_state_desc> states = kLinregStates;
+  states[kW].shape[1] = 3; // No longer what the ports say.
+  states[kW].init = FIRN_INIT_LOAD;
+  broken = kLinreg;
+  broken.states = states.data();
+  EXPECT_EQ(run(broken, {"info"}), 2);
+  EXPECT_NE(err.find("does not match state 'w'"), std::string::npos) << err;
+}
+
+} // namespace
