@@ -20,21 +20,50 @@ using namespace mlir;
 
 namespace firn::codegen {
 
+namespace {
+/// A C identifier for a function name: `step/adam/0` -> `step_adam_0`.
+std::string identifier(StringRef name) {
+  std::string out;
+  for (char c : name)
+    out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+LogicalResult lowerOne(func::FuncOp func, const Halide::Target &target,
+                       const std::string &partOf,
+                       std::vector<LoweredFunction> &functions) {
+  FailureOr<LoweredFunction> lowered = lowerFunction(func);
+  if (failed(lowered))
+    return failure();
+  // A function that writes nothing (zero_grad with zero_grad none, the
+  // optimizer step of a model without optimizers) needs no kernel.
+  if (lowered->funcs.empty())
+    return success();
+  lowered->name = identifier(func.getSymName());
+  lowered->partOf = partOf;
+  scheduleForTarget(*lowered, target);
+  functions.push_back(std::move(*lowered));
+  return success();
+}
+} // namespace
+
 LogicalResult lowerModel(ModuleOp module, const Halide::Target &target,
                          std::vector<LoweredFunction> &functions) {
   for (const std::string &name : modelFunctions()) {
     auto func = module.lookupSymbol<func::FuncOp>(name);
     if (!func)
       continue;
-    FailureOr<LoweredFunction> lowered = lowerFunction(func);
-    if (failed(lowered))
-      return failure();
-    // A function that writes nothing (zero_grad with zero_grad none, the
-    // optimizer step of a model without optimizers) needs no kernel.
-    if (lowered->funcs.empty())
+    if (name != "optimizer_step") {
+      if (failed(lowerOne(func, target, "", functions)))
+        return failure();
       continue;
-    scheduleForTarget(*lowered, target);
-    functions.push_back(std::move(*lowered));
+    }
+    // One kernel per optimizer group: the functions optimizer_step calls.
+    for (auto call : func.getOps<func::CallOp>()) {
+      auto group = module.lookupSymbol<func::FuncOp>(call.getCallee());
+      if (!group || failed(lowerOne(group, target, name, functions)))
+        return failure();
+    }
   }
   return success();
 }

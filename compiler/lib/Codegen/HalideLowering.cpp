@@ -58,8 +58,7 @@ public:
     for (auto [i, value] : llvm::enumerate(results))
       output("result" + std::to_string(i), "", value,
              cast<RankedTensorType>(func.getResultTypes()[i]));
-    for (const std::string &symbol : writeOrder)
-      output(sanitize(symbol), symbol, state.at(symbol), stateTypes.at(symbol));
+    writeStateOutputs();
     for (Halide::Func &f : result.rootFuncs)
       f.compute_root();
     return success();
@@ -95,6 +94,43 @@ private:
     define(out, v, value.at(asExprs(v)));
     result.outputs.push_back({name, symbol, type});
     result.funcs.push_back(out);
+  }
+
+  /// State writes of the same shape become one Func with a Tuple value:
+  /// one loop nest computes them all (a parameter, its moments and its
+  /// step count are updated in one pass), and the compiled function still
+  /// takes one buffer per written symbol, in port order.
+  void writeStateOutputs() {
+    std::vector<std::vector<std::string>> groups;
+    for (const std::string &symbol : writeOrder) {
+      auto same = llvm::find_if(groups, [&](const auto &group) {
+        return stateTypes.at(group.front()).getShape() ==
+               stateTypes.at(symbol).getShape();
+      });
+      if (same == groups.end())
+        groups.push_back({symbol});
+      else
+        same->push_back(symbol);
+    }
+    for (const std::vector<std::string> &group : groups) {
+      if (group.size() == 1) {
+        output(sanitize(group[0]), group[0], state.at(group[0]),
+               stateTypes.at(group[0]));
+        continue;
+      }
+      RankedTensorType type = stateTypes.at(group[0]);
+      std::vector<Halide::Var> v = makeVars(type.getRank());
+      std::vector<Halide::Expr> values;
+      std::string name = "out";
+      for (const std::string &symbol : group) {
+        values.push_back(state.at(symbol).at(asExprs(v)));
+        result.outputs.push_back({sanitize(symbol), symbol, stateTypes.at(symbol)});
+        name += "_" + sanitize(symbol);
+      }
+      Halide::Func out(name);
+      out(std::vector<Halide::Var>(v.rbegin(), v.rend())) = Halide::Tuple(values);
+      result.funcs.push_back(out);
+    }
   }
 
   HTensor read(StringRef symbol, RankedTensorType type) {

@@ -126,39 +126,71 @@ std::string generateModelTable(ModuleOp module,
   }
   os << "\nstatic const firn_state_desc states[] = {\n" << rows.str() << "};\n\n";
 
-  // Functions: ports, and a wrapper per kernel.
+  // Functions: ports, and a wrapper calling the kernel(s). A function made
+  // of several kernels (optimizer_step: one per optimizer group) has the
+  // concatenation of their ports, and its wrapper calls each kernel on its
+  // slice.
   std::map<std::string, std::string> descs;
+  auto emitPorts = [&](const std::string &name, const char *kind,
+                       const std::vector<const Port *> &list) {
+    os << "static const firn_port " << name << "_" << kind << "[] = {\n";
+    int i = 0;
+    for (const Port *port : list) {
+      int state = port->symbol.empty() ? -1 : stateIndex.at(port->symbol);
+      os << "  {" << state << ", " << (port->symbol.empty() ? i : 0) << ", "
+         << dtypeOf(port->type) << ", " << port->type.getRank() << ", "
+         << shapeList(port->type) << "},\n";
+      if (port->symbol.empty())
+        ++i;
+    }
+    if (list.empty())
+      os << "  {0, 0, 0, 0, {}},\n";
+    os << "};\n";
+  };
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const LoweredFunction *>> parts;
   for (const LoweredFunction &fn : functions) {
-    auto ports = [&](const char *kind, const std::vector<Port> &list) {
-      os << "static const firn_port " << fn.name << "_" << kind << "[] = {\n";
-      int i = 0;
-      for (const Port &port : list) {
-        int state = port.symbol.empty() ? -1 : stateIndex.at(port.symbol);
-        os << "  {" << state << ", " << (port.symbol.empty() ? i : 0) << ", "
-           << dtypeOf(port.type) << ", " << port.type.getRank() << ", "
-           << shapeList(port.type) << "},\n";
-        if (port.symbol.empty())
-          ++i;
-      }
-      if (list.empty())
-        os << "  {0, 0, 0, 0, {}},\n";
-      os << "};\n";
-    };
-    ports("inputs", fn.inputs);
-    ports("outputs", fn.outputs);
+    std::string whole = fn.partOf.empty() ? fn.name : fn.partOf;
+    if (!parts.count(whole))
+      order.push_back(whole);
+    parts[whole].push_back(&fn);
     size_t total = fn.inputs.size() + fn.outputs.size();
     os << "extern \"C\" int firn_k_" << fn.name << "(";
     for (size_t i = 0; i < total; ++i)
       os << (i ? ", " : "") << "struct halide_buffer_t *";
-    os << ");\nstatic int call_" << fn.name << "(void **b) {\n  return firn_k_"
-       << fn.name << "(";
-    for (size_t i = 0; i < total; ++i)
-      os << (i ? ", " : "") << "(struct halide_buffer_t *)b[" << i << "]";
-    os << ");\n}\nstatic const firn_function_desc " << fn.name << "_desc = {"
-       << cString(fn.name) << ", " << fn.inputs.size() << ", " << fn.name
-       << "_inputs, " << fn.outputs.size() << ", " << fn.name << "_outputs, call_"
-       << fn.name << "};\n\n";
-    descs[fn.name] = "&" + fn.name + "_desc";
+    os << ");\n";
+  }
+  for (const std::string &whole : order) {
+    std::vector<const Port *> inputs, outputs;
+    for (const LoweredFunction *fn : parts[whole]) {
+      for (const Port &port : fn->inputs)
+        inputs.push_back(&port);
+      for (const Port &port : fn->outputs)
+        outputs.push_back(&port);
+    }
+    emitPorts(whole, "inputs", inputs);
+    emitPorts(whole, "outputs", outputs);
+    os << "static int call_" << whole << "(void **b) {\n  int status = 0;\n";
+    size_t in = 0, out = inputs.size();
+    for (const LoweredFunction *fn : parts[whole]) {
+      os << "  if ((status = firn_k_" << fn->name << "(";
+      bool first = true;
+      auto arg = [&](size_t slot) {
+        os << (first ? "" : ", ") << "(struct halide_buffer_t *)b[" << slot
+           << "]";
+        first = false;
+      };
+      for (size_t i = 0; i < fn->inputs.size(); ++i)
+        arg(in++);
+      for (size_t i = 0; i < fn->outputs.size(); ++i)
+        arg(out++);
+      os << ")) != 0)\n    return status;\n";
+    }
+    os << "  return status;\n}\nstatic const firn_function_desc " << whole
+       << "_desc = {" << cString(whole) << ", " << inputs.size() << ", "
+       << whole << "_inputs, " << outputs.size() << ", " << whole
+       << "_outputs, call_" << whole << "};\n\n";
+    descs[whole] = "&" + whole + "_desc";
   }
 
   // Inputs and target names, from @predict's and @train_step's arguments.

@@ -35,6 +35,9 @@ struct Port {
 
 struct LoweredFunction {
   std::string name;
+  /// The model function this kernel is a part of, if it is one of several
+  /// (each optimizer group is its own kernel of `optimizer_step`).
+  std::string partOf;
   std::vector<Port> inputs;
   std::vector<Halide::ImageParam> params; ///< One per input, same order.
   std::vector<Port> outputs;
