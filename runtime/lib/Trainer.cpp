@@ -15,19 +15,6 @@ namespace firn::runtime {
 
 namespace {
 
-/// The argument port with `index` of the first of `fns` that has one.
-const firn_port *
-findArgPort(std::initializer_list<const firn_function_desc *> fns, int index) {
-  for (const firn_function_desc *fn : fns) {
-    if (!fn)
-      continue;
-    for (int i = 0; i < fn->num_inputs; ++i)
-      if (fn->inputs[i].state < 0 && fn->inputs[i].index == index)
-        return &fn->inputs[i];
-  }
-  return nullptr;
-}
-
 /// A port's shape without its leading batch dimension.
 bool sampleShape(const firn_port &port, const char *what,
                  std::vector<int64_t> &out, std::string &error) {
@@ -80,6 +67,74 @@ bool lossOf(const firn_function_desc &fn,
 
 } // namespace
 
+const firn_port *findArgumentPort(const firn_model_desc &desc, int index) {
+  for (const firn_function_desc *fn :
+       {desc.predict, desc.train_step, desc.eval_loss}) {
+    if (!fn)
+      continue;
+    for (int i = 0; i < fn->num_inputs; ++i)
+      if (fn->inputs[i].state < 0 && fn->inputs[i].index == index)
+        return &fn->inputs[i];
+  }
+  return nullptr;
+}
+
+bool checkCanTrain(const firn_model_desc &desc, std::string &error) {
+  if (desc.train_step)
+    return true;
+  error = "this model was compiled without a training setup (inference "
+          "only); it cannot train";
+  return false;
+}
+
+bool zeroGrad(KernelRunner &runner, std::string &error) {
+  const firn_model_desc &desc = runner.state().desc();
+  std::vector<HostTensor> results;
+  return !desc.zero_grad_fn ||
+         runner.call(*desc.zero_grad_fn, {}, 0, results, error);
+}
+
+bool trainMicroBatch(KernelRunner &runner,
+                     const std::vector<HostTensor *> &args, int64_t batch,
+                     double &loss, std::string &error) {
+  const firn_model_desc &desc = runner.state().desc();
+  if (!checkCanTrain(desc, error))
+    return false;
+  std::vector<HostTensor> results;
+  return runner.call(*desc.train_step, args, batch, results, error) &&
+         lossOf(*desc.train_step, results, loss, error);
+}
+
+bool optimizerStep(KernelRunner &runner, std::string &error) {
+  ModelState &state = runner.state();
+  std::vector<HostTensor> results;
+  if (state.desc().optimizer_step &&
+      !runner.call(*state.desc().optimizer_step, {}, 0, results, error))
+    return false;
+  state.setSteps(state.steps() + 1);
+  return true;
+}
+
+bool predictBatch(KernelRunner &runner, const std::vector<HostTensor *> &inputs,
+                  int64_t batch, HostTensor &out, std::string &error) {
+  const firn_model_desc &desc = runner.state().desc();
+  if (!desc.predict) {
+    error = "this model was compiled without a predict function";
+    return false;
+  }
+  std::vector<HostTensor> results;
+  if (!runner.call(*desc.predict, inputs, batch, results, error))
+    return false;
+  if (results.empty() || results[0].shape.empty() ||
+      results[0].shape[0] != batch) {
+    error = "predict's output does not have the batch as its first "
+            "dimension";
+    return false;
+  }
+  out = std::move(results[0]);
+  return true;
+}
+
 bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
                 std::string &error) {
   if (desc.num_inputs != 1) {
@@ -87,8 +142,7 @@ bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
             " inputs, but the command line passes exactly one (--x)";
     return false;
   }
-  const firn_port *input =
-      findArgPort({desc.predict, desc.train_step, desc.eval_loss}, 0);
+  const firn_port *input = findArgumentPort(desc, 0);
   if (!input) {
     error = "this model has no function that takes its input";
     return false;
@@ -99,8 +153,7 @@ bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
   hasTarget = desc.target_name != nullptr;
   if (!hasTarget)
     return true;
-  const firn_port *target =
-      findArgPort({desc.train_step, desc.eval_loss}, desc.num_inputs);
+  const firn_port *target = findArgumentPort(desc, desc.num_inputs);
   if (!target)
     return true; // Inference only: the target is never read.
   std::vector<int64_t> shape;
@@ -124,11 +177,8 @@ bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
 bool train(ModelState &state, Dataset &data, const TrainOptions &options,
            TrainResult &result, std::string &error) {
   const firn_model_desc &desc = state.desc();
-  if (!desc.train_step) {
-    error = "this model was compiled without a training setup (inference "
-            "only); it cannot train";
+  if (!checkCanTrain(desc, error))
     return false;
-  }
   const int64_t batchSize = options.batchSize;
   const int64_t accumulate = int64_t(desc.accumulate) * options.accumulate;
   const int64_t perEpoch = data.batchCount(batchSize);
@@ -168,7 +218,6 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   };
 
   KernelRunner runner(state);
-  std::vector<HostTensor> results;
   HostTensor x, y;
   std::vector<HostTensor *> args = {&x, data.hasTargets() ? &y : nullptr};
   // Resuming from a checkpoint of step S continues the stream of batches
@@ -178,8 +227,7 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   int64_t shuffledEpoch = -1;
   bool reportedNaN = false;
   for (int64_t step = 1; step <= total; ++step) {
-    if (desc.zero_grad_fn &&
-        !runner.call(*desc.zero_grad_fn, {}, 0, results, error))
+    if (!zeroGrad(runner, error))
       return fail();
     double lossSum = 0;
     for (int64_t k = 0; k < accumulate; ++k, ++micro) {
@@ -192,15 +240,12 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       data.batch(micro % perEpoch, batchSize, batch);
       toTensors(data, batch, x, y);
       double loss;
-      if (!runner.call(*desc.train_step, args, batch.rows, results, error) ||
-          !lossOf(*desc.train_step, results, loss, error))
+      if (!trainMicroBatch(runner, args, batch.rows, loss, error))
         return fail();
       lossSum += loss;
     }
-    if (desc.optimizer_step &&
-        !runner.call(*desc.optimizer_step, {}, 0, results, error))
+    if (!optimizerStep(runner, error))
       return fail();
-    state.setSteps(state.steps() + 1);
     result.steps = step;
     result.loss = lossSum / double(accumulate);
     if (!std::isfinite(result.loss) && !reportedNaN) {
@@ -298,23 +343,15 @@ bool predict(ModelState &state, const Dataset &data, int64_t batchSize,
     return false;
   }
   KernelRunner runner(state);
-  std::vector<HostTensor> results;
-  HostTensor x, y;
+  HostTensor x, y, part;
   HostTensor all;
   const int64_t count = data.batchCount(batchSize, /*keepPartial=*/true);
   for (int64_t i = 0; i < count; ++i) {
     Batch batch;
     data.batch(i, batchSize, batch);
     toTensors(data, batch, x, y);
-    if (!runner.call(*desc.predict, {&x}, batch.rows, results, error))
+    if (!predictBatch(runner, {&x}, batch.rows, part, error))
       return false;
-    if (results.empty() || results[0].shape.empty() ||
-        results[0].shape[0] != batch.rows) {
-      error = "predict's output does not have the batch as its first "
-              "dimension";
-      return false;
-    }
-    HostTensor &part = results[0];
     if (i == 0) {
       all.dtype = part.dtype;
       all.shape = part.shape;

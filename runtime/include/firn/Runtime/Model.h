@@ -80,6 +80,13 @@ public:
   bool load(const std::string &path, std::string &error,
             std::FILE *warnings = stderr);
 
+  /// Records that state `index` got its value from outside (a program
+  /// embedding the model wrote it through firn_set_tensor), as `load` does
+  /// for the states it fills.
+  void markSet(int index) { hasValue[index] = true; }
+  /// False for a FIRN_INIT_LOAD state that has no value yet.
+  bool isSet(int index) const { return hasValue[index]; }
+
   /// False (with `error` naming the first such parameter) when a state
   /// initialized by FIRN_INIT_LOAD got no value from a checkpoint.
   bool checkComplete(std::string &error) const;

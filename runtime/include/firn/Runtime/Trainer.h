@@ -62,6 +62,34 @@ private:
   std::vector<HostTensor> scratch;
 };
 
+/// The argument port `index` (the model's inputs in order, then the target)
+/// of the first of predict, train_step and eval_loss that takes it; null
+/// when none does.
+const firn_port *findArgumentPort(const firn_model_desc &desc, int index);
+
+/// False, with the message the binary prints, when the model was compiled
+/// without a train block (no train_step).
+bool checkCanTrain(const firn_model_desc &desc, std::string &error);
+
+// The pieces of one optimizer step, as `train` calls them and the C API
+// (firn.h) exposes them. Each fails (with the state unchanged) when a kernel
+// fails; none checks that the state is complete.
+
+/// zero_grad: clears what the compiled policy says (nothing when the model
+/// has no zero_grad function).
+bool zeroGrad(KernelRunner &runner, std::string &error);
+/// One micro-batch: train_step on `args` (inputs, then the target), which
+/// adds its gradients to the gradient buffers; `loss` is its scalar loss.
+bool trainMicroBatch(KernelRunner &runner,
+                     const std::vector<HostTensor *> &args, int64_t batch,
+                     double &loss, std::string &error);
+/// optimizer_step (when the model has one), then counts the step.
+bool optimizerStep(KernelRunner &runner, std::string &error);
+/// predict on `inputs` for one batch; `out` is its first result, whose first
+/// dimension must be the batch.
+bool predictBatch(KernelRunner &runner, const std::vector<HostTensor *> &inputs,
+                  int64_t batch, HostTensor &out, std::string &error);
+
 /// What the model expects of --x and --y, read from its argument ports.
 /// `hasTarget` says whether the loss takes a target. Fails when the model
 /// has no function to read the input's shape from or has more than one
