@@ -201,4 +201,75 @@ TEST(Binary, DigitsExampleLearns) {
   EXPECT_GE(accuracy, 0.95) << output;
 }
 
+/// --emit=lib: a C program embeds seed 004 through the generated header
+/// and one static library, and its first Adam step gives [1.0, 0.5].
+TEST(Library, EmbedsInACProgram) {
+  std::string dir = tempDir() + "/lib";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  std::string output;
+  ASSERT_EQ(run(std::string(FIRNC) + " " + FIRN_EXAMPLES_DIR +
+                    "/seeds/s004_linear_adam.firn --emit=lib -o " + dir +
+                    "/libs004.a",
+                output),
+            0)
+      << output;
+  std::ofstream program(dir + "/embed.c");
+  program << R"c(
+#include "libs004.h"
+#include <stdio.h>
+int main(void) {
+  firn_session *s = firn_create(&firn_model, 0);
+  const float x[] = {0.0f, 2.0f}, y[] = {1.0f};
+  const float *inputs[] = {x};
+  float loss = 0, w[2] = {0, 0};
+  if (!s || firn_train_step(s, 1, inputs, y, &loss) != 0 ||
+      firn_get_tensor(s, "mlp.weight", w, sizeof w) != 0) {
+    printf("error: %s\n", s ? firn_last_error(s) : "no session");
+    return 1;
+  }
+  printf("loss %.6f weight %.6f %.6f\n", loss, w[0], w[1]);
+  firn_destroy(s);
+  return 0;
+}
+)c";
+  program.close();
+  ASSERT_EQ(run("cc -std=c99 -Wall -Werror -I" + dir + " " + dir + "/embed.c " +
+                    dir + "/libs004.a -lstdc++ -lm -ldl -lpthread -o " + dir +
+                    "/embed",
+                output),
+            0)
+      << output;
+  ASSERT_EQ(run(dir + "/embed", output), 0) << output;
+  // Seed 004: output 2, loss (2 - 1)^2 = 1, Adam(lr=0.5) moves weight[1] by 0.5.
+  EXPECT_EQ(output, "loss 1.000000 weight 1.000000 0.500000\n");
+}
+
+/// --emit=obj: one object with the kernels, the Halide runtime and the model
+/// table, which links with the firn runtime into a working binary.
+TEST(Object, LinksIntoABinary) {
+  std::string dir = tempDir() + "/obj";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  std::string output;
+  ASSERT_EQ(run(std::string(FIRNC) + " " + FIRN_EXAMPLES_DIR +
+                    "/seeds/s002_tinynet_frozen_fc2.firn --emit=obj -o " + dir +
+                    "/model.o",
+                output),
+            0)
+      << output;
+  std::ofstream main(dir + "/main.cpp");
+  main << "#include \"firn/Runtime/Main.h\"\n"
+          "int main(int argc, char **argv) { return firn_main(argc, argv, "
+          "&firn_model); }\n";
+  main.close();
+  ASSERT_EQ(run("c++ -I" + std::string(FIRN_RUNTIME_INCLUDE) +
+                    " -isystem /usr/include/halide14 " + dir + "/main.cpp " +
+                    dir + "/model.o " + FIRN_RUNTIME_LIBRARY +
+                    " -ldl -lpthread -o " + dir + "/model",
+                output),
+            0)
+      << output;
+  ASSERT_EQ(run(dir + "/model info", output), 0) << output;
+  EXPECT_NE(output.find("fc2.weight"), std::string::npos) << output;
+}
+
 } // namespace

@@ -34,7 +34,9 @@
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { Default, AST, Firn, Grad, Pruned, Optimized, Halide, Exe };
+enum class Emit {
+  Default, AST, Firn, Grad, Pruned, Optimized, Halide, Obj, Lib, Exe
+};
 
 cl::OptionCategory category("firnc options");
 
@@ -56,6 +58,11 @@ cl::opt<Emit> emitAction(
                           "after optimizer lowering (firn-lower-optimizers)"),
                clEnumValN(Emit::Halide, "halide",
                           "each function's lowered Halide statement"),
+               clEnumValN(Emit::Obj, "obj",
+                          "one object file: kernels, Halide runtime, model "
+                          "table (needs -o)"),
+               clEnumValN(Emit::Lib, "lib",
+                          "a static library and a C header OUT.h (needs -o)"),
                clEnumValN(Emit::Exe, "exe",
                           "a training executable (needs -o)")),
     cl::cat(category));
@@ -87,7 +94,8 @@ bool writeOutput(llvm::function_ref<void(llvm::raw_ostream &)> write) {
   out.keep();
   return true;
 }
-/// Code generation: the lowered Halide statements, or the executable.
+/// Code generation: the lowered Halide statements, an object, a library
+/// or the executable.
 int generateCode(mlir::ModuleOp module) {
   Halide::Target target = Halide::get_host_target();
   std::vector<firn::codegen::LoweredFunction> functions;
@@ -104,13 +112,16 @@ int generateCode(mlir::ModuleOp module) {
     return ok && error.empty() ? 0 : 2;
   }
   firn::codegen::BuildOptions options;
+  options.artifact = emitAction == Emit::Obj   ? firn::codegen::Artifact::Object
+                     : emitAction == Emit::Lib ? firn::codegen::Artifact::Library
+                                               : firn::codegen::Artifact::Executable;
   options.output = outputFile;
   options.target = target;
   options.runtimeLibrary = FIRN_RUNTIME_LIBRARY;
   options.runtimeInclude = FIRN_RUNTIME_INCLUDE;
   options.halideInclude = FIRN_HALIDE_INCLUDE;
   if (mlir::failed(
-          firn::codegen::buildExecutable(module, functions, options, error))) {
+          firn::codegen::buildModel(module, functions, options, error))) {
     llvm::errs() << "firnc: error: " << error << "\n";
     return 2;
   }
@@ -126,8 +137,11 @@ int main(int argc, char **argv) {
                               "setup\n");
   if (emitAction == Emit::Default)
     emitAction = outputFile == "-" ? Emit::Firn : Emit::Exe;
-  if (emitAction == Emit::Exe && outputFile == "-") {
-    llvm::errs() << "firnc: error: --emit=exe needs an output file (-o)\n";
+  if ((emitAction == Emit::Exe || emitAction == Emit::Obj ||
+       emitAction == Emit::Lib) &&
+      outputFile == "-") {
+    llvm::errs() << "firnc: error: --emit=obj, lib and exe need an output "
+                    "file (-o)\n";
     return 1;
   }
 
@@ -185,7 +199,8 @@ int main(int argc, char **argv) {
            })
                ? 0
                : 1;
-  if (emitAction == Emit::Halide || emitAction == Emit::Exe)
+  if (emitAction == Emit::Halide || emitAction == Emit::Obj ||
+      emitAction == Emit::Lib || emitAction == Emit::Exe)
     return generateCode(*ir);
 
   mlir::OpPrintingFlags flags;

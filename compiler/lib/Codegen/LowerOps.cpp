@@ -254,6 +254,13 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     return reduce(op, in[0], mean.getAxes(), mean.getKeepdims(), out);
   if (auto max = dyn_cast<ReduceMaxOp>(op))
     return reduce(op, in[0], max.getAxes(), max.getKeepdims(), out);
+  if (auto correction = dyn_cast<BiasCorrectionOp>(op)) {
+    // In double precision, as torch.optim computes it.
+    Expr beta = Halide::Expr(correction.getBeta().convertToDouble());
+    out.func() = Halide::cast<float>(
+        Halide::Expr(1.0) - Halide::pow(beta, Halide::cast<double>(in[0].func())));
+    return success();
+  }
   if (auto numel = dyn_cast<NumelOp>(op)) {
     out.func() = Halide::cast<float>(product(in[0].extents, numel.getAxes()));
     return success();

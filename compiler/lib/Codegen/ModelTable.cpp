@@ -223,10 +223,12 @@ std::string generateModelTable(ModuleOp module,
      << ",\n  " << desc("predict") << ", " << desc("eval_loss") << ", "
      << desc("train_step") << ", " << desc("zero_grad") << ", "
      << desc("optimizer_step") << "};\n\n"
+     << "#ifndef FIRN_NO_MAIN\n"
      << "extern \"C\" int firn_main(int argc, char **argv, const firn_model_desc "
         "*model);\n"
      << "int main(int argc, char **argv) { return firn_main(argc, argv, "
-        "&firn_model); }\n";
+        "&firn_model); }\n"
+     << "#endif\n";
   return os.str();
 }
 

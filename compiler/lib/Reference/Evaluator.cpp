@@ -16,6 +16,8 @@
 
 #include "Kernels.h"
 
+#include <cmath>
+
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Runtime/Random.h"
 
@@ -202,6 +204,12 @@ public:
         })
         .Case<NumelOp>([&](NumelOp o) {
           return numel(in(o.getInput()), o.getAxes());
+        })
+        .Case<BiasCorrectionOp>([&](BiasCorrectionOp o) {
+          Tensor step = in(o.getStep());
+          step.data[0] =
+              1.0 - std::pow(o.getBeta().convertToDouble(), step.data[0]);
+          return Result(step);
         })
         .Case<BroadcastLikeOp>([&](BroadcastLikeOp o) {
           return broadcastTo(in(o.getInput()), in(o.getLike()).shape);

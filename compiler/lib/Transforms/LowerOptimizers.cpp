@@ -51,7 +51,6 @@ struct Arith {
   Value mul(Value l, Value r) { return b.create<MulOp>(loc, resultType(l, r), l, r); }
   Value div(Value l, Value r) { return b.create<DivOp>(loc, resultType(l, r), l, r); }
   Value max(Value l, Value r) { return b.create<MaxOp>(loc, resultType(l, r), l, r); }
-  Value pow(Value l, Value r) { return b.create<PowOp>(loc, resultType(l, r), l, r); }
   Value sqrt(Value v) { return b.create<SqrtOp>(loc, v); }
   Value neg(Value v) { return b.create<NegOp>(loc, v); }
 };
@@ -209,8 +208,10 @@ private:
       m2 = a.max(a.b.create<ReadBufferOp>(a.loc, type, maxName), m2);
       a.b.create<WriteBufferOp>(a.loc, m2, maxName);
     }
-    Value correction1 = a.sub(a.scalar(1.0), a.pow(a.scalar(beta1), step));
-    Value correction2 = a.sub(a.scalar(1.0), a.pow(a.scalar(beta2), step));
+    Value correction1 = a.b.create<BiasCorrectionOp>(
+        a.loc, step.getType(), step, a.b.getF64FloatAttr(beta1));
+    Value correction2 = a.b.create<BiasCorrectionOp>(
+        a.loc, step.getType(), step, a.b.getF64FloatAttr(beta2));
     Value stepSize = a.div(lr, correction1);
     Value denom =
         a.add(a.div(a.sqrt(m2), a.sqrt(correction2)), a.scalar(eps));

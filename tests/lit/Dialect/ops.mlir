@@ -98,6 +98,8 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %9 = firn.max %x, %one : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
     // CHECK: firn.pow %{{.*}}, %{{.*}} : tensor<f32>, tensor<f32> -> tensor<f32>
     %pw = firn.pow %one, %one : tensor<f32>, tensor<f32> -> tensor<f32>
+    // CHECK: firn.bias_correction %{{.*}} beta 0.99899999999999999 : tensor<f32>
+    %bc = firn.bias_correction %one beta 0.999 : tensor<f32>
     // CHECK: firn.numel %{{.*}} axes [0] : tensor<?x4xf32> -> tensor<f32>
     %nm = firn.numel %x axes [0] : tensor<?x4xf32> -> tensor<f32>
     // CHECK: firn.relu_grad %{{.*}}, %{{.*}} : tensor<?x4xf32>

@@ -37,8 +37,8 @@
 // CHECK: firn.write_buffer %{{.*}} to @"optim/adam/c/step"
 // CHECK: firn.write_buffer %{{.*}} to @"optim/adam/c/exp_avg"
 // CHECK: firn.write_buffer %{{.*}} to @"optim/adam/c/exp_avg_sq"
-// CHECK: firn.pow
-// CHECK: firn.pow
+// CHECK: firn.bias_correction %{{.*}} beta 9.000000e-01
+// CHECK: firn.bias_correction %{{.*}} beta 0.99899999999999999
 // CHECK: firn.sqrt
 // CHECK: firn.write_param %{{.*}} to @c
 // CHECK-LABEL: func.func @optimizer_step()

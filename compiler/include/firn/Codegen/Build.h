@@ -41,8 +41,16 @@ mlir::LogicalResult printLowered(std::vector<LoweredFunction> &functions,
 std::string generateModelTable(mlir::ModuleOp module,
                                const std::vector<LoweredFunction> &functions);
 
+/// What buildModel writes.
+enum class Artifact {
+  Object,     ///< One relocatable object: kernels, Halide runtime, model table.
+  Library,    ///< A static library with the runtime too, and a C header.
+  Executable, ///< A training executable (the table's `main` calls firn_main).
+};
+
 struct BuildOptions {
-  std::string output;         ///< The executable to write.
+  Artifact artifact = Artifact::Executable;
+  std::string output;         ///< The file to write.
   Halide::Target target;
   std::string runtimeLibrary; ///< libFirnRuntime.a
   std::string runtimeInclude; ///< runtime/include
@@ -50,12 +58,12 @@ struct BuildOptions {
   bool keepTemporaries = false;
 };
 
-/// Compiles the kernels and links the executable. On failure `error` says
-/// why (a Halide error, or the linker's output).
-mlir::LogicalResult buildExecutable(mlir::ModuleOp module,
-                                    std::vector<LoweredFunction> &functions,
-                                    const BuildOptions &options,
-                                    std::string &error);
+/// Compiles the kernels and writes the artifact (with --emit=lib, also
+/// `<output without .a>.h`). On failure `error` says why (a Halide error,
+/// or the compiler's or linker's output).
+mlir::LogicalResult buildModel(mlir::ModuleOp module,
+                               std::vector<LoweredFunction> &functions,
+                               const BuildOptions &options, std::string &error);
 
 } // namespace firn::codegen
 

@@ -30,7 +30,9 @@ def Firn_FloatTensor : Type<CPred<"::firn::isFirnTensor($_self, /*floatOnly=*/tr
     "ranked f32 tensor whose only dynamic dimension is the first (the batch)",
     "::mlir::RankedTensorType">;
 def Firn_Scalar : Type<CPred<"::firn::isFirnScalar($_self)">,
-    "0-d f32 tensor", "::mlir::RankedTensorType">;
+    "0-d f32 tensor", "::mlir::RankedTensorType"> {
+  let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getF32Type())";
+}
 def Firn_Key : Type<CPred<"::firn::isFirnKey($_self)">,
     "0-d i64 tensor (a random-number key)", "::mlir::RankedTensorType"> {
   let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getIntegerType(64))";
@@ -471,6 +473,22 @@ class Firn_ReduceOp<string mnemonic, string summaryText, list<Trait> traits = []
 def Firn_ReduceSumOp : Firn_ReduceOp<"reduce_sum", "sum over axes", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_ReduceMeanOp : Firn_ReduceOp<"reduce_mean", "mean over axes", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_ReduceMaxOp : Firn_ReduceOp<"reduce_max", "maximum over axes">;
+
+def Firn_BiasCorrectionOp : Firn_Op<"bias_correction", [Pure]> {
+  let summary = "1 - beta^step, computed in double precision";
+  let description = [{
+    Adam's bias correction for a step count. torch.optim computes it with
+    Python floats (double precision) and so does this op before rounding to
+    f32: in f32, 1 - 0.999^1 loses five digits to cancellation.
+
+    ```mlir
+    %c = firn.bias_correction %step beta 9.990000e-01 : tensor<f32>
+    ```
+  }];
+  let arguments = (ins Firn_Scalar:$step, F64Attr:$beta);
+  let results = (outs Firn_Scalar:$result);
+  let assemblyFormat = "$step `beta` $beta attr-dict `:` type($result)";
+}
 
 def Firn_NumelOp : Firn_Op<"numel", [Pure]> {
   let summary = "the number of elements over axes, as an f32 scalar";
