@@ -208,6 +208,27 @@ TEST(HalideLowering, Elementwise) {
           {positive, x});
 }
 
+TEST(HalideLowering, ConstantsAndScalars) {
+  uint64_t seed = 6;
+  Tensor x = random({3, 5}, seed);
+  // A full (not splat) constant: Halide's column-major storage of it must
+  // not transpose it.
+  checkOp("func.func @f(%x: tensor<?x5xf32>) -> tensor<?x5xf32> {\n"
+          "  %c = firn.constant dense<[[1.0, 2.0, 3.0, 4.0, 5.0]]> : "
+          "tensor<1x5xf32>\n"
+          "  %y = firn.mul %x, %c : tensor<?x5xf32>, tensor<1x5xf32> -> "
+          "tensor<?x5xf32>\n  return %y : tensor<?x5xf32>\n}",
+          {x});
+  checkOp("func.func @f(%s: tensor<f32>) -> tensor<f32> {\n"
+          "  %y = firn.bias_correction %s beta 0.999 : tensor<f32>\n"
+          "  return %y : tensor<f32>\n}",
+          {random({}, seed, 1, 40)});
+  checkOp("func.func @f(%x: tensor<?x5xf32>) -> tensor<?x5xf32> {\n"
+          "  %y = firn.dropout %x p 0.5 : tensor<?x5xf32>\n"
+          "  return %y : tensor<?x5xf32>\n}",
+          {x});
+}
+
 TEST(HalideLowering, ShapesAndReductions) {
   uint64_t seed = 2;
   Tensor x = random({3, 2, 5, 7}, seed);
