@@ -177,21 +177,20 @@ LogicalResult OpLowering::reduce(Operation *op, const HTensor &in,
     ranges.emplace_back(0, in.extents[a]);
   RDom r(ranges);
   std::vector<Var> v = makeVars(out.rank());
+  // The input coordinate: a reduction variable on reduced axes, else the
+  // next result variable (with keepdims every axis has a result variable).
   std::vector<Expr> index;
-  int kept = 0, next = 0;
+  int next = 0;
   for (int i = 0; i < in.rank(); ++i) {
     auto pos = std::find(reduced.begin(), reduced.end(), i);
-    if (pos != reduced.end()) {
+    bool isReduced = pos != reduced.end();
+    if (isReduced)
       index.push_back(r[static_cast<int>(pos - reduced.begin())]);
-      if (keepdims)
-        ++kept;
-    } else {
-      index.push_back(v[keepdims ? i : next]);
-    }
-    if (pos == reduced.end() || keepdims)
+    else
+      index.push_back(v[next]);
+    if (!isReduced || keepdims)
       ++next;
   }
-  (void)kept;
   Expr x = in.at(index);
   if (isa<ReduceSumOp>(op))
     define(out.func, v, Halide::sum(x));

@@ -9,11 +9,11 @@
 //         m2 = b2 m2 + (1 - b2) g^2;  p -= lr / (1 - b1^step) * m1 /
 //         (sqrt(m2) / sqrt(1 - b2^step) + eps)
 //   AdamW: as Adam, with p *= 1 - lr wd first instead of g += wd p.
+//   Adagrad, Adamax, RMSprop: see their functions below.
 //
 // Only parameters that have a gradient buffer are updated: after pruning a
 // frozen parameter has none, so it never changes even if it is selected
 // (seed 001), and a parameter no optimizer owns is never visited (seed 000).
-// The other optimizers come with the training-semantics issue.
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnOps.h"
@@ -75,12 +75,6 @@ public:
   LogicalResult run() {
     SmallVector<std::string> steps;
     for (OptimizerOp opt : module.getOps<OptimizerOp>()) {
-      if (opt.getKind() != OptimizerKind::SGD &&
-          opt.getKind() != OptimizerKind::Adam &&
-          opt.getKind() != OptimizerKind::AdamW)
-        return opt.emitOpError()
-               << stringifyOptimizerKind(opt.getKind())
-               << " cannot be lowered yet (SGD, Adam and AdamW can)";
       for (auto [index, group] : llvm::enumerate(opt.getGroups()))
         steps.push_back(
             lowerGroup(opt, index, cast<DictionaryAttr>(group)));
@@ -135,11 +129,26 @@ private:
       if (flag(group, "maximize"))
         g = a.neg(g);
       std::string prefix = param.getSymName().str() + "/";
-      Value updated =
-          opt.getKind() == OptimizerKind::SGD
-              ? sgd(opt, group, a, p, g, lr, prefix)
-              : adam(opt, group, a, p, g, lr, prefix,
-                     opt.getKind() == OptimizerKind::AdamW);
+      Value updated;
+      switch (opt.getKind()) {
+      case OptimizerKind::SGD:
+        updated = sgd(opt, group, a, p, g, lr, prefix);
+        break;
+      case OptimizerKind::Adam:
+      case OptimizerKind::AdamW:
+        updated = adam(opt, group, a, p, g, lr, prefix,
+                       opt.getKind() == OptimizerKind::AdamW);
+        break;
+      case OptimizerKind::Adagrad:
+        updated = adagrad(opt, group, a, p, g, lr, prefix);
+        break;
+      case OptimizerKind::Adamax:
+        updated = adamax(opt, group, a, p, g, lr, prefix);
+        break;
+      case OptimizerKind::RMSprop:
+        updated = rmsprop(opt, group, a, p, g, lr, prefix);
+        break;
+      }
       b.create<WriteParamOp>(a.loc, updated, param.getSymName());
     }
     b.create<func::ReturnOp>(opt.getLoc());
@@ -216,6 +225,109 @@ private:
     Value denom =
         a.add(a.div(a.sqrt(m2), a.sqrt(correction2)), a.scalar(eps));
     return a.sub(p, a.mul(stepSize, a.div(m1, denom)));
+  }
+
+  /// The step counter of a parameter, incremented; returns the new count.
+  Value nextStep(OptimizerOp opt, Arith &a, const std::string &prefix) {
+    auto scalarType = RankedTensorType::get({}, a.b.getF32Type());
+    std::string name = stateBuffer(opt, prefix + "step", scalarType, 0.0f);
+    Value step = a.add(a.b.create<ReadBufferOp>(a.loc, scalarType, name),
+                       a.scalar(1.0));
+    a.b.create<WriteBufferOp>(a.loc, step, name);
+    return step;
+  }
+
+  /// Reads a state buffer, and arranges for `next` to be written back.
+  Value readState(OptimizerOp opt, Arith &a, const std::string &name,
+                  RankedTensorType type, float initial) {
+    return a.b.create<ReadBufferOp>(a.loc, type,
+                                    stateBuffer(opt, name, type, initial));
+  }
+
+  void writeState(OptimizerOp opt, Arith &a, const std::string &name,
+                  Value value) {
+    a.b.create<WriteBufferOp>(a.loc, value, ("optim/" + opt.getSymName() + "/" + name).str());
+  }
+
+  /// Adagrad: sum += g^2;  p -= lr / (1 + (step - 1) lr_decay) g /
+  /// (sqrt(sum) + eps).
+  Value adagrad(OptimizerOp opt, DictionaryAttr group, Arith &a, Value p,
+                Value g, Value lr, const std::string &prefix) {
+    auto type = cast<RankedTensorType>(p.getType());
+    double wd = hyper(group, "weight_decay");
+    Value step = nextStep(opt, a, prefix);
+    if (wd != 0)
+      g = a.add(g, a.mul(a.scalar(wd), p));
+    Value clr = a.div(lr, a.add(a.scalar(1.0),
+                                a.mul(a.sub(step, a.scalar(1.0)),
+                                      a.scalar(hyper(group, "lr_decay")))));
+    float initial = static_cast<float>(hyper(group, "initial_accumulator_value"));
+    Value sum = a.add(readState(opt, a, prefix + "sum", type, initial),
+                      a.mul(g, g));
+    writeState(opt, a, prefix + "sum", sum);
+    Value std = a.add(a.sqrt(sum), a.scalar(hyper(group, "eps")));
+    return a.sub(p, a.mul(clr, a.div(g, std)));
+  }
+
+  /// Adamax: m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps);
+  /// p -= lr / (1 - b1^step) m / u.
+  Value adamax(OptimizerOp opt, DictionaryAttr group, Arith &a, Value p,
+               Value g, Value lr, const std::string &prefix) {
+    auto type = cast<RankedTensorType>(p.getType());
+    auto [beta1, beta2] = betas(group);
+    double wd = hyper(group, "weight_decay");
+    Value step = nextStep(opt, a, prefix);
+    if (wd != 0)
+      g = a.add(g, a.mul(a.scalar(wd), p));
+    Value m = a.add(a.mul(a.scalar(beta1),
+                          readState(opt, a, prefix + "exp_avg", type, 0.0f)),
+                    a.mul(a.scalar(1 - beta1), g));
+    Value magnitude = a.add(a.max(g, a.neg(g)), a.scalar(hyper(group, "eps")));
+    Value u = a.max(a.mul(a.scalar(beta2),
+                          readState(opt, a, prefix + "exp_inf", type, 0.0f)),
+                    magnitude);
+    writeState(opt, a, prefix + "exp_avg", m);
+    writeState(opt, a, prefix + "exp_inf", u);
+    Value correction = a.b.create<BiasCorrectionOp>(
+        a.loc, step.getType(), step, a.b.getF64FloatAttr(beta1));
+    return a.sub(p, a.mul(a.div(lr, correction), a.div(m, u)));
+  }
+
+  /// RMSprop: v = alpha v + (1 - alpha) g^2;  centered: c = alpha c +
+  /// (1 - alpha) g, avg = sqrt(v - c^2) + eps, else sqrt(v) + eps; with
+  /// momentum: b = momentum b + g / avg, p -= lr b; else p -= lr g / avg.
+  Value rmsprop(OptimizerOp opt, DictionaryAttr group, Arith &a, Value p,
+                Value g, Value lr, const std::string &prefix) {
+    auto type = cast<RankedTensorType>(p.getType());
+    double alpha = hyper(group, "alpha"), wd = hyper(group, "weight_decay");
+    double momentum = hyper(group, "momentum");
+    nextStep(opt, a, prefix);
+    if (wd != 0)
+      g = a.add(g, a.mul(a.scalar(wd), p));
+    Value v = a.add(a.mul(a.scalar(alpha),
+                          readState(opt, a, prefix + "square_avg", type, 0.0f)),
+                    a.mul(a.scalar(1 - alpha), a.mul(g, g)));
+    writeState(opt, a, prefix + "square_avg", v);
+    Value avg;
+    if (flag(group, "centered")) {
+      Value c = a.add(a.mul(a.scalar(alpha),
+                            readState(opt, a, prefix + "grad_avg", type, 0.0f)),
+                      a.mul(a.scalar(1 - alpha), g));
+      writeState(opt, a, prefix + "grad_avg", c);
+      avg = a.sqrt(a.sub(v, a.mul(c, c)));
+    } else {
+      avg = a.sqrt(v);
+    }
+    avg = a.add(avg, a.scalar(hyper(group, "eps")));
+    if (momentum > 0) {
+      Value b = a.add(
+          a.mul(a.scalar(momentum),
+                readState(opt, a, prefix + "momentum_buffer", type, 0.0f)),
+          a.div(g, avg));
+      writeState(opt, a, prefix + "momentum_buffer", b);
+      return a.sub(p, a.mul(lr, b));
+    }
+    return a.sub(p, a.mul(lr, a.div(g, avg)));
   }
 
   ModuleOp module;
