@@ -175,9 +175,17 @@ bool ModelState::load(const std::string &path, std::string &error,
     return false;
   }
   if (warnings)
-    for (const std::string &key : ignored)
+    for (const std::string &key : ignored) {
+      // A checkpoint of the training build carries training state that an
+      // inference-only build has no use for: not worth a warning.
+      bool trainingState = key.rfind("grad/", 0) == 0 ||
+                           key.rfind("optim/", 0) == 0 ||
+                           key.rfind("rng/", 0) == 0;
+      if (trainingState && !model.train_step)
+        continue;
       std::fprintf(warnings, "%s: ignoring '%s' (not part of this model)\n",
                    path.c_str(), key.c_str());
+    }
   for (auto &[s, t] : loaded) {
     tensors[s] = std::move(t);
     hasValue[s] = true;

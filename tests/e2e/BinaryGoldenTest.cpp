@@ -201,6 +201,48 @@ TEST(Binary, DigitsExampleLearns) {
   EXPECT_GE(accuracy, 0.95) << output;
 }
 
+/// --no-grad: an inference-only binary evaluates a checkpoint of the
+/// training build and refuses to train with a clear error.
+TEST(Binary, InferenceOnlyBuild) {
+  std::string dir = tempDir() + "/nograd";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  std::string output, seed = std::string(FIRN_EXAMPLES_DIR) +
+                              "/seeds/s002_tinynet_frozen_fc2.firn";
+  ASSERT_EQ(run(std::string(FIRNC) + " " + seed + " -o " + dir + "/full", output),
+            0)
+      << output;
+  ASSERT_EQ(run(std::string(FIRNC) + " " + seed + " --no-grad -o " + dir +
+                    "/infer",
+                output),
+            0)
+      << output;
+  TensorData x{DType::F32, {1, 2}, {}}, y{DType::F32, {1, 1}, {}};
+  float xs[] = {1.0f, 2.0f}, ys[] = {1.0f};
+  x.bytes.assign(reinterpret_cast<uint8_t *>(xs), reinterpret_cast<uint8_t *>(xs) + 8);
+  y.bytes.assign(reinterpret_cast<uint8_t *>(ys), reinterpret_cast<uint8_t *>(ys) + 4);
+  std::string error;
+  ASSERT_TRUE(writeNpy(dir + "/x.npy", x, error)) << error;
+  ASSERT_TRUE(writeNpy(dir + "/y.npy", y, error)) << error;
+  std::string data = " --x " + dir + "/x.npy --y " + dir + "/y.npy";
+  ASSERT_EQ(run(dir + "/full train" + data + " --steps 1 --save " + dir +
+                    "/ckpt.safetensors",
+                output),
+            0)
+      << output;
+  std::string trained;
+  ASSERT_EQ(run(dir + "/full eval --init " + dir + "/ckpt.safetensors" + data,
+                trained),
+            0)
+      << trained;
+  ASSERT_EQ(run(dir + "/infer eval --init " + dir + "/ckpt.safetensors" + data,
+                output),
+            0)
+      << output;
+  EXPECT_EQ(output, trained); // Same loss, and no warnings about training state.
+  EXPECT_EQ(run(dir + "/infer train" + data, output), 1);
+  EXPECT_NE(output.find("inference only"), std::string::npos) << output;
+}
+
 /// --emit=lib: a C program embeds seed 004 through the generated header
 /// and one static library, and its first Adam step gives [1.0, 0.5].
 TEST(Library, EmbedsInACProgram) {

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Build.h"
 #include "firn/Dialect/FirnDialect.h"
+#include "firn/Dialect/FirnOps.h"
 #include "firn/Frontend/Diagnostics.h"
 #include "firn/Frontend/MLIRGen.h"
 #include "firn/Frontend/Parser.h"
@@ -67,6 +68,12 @@ cl::opt<Emit> emitAction(
                           "a training executable (needs -o)")),
     cl::cat(category));
 
+cl::opt<bool> noGrad(
+    "no-grad",
+    cl::desc("Build for inference only: no backward pass, no optimizer "
+             "(like torch.no_grad())"),
+    cl::init(false), cl::cat(category));
+
 cl::opt<bool> explainPruning(
     "explain-pruning",
     cl::desc("Print what frozen-parameter pruning removes and what it saves"),
@@ -94,6 +101,23 @@ bool writeOutput(llvm::function_ref<void(llvm::raw_ostream &)> write) {
   out.keep();
   return true;
 }
+/// --no-grad: keeps what inference needs (@predict, @eval_loss and the
+/// state they read) and removes the training step and the optimizers, so
+/// no pass generates a backward pass or an update.
+void dropTraining(mlir::ModuleOp module) {
+  if (auto step = module.lookupSymbol<mlir::func::FuncOp>("train_step"))
+    step.erase();
+  for (mlir::Operation &op :
+       llvm::make_early_inc_range(module.getBody()->getOperations()))
+    if (mlir::isa<firn::OptimizerOp, firn::LRScheduleOp, firn::ClipGradNormOp,
+                  firn::ClipGradValueOp>(op))
+      op.erase();
+  module.walk([](firn::ParamOp param) {
+    param.removeOwnerAttr();
+    param.removeGroupAttr();
+  });
+}
+
 /// Code generation: the lowered Halide statements, an object, a library
 /// or the executable.
 int generateCode(mlir::ModuleOp module) {
@@ -177,6 +201,8 @@ int main(int argc, char **argv) {
     llvm::errs() << "firnc: internal error: the generated IR does not verify\n";
     return 2;
   }
+  if (noGrad)
+    dropTraining(*ir);
   if (batchSize < 1) {
     llvm::errs() << "firnc: error: --batch-size must be at least 1\n";
     return 1;

@@ -199,7 +199,11 @@ std::string generateModelTable(ModuleOp module,
     return name ? name.getValue().str() : "arg" + std::to_string(i);
   };
   auto predict = module.lookupSymbol<func::FuncOp>("predict");
+  // The target is the argument after the inputs, in @train_step or, for an
+  // inference-only build, @eval_loss.
   auto step = module.lookupSymbol<func::FuncOp>("train_step");
+  if (!step)
+    step = module.lookupSymbol<func::FuncOp>("eval_loss");
   os << "static const char *const input_names[] = {";
   for (unsigned i = 0; i < predict.getNumArguments(); ++i)
     os << cString(argName(predict, i)) << ", ";

@@ -95,7 +95,7 @@ private:
         continue;
       auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
       if (!differentiable) {
-        if (isa<ReadParamOp>(op))
+        if (isa<ReadParamOp, ReadBufferOp>(op))
           continue; // A leaf: handled below.
         return op->emitOpError("has no gradient rule");
       }

@@ -79,6 +79,8 @@ public:
         steps.push_back(
             lowerGroup(opt, index, cast<DictionaryAttr>(group)));
     }
+    if (steps.empty())
+      return success(); // No optimizer: nothing is ever updated.
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     auto all = b.create<func::FuncOp>(module.getLoc(), "optimizer_step",
                                       b.getFunctionType({}, {}));
