@@ -21,6 +21,8 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <cmath>
+
 namespace firn {
 #define GEN_PASS_DEF_FIRNLOWEROPTIMIZERS
 #include "firn/Transforms/Passes.h.inc"
@@ -52,6 +54,7 @@ struct Arith {
   Value div(Value l, Value r) { return b.create<DivOp>(loc, resultType(l, r), l, r); }
   Value max(Value l, Value r) { return b.create<MaxOp>(loc, resultType(l, r), l, r); }
   Value sqrt(Value v) { return b.create<SqrtOp>(loc, v); }
+  Value pow(Value l, Value r) { return b.create<PowOp>(loc, resultType(l, r), l, r); }
   Value neg(Value v) { return b.create<NegOp>(loc, v); }
 };
 
@@ -117,6 +120,12 @@ private:
                                      scalarType, hyper(group, "lr"));
     b.setInsertionPointToEnd(&func.getBody().front());
     Value lr = b.create<ReadBufferOp>(opt.getLoc(), scalarType, lrName);
+    // clip_grad_norm_ scales every gradient by one factor computed from all
+    // of them; each group's kernel computes it again from the unclipped
+    // gradients (cheap, and no kernel depends on another's output).
+    Value normScale;
+    for (auto clip : module.getOps<ClipGradNormOp>())
+      normScale = clipScale(b, clip);
     for (ParamOp param : module.getOps<ParamOp>()) {
       if (param.getOwnerAttr() != FlatSymbolRefAttr::get(opt.getSymNameAttr()) ||
           *param.getGroup() != index)
@@ -128,6 +137,7 @@ private:
       RankedTensorType type = param.getTensorType();
       Value p = b.create<ReadParamOp>(a.loc, type, param.getSymName());
       Value g = b.create<ReadBufferOp>(a.loc, type, gradName);
+      g = clipped(a, g, normScale);
       if (flag(group, "maximize"))
         g = a.neg(g);
       std::string prefix = param.getSymName().str() + "/";
@@ -227,6 +237,63 @@ private:
     Value denom =
         a.add(a.div(a.sqrt(m2), a.sqrt(correction2)), a.scalar(eps));
     return a.sub(p, a.mul(stepSize, a.div(m1, denom)));
+  }
+
+  /// min(max_norm / (total_norm + 1e-6), 1), as clip_grad_norm_ computes it,
+  /// with total_norm the norm_type-norm of every gradient buffer together.
+  Value clipScale(OpBuilder &b, ClipGradNormOp clip) {
+    Arith a{b, clip.getLoc()};
+    double p = clip.getNormType().convertToDouble();
+    bool infinity = std::isinf(p);
+    auto scalarType = RankedTensorType::get({}, b.getF32Type());
+    auto reduceAll = [&](Value v) -> Value {
+      if (infinity)
+        return b.create<ReduceMaxOp>(a.loc, scalarType, v,
+                                     b.getDenseI64ArrayAttr({}), UnitAttr());
+      return b.create<ReduceSumOp>(a.loc, scalarType, v,
+                                   b.getDenseI64ArrayAttr({}), UnitAttr());
+    };
+    Value total;
+    for (BufferOp buffer : module.getOps<BufferOp>()) {
+      if (!buffer.getSymName().starts_with("grad/"))
+        continue;
+      Value g = b.create<ReadBufferOp>(a.loc, buffer.getType(),
+                                       buffer.getSymName());
+      Value part;
+      if (p == 2) {
+        part = reduceAll(a.mul(g, g));
+      } else {
+        Value magnitude = a.max(g, a.neg(g));
+        part = reduceAll(infinity || p == 1 ? magnitude
+                                            : a.pow(magnitude, a.scalar(p)));
+      }
+      total = !total ? part : infinity ? a.max(total, part) : a.add(total, part);
+    }
+    if (!total)
+      return Value();
+    Value norm = infinity || p == 1 ? total
+                 : p == 2          ? a.sqrt(total)
+                                   : a.pow(total, a.scalar(1.0 / p));
+    Value coef = a.div(a.scalar(clip.getMaxNorm().convertToDouble()),
+                       a.add(norm, a.scalar(1e-6)));
+    return a.neg(a.max(a.neg(coef), a.scalar(-1.0))); // min(coef, 1)
+  }
+
+  /// The gradient the update uses: scaled by clip_grad_norm_'s factor and
+  /// clamped by clip_grad_value_, in the order the file gives them. The
+  /// gradient buffer itself keeps the unclipped sum (unlike PyTorch, which
+  /// clips .grad in place; only --save-grads can tell).
+  Value clipped(Arith &a, Value g, Value normScale) {
+    for (Operation &op : module.getBody()->getOperations()) {
+      if (isa<ClipGradNormOp>(op) && normScale)
+        g = a.mul(g, normScale);
+      if (auto clip = dyn_cast<ClipGradValueOp>(op)) {
+        double v = clip.getClipValue().convertToDouble();
+        // clamp(g, -v, v) = max(min(g, v), -v), min(x, y) = -max(-x, -y).
+        g = a.max(a.neg(a.max(a.neg(g), a.scalar(-v))), a.scalar(-v));
+      }
+    }
+    return g;
   }
 
   /// The step counter of a parameter, incremented; returns the new count.
