@@ -274,10 +274,8 @@ INSTANTIATE_TEST_SUITE_P(OptimizerModels, SeedGolden,
 
 // Adagrad, Adamax and RMSprop (plain and centered), ten steps each, with a
 // frozen layer and two parameter groups with different lr
-// (make_fixtures.py, OPTIMIZER_MODELS). Disabled until LowerOptimizers.cpp
-// lowers these optimizers ("cannot be lowered yet"): drop the DISABLED_
-// prefix then, or run them now with --gtest_also_run_disabled_tests.
-INSTANTIATE_TEST_SUITE_P(DISABLED_NewOptimizers, SeedGolden,
+// (make_fixtures.py, OPTIMIZER_MODELS).
+INSTANTIATE_TEST_SUITE_P(NewOptimizers, SeedGolden,
                          ::testing::Values(MODEL("adagrad"), MODEL("adamax"),
                                            MODEL("rmsprop"),
                                            MODEL("rmsprop_centered")),

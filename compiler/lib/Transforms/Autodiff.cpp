@@ -95,8 +95,10 @@ private:
         continue;
       auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
       if (!differentiable) {
-        if (isa<ReadParamOp, ReadBufferOp>(op))
-          continue; // A leaf: handled below.
+        if (isa<ReadParamOp>(op))
+          continue; // A leaf: accumulated below.
+        if (isa<ReadBufferOp>(op))
+          continue; // State, not learned (eval-mode BatchNorm statistics).
         return op->emitOpError("has no gradient rule");
       }
       SmallVector<Value> operandGrads;
