@@ -12,6 +12,7 @@
 #include "firn/Dialect/FirnOps.h"
 
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
@@ -212,6 +213,51 @@ std::string generateModelTable(ModuleOp module,
   if (step && step.getNumArguments() > predict.getNumArguments())
     target = cString(argName(step, predict.getNumArguments()));
 
+  // Schedules: each optimizer group's lr buffer and base rate, and the
+  // schedule's arguments as "name=value;..." for the runtime to parse.
+  int numSchedules = 0;
+  std::string scheduleRows;
+  llvm::raw_string_ostream schedules(scheduleRows);
+  for (LRScheduleOp schedule : module.getOps<LRScheduleOp>()) {
+    auto opt = module.lookupSymbol<OptimizerOp>(schedule.getOptimizer());
+    std::string id = "schedule" + std::to_string(numSchedules);
+    std::string lrStates, baseLrs;
+    for (auto [g, group] : llvm::enumerate(opt.getGroups())) {
+      std::string buffer = ("optim/" + opt.getSymName() + "/" + Twine(g) + "/lr").str();
+      lrStates += std::to_string(stateIndex.count(buffer) ? stateIndex.at(buffer) : -1) + ", ";
+      double lr = cast<FloatAttr>(cast<DictionaryAttr>(group).get("lr")).getValueAsDouble();
+      baseLrs += llvm::formatv("{0:e17}", lr).str() + ", ";
+    }
+    std::string options;
+    for (NamedAttribute option : schedule.getOptions()) {
+      options += (options.empty() ? "" : ";") + option.getName().str() + "=";
+      Attribute value = option.getValue();
+      if (auto f = dyn_cast<FloatAttr>(value))
+        options += llvm::formatv("{0:e17}", f.getValueAsDouble()).str();
+      else if (auto b = dyn_cast<BoolAttr>(value))
+        options += b.getValue() ? "true" : "false";
+      else if (auto i = dyn_cast<IntegerAttr>(value))
+        options += std::to_string(i.getInt());
+      else if (auto str = dyn_cast<StringAttr>(value))
+        options += str.getValue().str();
+      else if (auto list = dyn_cast<ArrayAttr>(value))
+        for (auto [k, element] : llvm::enumerate(list))
+          options += (k ? "," : "") +
+                     std::to_string(cast<IntegerAttr>(element).getInt());
+    }
+    os << "static const int " << id << "_lr_states[] = {" << lrStates << "};\n"
+       << "static const double " << id << "_base_lrs[] = {" << baseLrs << "};\n";
+    schedules << "  {" << cString(schedule.getSymName()) << ", "
+              << cString(schedule.getKind()) << ", "
+              << cString(schedule.getOptimizer()) << ", "
+              << opt.getGroups().size() << ", " << id << "_lr_states, " << id
+              << "_base_lrs, " << cString(options) << "},\n";
+    ++numSchedules;
+  }
+  if (numSchedules)
+    os << "static const firn_schedule_desc schedules[] = {\n"
+       << schedules.str() << "};\n";
+
   auto seed = module->getAttrOfType<IntegerAttr>("firn.seed");
   auto accumulate = module->getAttrOfType<IntegerAttr>("firn.accumulate");
   auto zeroGrad = module->getAttrOfType<StringAttr>("firn.zero_grad");
@@ -226,7 +272,8 @@ std::string generateModelTable(ModuleOp module,
      << ", states, " << predict.getNumArguments() << ", input_names, " << target
      << ",\n  " << desc("predict") << ", " << desc("eval_loss") << ", "
      << desc("train_step") << ", " << desc("zero_grad") << ", "
-     << desc("optimizer_step") << "};\n\n"
+     << desc("optimizer_step") << ",\n  " << numSchedules << ", "
+     << (numSchedules ? "schedules" : "nullptr") << "};\n\n"
      << "#ifndef FIRN_NO_MAIN\n"
      << "extern \"C\" int firn_main(int argc, char **argv, const firn_model_desc "
         "*model);\n"

@@ -76,6 +76,22 @@ typedef struct firn_function_desc {
   firn_kernel_fn call;
 } firn_function_desc;
 
+/* A learning-rate schedule (torch.optim.lr_scheduler) attached to an
+ * optimizer: the runtime computes each group's learning rate from its base
+ * rate and writes it into the group's lr buffer, which the update kernels
+ * read (so a schedule costs no recompilation). */
+typedef struct firn_schedule_desc {
+  const char *name;
+  const char *kind;      /* "StepLR", "MultiStepLR", "ExponentialLR", ... */
+  const char *optimizer; /* the optimizer it drives */
+  int num_groups;
+  const int *lr_states;    /* per group: the state index of its lr buffer */
+  const double *base_lrs;  /* per group: the configured learning rate */
+  /* The schedule's arguments as written, PyTorch's names, `;`-separated:
+   * "step_size=10;gamma=0.1", "milestones=2,5,8", "mode=min". */
+  const char *options;
+} firn_schedule_desc;
+
 typedef struct firn_model_desc {
   const char *name;
   uint64_t seed;
@@ -94,6 +110,9 @@ typedef struct firn_model_desc {
   const firn_function_desc *train_step;     /* inputs, target -> loss; grads += */
   const firn_function_desc *zero_grad_fn;   /* clears gradients per policy */
   const firn_function_desc *optimizer_step; /* updates parameters */
+  /* Learning-rate schedules, in the order the .firn file declares them. */
+  int num_schedules;
+  const firn_schedule_desc *schedules;
 } firn_model_desc;
 
 /* The table firnc generates for one model. */
