@@ -1,6 +1,7 @@
 //===- Safetensors.cpp - Read and write safetensors files -----------------===//
 
 #include "firn/Runtime/Safetensors.h"
+#include "firn/Runtime/AtomicFile.h"
 #include "firn/Runtime/Json.h"
 
 #include <algorithm>
@@ -9,14 +10,6 @@
 #include <cstring>
 #include <utility>
 
-#if defined(_WIN32)
-#include <process.h>
-#define FIRN_GETPID _getpid
-#else
-#include <fcntl.h>
-#include <unistd.h>
-#define FIRN_GETPID getpid
-#endif
 
 namespace firn::runtime {
 
@@ -491,19 +484,6 @@ bool serializeSafetensors(const SafetensorsFile &file,
   return true;
 }
 
-namespace {
-
-/// The directory part of `path` ("." when it has none), for syncing the rename.
-std::string directoryOf(const std::string &path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos)
-    return ".";
-  if (slash == 0)
-    return "/";
-  return path.substr(0, slash);
-}
-
-} // namespace
 
 bool writeSafetensors(const std::string &path, const SafetensorsFile &file,
                       std::string &error) {
@@ -514,48 +494,7 @@ bool writeSafetensors(const std::string &path, const SafetensorsFile &file,
     return false;
   }
 
-  // Write a temporary file next to the target, make it durable, then rename it
-  // over the target: readers see the old file or the new one, never a mix.
-  const std::string tmp = path + ".tmp." + std::to_string(long(FIRN_GETPID()));
-  std::FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f) {
-    error = path + ": cannot create temporary file " + json::quote(tmp) + ": " +
-            std::strerror(errno);
-    return false;
-  }
-  bool ok = bytes.empty() ||
-            std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  ok = ok && std::fflush(f) == 0;
-#if !defined(_WIN32)
-  ok = ok && ::fsync(fileno(f)) == 0;
-#endif
-  int saved = errno;
-  if (std::fclose(f) != 0 && ok) {
-    ok = false;
-    saved = errno;
-  }
-  if (!ok) {
-    std::remove(tmp.c_str());
-    error = path + ": cannot write temporary file " + json::quote(tmp) + ": " +
-            std::strerror(saved);
-    return false;
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    saved = errno;
-    std::remove(tmp.c_str());
-    error = path + ": cannot replace the file with " + json::quote(tmp) + ": " +
-            std::strerror(saved);
-    return false;
-  }
-#if !defined(_WIN32)
-  // Make the rename itself durable (best effort: some file systems refuse).
-  int dir = ::open(directoryOf(path).c_str(), O_RDONLY);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-#endif
-  return true;
+  return writeFileAtomically(path, bytes, error);
 }
 
 } // namespace firn::runtime
