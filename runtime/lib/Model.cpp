@@ -40,6 +40,7 @@ int ModelState::find(const std::string &name) const {
 
 void ModelState::initialize(uint64_t seed) {
   stepCount = 0;
+  extraMetadata.clear();
   for (int s = 0; s < size(); ++s) {
     const firn_state_desc &state = model.states[s];
     HostTensor &t = tensors[s];
@@ -191,6 +192,11 @@ bool ModelState::load(const std::string &path, std::string &error,
     hasValue[s] = true;
   }
   stepCount = steps;
+  // The schedules' state goes with the step count it belongs to.
+  extraMetadata.clear();
+  for (const auto &[key, value] : file.metadata)
+    if (key.compare(0, 9, "schedule/") == 0)
+      extraMetadata[key] = value;
   return true;
 }
 
@@ -218,6 +224,7 @@ bool ModelState::save(const std::string &path, bool saveGrads,
       continue;
     file.tensors[name] = tensors[s].toTensorData();
   }
+  file.metadata = extraMetadata;
   file.metadata["firn_model"] = model.name;
   file.metadata["format"] = kCheckpointFormat;
   file.metadata["step"] = std::to_string(stepCount);

@@ -8,6 +8,8 @@
 
 #include "firn/Runtime/Trainer.h"
 
+#include "firn/Runtime/Schedules.h"
+
 #include <cinttypes>
 #include <cmath>
 
@@ -218,6 +220,11 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   };
 
   KernelRunner runner(state);
+  // The learning-rate schedules (Schedules.h): resumed from the state's
+  // metadata, or started (their first rates written into the lr buffers).
+  ScheduleRunner schedules;
+  if (!schedules.init(state, error) || !schedules.checkRun(total, error))
+    return fail();
   HostTensor x, y;
   std::vector<HostTensor *> args = {&x, data.hasTargets() ? &y : nullptr};
   // Resuming from a checkpoint of step S continues the stream of batches
@@ -243,8 +250,12 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       if (!trainMicroBatch(runner, args, batch.rows, loss, error))
         return fail();
       lossSum += loss;
+      schedules.addLoss(loss, (micro + 1) % perEpoch == 0);
     }
-    if (!optimizerStep(runner, error))
+    // Schedules step after the optimizer step, as scheduler.step() follows
+    // optimizer.step() in PyTorch's loop.
+    if (!optimizerStep(runner, error) ||
+        !schedules.afterOptimizerStep(state, error))
       return fail();
     result.steps = step;
     result.loss = lossSum / double(accumulate);

@@ -3,7 +3,9 @@
 // The whole product, as a user runs it: `firnc seed.firn -o model`, then
 // `model train --x x.npy --y y.npy --init init.safetensors --save out
 // --save-grads`, and the saved checkpoint compared with the PyTorch fixture
-// (gradients, which parameters have none, parameters after the step). Also:
+// (gradients, which parameters have none, parameters after the step), for the
+// seeds and for some models of tests/fixtures/models/ (clipping, accumulated
+// micro-batches). Also:
 // the binary needs no Halide, LLVM or MLIR library (ldd).
 //
 //===----------------------------------------------------------------------===//
@@ -57,15 +59,20 @@ void expectClose(const TensorData &actual, const TensorData &expected,
         << what << "[" << i << "]";
 }
 
-/// Compiles examples/seeds/<stem>.firn into an executable.
-std::string compileSeed(const std::string &stem) {
+/// Compiles a .firn file into an executable named `stem`.
+std::string compileModel(const std::string &firn, const std::string &stem) {
   std::string binary = tempDir() + "/" + stem;
   std::string output;
-  int code = run(std::string(FIRNC) + " " + FIRN_EXAMPLES_DIR + "/seeds/" +
-                     stem + ".firn -o " + binary,
-                 output);
+  int code = run(std::string(FIRNC) + " " + firn + " -o " + binary, output);
   EXPECT_EQ(code, 0) << output;
   return binary;
+}
+
+/// Compiles examples/seeds/<stem>.firn into an executable.
+std::string compileSeed(const std::string &stem) {
+  return compileModel(std::string(FIRN_EXAMPLES_DIR) + "/seeds/" + stem +
+                          ".firn",
+                      stem);
 }
 
 /// Writes the tensors of `fixture` under `prefix` as a checkpoint (keys
@@ -79,18 +86,34 @@ void writeCheckpoint(const SafetensorsFile &fixture, const std::string &prefix,
   ASSERT_TRUE(writeSafetensors(path, base, error)) << error;
 }
 
+/// The parameter: a seed ("s004_linear_adam": examples/seeds/<stem>.firn and
+/// tests/fixtures/<stem>.safetensors) or a fixture model ("models/clip_norm":
+/// tests/fixtures/models/clip_norm.firn and .safetensors).
 class SeedBinary : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(SeedBinary, TrainsLikePyTorch) {
-  std::string stem = GetParam();
+  std::string model = GetParam();
+  bool isModel = model.rfind("models/", 0) == 0;
+  std::string stem = isModel ? model.substr(7) : model;
   double absolute = stem == "s003_two_conv" ? 1e-4 : 0.0; // See SeedGoldenTest.
-  std::string binary = compileSeed(stem);
+  std::string binary =
+      isModel ? compileModel(std::string(FIRN_FIXTURES_DIR) + "/" + model +
+                                 ".firn",
+                             stem)
+              : compileSeed(stem);
   SafetensorsFile fixture;
   std::string error;
-  ASSERT_TRUE(readSafetensors(std::string(FIRN_FIXTURES_DIR) + "/" + stem +
+  ASSERT_TRUE(readSafetensors(std::string(FIRN_FIXTURES_DIR) + "/" + model +
                                   ".safetensors",
                               fixture, error))
       << error;
+  // The model's own `accumulate N` (`info`): --accumulate K / N gives the
+  // fixture's K backward passes per step.
+  std::string info;
+  ASSERT_EQ(run(binary + " info", info), 0) << info;
+  size_t at = info.find("training: accumulate ");
+  ASSERT_NE(at, std::string::npos) << info;
+  int declared = std::stoi(info.substr(at + 21));
   std::string dir = tempDir() + "/" + stem + "-run";
   ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
 
@@ -100,18 +123,28 @@ TEST_P(SeedBinary, TrainsLikePyTorch) {
     std::string p = std::to_string(phase) + "/";
     SCOPED_TRACE(stem + " phase " + std::to_string(phase));
     int passes = std::stoi(fixture.metadata.at(p + "backward_passes"));
-    // Inputs: each micro-batch of the phase is the fixture's whole batch.
+    ASSERT_EQ(passes % declared, 0) << "accumulate " << declared;
+    // Inputs: each micro-batch of the phase is the fixture's whole batch, or,
+    // where `<p>/micro_batches_split` is "true", the fixture's rows hold the
+    // K micro-batches one after the other (batch size rows / K).
+    auto split = fixture.metadata.find(p + "micro_batches_split");
+    bool micro = split != fixture.metadata.end() && split->second == "true";
     std::string args;
     int64_t batch = 0;
     for (const auto &[key, tensor] : fixture.tensors) {
       if (key.rfind(p + "input/", 0) != 0)
         continue;
       TensorData repeated = tensor;
-      for (int k = 1; k < passes; ++k)
-        repeated.bytes.insert(repeated.bytes.end(), tensor.bytes.begin(),
-                              tensor.bytes.end());
-      batch = tensor.shape.at(0);
-      repeated.shape[0] = batch * passes;
+      if (micro) {
+        ASSERT_EQ(tensor.shape.at(0) % passes, 0) << key;
+        batch = tensor.shape.at(0) / passes;
+      } else {
+        for (int k = 1; k < passes; ++k)
+          repeated.bytes.insert(repeated.bytes.end(), tensor.bytes.begin(),
+                                tensor.bytes.end());
+        batch = tensor.shape.at(0);
+        repeated.shape[0] = batch * passes;
+      }
       std::string name = key.substr((p + "input/").size());
       std::string path = dir + "/" + name + ".npy";
       ASSERT_TRUE(writeNpy(path, repeated, error)) << error;
@@ -128,7 +161,8 @@ TEST_P(SeedBinary, TrainsLikePyTorch) {
     std::string output;
     int code = run(binary + " train" + args + " --init " + init +
                        " --batch-size " + std::to_string(batch) +
-                       " --steps 1 --accumulate " + std::to_string(passes) +
+                       " --steps 1 --accumulate " +
+                       std::to_string(passes / declared) +
                        " --save " + saved + " --save-grads",
                    output);
     ASSERT_EQ(code, 0) << output;
@@ -147,12 +181,14 @@ TEST_P(SeedBinary, TrainsLikePyTorch) {
       }
     }
     // A parameter without a gradient in PyTorch has none in the checkpoint.
-    for (const auto &[key, tensor] : fixture.tensors)
-      if (key.rfind(p + "after/", 0) == 0) {
-        std::string name = key.substr((p + "after/").size());
-        if (!fixture.tensors.count(p + "grad/" + name))
-          EXPECT_FALSE(checkpoint.tensors.count("grad/" + name)) << name;
+    for (const auto &[key, tensor] : fixture.tensors) {
+      if (key.rfind(p + "after/", 0) != 0)
+        continue;
+      std::string name = key.substr((p + "after/").size());
+      if (!fixture.tensors.count(p + "grad/" + name)) {
+        EXPECT_FALSE(checkpoint.tensors.count("grad/" + name)) << name;
       }
+    }
     previous = checkpoint;
   }
 }
@@ -162,6 +198,13 @@ INSTANTIATE_TEST_SUITE_P(Seeds, SeedBinary,
                                            "s001_frozen_branches",
                                            "s002_tinynet_frozen_fc2",
                                            "s003_two_conv", "s004_linear_adam"));
+
+// Clipping by norm (the update uses the clipped gradients, the checkpoint's
+// grad/ tensors are the unclipped sums), and `accumulate 4` over four
+// different micro-batches per step.
+INSTANTIATE_TEST_SUITE_P(Models, SeedBinary,
+                         ::testing::Values("models/clip_norm",
+                                           "models/accumulate4"));
 
 TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {
   std::string binary = compileSeed("s002_tinynet_frozen_fc2");

@@ -3,15 +3,18 @@
 // Each seed experiment (examples/seeds/*.firn) and each model of
 // tests/fixtures/models/*.firn (every SGD/Adam/AdamW option, three steps;
 // Adagrad, Adamax and RMSprop, ten steps; BatchNorm in train and eval mode,
-// three steps) is compiled through the whole pipeline (front end, autodiff,
-// pruning, optimizer lowering) and run by the reference evaluator on the
-// inputs of its PyTorch fixture (tests/fixtures/*.safetensors and
-// tests/fixtures/models/*.safetensors, written by make_fixtures.py). Per
-// phase of the fixture: gradients after K backward passes (and which
-// parameters have none: their gradient buffer must have been pruned), the
-// loss, every parameter after the optimizer step, and every buffer the
-// fixture records (`<p>/buffers/<name>`, `<p>/after/<name>`: BatchNorm's
-// running statistics).
+// three steps; clip_grad_norm and clip_grad_value, ten steps; four
+// accumulated micro-batches per Adam step, three steps) is compiled through
+// the whole pipeline (front end, autodiff, pruning, optimizer lowering) and
+// run by the reference evaluator on the inputs of its PyTorch fixture
+// (tests/fixtures/*.safetensors and tests/fixtures/models/*.safetensors,
+// written by make_fixtures.py). Per phase of the fixture: gradients after K
+// backward passes (each on the fixture's whole inputs, or, where
+// `<p>/micro_batches_split` is "true", pass k on rows [k n/K, (k+1) n/K) of
+// them), and which parameters have none (their gradient buffer must have
+// been pruned), the last pass's loss, every parameter after the optimizer
+// step, and every buffer the fixture records (`<p>/buffers/<name>`,
+// `<p>/after/<name>`: BatchNorm's running statistics).
 //
 // Tolerance: 1e-5 relative to the larger of the value and the tensor's
 // largest magnitude (PyTorch ran in float32, the evaluator in double). Seed
@@ -92,6 +95,17 @@ std::string fromRoot(const char *relative) {
   return std::string(FIRN_EXAMPLES_DIR) + "/../" + relative;
 }
 
+/// Rows [k n/K, (k+1) n/K) of `t` along its first dimension (size n).
+Tensor microBatch(const Tensor &t, int k, int passes) {
+  Tensor part = t;
+  int64_t rows = t.shape.at(0) / passes;
+  int64_t row = t.numel() / t.shape.at(0);
+  part.shape[0] = rows;
+  part.data.assign(t.data.begin() + k * rows * row,
+                   t.data.begin() + (k + 1) * rows * row);
+  return part;
+}
+
 /// The absolute tolerance, on top of the relative one, for one gradient that
 /// is zero mathematically: the bias of the layer that feeds a train-mode
 /// BatchNorm (make_fixtures.py asserts PyTorch's noise there is < 2.5e-7).
@@ -161,11 +175,27 @@ TEST_P(SeedGolden, MatchesPyTorch) {
           toTensor(fixture.tensors.at(p + "input/" + program->target->name)));
 
     int passes = std::stoi(fixture.metadata.at(p + "backward_passes"));
+    // Split fixtures hold the K micro-batches concatenated along axis 0; the
+    // others feed every pass the same inputs (seed 004's two passes).
+    auto split = fixture.metadata.find(p + "micro_batches_split");
+    bool micro = split != fixture.metadata.end() && split->second == "true";
+    if (micro) {
+      for (const Tensor &arg : args) {
+        ASSERT_TRUE(!arg.shape.empty() && arg.shape[0] % passes == 0)
+            << "an input of " << (arg.shape.empty() ? 0 : arg.shape[0])
+            << " rows does not split into " << passes << " micro-batches";
+      }
+    }
     std::vector<Tensor> results;
-    for (int k = 0; k < passes; ++k)
+    for (int k = 0; k < passes; ++k) {
+      std::vector<Tensor> pass = args;
+      if (micro)
+        for (Tensor &arg : pass)
+          arg = microBatch(arg, k, passes);
       ASSERT_TRUE(mlir::succeeded(
-          eval.call("train_step", args, results, error)))
+          eval.call("train_step", pass, results, error)))
           << error;
+    }
     expectClose(results.at(0), toTensor(fixture.tensors.at(p + "loss")),
                 "loss", absolute);
 
@@ -289,6 +319,18 @@ INSTANTIATE_TEST_SUITE_P(BatchNormModels, SeedGolden,
                          ::testing::Values(MODEL("batchnorm_train"),
                                            MODEL("batchnorm_eval"),
                                            MODEL("batchnorm2d")),
+                         caseName);
+
+// clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and
+// clip_grad_value before ten SGD steps with momentum and two groups (the
+// gradient buffers keep the unclipped sums, as the fixtures record them), and
+// Adam over four accumulated micro-batches per step (make_fixtures.py,
+// CLIP_MODELS and ACCUMULATE_MODELS).
+INSTANTIATE_TEST_SUITE_P(ClippingAndAccumulation, SeedGolden,
+                         ::testing::Values(MODEL("clip_norm"),
+                                           MODEL("clip_value"),
+                                           MODEL("clip_both"),
+                                           MODEL("accumulate4")),
                          caseName);
 
 #undef SEED

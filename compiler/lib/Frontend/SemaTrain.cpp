@@ -72,8 +72,9 @@ const std::vector<ScheduleInfo> &scheduleTable() {
         {"cooldown"}, {"min_lr"}, {"eps"}}},
       {"OneCycleLR",
        {{"max_lr", true}, {"total_steps"}, {"epochs"}, {"steps_per_epoch"},
-        {"pct_start"}, {"anneal_strategy"}, {"div_factor"},
-        {"final_div_factor"}}},
+        {"pct_start"}, {"anneal_strategy"}, {"cycle_momentum"},
+        {"base_momentum"}, {"max_momentum"}, {"div_factor"},
+        {"final_div_factor"}, {"three_phase"}}},
       {"LinearLR",
        {{"start_factor"}, {"end_factor"}, {"total_iters"}}},
   };

@@ -24,7 +24,7 @@
 // F32 state and I32 for an I64 state are converted), and nothing changes unless
 // the whole file fits. `save` writes parameters and buffers (gradients only
 // when asked) with the metadata {"firn_model", "format": "firn-checkpoint-1",
-// "step"}; the writer is atomic.
+// "step"} and the schedules' state (metadata()); the writer is atomic.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_RUNTIME_MODEL_H
@@ -99,6 +99,15 @@ public:
   int64_t steps() const { return stepCount; }
   void setSteps(int64_t steps) { stepCount = steps; }
 
+  /// Checkpoint metadata beyond "step": the learning-rate schedules' state
+  /// ("schedule/<name>/...", Schedules.h). `save` writes every entry; `load`
+  /// replaces them with the file's "schedule/..." entries; `initialize`
+  /// clears them.
+  std::map<std::string, std::string> &metadata() { return extraMetadata; }
+  const std::map<std::string, std::string> &metadata() const {
+    return extraMetadata;
+  }
+
 private:
   const firn_model_desc &model;
   std::vector<HostTensor> tensors;
@@ -106,6 +115,7 @@ private:
   std::vector<bool> hasValue;
   std::map<std::string, int> byName;
   int64_t stepCount = 0;
+  std::map<std::string, std::string> extraMetadata;
 };
 
 /// Whether the state named `name` is a gradient (`grad/...`).

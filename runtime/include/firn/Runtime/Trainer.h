@@ -21,7 +21,9 @@
 // m is batch m mod B of epoch m div B (B batches per epoch), so a run
 // resumed from a checkpoint of step S continues with micro-batch
 // S * accumulate, exactly where the first run stopped (as long as the batch
-// size and accumulation stay the same).
+// size and accumulation stay the same). The model's learning-rate schedules
+// step after the optimizer steps (OneCycleLR) or after the optimizer step
+// that ends an epoch (the others); see Schedules.h.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_RUNTIME_TRAINER_H
