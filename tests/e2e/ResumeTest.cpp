@@ -171,4 +171,39 @@ TEST(Resume, KillDuringSaveLeavesTheOldCheckpoint) {
   EXPECT_GT(interrupted, 0) << "no run was interrupted: the test proves nothing";
 }
 
+/// A StepLR schedule through a compiled binary: after 5 epochs each
+/// group's rate is its base rate times 0.5^floor(5 / 2), in the lr buffer
+/// the update kernels read; the schedule's position is in the metadata.
+TEST(Schedules, StepLRDrivesTheCompiledUpdate) {
+  std::string binary = compile("schedule");
+  TensorData x{DType::F32, {8, 2}, {}}, y{DType::F32, {8, 1}, {}};
+  for (int i = 0; i < 16; ++i) {
+    float v = 0.1f * static_cast<float>(i % 5) - 0.2f;
+    const uint8_t *b = reinterpret_cast<const uint8_t *>(&v);
+    x.bytes.insert(x.bytes.end(), b, b + 4);
+  }
+  for (int i = 0; i < 8; ++i) {
+    float v = static_cast<float>(i) * 0.25f;
+    const uint8_t *b = reinterpret_cast<const uint8_t *>(&v);
+    y.bytes.insert(y.bytes.end(), b, b + 4);
+  }
+  std::string error, dir = tempDir();
+  ASSERT_TRUE(writeNpy(dir + "/s_x.npy", x, error)) << error;
+  ASSERT_TRUE(writeNpy(dir + "/s_y.npy", y, error)) << error;
+  std::string output;
+  ASSERT_EQ(run(binary + " train --x " + dir + "/s_x.npy --y " + dir +
+                    "/s_y.npy --batch-size 4 --epochs 5 --save " + dir +
+                    "/s.safetensors",
+                output),
+            0)
+      << output;
+  SafetensorsFile ckpt;
+  ASSERT_TRUE(readSafetensors(dir + "/s.safetensors", ckpt, error)) << error;
+  std::vector<float> lr0 = ckpt.tensors.at("optim/opt/0/lr").asFloats();
+  std::vector<float> lr1 = ckpt.tensors.at("optim/opt/1/lr").asFloats();
+  EXPECT_EQ(lr0.at(0), static_cast<float>(0.1 * 0.25));
+  EXPECT_EQ(lr1.at(0), static_cast<float>(0.05 * 0.25));
+  EXPECT_EQ(ckpt.metadata.at("schedule/s/last_epoch"), "5");
+}
+
 } // namespace
