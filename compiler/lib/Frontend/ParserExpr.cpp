@@ -1,0 +1,303 @@
+//===- ParserExpr.cpp - Types, arguments, selectors, expressions ----------===//
+//
+// The expression half of the recursive-descent parser (see Parser.cpp for
+// the error discipline): tensor types, Python-style arguments, parameter
+// selectors glued from adjacent tokens, and expressions with the usual
+// precedence.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ParserImpl.h"
+
+using namespace firn;
+using namespace firn::detail;
+
+//===----------------------------------------------------------------------===//
+// Types and arguments
+//===----------------------------------------------------------------------===//
+
+bool Parser::parseTensorType(ast::TensorTypeNode &type) {
+  if (!check(TokenKind::Identifier))
+    return errorAt(peek(), "expected a tensor type such as 'f32[N, 2]'");
+  Token dtype = consume();
+  type.loc = dtype.loc;
+  if (dtype.text == "f32") {
+    type.dtype = ast::DType::F32;
+  } else if (dtype.text == "i64") {
+    type.dtype = ast::DType::I64;
+  } else {
+    // With two choices, listing both helps more than a guess ('f64' is one
+    // edit from 'i64' but surely meant 'f32').
+    return errorAt(dtype, "unknown element type " + quote(dtype.text) +
+                              "; expected 'f32' or 'i64'");
+  }
+  if (!expect(TokenKind::LBracket,
+              "expected '[' after element type " + quote(dtype.text)))
+    return false;
+  while (!check(TokenKind::RBracket)) {
+    const Token &tok = peek();
+    ast::Dim dim;
+    dim.loc = tok.loc;
+    if (tok.is(TokenKind::Integer))
+      dim.size = tok.integer;
+    else if (tok.is(TokenKind::Identifier))
+      dim.batchName = tok.text;
+    else
+      return errorAt(tok, "expected a dimension: an integer, or a name such "
+                          "as 'N' for the batch dimension");
+    consume();
+    type.dims.push_back(std::move(dim));
+    if (!consumeIf(TokenKind::Comma))
+      break;
+  }
+  return expect(TokenKind::RBracket, "expected ']' after dimensions");
+}
+
+/// arg_list in parentheses; the current token is '('. With
+/// `selectorListFirst` (optimizer and group calls), a first positional
+/// argument written as a list holds parameter selectors.
+bool Parser::parseArgs(std::vector<Arg> &args, bool selectorListFirst) {
+  consume(); // '('
+  bool sawKeyword = false;
+  while (!check(TokenKind::RParen)) {
+    if (!parseArg(args, selectorListFirst && args.empty(), sawKeyword))
+      return false;
+    if (!consumeIf(TokenKind::Comma))
+      break;
+  }
+  return expect(TokenKind::RParen, "expected ')' after arguments");
+}
+
+bool Parser::parseArg(std::vector<Arg> &args, bool selectorList,
+                      bool &sawKeyword) {
+  Arg arg;
+  // A keyword argument may be named like a firn keyword: PyTorch's names
+  // (`mode='min'`, `optimizer=opt`) must be writable.
+  if ((check(TokenKind::Identifier) || isKeyword(peek().kind)) &&
+      peek(1).is(TokenKind::Equal)) {
+    Token name = consume();
+    consume(); // '='
+    // Python rejects both of these at parse time; so do we.
+    for (const Arg &other : args)
+      if (other.name == name.text)
+        return errorAt(name, "duplicate keyword argument " + quote(name.text));
+    arg.loc = name.loc;
+    arg.name = name.text;
+    sawKeyword = true;
+    arg.value = parseExpr();
+  } else {
+    if (sawKeyword)
+      return errorAt(peek(), "positional argument follows keyword argument");
+    arg.loc = peek().loc;
+    arg.value = selectorList && check(TokenKind::LBracket) ? parseSelectorList()
+                                                           : parseExpr();
+  }
+  if (!arg.value)
+    return false;
+  args.push_back(std::move(arg));
+  return true;
+}
+
+/// A selector is written without spaces, but `fc1.*` lexes as three tokens:
+/// glue together the selector pieces that touch.
+ExprPtr Parser::parseSelector(const std::string &context) {
+  const Token &first = peek();
+  if (!first.is(TokenKind::Identifier) && !first.is(TokenKind::Star) &&
+      !first.is(TokenKind::Question)) {
+    errorAt(first, "expected a parameter selector such as 'fc1', "
+                   "'fc1.weight' or 'fc1.*' " +
+                       context);
+    return nullptr;
+  }
+  Token tok = consume();
+  ExprPtr selector = makeExpr(ExprKind::Selector, tok.loc);
+  selector->name = tok.text;
+  size_t end = tok.end();
+  while (isSelectorPiece(peek().kind) && peek().offset == end) {
+    tok = consume();
+    selector->name += tok.text;
+    end = tok.end();
+  }
+  const std::string &text = selector->name;
+  if (text.back() == '.' || text.find("..") != std::string::npos) {
+    errorAt(selector->loc, "malformed selector " + quote(text));
+    return nullptr;
+  }
+  return selector;
+}
+
+/// selector_list ::= '[' selector (',' selector)* ','? ']'
+ExprPtr Parser::parseSelectorList() {
+  ExprPtr list = makeExpr(ExprKind::List, consume().loc);
+  do {
+    if (!list->elements.empty() && check(TokenKind::RBracket))
+      break; // trailing comma
+    ExprPtr selector = parseSelector("in the parameter list");
+    if (!selector)
+      return nullptr;
+    list->elements.push_back(std::move(selector));
+  } while (consumeIf(TokenKind::Comma));
+  if (!expect(TokenKind::RBracket, "expected ']' after parameter list"))
+    return nullptr;
+  return list;
+}
+
+//===----------------------------------------------------------------------===//
+// Expressions
+//===----------------------------------------------------------------------===//
+
+/// expr ::= term (('+' | '-') term)*
+ExprPtr Parser::parseExpr() {
+  ExprPtr lhs = parseTerm();
+  while (lhs && (check(TokenKind::Plus) || check(TokenKind::Minus))) {
+    std::string op = consume().text;
+    ExprPtr rhs = parseTerm();
+    if (!rhs)
+      return nullptr;
+    ExprPtr binary = makeExpr(ExprKind::Binary, lhs->loc);
+    binary->name = op;
+    binary->elements.push_back(std::move(lhs));
+    binary->elements.push_back(std::move(rhs));
+    lhs = std::move(binary);
+  }
+  return lhs;
+}
+
+/// term ::= unary ('*' unary)*
+ExprPtr Parser::parseTerm() {
+  ExprPtr lhs = parseUnary();
+  while (lhs && check(TokenKind::Star)) {
+    consume();
+    ExprPtr rhs = parseUnary();
+    if (!rhs)
+      return nullptr;
+    ExprPtr binary = makeExpr(ExprKind::Binary, lhs->loc);
+    binary->name = "*";
+    binary->elements.push_back(std::move(lhs));
+    binary->elements.push_back(std::move(rhs));
+    lhs = std::move(binary);
+  }
+  return lhs;
+}
+
+/// unary ::= '-' unary | postfix. A minus written directly before a number
+/// literal is folded into it (`-1` is Number -1 at the minus), so that
+/// tensor literals and arguments such as `[N, -1]` hold plain numbers.
+ExprPtr Parser::parseUnary() {
+  if (!check(TokenKind::Minus))
+    return parsePrimary();
+  Token minus = consume();
+  if (check(TokenKind::Integer) || check(TokenKind::Float)) {
+    Token literal = consume();
+    ExprPtr number = makeExpr(ExprKind::Number, minus.loc);
+    number->number = -literal.number;
+    number->isInteger = literal.is(TokenKind::Integer);
+    return number;
+  }
+  ExprPtr operand = parseUnary();
+  if (!operand)
+    return nullptr;
+  ExprPtr negate = makeExpr(ExprKind::Negate, minus.loc);
+  negate->elements.push_back(std::move(operand));
+  return negate;
+}
+
+/// primary, widened to every `value`: strings, booleans and tuples parse as
+/// expressions too (as in Python), and semantic analysis rejects them where
+/// they make no sense.
+ExprPtr Parser::parsePrimary() {
+  const Token &tok = peek();
+  switch (tok.kind) {
+  case TokenKind::Identifier:
+    return parseCallOrName();
+  case TokenKind::Integer:
+  case TokenKind::Float: {
+    ExprPtr number = makeExpr(ExprKind::Number, tok.loc);
+    number->number = tok.number;
+    number->isInteger = tok.is(TokenKind::Integer);
+    consume();
+    return number;
+  }
+  case TokenKind::String: {
+    ExprPtr string = makeExpr(ExprKind::String, tok.loc);
+    string->name = tok.stringValue;
+    consume();
+    return string;
+  }
+  case TokenKind::Bool: {
+    ExprPtr boolean = makeExpr(ExprKind::Bool, tok.loc);
+    boolean->boolean = tok.boolean;
+    consume();
+    return boolean;
+  }
+  case TokenKind::LParen:
+    return parseParenOrTuple();
+  case TokenKind::LBracket:
+    return parseList();
+  default:
+    if (isKeyword(tok.kind))
+      errorAt(tok,
+              "expected an expression; " + quote(tok.text) + " is a keyword");
+    else
+      errorAt(tok, "expected an expression");
+    return nullptr;
+  }
+}
+
+ExprPtr Parser::parseCallOrName() {
+  Token name = consume();
+  if (!check(TokenKind::LParen)) {
+    ExprPtr ref = makeExpr(ExprKind::Name, name.loc);
+    ref->name = name.text;
+    return ref;
+  }
+  ExprPtr call = makeExpr(ExprKind::Call, name.loc);
+  call->name = name.text;
+  if (!parseArgs(call->args, /*selectorListFirst=*/false))
+    return nullptr;
+  return call;
+}
+
+/// `(expr)` is grouping and yields the inner expression; a comma makes a
+/// tuple: `(3,)`, `(0.9, 0.999)`, `(1, 2,)`.
+ExprPtr Parser::parseParenOrTuple() {
+  Token open = consume();
+  ExprPtr first = parseExpr();
+  if (!first)
+    return nullptr;
+  if (!check(TokenKind::Comma)) {
+    if (!expect(TokenKind::RParen, "expected ')' after expression"))
+      return nullptr;
+    return first;
+  }
+  ExprPtr tuple = makeExpr(ExprKind::Tuple, open.loc);
+  tuple->elements.push_back(std::move(first));
+  while (consumeIf(TokenKind::Comma)) {
+    if (check(TokenKind::RParen))
+      break;
+    ExprPtr element = parseExpr();
+    if (!element)
+      return nullptr;
+    tuple->elements.push_back(std::move(element));
+  }
+  if (!expect(TokenKind::RParen, "expected ')' after tuple elements"))
+    return nullptr;
+  return tuple;
+}
+
+/// list ::= '[' (value (',' value)* ','?)? ']'
+ExprPtr Parser::parseList() {
+  ExprPtr list = makeExpr(ExprKind::List, consume().loc);
+  while (!check(TokenKind::RBracket)) {
+    ExprPtr element = parseExpr();
+    if (!element)
+      return nullptr;
+    list->elements.push_back(std::move(element));
+    if (!consumeIf(TokenKind::Comma))
+      break;
+  }
+  if (!expect(TokenKind::RBracket, "expected ']' after list elements"))
+    return nullptr;
+  return list;
+}
+
