@@ -1,8 +1,8 @@
 //===- SeedGoldenTest.cpp - The seed experiments against PyTorch ----------===//
 //
 // Each seed experiment (examples/seeds/*.firn) and each model of
-// tests/fixtures/models/*.firn (every SGD/Adam/AdamW option, three steps;
-// Adagrad, Adamax and RMSprop, ten steps; BatchNorm in train and eval mode,
+// tests/fixtures/models/*.firn (every optimizer and option, ten steps with a
+// frozen layer and two parameter groups; BatchNorm in train and eval mode,
 // three steps; clip_grad_norm and clip_grad_value, ten steps; four
 // accumulated micro-batches per Adam step, three steps) is compiled through
 // the whole pipeline (front end, autodiff, pruning, optimizer lowering) and
@@ -289,10 +289,14 @@ INSTANTIATE_TEST_SUITE_P(Seeds, SeedGolden,
                                            SEED("s004_linear_adam")),
                          caseName);
 
-// Every optimizer option firn lowers, over three steps with the parameters
-// and the optimizer state carried over (make_fixtures.py, OPTIMIZER_MODELS).
+// Every SGD/Adam/AdamW option firn lowers (and plain SGD and Adam, without
+// weight decay), over ten steps with the parameters and the optimizer state
+// carried over, each with a frozen layer and two parameter groups with
+// different lr (make_fixtures.py, OPTIMIZER_MODELS).
 INSTANTIATE_TEST_SUITE_P(OptimizerModels, SeedGolden,
-                         ::testing::Values(MODEL("sgd_momentum"),
+                         ::testing::Values(MODEL("sgd_plain"),
+                                           MODEL("adam_plain"),
+                                           MODEL("sgd_momentum"),
                                            MODEL("sgd_nesterov"),
                                            MODEL("sgd_maximize"),
                                            MODEL("adam_weight_decay"),
