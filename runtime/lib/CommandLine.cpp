@@ -35,6 +35,9 @@ enum class OptionId {
   Seed,
   DropLast,
   Shuffle,
+  EvalX,
+  EvalY,
+  Metrics,
 };
 
 enum class ValueKind { Path, Positive, Seed, Flag };
@@ -86,6 +89,14 @@ const OptionSpec kOptions[] = {
     {OptionId::Shuffle, "shuffle", "", ValueKind::Flag, kTrain, 0,
      "visit the samples in a new random order, fixed by the seed, each "
      "epoch"},
+    {OptionId::EvalX, "eval-x", "X.npy", ValueKind::Path, kTrain, 0,
+     "evaluate on these inputs after each epoch (ReduceLROnPlateau then "
+     "steps on their loss)"},
+    {OptionId::EvalY, "eval-y", "Y.npy", ValueKind::Path, kTrain, 0,
+     "the targets of --eval-x"},
+    {OptionId::Metrics, "metrics", "FILE", ValueKind::Path, kTrain, 0,
+     "write a record per epoch to FILE, .csv or .jsonl (appended when "
+     "resuming)"},
 };
 
 struct CommandSpec {
@@ -211,6 +222,15 @@ bool setOption(const OptionSpec &option, const std::string &value,
     break;
   case OptionId::Save:
     out.save = value;
+    break;
+  case OptionId::EvalX:
+    out.evalX = value;
+    break;
+  case OptionId::EvalY:
+    out.evalY = value;
+    break;
+  case OptionId::Metrics:
+    out.metrics = value;
     break;
   case OptionId::BatchSize:
     out.batchSize = int64_t(number);
@@ -356,6 +376,14 @@ bool checkCombination(CommandLine &out, std::string &error) {
     error = "--steps and --epochs cannot be used together: give one of them";
     return false;
   }
+  if (out.evalX.empty() != out.evalY.empty()) {
+    error = out.evalY.empty()
+                ? "--eval-x needs --eval-y Y.npy (the targets of the "
+                  "evaluation inputs): give both or neither"
+                : "--eval-y needs --eval-x X.npy (the evaluation inputs): "
+                  "give both or neither";
+    return false;
+  }
   const unsigned bit = commandBit(out.command);
   for (const OptionSpec &o : kOptions) {
     if (!(o.requiredBy & bit))
@@ -454,13 +482,16 @@ std::string usageLine(const std::string &program, Command command) {
   std::string text = head;
   size_t lineStart = 0;
   for (const OptionSpec &o : kOptions) {
-    if (!(o.takenBy & bit) || o.id == OptionId::Epochs)
+    if (!(o.takenBy & bit) || o.id == OptionId::Epochs ||
+        o.id == OptionId::EvalY)
       continue;
     std::string usage = std::string("--") + o.name;
     if (*o.metavar)
       usage += std::string(" ") + o.metavar;
     if (o.id == OptionId::Steps)
       usage = "--steps N | --epochs E";
+    if (o.id == OptionId::EvalX)
+      usage = "--eval-x X.npy --eval-y Y.npy"; // Both or neither.
     if (!(o.requiredBy & bit))
       usage = "[" + usage + "]";
     if (text.size() - lineStart + 1 + usage.size() > 79) {

@@ -84,6 +84,13 @@ private:
 
   /// Loads --x (and --y when `withTargets`) against the model's ports.
   bool loadData(bool withTargets, Dataset &data, std::string &error) {
+    return loadData(cl.x, cl.y, "--y", withTargets, data, error);
+  }
+
+  /// Loads the inputs `x` (and the targets `y`, given by `yOption`, when
+  /// `withTargets`) against the model's ports.
+  bool loadData(const std::string &x, const std::string &y, const char *yOption,
+                bool withTargets, Dataset &data, std::string &error) {
     DatasetSpec spec;
     bool hasTarget = false;
     if (!dataSpecOf(desc, spec, hasTarget, error))
@@ -91,21 +98,22 @@ private:
     std::string targets;
     if (withTargets) {
       std::string name = desc.target_name ? desc.target_name : "target";
-      if (hasTarget && cl.y.empty()) {
+      if (hasTarget && y.empty()) {
         error = "this model's loss needs a target ('" + name +
-                "'): give it with --y Y.npy";
+                "'): give it with " + yOption + " Y.npy";
         return false;
       }
-      if (!hasTarget && !cl.y.empty()) {
-        error = "this model's loss takes no target; leave out --y";
+      if (!hasTarget && !y.empty()) {
+        error = std::string("this model's loss takes no target; leave out ") +
+                yOption;
         return false;
       }
-      targets = cl.y;
+      targets = y;
     }
-    if (!Dataset::load(cl.x, targets, spec, data, error))
+    if (!Dataset::load(x, targets, spec, data, error))
       return false;
     if (data.size() == 0) {
-      error = cl.x + " has no samples";
+      error = x + " has no samples";
       return false;
     }
     return true;
@@ -130,11 +138,41 @@ private:
               "only); it cannot train";
       return false;
     }
-    Dataset data;
+    Dataset data, evalData;
     TrainOptions options;
-    if (!prepareState(error) || !loadData(true, data, error) ||
+    MetricsFormat format;
+    if ((!cl.metrics.empty() && !metricsFormatOf(cl.metrics, format, error)) ||
+        !prepareState(error) || !loadData(true, data, error) ||
         !batchSize(data, kDefaultTrainBatch, false, options.batchSize, error))
       return false;
+    if (!cl.evalX.empty()) {
+      // Evaluated as `eval` does, with --batch-size (or eval's default)
+      // capped at the number of evaluation samples.
+      if (!desc.eval_loss) {
+        error = "this model was compiled without an eval_loss function; it "
+                "cannot evaluate --eval-x";
+        return false;
+      }
+      if (!loadData(cl.evalX, cl.evalY, "--eval-y", true, evalData, error))
+        return false;
+      options.evalData = &evalData;
+      options.evalBatchSize =
+          std::min(cl.batchSize ? cl.batchSize : kDefaultInferenceBatch,
+                   evalData.size());
+    }
+    // The metrics continue the file of the run a checkpoint came from.
+    MetricsWriter metrics;
+    if (!cl.metrics.empty()) {
+      const bool resuming = !cl.init.empty() && state.steps() > 0;
+      if (!metrics.open(
+              cl.metrics, resuming,
+              metricsColumns(desc, options.evalData != nullptr,
+                             options.evalData &&
+                                 evalHasAccuracy(desc, *options.evalData)),
+              error))
+        return false;
+      options.metrics = &metrics;
+    }
     options.steps = cl.steps;
     options.epochs = cl.epochs ? cl.epochs : 1;
     options.accumulate = cl.accumulate ? cl.accumulate : 1;

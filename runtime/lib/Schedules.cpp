@@ -630,7 +630,8 @@ bool ScheduleRunner::stepOne(size_t s, double metric, std::string &error) {
   return true;
 }
 
-bool ScheduleRunner::afterOptimizerStep(ModelState &state, std::string &error) {
+bool ScheduleRunner::afterOptimizerStep(ModelState &state, std::string &error,
+                                        const double *evalLoss) {
   if (schedules.empty()) {
     endedEpochs.clear();
     return true;
@@ -638,10 +639,12 @@ bool ScheduleRunner::afterOptimizerStep(ModelState &state, std::string &error) {
   for (size_t s = 0; s < schedules.size(); ++s)
     if (schedules[s].perOptimizerStep() && !stepOne(s, 0, error))
       return false;
-  for (double metric : endedEpochs)
+  for (double trainLoss : endedEpochs) {
+    const double metric = evalLoss ? *evalLoss : trainLoss;
     for (size_t s = 0; s < schedules.size(); ++s)
       if (!schedules[s].perOptimizerStep() && !stepOne(s, metric, error))
         return false;
+  }
   endedEpochs.clear();
   publish(state);
   return true;

@@ -10,8 +10,12 @@
 
 #include "firn/Runtime/Schedules.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cinttypes>
 #include <cmath>
+#include <cstring>
 
 namespace firn::runtime {
 
@@ -176,6 +180,224 @@ bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
   return true;
 }
 
+//===----------------------------------------------------------------------===//
+// Metrics
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+bool endsWith(const std::string &text, const char *suffix) {
+  const size_t n = std::strlen(suffix);
+  return text.size() >= n && text.compare(text.size() - n, n, suffix) == 0;
+}
+
+/// A metrics value as text: an integer as an integer, a value that is a
+/// float32 (a loss, a rate) in float's shortest round-trip form, anything
+/// else in double's. Non-finite values are "nan", "inf" and "-inf".
+std::string numberText(double value) {
+  if (std::isnan(value))
+    return "nan";
+  if (std::isinf(value))
+    return value > 0 ? "inf" : "-inf";
+  char text[64];
+  if (value == std::trunc(value) && std::fabs(value) < 9007199254740992.0) {
+    std::snprintf(text, sizeof(text), "%" PRId64, static_cast<int64_t>(value));
+    return text;
+  }
+  const float single = static_cast<float>(value);
+  std::to_chars_result r =
+      double(single) == value ? std::to_chars(text, text + sizeof(text), single)
+                              : std::to_chars(text, text + sizeof(text), value);
+  return std::string(text, r.ptr);
+}
+
+std::string jsonString(const std::string &text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+/// Splits a CSV header line (column names never contain commas or quotes).
+std::vector<std::string> splitHeader(std::string line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+    line.pop_back();
+  std::vector<std::string> columns;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = line.find(',', start);
+    columns.push_back(line.substr(start, comma - start));
+    if (comma == std::string::npos)
+      return columns;
+    start = comma + 1;
+  }
+}
+
+} // namespace
+
+bool metricsFormatOf(const std::string &path, MetricsFormat &format,
+                     std::string &error) {
+  if (endsWith(path, ".csv")) {
+    format = MetricsFormat::Csv;
+    return true;
+  }
+  if (endsWith(path, ".jsonl") || endsWith(path, ".json")) {
+    format = MetricsFormat::JsonLines;
+    return true;
+  }
+  error = "--metrics " + path +
+          ": the format follows the extension: .csv (comma-separated, with "
+          "a header) or .jsonl/.json (one JSON object per line)";
+  return false;
+}
+
+std::vector<std::pair<int, std::string>>
+learningRateColumns(const firn_model_desc &desc) {
+  std::vector<std::pair<int, std::string>> columns;
+  for (int i = 0; i < desc.num_states; ++i) {
+    const firn_state_desc &s = desc.states[i];
+    const std::string name = s.name ? s.name : "";
+    if (name.rfind("optim/", 0) != 0 || !endsWith(name, "/lr") ||
+        s.dtype != FIRN_F32 || s.rank != 0)
+      continue;
+    // optim/<optimizer>/<group>/lr -> lr/<optimizer>/<group>
+    columns.emplace_back(i, "lr/" + name.substr(6, name.size() - 6 - 3));
+  }
+  return columns;
+}
+
+bool evalHasAccuracy(const firn_model_desc &desc, const Dataset &data) {
+  return data.hasTargets() && data.targetKind() == TargetKind::ClassIndices &&
+         desc.predict;
+}
+
+std::vector<std::string> metricsColumns(const firn_model_desc &desc,
+                                        bool evalLoss, bool evalAccuracy) {
+  std::vector<std::string> columns = {"epoch", "step", "train_loss"};
+  if (evalLoss)
+    columns.push_back("eval_loss");
+  if (evalAccuracy)
+    columns.push_back("eval_accuracy");
+  for (const auto &lr : learningRateColumns(desc))
+    columns.push_back(lr.second);
+  columns.push_back("samples_per_second");
+  columns.push_back("seconds");
+  return columns;
+}
+
+bool MetricsWriter::open(const std::string &path, bool append,
+                         const std::vector<std::string> &columns,
+                         std::string &error) {
+  close();
+  MetricsFormat fmt;
+  if (!metricsFormatOf(path, fmt, error))
+    return false;
+  // What an appended file already holds: its header, and whether its last
+  // line is complete (a run killed mid-record leaves it incomplete).
+  std::string firstLine;
+  bool endsInNewline = true, empty = true;
+  if (append) {
+    if (std::FILE *in = std::fopen(path.c_str(), "rb")) {
+      int c, last = '\n';
+      bool inFirst = true;
+      while ((c = std::fgetc(in)) != EOF) {
+        empty = false;
+        if (inFirst)
+          firstLine += char(c);
+        inFirst = inFirst && c != '\n';
+        last = c;
+      }
+      std::fclose(in);
+      endsInNewline = last == '\n';
+    }
+  }
+  std::FILE *f = std::fopen(path.c_str(), append ? "ab" : "wb");
+  if (!f) {
+    error =
+        "cannot open the metrics file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::vector<std::string> cols = columns;
+  bool writeHeader = fmt == MetricsFormat::Csv;
+  if (fmt == MetricsFormat::Csv && !empty) {
+    std::vector<std::string> existing = splitHeader(firstLine);
+    for (const std::string &c : columns)
+      if (std::find(existing.begin(), existing.end(), c) == existing.end()) {
+        std::fclose(f);
+        error = "cannot append to the metrics file " + path +
+                ": its header has no column '" + c +
+                "' (it was written by a run with other options); write the "
+                "metrics to a new file";
+        return false;
+      }
+    cols = std::move(existing);
+    writeHeader = false;
+  }
+  if (!endsInNewline)
+    std::fputc('\n', f);
+  if (writeHeader) {
+    std::string line;
+    for (size_t i = 0; i < cols.size(); ++i)
+      line += (i ? "," : "") + cols[i];
+    std::fputs((line + "\n").c_str(), f);
+  }
+  if (std::fflush(f) != 0) {
+    error =
+        "cannot write the metrics file " + path + ": " + std::strerror(errno);
+    std::fclose(f);
+    return false;
+  }
+  file = f;
+  filePath = path;
+  format = fmt;
+  header = std::move(cols);
+  return true;
+}
+
+bool MetricsWriter::write(const MetricsRecord &record, std::string &error) {
+  if (!file)
+    return true;
+  std::string line;
+  if (format == MetricsFormat::Csv) {
+    for (size_t i = 0; i < header.size(); ++i) {
+      if (i)
+        line += ',';
+      for (const auto &[column, value] : record)
+        if (column == header[i]) {
+          line += numberText(value);
+          break;
+        }
+    }
+  } else {
+    for (const auto &[column, value] : record) {
+      line += line.empty() ? "{" : ", ";
+      line += jsonString(column) + ": " +
+              (std::isfinite(value) ? numberText(value) : "null");
+    }
+    line += line.empty() ? "{}" : "}";
+  }
+  line += '\n';
+  if (std::fputs(line.c_str(), file) < 0 || std::fflush(file) != 0) {
+    error = "cannot write the metrics file " + filePath + ": " +
+            std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+void MetricsWriter::close() {
+  if (file)
+    std::fclose(file);
+  file = nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// train
+//===----------------------------------------------------------------------===//
+
 bool train(ModelState &state, Dataset &data, const TrainOptions &options,
            TrainResult &result, std::string &error) {
   const firn_model_desc &desc = state.desc();
@@ -207,8 +429,10 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   ProgressOptions progressOptions;
   progressOptions.totalSteps = total;
   progressOptions.totalEpochs = options.steps ? 0 : options.epochs;
-  ProgressReporter progress(options.progress, options.terminal,
-                            progressOptions);
+  const ProgressReporter::Clock clock =
+      options.clock ? options.clock : ProgressReporter::monotonicSeconds;
+  ProgressReporter progress(options.progress, options.terminal, progressOptions,
+                            clock);
   if (unused)
     progress.note("note: the last " + std::to_string(unused) +
                   " batch(es) are not used: they do not make up a whole "
@@ -225,6 +449,66 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   ScheduleRunner schedules;
   if (!schedules.init(state, error) || !schedules.checkRun(total, error))
     return fail();
+
+  // Per-epoch evaluation and metrics (the header comment).
+  MetricsWriter *metrics =
+      options.metrics && options.metrics->isOpen() ? options.metrics : nullptr;
+  const auto lrColumns = learningRateColumns(desc);
+  const double runStart = clock();
+  double intervalStart = runStart;
+  int64_t intervalSamples = 0;
+  double epochLossSum = 0;
+  int64_t epochLossCount = 0;
+  /// The epochs that ended in the current step: (number, mean loss).
+  std::vector<std::pair<int64_t, double>> endedEpochs;
+  /// The rates the last optimizer step used.
+  std::vector<float> usedRates;
+  // Evaluates (when there is evaluation data) and writes a record for each
+  // of `epochs` after the optimizer step that finished them.
+  auto endEpochs = [&](const std::vector<std::pair<int64_t, double>> &epochs,
+                       bool &evaluated, EvalResult &eval) {
+    const double trainEnd = clock();
+    const double samplesPerSecond =
+        trainEnd > intervalStart
+            ? double(intervalSamples) / (trainEnd - intervalStart)
+            : 0.0;
+    evaluated = false;
+    if (options.evalData) {
+      if (!evaluate(state, *options.evalData, options.evalBatchSize, eval,
+                    error))
+        return false;
+      evaluated = true;
+      result.evaluated = true;
+      result.eval = eval;
+      progress.note("eval epoch " + std::to_string(epochs.back().first) +
+                    " (step " + std::to_string(state.steps()) +
+                    "): " + formatEvalResult(eval));
+    }
+    for (const auto &[epoch, trainLoss] : epochs) {
+      MetricsRecord record = {{"epoch", double(epoch)},
+                              {"step", double(state.steps())},
+                              {"train_loss", trainLoss}};
+      if (evaluated) {
+        record.emplace_back("eval_loss", eval.loss);
+        if (eval.hasAccuracy && eval.total > 0)
+          record.emplace_back("eval_accuracy",
+                              double(eval.correct) / double(eval.total));
+      }
+      for (size_t i = 0; i < lrColumns.size(); ++i)
+        record.emplace_back(lrColumns[i].second, usedRates[i]);
+      // Microseconds and thousandths are plenty for plotting.
+      record.emplace_back("samples_per_second",
+                          std::round(samplesPerSecond * 1e3) / 1e3);
+      record.emplace_back("seconds",
+                          std::round((clock() - runStart) * 1e6) / 1e6);
+      if (metrics && !metrics->write(record, error))
+        return false;
+    }
+    intervalStart = clock();
+    intervalSamples = 0;
+    return true;
+  };
+
   HostTensor x, y;
   std::vector<HostTensor *> args = {&x, data.hasTargets() ? &y : nullptr};
   // Resuming from a checkpoint of step S continues the stream of batches
@@ -250,13 +534,23 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       if (!trainMicroBatch(runner, args, batch.rows, loss, error))
         return fail();
       lossSum += loss;
-      schedules.addLoss(loss, (micro + 1) % perEpoch == 0);
+      intervalSamples += batch.rows;
+      const bool endsEpoch = (micro + 1) % perEpoch == 0;
+      schedules.addLoss(loss, endsEpoch);
+      epochLossSum += loss;
+      ++epochLossCount;
+      if (endsEpoch) {
+        endedEpochs.emplace_back(epoch + 1,
+                                 epochLossSum / double(epochLossCount));
+        epochLossSum = 0;
+        epochLossCount = 0;
+      }
     }
-    // Schedules step after the optimizer step, as scheduler.step() follows
-    // optimizer.step() in PyTorch's loop.
-    if (!optimizerStep(runner, error) ||
-        !schedules.afterOptimizerStep(state, error))
+    if (!optimizerStep(runner, error))
       return fail();
+    usedRates.clear();
+    for (const auto &lr : lrColumns)
+      usedRates.push_back(state.tensor(lr.first).f32[0]);
     result.steps = step;
     result.loss = lossSum / double(accumulate);
     if (!std::isfinite(result.loss) && !reportedNaN) {
@@ -267,6 +561,26 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
     }
     progress.step(step, (micro - 1 - start) / perEpoch + 1, result.loss,
                   accumulate * batchSize);
+    // An epoch ended: evaluate, then step the schedules (after the optimizer
+    // step, as scheduler.step(val_loss) follows optimizer.step() in
+    // PyTorch's loop), then write the records.
+    bool evaluated = false;
+    EvalResult eval;
+    if (!endedEpochs.empty() && !endEpochs(endedEpochs, evaluated, eval))
+      return fail();
+    if (!schedules.afterOptimizerStep(state, error,
+                                      evaluated ? &eval.loss : nullptr))
+      return fail();
+    endedEpochs.clear();
+  }
+  // A run that stops inside an epoch reports that epoch so far.
+  if (epochLossCount > 0) {
+    bool evaluated;
+    EvalResult eval;
+    if (!endEpochs(
+            {{micro / perEpoch + 1, epochLossSum / double(epochLossCount)}},
+            evaluated, eval))
+      return fail();
   }
   progress.finish();
   return true;
@@ -281,9 +595,7 @@ bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
     return false;
   }
   result = EvalResult();
-  result.hasAccuracy = data.hasTargets() &&
-                       data.targetKind() == TargetKind::ClassIndices &&
-                       desc.predict;
+  result.hasAccuracy = evalHasAccuracy(desc, data);
   KernelRunner runner(state);
   std::vector<HostTensor> results;
   HostTensor x, y;

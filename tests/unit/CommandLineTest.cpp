@@ -64,6 +64,35 @@ TEST(CommandLineTest, TrainWithEveryOption) {
   EXPECT_EQ(*cl.seed, 0u);
   EXPECT_TRUE(cl.dropLast);
   EXPECT_TRUE(cl.shuffle);
+  EXPECT_EQ(cl.evalX, "");
+  EXPECT_EQ(cl.metrics, "");
+}
+
+TEST(CommandLineTest, TrainWithEvaluationAndMetrics) {
+  CommandLine cl = parseOk({"train", "--x", "x.npy", "--eval-x", "vx.npy",
+                            "--eval-y=vy.npy", "--metrics", "run.csv"});
+  EXPECT_EQ(cl.evalX, "vx.npy");
+  EXPECT_EQ(cl.evalY, "vy.npy");
+  EXPECT_EQ(cl.metrics, "run.csv");
+  // The extension is the trainer's to check (metricsFormatOf).
+  cl = parseOk({"train", "--x", "x.npy", "--metrics=log.txt"});
+  EXPECT_EQ(cl.metrics, "log.txt");
+}
+
+TEST(CommandLineTest, EvalDataNeedsInputsAndTargets) {
+  EXPECT_EQ(parseError({"train", "--x", "x.npy", "--eval-x", "vx.npy"}),
+            "--eval-x needs --eval-y Y.npy (the targets of the evaluation "
+            "inputs): give both or neither");
+  EXPECT_EQ(parseError({"train", "--x", "x.npy", "--eval-y", "vy.npy"}),
+            "--eval-y needs --eval-x X.npy (the evaluation inputs): give "
+            "both or neither");
+  EXPECT_EQ(parseError({"eval", "--init", "c", "--x", "x.npy", "--y", "y.npy",
+                        "--eval-x", "vx.npy"}),
+            "eval does not take --eval-x (train does)");
+  EXPECT_EQ(parseError({"train", "--x", "x.npy", "--metrics"}),
+            "--metrics needs a value: --metrics FILE");
+  EXPECT_EQ(parseError({"train", "--x", "x.npy", "--metric", "m.csv"}),
+            "unknown option '--metric' for train; did you mean '--metrics'?");
 }
 
 TEST(CommandLineTest, TrainDefaults) {
@@ -151,6 +180,8 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
                        "[--accumulate K] [--save CKPT]\n"
                        "                     [--save-grads] [--seed S] "
                        "[--drop-last] [--shuffle]\n"
+                       "                     [--eval-x X.npy --eval-y Y.npy] "
+                       "[--metrics FILE]\n"
                        "\nTrain the model on .npy data.\n\nOptions:\n",
                        0),
             0u)
@@ -161,7 +192,8 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
   for (const char *option :
        {"--x X.npy", "--y Y.npy", "--init CKPT", "--batch-size B", "--steps N",
         "--epochs E", "--accumulate K", "--save CKPT", "--save-grads",
-        "--seed S", "--drop-last", "--shuffle", "--help"})
+        "--seed S", "--drop-last", "--shuffle", "--eval-x X.npy",
+        "--eval-y Y.npy", "--metrics FILE", "--help"})
     EXPECT_NE(text.find(std::string("\n  ") + option + " "), std::string::npos)
         << option << "\n"
         << text;
@@ -175,7 +207,7 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
     EXPECT_GT(end - pos, 25u) << text.substr(pos, end - pos);
     pos = end;
   }
-  EXPECT_EQ(optionLines, 13u);
+  EXPECT_EQ(optionLines, 16u);
 }
 
 TEST(CommandLineTest, PredictEvalInfoHelp) {

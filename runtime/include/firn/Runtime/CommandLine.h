@@ -5,6 +5,7 @@
 //   model train   --x X.npy [--y Y.npy] [--init CKPT] [--batch-size B]
 //                 [--steps N | --epochs E] [--accumulate K] [--save CKPT]
 //                 [--save-grads] [--seed S] [--drop-last] [--shuffle]
+//                 [--eval-x X.npy --eval-y Y.npy] [--metrics FILE]
 //   model predict --init CKPT --x X.npy --out P.npy [--batch-size B]
 //   model eval    --init CKPT --x X.npy --y Y.npy [--batch-size B]
 //   model info
@@ -15,8 +16,9 @@
 // (with the nearest valid one suggested when it is at most two edits away,
 // and the subcommand that takes it when it belongs to another one), a missing
 // value, a number that is not a positive integer (the seed may be 0), an
-// option given twice, --steps together with --epochs, a required option left
-// out, and a stray positional argument.
+// option given twice, --steps together with --epochs, --eval-x without
+// --eval-y (or the other way round), a required option left out, and a stray
+// positional argument.
 //
 // This file only parses; checking that files exist and fit the model is the
 // job of the readers (Npy.h, Safetensors.h, Dataset.h). Plain C++17, no
@@ -49,6 +51,10 @@ struct CommandLine {
 
   /// --x, --y, --init, --out, --save; empty when not given.
   std::string x, y, init, out, save;
+  /// train's --eval-x and --eval-y (both or neither), and --metrics; empty
+  /// when not given. The metrics file's extension is checked by the trainer
+  /// (metricsFormatOf in Trainer.h), not here.
+  std::string evalX, evalY, metrics;
   /// --batch-size; 0 when not given (the binary picks its default).
   int64_t batchSize = 0;
   /// --steps (optimizer steps) or --epochs: at most one is non-zero. When a

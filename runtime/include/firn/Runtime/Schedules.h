@@ -37,8 +37,13 @@
 //     an optimizer step whose micro-batches straddle an epoch boundary
 //     (accumulation that does not divide the batches per epoch) steps the
 //     schedule once after it, for each boundary crossed;
-//   - ReduceLROnPlateau on the mean training loss of the epoch's
-//     micro-batches (there is no evaluation data option yet).
+//   - ReduceLROnPlateau, with PyTorch's usual `scheduler.step(val_loss)`,
+//     on the loss over the evaluation data (`train --eval-x --eval-y`,
+//     evaluated in eval mode after the optimizer step that ends the epoch,
+//     as `eval` computes it) when there is evaluation data, and otherwise on
+//     the mean training loss of the epoch's micro-batches. When one
+//     optimizer step ends several epochs, each of them steps it with the
+//     same evaluation loss.
 // Schedules that drive the same optimizer step in declaration order on the
 // group's shared current rate, as several PyTorch schedulers stepped one
 // after the other do; every schedule's base rates are the configured rates
@@ -173,10 +178,16 @@ public:
   /// Each micro-batch's loss, in stream order; `endsEpoch` for the last
   /// micro-batch of an epoch (its mean becomes ReduceLROnPlateau's metric).
   void addLoss(double loss, bool endsEpoch);
+  /// The number of epochs that ended in the micro-batches added since the
+  /// last afterOptimizerStep (the training loop evaluates when it is > 0).
+  size_t endedEpochCount() const { return endedEpochs.size(); }
   /// After each optimizer step: steps OneCycleLR, then, once per epoch that
   /// ended in the step's micro-batches, the per-epoch schedules; writes the
-  /// lr buffers and the metadata.
-  bool afterOptimizerStep(ModelState &state, std::string &error);
+  /// lr buffers and the metadata. ReduceLROnPlateau's metric is `evalLoss`
+  /// when it is given (the loss on the evaluation data after this step) and
+  /// the epoch's mean training loss otherwise.
+  bool afterOptimizerStep(ModelState &state, std::string &error,
+                          const double *evalLoss = nullptr);
 
   const std::vector<Schedule> &all() const { return schedules; }
 

@@ -25,6 +25,50 @@
 // step after the optimizer steps (OneCycleLR) or after the optimizer step
 // that ends an epoch (the others); see Schedules.h.
 //
+// After the optimizer step that ends an epoch (the step whose micro-batches
+// include the epoch's last one), and once more at the end of a run that stops
+// inside an epoch (--steps, or accumulation that leaves batches unused), the
+// loop
+//   - evaluates the evaluation data, when there is some, exactly as `eval`
+//     does (evaluate(): eval mode, the mean loss weighted by batch sizes,
+//     the accuracy for class-index targets), reports it on the progress
+//     output ("eval epoch 3 (step 12): loss 0.123456 ...") and, at an epoch's
+//     end, gives its loss to ReduceLROnPlateau;
+//   - writes a metrics record (MetricsWriter, below). Evaluation reads the
+//     state and changes none of it, so it does not disturb exact resume.
+//
+// Metrics (`train --metrics FILE`) are one record per epoch, for plotting:
+//   epoch               the epoch's number in the data stream, 1-based and
+//                       counted from the first run (a resumed run continues
+//                       it); a run that stops inside an epoch writes a last
+//                       record with that unfinished epoch's number;
+//   step                optimizer steps done so far (the checkpoint's step);
+//   train_loss          the mean loss of the epoch's micro-batches that this
+//                       run trained (a run resumed inside an epoch has seen
+//                       only its rest);
+//   eval_loss           the evaluation loss (only with evaluation data);
+//   eval_accuracy       the evaluation accuracy (only with evaluation data
+//                       whose targets are class indices);
+//   lr/<optimizer>/<group>  for every lr buffer `optim/<optimizer>/<group>/lr`
+//                       in table order: the rate the epoch's last optimizer
+//                       step used (a schedule's step at the epoch's end shows
+//                       in the next record);
+//   samples_per_second  training samples since the previous record over the
+//                       training time since then (evaluation excluded),
+//                       rounded to thousandths;
+//   seconds             seconds since this run started, evaluation included,
+//                       rounded to microseconds.
+// The format follows the extension: `.csv` is a header line, then one row per
+// record with the columns in the order above (a cell is empty when its value
+// is absent); `.jsonl` or `.json` is one JSON object per line with the keys in
+// that order (absent values left out). Numbers are written in their shortest
+// round-trip form; a NaN or infinite value is `nan`/`inf`/`-inf` in CSV and
+// null in JSON. The file is truncated at the start of a run, or appended to
+// when the run resumes a checkpoint (the caller decides); appending to a CSV
+// file keeps its header, whose columns must include every column of the run.
+// Each record is flushed as it is written, so a killed run keeps the records
+// it wrote.
+//
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_RUNTIME_TRAINER_H
 #define FIRN_RUNTIME_TRAINER_H
@@ -37,6 +81,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace firn::runtime {
@@ -99,6 +144,60 @@ bool predictBatch(KernelRunner &runner, const std::vector<HostTensor *> &inputs,
 bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
                 std::string &error);
 
+/// The formats of `--metrics`, chosen by the file's extension.
+enum class MetricsFormat { Csv, JsonLines };
+
+/// `.csv` is Csv, `.jsonl` and `.json` are JsonLines; anything else is an
+/// error naming the file and the two formats.
+bool metricsFormatOf(const std::string &path, MetricsFormat &format,
+                     std::string &error);
+
+/// The lr buffers of `desc` (states `optim/<optimizer>/<group>/lr`, scalar
+/// float32) in table order: their state indices and metrics columns
+/// (`lr/<optimizer>/<group>`).
+std::vector<std::pair<int, std::string>>
+learningRateColumns(const firn_model_desc &desc);
+
+/// Whether evaluate() reports an accuracy for `data`: class-index targets and
+/// a model with predict.
+bool evalHasAccuracy(const firn_model_desc &desc, const Dataset &data);
+
+/// The metrics columns of a run of `desc`, in record order (see above).
+std::vector<std::string> metricsColumns(const firn_model_desc &desc,
+                                        bool evalLoss, bool evalAccuracy);
+
+/// One metrics record as (column, value) pairs in column order; a value
+/// that is absent is not in it.
+using MetricsRecord = std::vector<std::pair<std::string, double>>;
+
+/// Writes metrics records to a file (the format is in the header comment).
+class MetricsWriter {
+public:
+  MetricsWriter() = default;
+  MetricsWriter(const MetricsWriter &) = delete;
+  MetricsWriter &operator=(const MetricsWriter &) = delete;
+  ~MetricsWriter() { close(); }
+
+  /// Opens `path` for a run writing `columns`: truncates it, or appends to
+  /// it when `append` (a CSV file that has a header keeps it, and fails when
+  /// it lacks one of `columns`). Fails with an error naming the file.
+  bool open(const std::string &path, bool append,
+            const std::vector<std::string> &columns, std::string &error);
+  bool isOpen() const { return file != nullptr; }
+  const std::string &path() const { return filePath; }
+
+  /// Writes `record` (whose columns are among open()'s) and flushes it.
+  bool write(const MetricsRecord &record, std::string &error);
+  void close();
+
+private:
+  std::FILE *file = nullptr;
+  std::string filePath;
+  MetricsFormat format = MetricsFormat::Csv;
+  /// CSV: the header's columns, the order of each row's cells.
+  std::vector<std::string> header;
+};
+
 struct TrainOptions {
   /// Samples per micro-batch (> 0).
   int64_t batchSize = 1;
@@ -113,22 +212,35 @@ struct TrainOptions {
   /// Where progress goes, and whether it is a terminal.
   std::FILE *progress = stderr;
   bool terminal = false;
+  /// Evaluation data (null for none), evaluated after every epoch in batches
+  /// of `evalBatchSize` (> 0; the last may be partial).
+  const Dataset *evalData = nullptr;
+  int64_t evalBatchSize = 0;
+  /// Where the metrics records go (null or not open for none), opened with
+  /// metricsColumns(desc, evalData != null, evalHasAccuracy(...)).
+  MetricsWriter *metrics = nullptr;
+  /// The clock for progress and metrics (seconds); empty for
+  /// ProgressReporter::monotonicSeconds.
+  ProgressReporter::Clock clock;
 };
-
-struct TrainResult {
-  int64_t steps = 0; ///< Optimizer steps taken in this run.
-  double loss = 0;   ///< The last step's loss (mean over its micro-batches).
-};
-
-/// Trains `state` on `data` (whose batch size the caller has checked).
-bool train(ModelState &state, Dataset &data, const TrainOptions &options,
-           TrainResult &result, std::string &error);
 
 struct EvalResult {
   double loss = 0; ///< The mean loss per sample (batches weighted by size).
   bool hasAccuracy = false;
   int64_t correct = 0, total = 0;
 };
+
+struct TrainResult {
+  int64_t steps = 0; ///< Optimizer steps taken in this run.
+  double loss = 0;   ///< The last step's loss (mean over its micro-batches).
+  /// The last evaluation, when there was evaluation data.
+  bool evaluated = false;
+  EvalResult eval;
+};
+
+/// Trains `state` on `data` (whose batch size the caller has checked).
+bool train(ModelState &state, Dataset &data, const TrainOptions &options,
+           TrainResult &result, std::string &error);
 
 /// Runs eval_loss over every batch (the last may be partial), and for
 /// class-index targets predict, counting argmax (along the last dimension)
