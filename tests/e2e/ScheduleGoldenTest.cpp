@@ -233,7 +233,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values("sched_steplr", "sched_multisteplr",
                       "sched_exponentiallr", "sched_cosineannealinglr",
                       "sched_linearlr", "sched_reducelronplateau",
-                      "sched_onecyclelr"),
+                      "sched_onecyclelr", "sched_chained"),
     [](const ::testing::TestParamInfo<const char *> &info) {
       return std::string(info.param);
     });
