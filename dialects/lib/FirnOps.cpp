@@ -276,6 +276,25 @@ LogicalResult ClipGradValueOp::verify() {
   return success();
 }
 
+namespace {
+/// A clip's `for @opt` must name an optimizer.
+LogicalResult verifyClipOwner(Operation *op, FlatSymbolRefAttr optimizer,
+                              SymbolTableCollection &symbols) {
+  if (optimizer && !symbols.lookupNearestSymbolFrom<OptimizerOp>(op, optimizer))
+    return op->emitOpError() << "'" << optimizer.getValue()
+                             << "' is not an optimizer";
+  return success();
+}
+} // namespace
+
+LogicalResult ClipGradNormOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyClipOwner(*this, getOptimizerAttr(), symbols);
+}
+
+LogicalResult ClipGradValueOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return verifyClipOwner(*this, getOptimizerAttr(), symbols);
+}
+
 LogicalResult LRScheduleOp::verify() {
   static const StringRef kinds[] = {
       "StepLR",  "MultiStepLR",       "ExponentialLR", "CosineAnnealingLR",

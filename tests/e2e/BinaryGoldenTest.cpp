@@ -203,7 +203,7 @@ INSTANTIATE_TEST_SUITE_P(Seeds, SeedBinary,
 // grad/ tensors are the unclipped sums), and `accumulate 4` over four
 // different micro-batches per step.
 INSTANTIATE_TEST_SUITE_P(Models, SeedBinary,
-                         ::testing::Values("models/clip_norm",
+                         ::testing::Values("models/clip_norm", "models/clip_per_optimizer",
                                            "models/accumulate4"));
 
 TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {

@@ -334,6 +334,7 @@ INSTANTIATE_TEST_SUITE_P(ClippingAndAccumulation, SeedGolden,
                          ::testing::Values(MODEL("clip_norm"),
                                            MODEL("clip_value"),
                                            MODEL("clip_both"),
+                                           MODEL("clip_per_optimizer"),
                                            MODEL("accumulate4")),
                          caseName);
 

@@ -154,13 +154,17 @@ private:
   }
 
   void emitClip(const Clip &clip) {
+    FlatSymbolRefAttr optimizer;
+    if (!clip.optimizer.empty())
+      optimizer = FlatSymbolRefAttr::get(builder.getContext(), clip.optimizer);
     if (clip.byNorm)
       builder.create<ClipGradNormOp>(
           locOf(clip.loc), builder.getF64FloatAttr(clip.maxNormOrValue),
-          builder.getF64FloatAttr(clip.normType));
+          builder.getF64FloatAttr(clip.normType), optimizer);
     else
       builder.create<ClipGradValueOp>(
-          locOf(clip.loc), builder.getF64FloatAttr(clip.maxNormOrValue));
+          locOf(clip.loc), builder.getF64FloatAttr(clip.maxNormOrValue),
+          optimizer);
   }
 
   Attribute optionAttr(const OptionValue &value) {

@@ -259,18 +259,12 @@ bool Sema::declareOptimizer(const ast::OptimizerDecl &decl) {
 }
 
 bool Sema::declareClip(const ast::ClipDecl &decl) {
-  for (const Clip &other : program.clips)
-    if (other.byNorm == decl.byNorm) {
-      diags.error(decl.loc, std::string("duplicate '") +
-                                (decl.byNorm ? "clip_grad_norm"
-                                             : "clip_grad_value") +
-                                "'");
-      return false;
-    }
   std::string callee = decl.byNorm ? "clip_grad_norm" : "clip_grad_value";
   Signature sig = decl.byNorm
-                      ? Signature{callee, {{"max_norm", true}, {"norm_type"}}}
-                      : Signature{callee, {{"clip_value", true}}};
+                      ? Signature{callee,
+                                  {{"max_norm", true}, {"norm_type"}, {"optimizer"}},
+                                  2}
+                      : Signature{callee, {{"clip_value", true}, {"optimizer"}}, 1};
   auto bound = bindArgs(sig, decl.args, decl.loc, diags);
   if (!bound)
     return false;
@@ -278,7 +272,22 @@ bool Sema::declareClip(const ast::ClipDecl &decl) {
   clip.byNorm = decl.byNorm;
   clip.loc = decl.loc;
   for (const auto &[name, expr] : bound->values) {
-    auto v = readNumber(expr, "'" + callee + "' argument '" + name + "'", diags);
+    std::string what = "'" + callee + "' argument '" + name + "'";
+    if (name == "optimizer") {
+      // Like clip_grad_norm_(optimizer's parameters, ...): one optimizer's.
+      bool found = false;
+      for (const Optimizer &opt : program.optimizers)
+        found |= expr->kind == ast::ExprKind::Name && opt.name == expr->name;
+      if (!found) {
+        diags.error(expr->loc, what + " must name an optimizer declared "
+                                      "before it, got " +
+                                   describe(expr));
+        return false;
+      }
+      clip.optimizer = expr->name;
+      continue;
+    }
+    auto v = readNumber(expr, what, diags);
     if (!v)
       return false;
     if (*v <= 0) {
@@ -287,6 +296,14 @@ bool Sema::declareClip(const ast::ClipDecl &decl) {
     }
     (name == "norm_type" ? clip.normType : clip.maxNormOrValue) = *v;
   }
+  for (const Clip &other : program.clips)
+    if (other.byNorm == clip.byNorm && other.optimizer == clip.optimizer) {
+      diags.error(decl.loc, "duplicate '" + callee + "'" +
+                                (clip.optimizer.empty()
+                                     ? std::string()
+                                     : " for optimizer '" + clip.optimizer + "'"));
+      return false;
+    }
   program.clips.push_back(clip);
   return true;
 }

@@ -22,6 +22,7 @@
 #include "mlir/IR/Builders.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace firn {
 #define GEN_PASS_DEF_FIRNLOWEROPTIMIZERS
@@ -125,7 +126,8 @@ private:
     // gradients (cheap, and no kernel depends on another's output).
     Value normScale;
     for (auto clip : module.getOps<ClipGradNormOp>())
-      normScale = clipScale(b, clip);
+      if (applies(clip.getOptimizerAttr(), opt))
+        normScale = clipScale(b, clip);
     for (ParamOp param : module.getOps<ParamOp>()) {
       if (param.getOwnerAttr() != FlatSymbolRefAttr::get(opt.getSymNameAttr()) ||
           *param.getGroup() != index)
@@ -137,7 +139,7 @@ private:
       RankedTensorType type = param.getTensorType();
       Value p = b.create<ReadParamOp>(a.loc, type, param.getSymName());
       Value g = b.create<ReadBufferOp>(a.loc, type, gradName);
-      g = clipped(a, g, normScale);
+      g = clipped(a, g, normScale, opt);
       if (flag(group, "maximize"))
         g = a.neg(g);
       std::string prefix = param.getSymName().str() + "/";
@@ -257,6 +259,13 @@ private:
     for (BufferOp buffer : module.getOps<BufferOp>()) {
       if (!buffer.getSymName().starts_with("grad/"))
         continue;
+      if (auto owner = clip.getOptimizerAttr()) {
+        // Only the gradients of the parameters that optimizer owns.
+        auto param = module.lookupSymbol<ParamOp>(
+            buffer.getSymName().drop_front(strlen("grad/")));
+        if (!param || param.getOwnerAttr() != owner)
+          continue;
+      }
       Value g = b.create<ReadBufferOp>(a.loc, buffer.getType(),
                                        buffer.getSymName());
       Value part;
@@ -283,17 +292,24 @@ private:
   /// clamped by clip_grad_value_, in the order the file gives them. The
   /// gradient buffer itself keeps the unclipped sum (unlike PyTorch, which
   /// clips .grad in place; only --save-grads can tell).
-  Value clipped(Arith &a, Value g, Value normScale) {
+  Value clipped(Arith &a, Value g, Value normScale, OptimizerOp opt) {
     for (Operation &op : module.getBody()->getOperations()) {
-      if (isa<ClipGradNormOp>(op) && normScale)
+      auto byNorm = dyn_cast<ClipGradNormOp>(op);
+      if (byNorm && normScale && applies(byNorm.getOptimizerAttr(), opt))
         g = a.mul(g, normScale);
-      if (auto clip = dyn_cast<ClipGradValueOp>(op)) {
+      auto clip = dyn_cast<ClipGradValueOp>(op);
+      if (clip && applies(clip.getOptimizerAttr(), opt)) {
         double v = clip.getClipValue().convertToDouble();
         // clamp(g, -v, v) = max(min(g, v), -v), min(x, y) = -max(-x, -y).
         g = a.max(a.neg(a.max(a.neg(g), a.scalar(-v))), a.scalar(-v));
       }
     }
     return g;
+  }
+
+  /// Whether a clip (for every optimizer, or `for @owner`) concerns `opt`.
+  static bool applies(FlatSymbolRefAttr owner, OptimizerOp opt) {
+    return !owner || owner.getValue() == opt.getSymName();
   }
 
   /// The step counter of a parameter, incremented; returns the new count.

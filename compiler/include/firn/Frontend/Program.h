@@ -98,6 +98,7 @@ struct Schedule {
 
 struct Clip {
   bool byNorm = true;
+  std::string optimizer; ///< Only this optimizer's parameters; empty: all.
   double maxNormOrValue = 0;
   double normType = 2.0;
   SourceLocation loc;

@@ -139,17 +139,27 @@ def Firn_OptimizerOp : Firn_Op<"optimizer", [Symbol]> {
   let hasVerifier = 1;
 }
 
-def Firn_ClipGradNormOp : Firn_Op<"clip_grad_norm"> {
+def Firn_ClipGradNormOp : Firn_Op<"clip_grad_norm", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "torch.nn.utils.clip_grad_norm_ between backward and step";
-  let arguments = (ins F64Attr:$max_norm, F64Attr:$norm_type);
-  let assemblyFormat = "`max_norm` $max_norm `norm_type` $norm_type attr-dict";
+  let description = [{
+    Over every gradient, or with `for @opt` over the parameters that
+    optimizer owns.
+  }];
+  let arguments = (ins F64Attr:$max_norm, F64Attr:$norm_type,
+                       OptionalAttr<FlatSymbolRefAttr>:$optimizer);
+  let assemblyFormat = [{
+    `max_norm` $max_norm `norm_type` $norm_type (`for` $optimizer^)? attr-dict
+  }];
   let hasVerifier = 1;
 }
 
-def Firn_ClipGradValueOp : Firn_Op<"clip_grad_value"> {
+def Firn_ClipGradValueOp : Firn_Op<"clip_grad_value", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "torch.nn.utils.clip_grad_value_ between backward and step";
-  let arguments = (ins F64Attr:$clip_value);
-  let assemblyFormat = "$clip_value attr-dict";
+  let arguments = (ins F64Attr:$clip_value,
+                       OptionalAttr<FlatSymbolRefAttr>:$optimizer);
+  let assemblyFormat = "$clip_value (`for` $optimizer^)? attr-dict";
   let hasVerifier = 1;
 }
 
