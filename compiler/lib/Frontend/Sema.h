@@ -37,6 +37,31 @@ public:
   /// it matches none. A bare layer name matches all its parameters.
   std::optional<std::vector<size_t>> matchSelector(const ast::Expr &selector);
 
+  /// The entry of `table` named `kind` (a layer, optimizer or schedule
+  /// kind), or an "unknown <what> 'kind'; did you mean ...?" error at `loc`.
+  template <typename Entry>
+  const Entry *lookupKind(const std::vector<Entry> &table,
+                          const std::string &kind, const char *what,
+                          SourceLocation loc) {
+    std::vector<std::string> kinds;
+    for (const Entry &entry : table) {
+      if (kind == entry.kind)
+        return &entry;
+      kinds.push_back(entry.kind);
+    }
+    std::string message = std::string("unknown ") + what + " '" + kind + "'";
+    std::string guess = suggest(kind, kinds);
+    if (!guess.empty())
+      message += "; did you mean '" + guess + "'?";
+    diags.error(loc, message);
+    return nullptr;
+  }
+
+  /// The name of an optimizer declared before `expr` names it, or an error
+  /// (`what` names the argument in the message).
+  std::optional<std::string> optimizerNamed(const ast::Expr *expr,
+                                            const std::string &what);
+
 private:
   // SemaModel.cpp
   bool declareLayer(const ast::LayerDecl &decl);

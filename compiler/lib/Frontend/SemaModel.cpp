@@ -15,8 +15,8 @@ namespace firn {
 
 namespace {
 struct LayerInfo {
-  const char *name;
-  LayerKind kind;
+  const char *kind; ///< As the DSL writes it: `Linear`.
+  LayerKind layerKind;
   Signature signature;
 };
 
@@ -134,27 +134,16 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
     diags.error(decl.loc, "duplicate layer name '" + decl.name + "'");
     return false;
   }
-  const LayerInfo *info = nullptr;
-  std::vector<std::string> kinds;
-  for (const LayerInfo &candidate : layerTable()) {
-    kinds.push_back(candidate.name);
-    if (decl.kind == candidate.name)
-      info = &candidate;
-  }
-  if (!info) {
-    std::string message = "unknown layer '" + decl.kind + "'";
-    std::string guess = suggest(decl.kind, kinds);
-    if (!guess.empty())
-      message += "; did you mean '" + guess + "'?";
-    diags.error(decl.kindLoc, message);
+  const LayerInfo *info =
+      lookupKind(layerTable(), decl.kind, "layer", decl.kindLoc);
+  if (!info)
     return false;
-  }
   auto bound = bindArgs(info->signature, decl.args, decl.kindLoc, diags);
   if (!bound)
     return false;
   Layer layer;
   layer.name = decl.name;
-  layer.kind = info->kind;
+  layer.kind = info->layerKind;
   layer.loc = decl.loc;
   const std::string &k = decl.kind;
   auto readPositive = [&](const char *name, int64_t &out) {

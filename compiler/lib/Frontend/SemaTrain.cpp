@@ -192,21 +192,10 @@ bool Sema::declareOptimizer(const ast::OptimizerDecl &decl) {
       diags.error(decl.loc, "duplicate optimizer name '" + decl.name + "'");
       return false;
     }
-  const OptimizerInfo *info = nullptr;
-  std::vector<std::string> kinds;
-  for (const OptimizerInfo &candidate : optimizerTable()) {
-    kinds.push_back(candidate.kind);
-    if (decl.kind == candidate.kind)
-      info = &candidate;
-  }
-  if (!info) {
-    std::string message = "unknown optimizer '" + decl.kind + "'";
-    std::string guess = suggest(decl.kind, kinds);
-    if (!guess.empty())
-      message += "; did you mean '" + guess + "'?";
-    diags.error(decl.kindLoc, message);
+  const OptimizerInfo *info =
+      lookupKind(optimizerTable(), decl.kind, "optimizer", decl.kindLoc);
+  if (!info)
     return false;
-  }
   auto bound = bindArgs(hyperSignature(decl.kind, info->defaults, false),
                         decl.args, decl.kindLoc, diags);
   if (!bound)
@@ -258,6 +247,17 @@ bool Sema::declareOptimizer(const ast::OptimizerDecl &decl) {
   return true;
 }
 
+std::optional<std::string> Sema::optimizerNamed(const ast::Expr *expr,
+                                                const std::string &what) {
+  for (const Optimizer &opt : program.optimizers)
+    if (expr->kind == ast::ExprKind::Name && opt.name == expr->name)
+      return opt.name;
+  diags.error(expr->loc, what + " must name an optimizer declared before it, "
+                                "got " +
+                             describe(expr));
+  return std::nullopt;
+}
+
 bool Sema::declareClip(const ast::ClipDecl &decl) {
   std::string callee = decl.byNorm ? "clip_grad_norm" : "clip_grad_value";
   Signature sig = decl.byNorm
@@ -275,16 +275,10 @@ bool Sema::declareClip(const ast::ClipDecl &decl) {
     std::string what = "'" + callee + "' argument '" + name + "'";
     if (name == "optimizer") {
       // Like clip_grad_norm_(optimizer's parameters, ...): one optimizer's.
-      bool found = false;
-      for (const Optimizer &opt : program.optimizers)
-        found |= expr->kind == ast::ExprKind::Name && opt.name == expr->name;
-      if (!found) {
-        diags.error(expr->loc, what + " must name an optimizer declared "
-                                      "before it, got " +
-                                   describe(expr));
+      auto optimizer = optimizerNamed(expr, what);
+      if (!optimizer)
         return false;
-      }
-      clip.optimizer = expr->name;
+      clip.optimizer = *optimizer;
       continue;
     }
     auto v = readNumber(expr, what, diags);
@@ -314,21 +308,10 @@ bool Sema::declareSchedule(const ast::ScheduleDecl &decl) {
       diags.error(decl.loc, "duplicate schedule name '" + decl.name + "'");
       return false;
     }
-  const ScheduleInfo *info = nullptr;
-  std::vector<std::string> kinds;
-  for (const ScheduleInfo &candidate : scheduleTable()) {
-    kinds.push_back(candidate.kind);
-    if (decl.kind == candidate.kind)
-      info = &candidate;
-  }
-  if (!info) {
-    std::string message = "unknown schedule '" + decl.kind + "'";
-    std::string guess = suggest(decl.kind, kinds);
-    if (!guess.empty())
-      message += "; did you mean '" + guess + "'?";
-    diags.error(decl.kindLoc, message);
+  const ScheduleInfo *info =
+      lookupKind(scheduleTable(), decl.kind, "schedule", decl.kindLoc);
+  if (!info)
     return false;
-  }
   Signature sig{decl.kind, {{"optimizer", true}}};
   for (const ArgSpec &option : info->options)
     sig.params.push_back(option);
@@ -339,16 +322,10 @@ bool Sema::declareSchedule(const ast::ScheduleDecl &decl) {
   for (const auto &[name, expr] : bound->values) {
     std::string what = "'" + decl.kind + "' argument '" + name + "'";
     if (name == "optimizer") {
-      bool found = false;
-      for (const Optimizer &opt : program.optimizers)
-        found |= expr->kind == ast::ExprKind::Name && opt.name == expr->name;
-      if (!found) {
-        diags.error(expr->loc, what + " must name an optimizer declared "
-                                      "before it, got " +
-                                   describe(expr));
+      auto optimizer = optimizerNamed(expr, what);
+      if (!optimizer)
         return false;
-      }
-      schedule.optimizer = expr->name;
+      schedule.optimizer = *optimizer;
     } else if (expr->kind == ast::ExprKind::String) {
       schedule.options[name] = expr->name;
     } else if (expr->kind == ast::ExprKind::List) {
