@@ -9,6 +9,7 @@
 // the binary needs no Halide, LLVM or MLIR library (ldd).
 //
 //===----------------------------------------------------------------------===//
+#include "E2ESupport.h"
 #include "firn/Runtime/Npy.h"
 #include "firn/Runtime/Safetensors.h"
 
@@ -24,49 +25,9 @@
 #include <unistd.h>
 
 using namespace firn::runtime;
+using namespace firn::e2e;
 
 namespace {
-
-std::string tempDir() {
-  static std::string dir = [] {
-    char pattern[] = "/tmp/firn-e2e-XXXXXX";
-    const char *made = mkdtemp(pattern);
-    return std::string(made ? made : "/tmp");
-  }();
-  return dir;
-}
-
-/// Runs a shell command; returns its exit status and output.
-int run(const std::string &command, std::string &output) {
-  std::string log = tempDir() + "/command.log";
-  int status = std::system((command + " > " + log + " 2>&1").c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  output = text.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-void expectClose(const TensorData &actual, const TensorData &expected,
-                 const std::string &what, double absolute) {
-  ASSERT_EQ(actual.shape, expected.shape) << what;
-  std::vector<double> a = actual.asDoubles(), e = expected.asDoubles();
-  double scale = 0;
-  for (double v : e)
-    scale = std::max(scale, std::fabs(v));
-  for (size_t i = 0; i < e.size(); ++i)
-    EXPECT_NEAR(a[i], e[i], 1e-5 * std::max(scale, 1e-3) + absolute)
-        << what << "[" << i << "]";
-}
-
-/// Compiles a .firn file into an executable named `stem`.
-std::string compileModel(const std::string &firn, const std::string &stem) {
-  std::string binary = tempDir() + "/" + stem;
-  std::string output;
-  int code = run(std::string(FIRNC) + " " + firn + " -o " + binary, output);
-  EXPECT_EQ(code, 0) << output;
-  return binary;
-}
 
 /// Compiles examples/seeds/<stem>.firn into an executable.
 std::string compileSeed(const std::string &stem) {

@@ -7,6 +7,7 @@
 // it saves never leaves a truncated checkpoint in place of a good one.
 //
 //===----------------------------------------------------------------------===//
+#include "E2ESupport.h"
 #include "firn/Runtime/Npy.h"
 #include "firn/Runtime/Safetensors.h"
 
@@ -24,44 +25,13 @@
 #include <unistd.h>
 
 using namespace firn::runtime;
+using namespace firn::e2e;
 
 namespace {
 
-std::string tempDir() {
-  static std::string dir = [] {
-    char pattern[] = "/tmp/firn-resume-XXXXXX";
-    const char *made = mkdtemp(pattern);
-    return std::string(made ? made : "/tmp");
-  }();
-  return dir;
-}
-
-int run(const std::string &command, std::string &output) {
-  std::string log = tempDir() + "/command.log";
-  int status = std::system((command + " > " + log + " 2>&1").c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  output = text.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
 std::string compile(const std::string &model) {
-  std::string binary = tempDir() + "/" + model;
-  std::string output;
-  EXPECT_EQ(run(std::string(FIRNC) + " " + FIRN_E2E_MODELS + "/" + model +
-                    ".firn -o " + binary,
-                output),
-            0)
-      << output;
-  return binary;
+  return compileModel(std::string(FIRN_E2E_MODELS) + "/" + model + ".firn",
+                      model);
 }
 
 /// Deterministic data: `rows` samples of `features` floats and class

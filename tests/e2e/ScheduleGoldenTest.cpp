@@ -25,6 +25,7 @@
 // epoch where it appears.
 //
 //===----------------------------------------------------------------------===//
+#include "E2ESupport.h"
 #include "firn/Runtime/Npy.h"
 #include "firn/Runtime/Safetensors.h"
 
@@ -41,58 +42,9 @@
 #include <unistd.h>
 
 using namespace firn::runtime;
+using namespace firn::e2e;
 
 namespace {
-
-std::string tempDir() {
-  static std::string dir = [] {
-    char pattern[] = "/tmp/firn-sched-XXXXXX";
-    const char *made = mkdtemp(pattern);
-    return std::string(made ? made : "/tmp");
-  }();
-  return dir;
-}
-
-/// Runs a shell command; returns its exit status and output.
-int run(const std::string &command, std::string &output) {
-  std::string log = tempDir() + "/command.log";
-  int status = std::system((command + " > " + log + " 2>&1").c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  output = text.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/// 1e-5 relative to the expected tensor's largest magnitude, as the other
-/// golden tests.
-void expectClose(const TensorData &actual, const TensorData &expected,
-                 const std::string &what) {
-  ASSERT_EQ(actual.shape, expected.shape) << what;
-  std::vector<double> a = actual.asDoubles(), e = expected.asDoubles();
-  double scale = 0;
-  for (double v : e)
-    scale = std::max(scale, std::fabs(v));
-  for (size_t i = 0; i < e.size(); ++i)
-    EXPECT_NEAR(a[i], e[i], 1e-5 * std::max(scale, 1e-3))
-        << what << "[" << i << "]";
-}
-
-/// Compiles a .firn file into an executable named `stem` (once per test
-/// program: both tests of a model use the same binary).
-std::string compileModel(const std::string &firn, const std::string &stem) {
-  static std::map<std::string, std::string> compiled;
-  auto it = compiled.find(stem);
-  if (it != compiled.end())
-    return it->second;
-  std::string binary = tempDir() + "/" + stem;
-  std::string output;
-  int code = run(std::string(FIRNC) + " " + firn + " -o " + binary, output);
-  EXPECT_EQ(code, 0) << output;
-  if (code == 0)
-    compiled[stem] = binary;
-  return binary;
-}
 
 /// Writes the tensors of `fixture` under `prefix` as a checkpoint (keys
 /// without the prefix).
