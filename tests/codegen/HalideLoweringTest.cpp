@@ -22,6 +22,8 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 
+#include "FixtureTensors.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -31,6 +33,8 @@
 
 using namespace firn;
 using reference::Tensor;
+using firn::testing::expectClose;
+using firn::testing::toTensor;
 
 namespace {
 
@@ -118,17 +122,6 @@ std::map<std::string, Tensor> runHalide(codegen::LoweredFunction &lowered,
   return result;
 }
 
-void expectClose(const Tensor &actual, const Tensor &expected,
-                 const std::string &what, double absolute = 0) {
-  ASSERT_EQ(actual.shape, expected.shape) << what;
-  double scale = 0;
-  for (double v : expected.data)
-    scale = std::max(scale, std::fabs(v));
-  for (size_t i = 0; i < expected.data.size(); ++i)
-    EXPECT_NEAR(actual.data[i], expected.data[i],
-                1e-5 * std::max(scale, 1e-3) + absolute)
-        << what << "[" << i << "]";
-}
 
 Tensor random(std::vector<int64_t> shape, uint64_t &seed, double low = -1,
               double high = 1, bool integer = false) {
@@ -387,17 +380,6 @@ TEST(HalideLowering, LossesAndLayers) {
 // The seeds' training steps against PyTorch
 //===----------------------------------------------------------------------===//
 
-Tensor toTensor(const runtime::TensorData &data) {
-  Tensor t;
-  t.shape = data.shape;
-  t.isInteger = data.dtype == runtime::DType::I64;
-  if (t.isInteger)
-    for (int64_t v : data.asInt64s())
-      t.data.push_back(static_cast<double>(v));
-  else
-    t.data = data.asDoubles();
-  return t;
-}
 
 class SeedHalide : public ::testing::TestWithParam<const char *> {};
 

@@ -39,6 +39,8 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 
+#include "FixtureTensors.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -48,32 +50,12 @@
 
 using namespace firn;
 using reference::Tensor;
+using firn::testing::expectClose;
+using firn::testing::toTensor;
 
 namespace {
 
-Tensor toTensor(const runtime::TensorData &data) {
-  Tensor t;
-  t.shape = data.shape;
-  t.isInteger = data.dtype == runtime::DType::I64;
-  if (t.isInteger)
-    for (int64_t v : data.asInt64s())
-      t.data.push_back(static_cast<double>(v));
-  else
-    t.data = data.asDoubles();
-  return t;
-}
 
-void expectClose(const Tensor &actual, const Tensor &expected,
-                 const std::string &what, double absolute) {
-  ASSERT_EQ(actual.shape, expected.shape) << what;
-  double scale = 0;
-  for (double v : expected.data)
-    scale = std::max(scale, std::fabs(v));
-  for (size_t i = 0; i < expected.data.size(); ++i)
-    EXPECT_NEAR(actual.data[i], expected.data[i],
-                1e-5 * std::max(scale, 1e-3) + absolute)
-        << what << "[" << i << "]";
-}
 
 /// A model and its fixture, relative to the repository root.
 struct GoldenCase {
