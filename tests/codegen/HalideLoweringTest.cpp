@@ -22,6 +22,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 
+#include "CompileModel.h"
 #include "FixtureTensors.h"
 
 #include <gtest/gtest.h>
@@ -387,20 +388,13 @@ TEST_P(SeedHalide, TrainingStepMatchesPyTorch) {
   std::string stem = GetParam();
   double absolute = stem == "s003_two_conv" ? 1e-4 : 0.0; // See SeedGoldenTest.
   std::string path = std::string(FIRN_EXAMPLES_DIR) + "/seeds/" + stem + ".firn";
-  std::ifstream in(path);
-  std::stringstream source;
-  source << in.rdbuf();
-  DiagnosticEngine diags(path, source.str());
-  auto module = parseModule(diags);
-  ASSERT_TRUE(module) << diags.text();
-  auto program = analyze(*module, diags);
-  ASSERT_TRUE(program) << diags.text();
   mlir::MLIRContext context;
-  context.loadDialect<FirnDialect, mlir::func::FuncDialect>();
-  auto ir = mlirGen(context, *program);
-  mlir::PassManager pm(&context);
-  buildTrainingPipeline(pm, Stage::Optimized);
-  ASSERT_TRUE(mlir::succeeded(pm.run(*ir)));
+  firn::testing::CompiledModel compiled;
+  std::string failure =
+      firn::testing::compileModelFile(path, context, Stage::Optimized, compiled);
+  ASSERT_EQ(failure, "");
+  const auto &program = compiled.program;
+  auto &ir = compiled.ir;
 
   auto step = codegen::lowerFunction(ir->lookupSymbol<mlir::func::FuncOp>("train_step"));
   auto update = codegen::lowerFunction(ir->lookupSymbol<mlir::func::FuncOp>("optimizer_step"));

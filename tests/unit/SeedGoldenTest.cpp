@@ -39,6 +39,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 
+#include "CompileModel.h"
 #include "FixtureTensors.h"
 
 #include <gtest/gtest.h>
@@ -107,21 +108,13 @@ TEST_P(SeedGolden, MatchesPyTorch) {
 
   // Compile the model to the optimized training step.
   std::string path = fromRoot(GetParam().firn);
-  std::ifstream in(path);
-  ASSERT_TRUE(in) << path;
-  std::stringstream source;
-  source << in.rdbuf();
-  DiagnosticEngine diags(path, source.str());
-  auto module = parseModule(diags);
-  ASSERT_TRUE(module) << diags.text();
-  auto program = analyze(*module, diags);
-  ASSERT_TRUE(program) << diags.text();
   mlir::MLIRContext context;
-  context.loadDialect<FirnDialect, mlir::func::FuncDialect>();
-  auto ir = mlirGen(context, *program);
-  mlir::PassManager pm(&context);
-  buildTrainingPipeline(pm, Stage::Optimized);
-  ASSERT_TRUE(mlir::succeeded(pm.run(*ir)));
+  firn::testing::CompiledModel compiled;
+  std::string failure =
+      firn::testing::compileModelFile(path, context, Stage::Optimized, compiled);
+  ASSERT_EQ(failure, "");
+  const auto &program = compiled.program;
+  auto &ir = compiled.ir;
 
   runtime::SafetensorsFile fixture;
   std::string error;
