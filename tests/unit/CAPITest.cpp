@@ -18,6 +18,7 @@
 #include "firn/Runtime/Trainer.h"
 
 #include "FakeModel.h"
+#include "TestDir.h"
 
 #include <gtest/gtest.h>
 
@@ -59,14 +60,10 @@ protected:
 
   void SetUp() override {
     calls = Calls();
-    const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir = ::testing::TempDir() + "firn_capi_" + info->name();
-    ASSERT_EQ(
-        std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()),
-        0);
-    dir += "/";
+    dir = firn::testing::freshTestDir("firn_capi_");
+    ASSERT_NE(dir, "");
   }
-  void TearDown() override { std::system(("rm -rf '" + dir + "'").c_str()); }
+  void TearDown() override { firn::testing::removeTestDir(dir); }
 };
 
 //===----------------------------------------------------------------------===//

@@ -18,6 +18,7 @@
 #include "firn/Runtime/Trainer.h"
 
 #include "FakeModel.h"
+#include "TestDir.h"
 
 #include <gtest/gtest.h>
 
@@ -108,16 +109,12 @@ protected:
 
   void SetUp() override {
     calls = Calls();
-    const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir = ::testing::TempDir() + "firn_metrics_" + info->name();
-    ASSERT_EQ(
-        std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()),
-        0);
-    dir += "/";
+    dir = firn::testing::freshTestDir("firn_metrics_");
+    ASSERT_NE(dir, "");
     x = writeFloats("x.npy", {4, 2}, kX);
     y = writeFloats("y.npy", {4, 1}, kY);
   }
-  void TearDown() override { std::system(("rm -rf '" + dir + "'").c_str()); }
+  void TearDown() override { firn::testing::removeTestDir(dir); }
 
   std::string writeFloats(const std::string &name, std::vector<int64_t> shape,
                           const std::vector<float> &values) {

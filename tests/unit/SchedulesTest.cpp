@@ -20,6 +20,7 @@
 #include "firn/Runtime/Trainer.h"
 
 #include "FakeModel.h"
+#include "TestDir.h"
 
 #include <gtest/gtest.h>
 
@@ -243,12 +244,8 @@ protected:
 
   void SetUp() override {
     firn::fake::calls = firn::fake::Calls();
-    const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir = ::testing::TempDir() + "firn_schedules_" + info->name();
-    ASSERT_EQ(
-        std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()),
-        0);
-    dir += "/";
+    dir = firn::testing::freshTestDir("firn_schedules_");
+    ASSERT_NE(dir, "");
     DatasetSpec spec;
     bool hasTarget;
     std::string error;
@@ -262,7 +259,7 @@ protected:
   }
   void TearDown() override {
     std::fclose(progress);
-    std::system(("rm -rf '" + dir + "'").c_str());
+    firn::testing::removeTestDir(dir);
   }
 
   /// Trains `epochs` epochs (or `steps` steps) of batch 2 (2 batches per

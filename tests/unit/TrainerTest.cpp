@@ -20,6 +20,7 @@
 #include "firn/Runtime/Safetensors.h"
 
 #include "FakeModel.h"
+#include "TestDir.h"
 
 #include <gtest/gtest.h>
 
@@ -45,14 +46,10 @@ protected:
 
   void SetUp() override {
     calls = Calls();
-    const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir = ::testing::TempDir() + "firn_trainer_" + info->name();
-    ASSERT_EQ(
-        std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()),
-        0);
-    dir += "/";
+    dir = firn::testing::freshTestDir("firn_trainer_");
+    ASSERT_NE(dir, "");
   }
-  void TearDown() override { std::system(("rm -rf '" + dir + "'").c_str()); }
+  void TearDown() override { firn::testing::removeTestDir(dir); }
 
   std::string writeFloats(const std::string &name, std::vector<int64_t> shape,
                           const std::vector<float> &values) {
