@@ -146,17 +146,8 @@ protected:
 
   /// Runs firn_main as the program "linreg", keeping its stdout and stderr.
   int run(const firn_model_desc &model, std::vector<std::string> args) {
-    args.insert(args.begin(), "linreg");
-    std::vector<char *> argv;
-    for (std::string &a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::testing::internal::CaptureStdout();
-    ::testing::internal::CaptureStderr();
-    int rc = firn_main(static_cast<int>(args.size()), argv.data(), &model);
-    out = ::testing::internal::GetCapturedStdout();
-    err = ::testing::internal::GetCapturedStderr();
-    return rc;
+    return firn::testing::runFirnMain(model, "linreg", std::move(args), out,
+                                      err);
   }
 
   /// `train` on x/y with batch 2 (2 optimizer steps per epoch) and `extra`.

@@ -8,6 +8,8 @@
 
 #include "firn/Runtime/Npy.h"
 
+#include "TestDir.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -32,22 +34,10 @@ std::string fixture(const std::string &name) {
 
 /// A fresh path in the test temp directory, unique per test and process.
 std::string tempPath(const std::string &suffix = ".npy") {
-  const ::testing::TestInfo *info =
-      ::testing::UnitTest::GetInstance()->current_test_info();
-  return ::testing::TempDir() + "firn_npy_" + info->test_suite_name() + "_" +
-         info->name() + "_" + std::to_string(long(getpid())) + suffix;
+  return firn::testing::tempPath("firn_npy_", suffix);
 }
-
-void writeBytes(const std::string &path, const std::string &bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
-}
+using firn::testing::readBytes;
+using firn::testing::writeBytes;
 
 TensorData readOk(const std::string &path) {
   TensorData t;

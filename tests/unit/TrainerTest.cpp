@@ -83,17 +83,7 @@ protected:
   /// Runs firn_main as the program `prog`, keeping its stdout and stderr.
   int run(const firn_model_desc &model, std::vector<std::string> args,
           const std::string &prog = "/some/dir/linreg") {
-    args.insert(args.begin(), prog);
-    std::vector<char *> argv;
-    for (std::string &a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::testing::internal::CaptureStdout();
-    ::testing::internal::CaptureStderr();
-    int rc = firn_main(static_cast<int>(args.size()), argv.data(), &model);
-    out = ::testing::internal::GetCapturedStdout();
-    err = ::testing::internal::GetCapturedStderr();
-    return rc;
+    return firn::testing::runFirnMain(model, prog, std::move(args), out, err);
   }
 };
 
