@@ -295,6 +295,48 @@ TEST(HalideLowering, Contractions) {
           {x, w});
 }
 
+/// The tiled matrix-product schedule on shapes that do not divide its
+/// tiles: rows (the batch, dynamic) not a multiple of the 8-row tile,
+/// columns narrower than a vector, one vector, and past a 2-vector tile
+/// (the last tile shifts inwards), reductions shorter than a vector.
+TEST(HalideLowering, ContractionTiles) {
+  uint64_t seed = 9;
+  struct Shape { int64_t m, k, n; };
+  for (Shape s : {Shape{1, 7, 16}, Shape{13, 33, 37}, Shape{19, 5, 70},
+                  Shape{8, 16, 32}, Shape{21, 40, 9}}) {
+    std::string m = "?", k = std::to_string(s.k), n = std::to_string(s.n);
+    auto type = [](const std::string &rows, const std::string &cols) {
+      return "tensor<" + rows + "x" + cols + "xf32>";
+    };
+    Tensor x = random({s.m, s.k}, seed), w = random({s.n, s.k}, seed),
+           b = random({s.n}, seed), kn = random({s.k, s.n}, seed),
+           mn = random({s.m, s.n}, seed);
+    // linear: x·Wᵀ + b
+    checkOp("func.func @f(%x: " + type(m, k) + ", %w: " + type(n, k) +
+                ", %b: tensor<" + n + "xf32>) -> " + type(m, n) +
+                " {\n  %y = firn.linear %x, %w, %b : (" + type(m, k) + ", " +
+                type(n, k) + ", tensor<" + n + "xf32>) -> " + type(m, n) +
+                "\n  return %y : " + type(m, n) + "\n}",
+            {x, w, b});
+    // dy·W (no transpose), x·Wᵀ (transpose_rhs), dyᵀ·x (transpose_lhs).
+    checkOp("func.func @f(%x: " + type(m, k) + ", %b: " + type(k, n) + ") -> " +
+                type(m, n) + " {\n  %y = firn.matmul %x, %b : " + type(m, k) +
+                ", " + type(k, n) + " -> " + type(m, n) + "\n  return %y : " +
+                type(m, n) + "\n}",
+            {x, kn});
+    checkOp("func.func @f(%x: " + type(m, k) + ", %w: " + type(n, k) + ") -> " +
+                type(m, n) + " {\n  %y = firn.matmul %x, %w transpose_rhs : " +
+                type(m, k) + ", " + type(n, k) + " -> " + type(m, n) +
+                "\n  return %y : " + type(m, n) + "\n}",
+            {x, w});
+    checkOp("func.func @f(%x: " + type(m, k) + ", %d: " + type(m, n) + ") -> " +
+                type(k, n) + " {\n  %y = firn.matmul %x, %d transpose_lhs : " +
+                type(m, k) + ", " + type(m, n) + " -> " + type(k, n) +
+                "\n  return %y : " + type(k, n) + "\n}",
+            {x, mn});
+  }
+}
+
 TEST(HalideLowering, Convolutions) {
   uint64_t seed = 4;
   Tensor x = random({2, 3, 7, 6}, seed), k = random({4, 3, 3, 2}, seed),

@@ -127,6 +127,37 @@ Window window(Expr outH, Expr outW, Expr kh, Expr kw, ArrayRef<int64_t> stride,
 }
 } // namespace
 
+Func OpLowering::contraction(const std::string &name, Expr rows, Expr depth,
+                              int columns, Element lhsAt, Element rhsAt,
+                              bool lhsTransposed) {
+  std::string suffix = "_" + std::to_string(counter++);
+  Contraction c;
+  c.result = Func(name + "_product" + suffix);
+  c.acc = Func(name + "_acc" + suffix);
+  c.lhs = Func(name + "_lhs" + suffix);
+  c.rhs = Func(name + "_rhs" + suffix);
+  c.j = Var("j");
+  c.i = Var("i");
+  c.k = Var("k");
+  c.r = RDom(0, depth, name + "_k" + suffix);
+  c.rows = rows;
+  c.columns = columns;
+  c.lhsTransposed = lhsTransposed;
+  // The schedule computes whole row tiles, so rows past the end exist in
+  // the (padded) result; they read the last row, clamped, and no consumer
+  // reads them. The reduction coordinate is clamped as well so a tiled
+  // copy of the operand may overrun safely.
+  Expr row = Halide::clamp(c.i, 0, rows - 1);
+  Expr kk = Halide::clamp(c.k, 0, depth - 1);
+  c.lhs(c.k, c.i) = lhsAt(row, kk);
+  c.rhs(c.j, c.k) = rhsAt(c.k, c.j);
+  c.acc(c.j, c.i) = 0.0f;
+  c.acc(c.j, c.i) += c.lhs(c.r, c.i) * c.rhs(c.j, c.r);
+  c.result(c.j, c.i) = c.acc(c.j, c.i);
+  contractions.push_back(c);
+  return c.result;
+}
+
 LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
                                       HTensor &out) {
   std::vector<Var> v = makeVars(out.rank());
@@ -266,23 +297,44 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
   }
   if (auto matmul = dyn_cast<MatmulOp>(op)) {
     const HTensor &a = in[0], &b = in[1];
-    Expr k = matmul.getTransposeLhs() ? a.extents[0] : a.extents[1];
+    bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
+    Expr k = tl ? a.extents[0] : a.extents[1];
+    if (out.shape[1] != shape::kBatch) {
+      Func product = contraction(
+          name, out.extents[0], k, static_cast<int>(out.shape[1]),
+          [&](Expr row, Expr kk) { return tl ? a.at({kk, row}) : a.at({row, kk}); },
+          [&](Expr kk, Expr col) { return tr ? b.at({col, kk}) : b.at({kk, col}); },
+          /*lhsTransposed=*/tl);
+      define(out.func, v, call(product, idx));
+      return success();
+    }
     RDom r(0, k);
-    Expr av = matmul.getTransposeLhs() ? a.at({r, idx[0]}) : a.at({idx[0], r});
-    Expr bv = matmul.getTransposeRhs() ? b.at({idx[1], r}) : b.at({r, idx[1]});
+    Expr av = tl ? a.at({r, idx[0]}) : a.at({idx[0], r});
+    Expr bv = tr ? b.at({idx[1], r}) : b.at({r, idx[1]});
     define(out.func, v, Halide::sum(av * bv));
     root(out.func);
     return success();
   }
   if (auto linear = dyn_cast<LinearOp>(op)) {
     const HTensor &x = in[0], &w = in[1];
-    RDom r(0, w.extents[1]);
-    std::vector<Expr> xi(idx.begin(), idx.end() - 1);
-    xi.push_back(r);
-    Func product("linear_dot_" + std::to_string(counter++));
-    define(product, v, Halide::sum(x.at(xi) * w.at({idx.back(), r})));
-    root(product);
-    Expr e = call(product, idx);
+    Expr e;
+    if (x.rank() == 2) {
+      // y = x·Wᵀ: row n of x times row o of W.
+      Func product = contraction(
+          "linear", x.extents[0], w.extents[1], static_cast<int>(w.shape[0]),
+          [&](Expr row, Expr kk) { return x.at({row, kk}); },
+          [&](Expr kk, Expr col) { return w.at({col, kk}); },
+          /*lhsTransposed=*/false);
+      e = call(product, idx);
+    } else {
+      RDom r(0, w.extents[1]);
+      std::vector<Expr> xi(idx.begin(), idx.end() - 1);
+      xi.push_back(r);
+      Func product("linear_dot_" + std::to_string(counter++));
+      define(product, v, Halide::sum(x.at(xi) * w.at({idx.back(), r})));
+      root(product);
+      e = call(product, idx);
+    }
     if (linear.getBias())
       e = e + in[2].at(broadcastIndex(in[2], {idx.back()}));
     define(out.func, v, e);

@@ -14,6 +14,8 @@
 
 #include "llvm/ADT/DenseMap.h"
 
+#include <functional>
+
 namespace firn::codegen {
 
 /// Tensors are row-major (the last dimension contiguous, as in PyTorch)
@@ -44,8 +46,10 @@ std::vector<Halide::Expr> asExprs(const std::vector<Halide::Var> &vars);
 class OpLowering {
 public:
   OpLowering(Halide::Expr batch, uint64_t seed,
-             std::vector<Halide::Func> &rootFuncs)
-      : batch(std::move(batch)), seed(seed), rootFuncs(rootFuncs) {}
+             std::vector<Halide::Func> &rootFuncs,
+             std::vector<Contraction> &contractions)
+      : batch(std::move(batch)), seed(seed), rootFuncs(rootFuncs),
+        contractions(contractions) {}
 
   /// The extents of a value of type `type`.
   std::vector<Halide::Expr> extentsOf(mlir::RankedTensorType type) const;
@@ -62,6 +66,14 @@ private:
   /// it is computed once, at root, instead of inlined into every consumer.
   void root(const Halide::Func &f) { rootFuncs.push_back(f); }
 
+  /// A matrix product of `rows` x `depth` by `depth` x `columns`, given
+  /// the element of each operand at (row, k) and (k, column); returns the
+  /// Func of the product (see Contraction).
+  using Element = std::function<Halide::Expr(Halide::Expr, Halide::Expr)>;
+  Halide::Func contraction(const std::string &name, Halide::Expr rows,
+                           Halide::Expr depth, int columns, Element lhs,
+                           Element rhs, bool lhsTransposed);
+
   mlir::LogicalResult elementwise(mlir::Operation *op,
                                   llvm::ArrayRef<HTensor> in, HTensor &out);
   mlir::LogicalResult reduce(mlir::Operation *op, const HTensor &in,
@@ -71,6 +83,7 @@ private:
   Halide::Expr batch;
   uint64_t seed;
   std::vector<Halide::Func> &rootFuncs;
+  std::vector<Contraction> &contractions;
   int counter = 0;
 };
 

@@ -2,20 +2,90 @@
 //
 // Elementwise ops stay inlined into their consumers: that is the fusion
 // (no buffer between a linear layer and its ReLU). What lowering marked as
-// root (contractions, convolutions, reductions) and the pipeline's outputs
-// are computed once each, vectorized along their contiguous dimension
-// (Halide's dimension 0, the tensor's last) and parallel over their
-// outermost one; the reductions in register tiles. Cache blocking and
-// autotuning are the performance work.
+// root (convolutions, reductions) and the pipeline's outputs are computed
+// once each, vectorized along their contiguous dimension (Halide's
+// dimension 0, the tensor's last) and parallel over their outermost one;
+// the reductions in register tiles.
+//
+// Matrix products (Contraction) get a hand-written schedule, the classic
+// one for a CPU GEMM: a register tile of 2 vectors x 8 rows of
+// accumulators (16 of AVX-512's 32 registers) whose inner loop broadcasts
+// 8 left-hand values and loads 2 right-hand vectors per step of k; the
+// right-hand operand copied ("packed") once per column panel, contiguous
+// along the tile's columns, whatever its layout (this turns x·Wᵀ into the
+// same loop as dy·W); the left-hand operand materialized once (which also
+// computes an inlined producer such as a ReLU once, not once per use) and
+// transposed when it is stored by columns (dyᵀ·x). Column panels run in
+// parallel. Measured on this machine kind at 300-360 GFLOP/s on 2 cores
+// (bench/matmul); see docs/benchmarks.md.
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Build.h"
 
 namespace firn::codegen {
 
+namespace {
+using Halide::TailStrategy;
+using Halide::Var;
+
+/// Rows per register tile.
+constexpr int kTileRows = 8;
+
+void scheduleContraction(Contraction &c, int lanes) {
+  c.result.compute_root();
+  if (c.columns < lanes) {
+    // Too narrow for a vector tile (a classifier's 10 outputs): one row at
+    // a time, the reduction innermost.
+    c.result.parallel(c.i);
+    c.acc.compute_at(c.result, c.i);
+    c.acc.update().reorder(c.j, c.r);
+    return;
+  }
+  int tileColumns = c.columns >= 2 * lanes ? 2 * lanes : lanes;
+  // The result holds whole row tiles (the rows past the end read the last
+  // row of the operand and are never read) and exactly N columns, so that
+  // every tile is full: the last column tile shifts inwards to overlap its
+  // neighbour instead of running a partial vector.
+  c.result.bound(c.j, 0, c.columns)
+      .bound(c.i, 0, (c.rows + kTileRows - 1) / kTileRows * kTileRows);
+  Var jo("jo"), io("io"), ji("ji"), ii("ii");
+  c.result
+      .tile(c.j, c.i, jo, io, ji, ii, tileColumns, kTileRows,
+            TailStrategy::ShiftInwards)
+      .reorder(ji, ii, io, jo)
+      .vectorize(ji, lanes)
+      .unroll(ji)
+      .unroll(ii)
+      .parallel(jo);
+  c.acc.compute_at(c.result, io)
+      .vectorize(c.j, lanes)
+      .unroll(c.j)
+      .unroll(c.i);
+  c.acc.update()
+      .reorder(c.j, c.i, c.r)
+      .vectorize(c.j, lanes)
+      .unroll(c.j)
+      .unroll(c.i);
+  // The panel of the right-hand operand that a column tile reads: K rows
+  // of tileColumns contiguous floats.
+  c.rhs.compute_at(c.result, jo).vectorize(c.j, lanes);
+  c.lhs.compute_root();
+  if (c.lhsTransposed) {
+    // A blocked transpose: 16 x 16 tiles (the reads are clamped, so tiles
+    // may overrun the edges).
+    Var ko("ko"), ki("ki"), iO("iO"), iI("iI");
+    c.lhs.tile(c.k, c.i, ko, iO, ki, iI, lanes, lanes)
+        .vectorize(ki)
+        .unroll(iI)
+        .parallel(iO);
+  } else {
+    c.lhs.vectorize(c.k, lanes, TailStrategy::GuardWithIf).parallel(c.i);
+  }
+}
+} // namespace
+
 void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) {
   int lanes = target.natural_vector_size(Halide::Float(32));
-  using Halide::TailStrategy;
   auto schedule = [&](Halide::Func f, bool reduces) {
     f.compute_root();
     std::vector<Halide::Var> args = f.args();
@@ -37,6 +107,8 @@ void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) 
     if (args.size() >= 2)
       f.parallel(args.back());
   };
+  for (Contraction &c : function.contractions)
+    scheduleContraction(c, lanes);
   for (Halide::Func &f : function.rootFuncs)
     schedule(f, /*reduces=*/true);
   for (Halide::Func &f : function.funcs)

@@ -33,6 +33,25 @@ struct Port {
   mlir::RankedTensorType type;
 };
 
+/// A matrix product result[i, j] = sum_k lhs[i, k] * rhs[k, j]: a linear
+/// layer or a matmul in any of its transpose variants (x·Wᵀ, dy·W, dyᵀ·x).
+/// Lowering defines it in one canonical form so that one hand-written
+/// schedule (scheduleContraction in Schedule.cpp) serves every variant.
+/// Halide coordinates are reversed: `result(j, i)` is row i, column j.
+struct Contraction {
+  Halide::Func result; ///< result(j, i) = acc(j, i); what consumers read.
+  Halide::Func acc;    ///< The reduction: acc(j, i) += lhs(k, i) * rhs(j, k).
+  Halide::Func lhs;    ///< lhs(k, i): row i of the left operand, element k.
+  Halide::Func rhs;    ///< rhs(j, k): row k of the right operand, element j.
+  Halide::Var j, i, k;
+  Halide::RDom r;      ///< Over the reduction extent.
+  Halide::Expr rows;   ///< M (dynamic when it is the batch).
+  int columns = 0;     ///< N (always static).
+  /// Whether the left operand is stored with its rows contiguous (dyᵀ·x),
+  /// so that reading row i walks a column: it gets a transposing copy.
+  bool lhsTransposed = false;
+};
+
 struct LoweredFunction {
   std::string name;
   /// The model function this kernel is a part of, if it is one of several
@@ -44,6 +63,8 @@ struct LoweredFunction {
   std::vector<Halide::Func> funcs; ///< One per output, same order.
   /// Every Func lowering created, for scheduling and inspection.
   std::vector<Halide::Func> rootFuncs;
+  /// The matrix products, scheduled apart from rootFuncs.
+  std::vector<Contraction> contractions;
 
   Halide::Pipeline pipeline() const { return Halide::Pipeline(funcs); }
 };
