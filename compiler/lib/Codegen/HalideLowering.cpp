@@ -77,6 +77,7 @@ private:
     define(t.func, v, call(param, asExprs(v)));
     t.shape = shapeOf(type);
     t.type = halideType(type);
+    t.stored = true;
     int rank = static_cast<int>(type.getRank());
     for (int i = 0; i < rank; ++i)
       t.extents.push_back(type.isDynamicDim(i)
@@ -89,6 +90,19 @@ private:
   /// cannot be its inputs.
   void output(const std::string &name, const std::string &symbol,
               const HTensor &value, RankedTensorType type) {
+    // A matrix product whose tiles cover the output exactly (static rows,
+    // a multiple of the row tile: a weight gradient) writes the output
+    // buffer itself, without a copy.
+    for (Contraction &c : result.contractions) {
+      const int64_t *rows = Halide::Internal::as_const_int(c.rows);
+      if (c.result.name() != value.func.name() || c.isOutput || !rows ||
+          *rows % kContractionTileRows != 0)
+        continue;
+      c.isOutput = true;
+      result.outputs.push_back({name, symbol, type});
+      result.funcs.push_back(c.result);
+      return;
+    }
     std::vector<Halide::Var> v = makeVars(type.getRank());
     Halide::Func out("out_" + name);
     define(out, v, value.at(asExprs(v)));

@@ -129,7 +129,7 @@ Window window(Expr outH, Expr outW, Expr kh, Expr kw, ArrayRef<int64_t> stride,
 
 Func OpLowering::contraction(const std::string &name, Expr rows, Expr depth,
                               int columns, Element lhsAt, Element rhsAt,
-                              bool lhsTransposed) {
+                              bool lhsTransposed, bool lhsStored) {
   std::string suffix = "_" + std::to_string(counter++);
   Contraction c;
   c.result = Func(name + "_product" + suffix);
@@ -143,6 +143,7 @@ Func OpLowering::contraction(const std::string &name, Expr rows, Expr depth,
   c.rows = rows;
   c.columns = columns;
   c.lhsTransposed = lhsTransposed;
+  c.lhsDirect = lhsStored && !lhsTransposed;
   // The schedule computes whole row tiles, so rows past the end exist in
   // the (padded) result; they read the last row, clamped, and no consumer
   // reads them. The reduction coordinate is clamped as well so a tiled
@@ -231,6 +232,7 @@ LogicalResult OpLowering::reduce(Operation *op, const HTensor &in,
   else
     define(out.func, v, Halide::maximum(x));
   root(out.func);
+  out.stored = true;
   return success();
 }
 
@@ -304,8 +306,9 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
           name, out.extents[0], k, static_cast<int>(out.shape[1]),
           [&](Expr row, Expr kk) { return tl ? a.at({kk, row}) : a.at({row, kk}); },
           [&](Expr kk, Expr col) { return tr ? b.at({col, kk}) : b.at({kk, col}); },
-          /*lhsTransposed=*/tl);
-      define(out.func, v, call(product, idx));
+          /*lhsTransposed=*/tl, /*lhsStored=*/a.stored);
+      out.func = product; // The product itself: what its consumers read.
+      out.stored = true;
       return success();
     }
     RDom r(0, k);
@@ -324,7 +327,12 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
           "linear", x.extents[0], w.extents[1], static_cast<int>(w.shape[0]),
           [&](Expr row, Expr kk) { return x.at({row, kk}); },
           [&](Expr kk, Expr col) { return w.at({col, kk}); },
-          /*lhsTransposed=*/false);
+          /*lhsTransposed=*/false, /*lhsStored=*/x.stored);
+      if (!linear.getBias()) {
+        out.func = product;
+        out.stored = true;
+        return success();
+      }
       e = call(product, idx);
     } else {
       RDom r(0, w.extents[1]);

@@ -31,6 +31,10 @@ struct HTensor {
   std::vector<Halide::Expr> extents;
   shape::Shape shape; ///< Static sizes, shape::kBatch for the batch.
   Halide::Type type = Halide::Float(32);
+  /// Its values are in memory (an input, or computed at root), so reading
+  /// an element is one load; otherwise reading it recomputes the inlined
+  /// ops that define it.
+  bool stored = false;
 
   int rank() const { return static_cast<int>(shape.size()); }
   Halide::Expr at(const std::vector<Halide::Expr> &index) const {
@@ -72,7 +76,7 @@ private:
   using Element = std::function<Halide::Expr(Halide::Expr, Halide::Expr)>;
   Halide::Func contraction(const std::string &name, Halide::Expr rows,
                            Halide::Expr depth, int columns, Element lhs,
-                           Element rhs, bool lhsTransposed);
+                           Element rhs, bool lhsTransposed, bool lhsStored);
 
   mlir::LogicalResult elementwise(mlir::Operation *op,
                                   llvm::ArrayRef<HTensor> in, HTensor &out);

@@ -22,14 +22,15 @@
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Build.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 namespace firn::codegen {
 
 namespace {
 using Halide::TailStrategy;
 using Halide::Var;
 
-/// Rows per register tile.
-constexpr int kTileRows = 8;
+constexpr int kTileRows = kContractionTileRows;
 
 void scheduleContraction(Contraction &c, int lanes) {
   c.result.compute_root();
@@ -69,6 +70,8 @@ void scheduleContraction(Contraction &c, int lanes) {
   // The panel of the right-hand operand that a column tile reads: K rows
   // of tileColumns contiguous floats.
   c.rhs.compute_at(c.result, jo).vectorize(c.j, lanes);
+  if (c.lhsDirect)
+    return; // Broadcast straight from the operand's rows.
   c.lhs.compute_root();
   if (c.lhsTransposed) {
     // A blocked transpose: 16 x 16 tiles (the reads are clamped, so tiles
@@ -112,7 +115,10 @@ void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) 
   for (Halide::Func &f : function.rootFuncs)
     schedule(f, /*reduces=*/true);
   for (Halide::Func &f : function.funcs)
-    schedule(f, /*reduces=*/false);
+    if (llvm::none_of(function.contractions, [&](const Contraction &c) {
+          return c.isOutput && c.result.name() == f.name();
+        }))
+      schedule(f, /*reduces=*/false);
 }
 
 } // namespace firn::codegen

@@ -50,7 +50,17 @@ struct Contraction {
   /// Whether the left operand is stored with its rows contiguous (dyᵀ·x),
   /// so that reading row i walks a column: it gets a transposing copy.
   bool lhsTransposed = false;
+  /// Whether the left operand can be read in place: stored, row-major.
+  /// Otherwise it is materialized once (computing an inlined producer such
+  /// as a ReLU once, not once per column tile).
+  bool lhsDirect = false;
+  /// Whether `result` is itself an output of the pipeline (its rows are
+  /// then exactly the output's, a multiple of kContractionTileRows).
+  bool isOutput = false;
 };
+
+/// Rows per register tile of a contraction's schedule.
+constexpr int kContractionTileRows = 8;
 
 struct LoweredFunction {
   std::string name;
