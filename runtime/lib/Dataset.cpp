@@ -247,8 +247,21 @@ bool Dataset::batch(int64_t index, int64_t batchSize, Batch &out) const {
   return true;
 }
 
+/// The permutation of 0..n-1 for (seed, epoch), written into `order`
+/// (its storage reused: shuffling each epoch allocates nothing).
+static void fillPermutation(std::vector<int64_t> &order, int64_t n,
+                            uint64_t seed, uint64_t epoch) {
+  order.resize(size_t(std::max<int64_t>(n, 0)));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  uint64_t state = seed ^ (0x9E3779B97F4A7C15ULL * (epoch + 1));
+  for (int64_t i = n - 1; i >= 1; --i) {
+    const int64_t j = int64_t(splitmix64(state) % uint64_t(i + 1));
+    std::swap(order[size_t(i)], order[size_t(j)]);
+  }
+}
+
 void Dataset::shuffle(uint64_t seed, uint64_t epoch) {
-  sampleOrder = permutation(samples, seed, epoch);
+  fillPermutation(sampleOrder, samples, seed, epoch);
 }
 
 void Dataset::unshuffle() {
@@ -258,13 +271,8 @@ void Dataset::unshuffle() {
 
 std::vector<int64_t> Dataset::permutation(int64_t n, uint64_t seed,
                                           uint64_t epoch) {
-  std::vector<int64_t> order(size_t(std::max<int64_t>(n, 0)));
-  std::iota(order.begin(), order.end(), int64_t(0));
-  uint64_t state = seed ^ (0x9E3779B97F4A7C15ULL * (epoch + 1));
-  for (int64_t i = n - 1; i >= 1; --i) {
-    const int64_t j = int64_t(splitmix64(state) % uint64_t(i + 1));
-    std::swap(order[size_t(i)], order[size_t(j)]);
-  }
+  std::vector<int64_t> order;
+  fillPermutation(order, n, seed, epoch);
   return order;
 }
 

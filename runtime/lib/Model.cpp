@@ -9,6 +9,8 @@
 
 #include "firn/Runtime/Model.h"
 
+#include "firn/Runtime/Allocator.h"
+
 #include "firn/Runtime/Random.h"
 
 #include <algorithm>
@@ -20,6 +22,8 @@ namespace firn::runtime {
 bool isGradientName(const std::string &name) {
   return name.compare(0, 5, "grad/") == 0;
 }
+
+ModelState::~ModelState() { releaseCachedKernelMemory(); }
 
 ModelState::ModelState(const firn_model_desc &desc) : model(desc) {
   tensors.reserve(desc.num_states);

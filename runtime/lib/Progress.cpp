@@ -9,6 +9,9 @@
 #include "firn/Runtime/Progress.h"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
 #include <chrono>
 #include <cmath>
 #include <utility>
@@ -22,16 +25,6 @@
 #endif
 
 namespace firn::runtime {
-
-namespace {
-
-std::string format(const char *fmt, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), fmt, value);
-  return buffer;
-}
-
-} // namespace
 
 ProgressReporter::ProgressReporter(std::FILE *stream, bool terminal,
                                    const ProgressOptions &options, Clock clock)
@@ -60,43 +53,64 @@ double ProgressReporter::samplesPerSecond() const {
   return elapsed > 0 ? double(totalSamples) / elapsed : 0.0;
 }
 
-std::string ProgressReporter::epochText(const char *separator) const {
-  if (options.totalEpochs <= 0)
-    return "";
-  return separator + std::string("epoch ") + std::to_string(lastEpoch) + "/" +
-         std::to_string(options.totalEpochs);
+void ProgressReporter::Line::append(const char *fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  int n = std::vsnprintf(text + size, sizeof(text) - size, fmt, args);
+  va_end(args);
+  if (n > 0)
+    size = std::min(sizeof(text) - 1, size + size_t(n));
+}
+
+void ProgressReporter::appendEpoch(Line &line, const char *separator) const {
+  if (options.totalEpochs > 0)
+    line.append("%sepoch %" PRId64 "/%" PRId64, separator, lastEpoch,
+                options.totalEpochs);
+}
+
+void ProgressReporter::formatTerminalLine(Line &line) const {
+  const int64_t total = options.totalSteps;
+  const int64_t done = std::min(std::max<int64_t>(lastStep, 0), total);
+  const int width = std::min(options.barWidth, 200);
+  const int filled = int(done * width / total);
+  line.append("[%.*s%.*s] step %" PRId64 "/%" PRId64, filled,
+              "################################################################"
+              "################################################################"
+              "########################################################################",
+              width - filled,
+              "................................................................"
+              "................................................................"
+              "........................................................................",
+              lastStep, total);
+  appendEpoch(line, "  ");
+  line.append("  loss %.4f  %.0f samples/s", lastLoss, samplesPerSecond());
+}
+
+void ProgressReporter::formatPlainLine(Line &line) const {
+  line.append("step %" PRId64 "/%" PRId64, lastStep, options.totalSteps);
+  appendEpoch(line, " ");
+  line.append(" loss %.6f samples/s %.1f", lastLoss, samplesPerSecond());
 }
 
 std::string ProgressReporter::terminalLine() const {
-  const int64_t total = options.totalSteps;
-  const int64_t done = std::min(std::max<int64_t>(lastStep, 0), total);
-  const int filled = int(done * options.barWidth / total);
-  std::string line = "[";
-  line.append(size_t(filled), '#');
-  line.append(size_t(options.barWidth - filled), '.');
-  line += "] step " + std::to_string(lastStep) + "/" + std::to_string(total);
-  line += epochText("  ");
-  line += "  loss " + format("%.4f", lastLoss);
-  line += "  " + format("%.0f", samplesPerSecond()) + " samples/s";
-  return line;
+  Line line;
+  formatTerminalLine(line);
+  return std::string(line.text, line.size);
 }
 
 std::string ProgressReporter::plainLine() const {
-  std::string line = "step " + std::to_string(lastStep) + "/" +
-                     std::to_string(options.totalSteps);
-  line += epochText(" ");
-  line += " loss " + format("%.6f", lastLoss);
-  line += " samples/s " + format("%.1f", samplesPerSecond());
-  return line;
+  Line line;
+  formatPlainLine(line);
+  return std::string(line.text, line.size);
 }
 
 void ProgressReporter::draw() {
-  std::string line = terminalLine();
-  const size_t width = line.size();
+  Line line;
+  formatTerminalLine(line);
+  const size_t width = line.size;
   // Blank out what is left of a longer, earlier line.
-  if (width < drawnWidth)
-    line.append(drawnWidth - width, ' ');
-  std::fprintf(stream, "\r%s", line.c_str());
+  const int pad = width < drawnWidth ? int(drawnWidth - width) : 0;
+  std::fprintf(stream, "\r%s%*s", line.text, pad, "");
   std::fflush(stream);
   drawnWidth = width;
   drawnOnce = true;
@@ -104,7 +118,9 @@ void ProgressReporter::draw() {
 }
 
 void ProgressReporter::printPlain() {
-  std::fprintf(stream, "%s\n", plainLine().c_str());
+  Line line;
+  formatPlainLine(line);
+  std::fprintf(stream, "%s\n", line.text);
   std::fflush(stream);
   lastPrintedStep = lastStep;
 }

@@ -620,7 +620,8 @@ void ScheduleRunner::addLoss(double loss, bool endsEpoch) {
 }
 
 bool ScheduleRunner::stepOne(size_t s, double metric, std::string &error) {
-  std::vector<double> rates;
+  std::vector<double> &rates = rateScratch; // Reused: no allocation per step.
+  rates.clear();
   for (int index : lrStates[s])
     rates.push_back(current[index]);
   if (!schedules[s].step(rates, metric, error))

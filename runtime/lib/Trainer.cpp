@@ -34,26 +34,32 @@ bool sampleShape(const firn_port &port, const char *what,
 }
 
 /// Moves a batch's samples into the tensors the kernels take.
+/// Moves a batch into tensors by swapping storage, so that the next batch
+/// is read into the previous tensors' storage: no allocation per batch.
 void toTensors(const Dataset &data, Batch &batch, HostTensor &x,
                HostTensor &y) {
-  x = HostTensor();
+  auto setShape = [&](HostTensor &t, const std::vector<int64_t> &sample) {
+    t.shape.resize(1 + sample.size());
+    t.shape[0] = batch.rows;
+    std::copy(sample.begin(), sample.end(), t.shape.begin() + 1);
+  };
   x.dtype = FIRN_F32;
-  x.shape = {batch.rows};
-  x.shape.insert(x.shape.end(), data.inputShape().begin(),
-                 data.inputShape().end());
-  x.f32 = std::move(batch.inputs);
-  y = HostTensor();
-  if (!data.hasTargets())
+  setShape(x, data.inputShape());
+  x.f32.swap(batch.inputs);
+  x.i64.clear();
+  if (!data.hasTargets()) {
+    y = HostTensor();
     return;
-  y.shape = {batch.rows};
-  y.shape.insert(y.shape.end(), data.targetShape().begin(),
-                 data.targetShape().end());
+  }
+  setShape(y, data.targetShape());
   if (data.targetKind() == TargetKind::ClassIndices) {
     y.dtype = FIRN_I64;
-    y.i64 = std::move(batch.classTargets);
+    y.i64.swap(batch.classTargets);
+    y.f32.clear();
   } else {
     y.dtype = FIRN_F32;
-    y.f32 = std::move(batch.floatTargets);
+    y.f32.swap(batch.floatTargets);
+    y.i64.clear();
   }
 }
 
@@ -95,9 +101,9 @@ bool checkCanTrain(const firn_model_desc &desc, std::string &error) {
 
 bool zeroGrad(KernelRunner &runner, std::string &error) {
   const firn_model_desc &desc = runner.state().desc();
-  std::vector<HostTensor> results;
   return !desc.zero_grad_fn ||
-         runner.call(*desc.zero_grad_fn, {}, 0, results, error);
+         runner.call(*desc.zero_grad_fn, {}, 0,
+                     runner.resultsOf(*desc.zero_grad_fn), error);
 }
 
 bool trainMicroBatch(KernelRunner &runner,
@@ -106,16 +112,15 @@ bool trainMicroBatch(KernelRunner &runner,
   const firn_model_desc &desc = runner.state().desc();
   if (!checkCanTrain(desc, error))
     return false;
-  std::vector<HostTensor> results;
+  std::vector<HostTensor> &results = runner.resultsOf(*desc.train_step);
   return runner.call(*desc.train_step, args, batch, results, error) &&
          lossOf(*desc.train_step, results, loss, error);
 }
 
 bool optimizerStep(KernelRunner &runner, std::string &error) {
   ModelState &state = runner.state();
-  std::vector<HostTensor> results;
-  if (state.desc().optimizer_step &&
-      !runner.call(*state.desc().optimizer_step, {}, 0, results, error))
+  const firn_function_desc *step = state.desc().optimizer_step;
+  if (step && !runner.call(*step, {}, 0, runner.resultsOf(*step), error))
     return false;
   state.setSteps(state.steps() + 1);
   return true;
@@ -517,6 +522,7 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   int64_t micro = start;
   int64_t shuffledEpoch = -1;
   bool reportedNaN = false;
+  Batch batch;
   for (int64_t step = 1; step <= total; ++step) {
     if (!zeroGrad(runner, error))
       return fail();
@@ -527,7 +533,6 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
         data.shuffle(options.seed, static_cast<uint64_t>(epoch));
         shuffledEpoch = epoch;
       }
-      Batch batch;
       data.batch(micro % perEpoch, batchSize, batch);
       toTensors(data, batch, x, y);
       double loss;
@@ -603,8 +608,8 @@ bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
   double weighted = 0;
   int64_t samples = 0;
   const int64_t count = data.batchCount(batchSize, /*keepPartial=*/true);
+  Batch batch;
   for (int64_t i = 0; i < count; ++i) {
-    Batch batch;
     data.batch(i, batchSize, batch);
     toTensors(data, batch, x, y);
     double loss;
@@ -669,8 +674,8 @@ bool predict(ModelState &state, const Dataset &data, int64_t batchSize,
   HostTensor x, y, part;
   HostTensor all;
   const int64_t count = data.batchCount(batchSize, /*keepPartial=*/true);
+  Batch batch;
   for (int64_t i = 0; i < count; ++i) {
-    Batch batch;
     data.batch(i, batchSize, batch);
     toTensors(data, batch, x, y);
     if (!predictBatch(runner, {&x}, batch.rows, part, error))

@@ -85,6 +85,16 @@ public:
   std::string plainLine() const;
 
 private:
+  /// A formatted line, in fixed storage: reporting a step allocates nothing.
+  struct Line {
+    char text[512];
+    size_t size = 0;
+    void append(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+  };
+  void formatTerminalLine(Line &line) const;
+  void formatPlainLine(Line &line) const;
+  void appendEpoch(Line &line, const char *separator) const;
+
   std::FILE *stream;
   bool terminal;
   ProgressOptions options;
@@ -98,7 +108,6 @@ private:
 
   void draw();
   void printPlain();
-  std::string epochText(const char *separator) const;
 };
 
 } // namespace firn::runtime

@@ -202,6 +202,8 @@ private:
   double lossSum = 0;
   int64_t lossCount = 0;
   std::vector<double> endedEpochs;
+  /// The rates stepOne passes to a schedule (kept to reuse its storage).
+  std::vector<double> rateScratch;
 
   bool stepOne(size_t s, double metric, std::string &error);
   void publish(ModelState &state) const;

@@ -80,6 +80,8 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,11 +104,28 @@ public:
 
   ModelState &state() { return model; }
 
+  /// A results vector owned by the runner for `fn`: passing it to `call`
+  /// reuses its tensors (and the runner's buffer descriptions), so that the
+  /// training loop allocates nothing after each function's first call.
+  std::vector<HostTensor> &resultsOf(const firn_function_desc &fn) {
+    return workspace(fn).results;
+  }
+
 private:
+  /// What one function's calls reuse: its ports' buffer descriptions and
+  /// its results.
+  struct Workspace {
+    std::unique_ptr<HalideBuffer[]> buffers;
+    std::vector<void *> pointers;
+    std::vector<HostTensor> results;
+  };
+  Workspace &workspace(const firn_function_desc &fn);
+
   ModelState &model;
   /// One scratch tensor per state, reused across calls: after a call it
   /// holds the state's previous value, which the next call overwrites.
   std::vector<HostTensor> scratch;
+  std::map<const firn_function_desc *, Workspace> workspaces;
 };
 
 /// The argument port `index` (the model's inputs in order, then the target)
