@@ -8,12 +8,14 @@
 // (firn.matmul) and weight gradient dyᵀ·x (firn.matmul transpose_lhs), at
 // 512² and 1024². OpenBLAS is loaded with dlopen (libopenblas0-pthread,
 // which bench/run.sh installs), so building this needs no BLAS headers.
+// Kernels allocate through firn's runtime allocator, as in a binary.
 // Prints a Markdown table; exits 1 if a result differs from OpenBLAS's.
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Build.h"
 #include "firn/Codegen/HalideLowering.h"
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Runtime/Allocator.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -127,6 +129,16 @@ int main(int argc, char **argv) {
       lowered->params[0].set(aBuf);
       lowered->params[1].set(bBuf);
       Halide::Pipeline pipeline = lowered->pipeline();
+      // The allocator of compiled binaries (runtime/Allocator.h): packed
+      // panels reuse memory instead of faulting in fresh pages every call.
+      pipeline.jit_handlers().custom_malloc = [](Halide::JITUserContext *,
+                                                 size_t bytes) {
+        return firn::runtime::kernelAlloc(bytes);
+      };
+      pipeline.jit_handlers().custom_free = [](Halide::JITUserContext *,
+                                               void *block) {
+        firn::runtime::kernelFree(block);
+      };
       pipeline.compile_jit(target);
       auto firnCall = [&] { pipeline.realize(Halide::Realization({cBuf})); };
       auto blasCall = [&] {
