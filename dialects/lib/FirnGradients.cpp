@@ -108,6 +108,15 @@ LogicalResult LinearOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult MaxPool2dOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                          SmallVectorImpl<Value> &grads) {
+  // The input is needed again: it decides where each window's maximum was.
+  grads.push_back(b.create<MaxPool2dGradOp>(
+      getLoc(), getInput().getType(), dys[0], getInput(), getKernelAttr(),
+      getStrideAttr(), getPaddingAttr()));
+  return success();
+}
+
 LogicalResult Conv2dOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                        SmallVectorImpl<Value> &grads) {
   Value dy = dys[0];

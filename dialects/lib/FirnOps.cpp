@@ -359,6 +359,43 @@ LogicalResult Conv2dOp::verify() {
                      getType());
 }
 
+namespace {
+/// Reads kernel, stride and padding of max_pool2d and its gradient and
+/// infers the pooled shape of `input`.
+shape::Inferred pooledShape(Operation *op, RankedTensorType input,
+                            ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
+                            ArrayRef<int64_t> padding) {
+  if (kernel.size() != 2 || stride.size() != 2 || padding.size() != 2)
+    return shape::Inferred::fail(
+        "expects 2 kernel sizes, 2 strides and 2 paddings (rows, columns)");
+  return shape::maxPool2d(shapeOf(input), {kernel[0], kernel[1]},
+                          {stride[0], stride[1]}, {padding[0], padding[1]});
+}
+} // namespace
+
+LogicalResult MaxPool2dOp::verify() {
+  return checkResult(*this,
+                     pooledShape(*this, getInput().getType(), getKernel(),
+                                 getStride(), getPadding()),
+                     getType());
+}
+
+LogicalResult MaxPool2dGradOp::verify() {
+  if (getType() != getInput().getType())
+    return emitOpError() << "result type " << getType()
+                         << " must be the input type " << getInput().getType();
+  shape::Inferred pooled = pooledShape(*this, getInput().getType(), getKernel(),
+                                       getStride(), getPadding());
+  if (!pooled.ok())
+    return emitOpError() << pooled.error;
+  if (pooled.shape != shapeOf(getGradOutput().getType()))
+    return emitOpError() << "max_pool2d of the input gives "
+                         << shape::str(pooled.shape)
+                         << ", not the grad_output shape "
+                         << shape::str(shapeOf(getGradOutput().getType()));
+  return success();
+}
+
 LogicalResult MSELossOp::verify() {
   return checkResult(*this,
                      shape::mseLoss(shapeOf(getPrediction().getType()),

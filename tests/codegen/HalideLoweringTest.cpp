@@ -367,6 +367,31 @@ TEST(HalideLowering, Convolutions) {
           {x, dy});
 }
 
+TEST(HalideLowering, MaxPooling) {
+  uint64_t seed = 6;
+  // Non-overlapping windows that leave a row over; overlapping windows
+  // with padding; rectangular ones.
+  struct Geometry { const char *attrs, *in, *out; int64_t ho, wo; };
+  for (Geometry g : {Geometry{"kernel [2, 2] stride [2, 2] padding [0, 0]",
+                              "tensor<?x3x7x6xf32>", "tensor<?x3x3x3xf32>", 3, 3},
+                     Geometry{"kernel [3, 3] stride [2, 2] padding [1, 1]",
+                              "tensor<?x3x7x6xf32>", "tensor<?x3x4x3xf32>", 4, 3},
+                     Geometry{"kernel [2, 3] stride [1, 2] padding [1, 0]",
+                              "tensor<?x3x7x6xf32>", "tensor<?x3x8x2xf32>", 8, 2}}) {
+    Tensor x = random({2, 3, 7, 6}, seed);
+    checkOp(std::string("func.func @f(%x: ") + g.in + ") -> " + g.out +
+                " {\n  %y = firn.max_pool2d %x " + g.attrs + " : " + g.in +
+                " -> " + g.out + "\n  return %y : " + g.out + "\n}",
+            {x});
+    Tensor dy = random({2, 3, g.ho, g.wo}, seed);
+    checkOp(std::string("func.func @f(%dy: ") + g.out + ", %x: " + g.in +
+                ") -> " + g.in + " {\n  %y = firn.max_pool2d_grad %dy, %x " +
+                g.attrs + " : (" + g.out + ", " + g.in + ") -> " + g.in +
+                "\n  return %y : " + g.in + "\n}",
+            {dy, x});
+  }
+}
+
 TEST(HalideLowering, LossesAndLayers) {
   uint64_t seed = 5;
   Tensor z = random({6, 5}, seed), t = random({6, 5}, seed, 0, 1),

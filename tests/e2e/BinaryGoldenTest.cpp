@@ -162,10 +162,12 @@ INSTANTIATE_TEST_SUITE_P(Seeds, SeedBinary,
 
 // Clipping by norm (the update uses the clipped gradients, the checkpoint's
 // grad/ tensors are the unclipped sums), and `accumulate 4` over four
-// different micro-batches per step.
+// different micro-batches per step. Max pooling (2x2, and overlapping 3x3
+// windows with padding) after a convolution.
 INSTANTIATE_TEST_SUITE_P(Models, SeedBinary,
                          ::testing::Values("models/clip_norm", "models/clip_per_optimizer",
-                                           "models/accumulate4"));
+                                           "models/accumulate4", "models/maxpool2d",
+                                           "models/maxpool2d_overlap"));
 
 TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {
   std::string binary = compileSeed("s002_tinynet_frozen_fc2");

@@ -194,6 +194,25 @@ TEST(GradCheck, Conv2dStrideAndPadding) {
             "tensor<1x1x6x6xf32>");
 }
 
+TEST(GradCheck, MaxPool2d) {
+  // 5 rows do not divide into 2x2 windows: the last row and column are
+  // never read, and their gradient is 0.
+  checkCase({"maxpool-2x2", {{"x", {2, 2, 5, 5}}},
+             "  %y = firn.max_pool2d %x kernel [2, 2] stride [2, 2] padding [0, 0] "
+             ": tensor<2x2x5x5xf32> -> tensor<2x2x2x2xf32>"},
+            "tensor<2x2x2x2xf32>");
+  // Overlapping windows with padding: inputs shared by windows collect
+  // the gradient of each window whose maximum they are.
+  checkCase({"maxpool-3x3-stride2-pad1", {{"x", {1, 2, 6, 6}}},
+             "  %y = firn.max_pool2d %x kernel [3, 3] stride [2, 2] padding [1, 1] "
+             ": tensor<1x2x6x6xf32> -> tensor<1x2x3x3xf32>"},
+            "tensor<1x2x3x3xf32>");
+  checkCase({"maxpool-rect", {{"x", {1, 1, 4, 7}}},
+             "  %y = firn.max_pool2d %x kernel [2, 3] stride [1, 2] padding [1, 0] "
+             ": tensor<1x1x4x7xf32> -> tensor<1x1x5x3xf32>"},
+            "tensor<1x1x5x3xf32>");
+}
+
 TEST(GradCheck, BroadcastingElementwise) {
   std::vector<Operand> ops = {{"a", {3, 1}, 0.5, 1.5}, {"c", {4}, 0.5, 1.5}};
   const char *type = "tensor<3x1xf32>, tensor<4xf32> -> tensor<3x4xf32>";

@@ -300,6 +300,13 @@ INSTANTIATE_TEST_SUITE_P(BatchNormModels, SeedGolden,
                                            MODEL("batchnorm2d")),
                          caseName);
 
+// Max pooling after conv and ReLU: 2x2 windows, and overlapping 3x3 windows
+// with stride 2 and padding 1; three SGD steps (make_fixtures.py, POOL_MODELS).
+INSTANTIATE_TEST_SUITE_P(PoolModels, SeedGolden,
+                         ::testing::Values(MODEL("maxpool2d"),
+                                           MODEL("maxpool2d_overlap")),
+                         caseName);
+
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and
 // clip_grad_value before ten SGD steps with momentum and two groups (the
 // gradient buffers keep the unclipped sums, as the fixtures record them), and

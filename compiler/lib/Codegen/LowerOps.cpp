@@ -125,6 +125,31 @@ Window window(Expr outH, Expr outW, Expr kh, Expr kw, ArrayRef<int64_t> stride,
   Expr inside = h >= 0 && h < H && w >= 0 && w < W;
   return {Halide::clamp(h, 0, H - 1), Halide::clamp(w, 0, W - 1), inside};
 }
+
+/// The taps of a max_pool2d window at output index `at` ([n, c, oh, ow]):
+/// `r` walks the window in row-major order (r.y rows, r.x columns: the
+/// order in which PyTorch takes the first maximum), `value` is the input
+/// there, the lowest float in the padding (PyTorch pads with -inf).
+struct PoolWindow {
+  RDom r;
+  Expr value;
+  PoolWindow(const HTensor &x, ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
+             ArrayRef<int64_t> padding, const std::vector<Expr> &at)
+      : r(0, static_cast<int>(kernel[1]), 0, static_cast<int>(kernel[0])) {
+    Expr h = at[2] * static_cast<int>(stride[0]) + r.y - static_cast<int>(padding[0]);
+    Expr w = at[3] * static_cast<int>(stride[1]) + r.x - static_cast<int>(padding[1]);
+    if (padding[0] == 0 && padding[1] == 0) {
+      value = x.at({at[0], at[1], h, w});
+      return;
+    }
+    Expr inside = h >= 0 && h < x.extents[2] && w >= 0 && w < x.extents[3];
+    value = Halide::select(
+        inside,
+        x.at({at[0], at[1], Halide::clamp(h, 0, x.extents[2] - 1),
+              Halide::clamp(w, 0, x.extents[3] - 1)}),
+        Halide::Float(32).min());
+  }
+};
 } // namespace
 
 Func OpLowering::contraction(const std::string &name, Expr rows, Expr depth,
@@ -398,6 +423,44 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
         Halide::select(win.inside, x.at({r.x, idx[1], win.h, win.w}), 0.0f) *
         dy.at({r.x, idx[0], r.y, r.z})));
     root(out.func);
+    return success();
+  }
+  if (auto pool = dyn_cast<MaxPool2dOp>(op)) {
+    PoolWindow win(in[0], pool.getKernel(), pool.getStride(), pool.getPadding(),
+                   idx);
+    define(out.func, v, Halide::maximum(win.value));
+    root(out.func);
+    out.stored = true;
+    return success();
+  }
+  if (auto grad = dyn_cast<MaxPool2dGradOp>(op)) {
+    const HTensor &dy = in[0], &x = in[1];
+    auto kernel = grad.getKernel(), stride = grad.getStride(),
+         padding = grad.getPadding();
+    // Where each window's first maximum is: (column, row) in the window.
+    std::vector<Var> pv = makeVars(4);
+    PoolWindow win(x, kernel, stride, padding, asExprs(pv));
+    Func best("max_pool_argmax_" + std::to_string(counter++));
+    best(std::vector<Var>(pv.rbegin(), pv.rend())) = Halide::argmax(win.r, win.value);
+    root(best);
+    // Input (h, w) is tap (ky, kx) of window (oh, ow) when
+    // oh * stride - padding + ky = h: every tap that lands on it and was its
+    // window's maximum adds that window's gradient.
+    RDom r(0, static_cast<int>(kernel[1]), 0, static_cast<int>(kernel[0]));
+    Expr th = idx[2] + static_cast<int>(padding[0]) - r.y;
+    Expr tw = idx[3] + static_cast<int>(padding[1]) - r.x;
+    Expr oh = th / static_cast<int>(stride[0]), ow = tw / static_cast<int>(stride[1]);
+    Expr valid = th >= 0 && tw >= 0 && th % static_cast<int>(stride[0]) == 0 &&
+                 tw % static_cast<int>(stride[1]) == 0 && oh < dy.extents[2] &&
+                 ow < dy.extents[3];
+    Expr ohc = Halide::clamp(oh, 0, dy.extents[2] - 1);
+    Expr owc = Halide::clamp(ow, 0, dy.extents[3] - 1);
+    Expr hit = valid && best(owc, ohc, idx[1], idx[0])[0] == r.x &&
+               best(owc, ohc, idx[1], idx[0])[1] == r.y;
+    define(out.func, v,
+           Halide::sum(Halide::select(hit, dy.at({idx[0], idx[1], ohc, owc}), 0.0f)));
+    root(out.func);
+    out.stored = true;
     return success();
   }
   if (isa<SoftmaxOp, LogSoftmaxOp>(op)) {

@@ -348,6 +348,11 @@ private:
           builder.getDenseI64ArrayAttr(layer.stride),
           builder.getDenseI64ArrayAttr(layer.padding),
           builder.getDenseI64ArrayAttr(layer.dilation));
+    case LayerKind::MaxPool2d:
+      return builder.create<MaxPool2dOp>(
+          loc, type, input, builder.getDenseI64ArrayAttr(layer.kernel),
+          builder.getDenseI64ArrayAttr(layer.stride),
+          builder.getDenseI64ArrayAttr({layer.padding[0], layer.padding[1]}));
     case LayerKind::BatchNorm1d:
     case LayerKind::BatchNorm2d: {
       Value mean = readBuffer(layer, "running_mean", loc);

@@ -104,6 +104,10 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
                            paramShape("bias"), g);
     break;
   }
+  case LayerKind::MaxPool2d:
+    result = shape::maxPool2d(input.shape, layer.kernel, layer.stride,
+                              {layer.padding[0], layer.padding[1]});
+    break;
   case LayerKind::BatchNorm1d:
   case LayerKind::BatchNorm2d: {
     bool is2d = layer.kind == LayerKind::BatchNorm2d;

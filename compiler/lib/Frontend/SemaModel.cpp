@@ -35,6 +35,11 @@ const std::vector<LayerInfo> &layerTable() {
         {{"in_channels", true}, {"out_channels", true}, {"kernel_size", true},
          {"stride"}, {"padding"}, {"dilation"}, {"bias"}, {"requires_grad"}},
         7}},
+      {"MaxPool2d",
+       LayerKind::MaxPool2d,
+       {"MaxPool2d",
+        {{"kernel_size", true}, {"stride"}, {"padding"}, {"requires_grad"}},
+        3}},
       {"BatchNorm1d",
        LayerKind::BatchNorm1d,
        {"BatchNorm1d",
@@ -224,6 +229,34 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
              {layer.out, layer.in, layer.kernel[0], layer.kernel[1]}, b);
     if (layer.bias)
       addParam(layer, "bias", {layer.out}, b);
+    break;
+  }
+  case LayerKind::MaxPool2d: {
+    auto kernel = readIntPair(bound->get("kernel_size"), 1,
+                              arg(k, "kernel_size"), diags);
+    if (!kernel)
+      return false;
+    layer.kernel = *kernel;
+    layer.stride = *kernel; // PyTorch: stride defaults to the kernel size.
+    if (bound->has("stride")) {
+      auto s = readIntPair(bound->get("stride"), 1, arg(k, "stride"), diags);
+      if (!s)
+        return false;
+      layer.stride = *s;
+    }
+    if (const ast::Expr *padding = bound->get("padding")) {
+      auto p = readIntPair(padding, 0, arg(k, "padding"), diags);
+      if (!p)
+        return false;
+      for (int i = 0; i < 2; ++i)
+        if (2 * (*p)[i] > layer.kernel[i]) {
+          diags.error(padding->loc, arg(k, "padding") +
+                                        " must be at most half the kernel "
+                                        "size, as in PyTorch");
+          return false;
+        }
+      layer.padding = {(*p)[0], (*p)[1], 0, 0};
+    }
     break;
   }
   case LayerKind::BatchNorm1d:

@@ -131,6 +131,16 @@ std::optional<Tensor> tensorFromAttr(ElementsAttr attr, std::string &error) {
   return tensor;
 }
 
+/// max_pool2d's attributes (the verifier checked that each has 2 entries).
+PoolGeometry poolGeometry(ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
+                          ArrayRef<int64_t> padding) {
+  PoolGeometry g;
+  g.kernel = {kernel[0], kernel[1]};
+  g.stride = {stride[0], stride[1]};
+  g.padding = {padding[0], padding[1]};
+  return g;
+}
+
 Conv2dGeometry geometryOf(ArrayRef<int64_t> stride, ArrayRef<int64_t> padding,
                           ArrayRef<int64_t> dilation, std::string &error) {
   Conv2dGeometry geometry;
@@ -180,6 +190,15 @@ public:
         })
         .Case<Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp>(
             [&](auto o) { return convolution(o); })
+        .Case<MaxPool2dOp>([&](MaxPool2dOp o) {
+          return maxPool2d(in(o.getInput()),
+                           poolGeometry(o.getKernel(), o.getStride(), o.getPadding()));
+        })
+        .Case<MaxPool2dGradOp>([&](MaxPool2dGradOp o) {
+          return maxPool2dGrad(
+              in(o.getGradOutput()), in(o.getInput()),
+              poolGeometry(o.getKernel(), o.getStride(), o.getPadding()));
+        })
         .Case<MatmulOp>([&](MatmulOp o) {
           return matmul(lhs(o), rhs(o), o.getTransposeLhs(),
                         o.getTransposeRhs());

@@ -21,6 +21,7 @@
 #include "firn/Dialect/ShapeRules.h"
 #include "firn/Reference/Evaluator.h"
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -121,6 +122,17 @@ Result matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs,
               bool transposeRhs);
 /// F.linear: x[..., in] @ w[out, in]^T + bias (broadcast to [out]).
 Result linear(const Tensor &x, const Tensor &w, const Tensor *bias);
+
+/// F.max_pool2d's window geometry: kernel, stride, padding (rows, columns).
+struct PoolGeometry {
+  std::array<int64_t, 2> kernel = {1, 1}, stride = {1, 1}, padding = {0, 0};
+};
+/// F.max_pool2d: x[N, C, H, W] -> [N, C, Ho, Wo].
+Result maxPool2d(const Tensor &x, const PoolGeometry &geometry);
+/// Its adjoint: each gradOutput element goes to its window's first maximum
+/// in x (row-major), as in PyTorch.
+Result maxPool2dGrad(const Tensor &gradOutput, const Tensor &x,
+                     const PoolGeometry &geometry);
 
 /// F.conv2d: x[N, C, H, W], w[O, C, kh, kw], bias[O] -> [N, O, Ho, Wo].
 Result conv2d(const Tensor &x, const Tensor &w, const Tensor *bias,

@@ -169,6 +169,67 @@ Result linear(const Tensor &x, const Tensor &w, const Tensor *bias) {
 // Convolution
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// Calls visit(window, xi) for every output window (its flat index in
+/// [N, C, Ho, Wo]) with the flat input index of its first maximum. The
+/// window skips padding (PyTorch pads with -inf).
+template <typename Visit>
+Result forEachPoolMax(const Tensor &x, const PoolGeometry &g, Shape &out,
+                      Visit visit) {
+  shape::Inferred inferred =
+      shape::maxPool2d(x.shape, g.kernel, g.stride, g.padding);
+  if (!inferred.ok())
+    return Result::fail(inferred.error);
+  out = inferred.shape;
+  const int64_t planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3];
+  const int64_t ho = out[2], wo = out[3];
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox) {
+        int64_t best = -1;
+        for (int64_t ky = 0; ky < g.kernel[0]; ++ky)
+          for (int64_t kx = 0; kx < g.kernel[1]; ++kx) {
+            int64_t iy = oy * g.stride[0] - g.padding[0] + ky;
+            int64_t ix = ox * g.stride[1] - g.padding[1] + kx;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+              continue;
+            int64_t xi = (plane * h + iy) * w + ix;
+            if (best < 0 || x.data[xi] > x.data[best] || std::isnan(x.data[xi]))
+              best = xi;
+          }
+        visit((plane * ho + oy) * wo + ox, best);
+      }
+  return Result();
+}
+} // namespace
+
+Result maxPool2d(const Tensor &x, const PoolGeometry &geometry) {
+  Shape out;
+  std::vector<double> y;
+  Result status = forEachPoolMax(x, geometry, out, [&](int64_t, int64_t xi) {
+    y.push_back(x.data[xi]);
+  });
+  if (!status.ok())
+    return status;
+  return fromData(out, std::move(y));
+}
+
+Result maxPool2dGrad(const Tensor &gradOutput, const Tensor &x,
+                     const PoolGeometry &geometry) {
+  Shape out;
+  Tensor dx = filled(x.shape, 0.0);
+  Result status = forEachPoolMax(x, geometry, out, [&](int64_t yi, int64_t xi) {
+    if (yi < gradOutput.numel())
+      dx.data[xi] += gradOutput.data[yi];
+  });
+  if (!status.ok())
+    return status;
+  if (gradOutput.shape != out)
+    return Result::fail("max_pool2d gradient " + shapeStr(gradOutput.shape) +
+                        " must be " + shapeStr(out));
+  return dx;
+}
+
 Result conv2d(const Tensor &x, const Tensor &w, const Tensor *bias,
               const Conv2dGeometry &geometry) {
   ConvDims d;

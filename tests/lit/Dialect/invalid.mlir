@@ -219,6 +219,38 @@ func.func @one_hot_dtype(%a: tensor<?x2xi64>) {
 
 // -----
 
+func.func @pool_padding(%x: tensor<?x2x8x8xf32>) {
+  // expected-error @+1 {{max_pool2d padding must be between 0 and half the kernel size, got padding 2 for kernel 3}}
+  %0 = firn.max_pool2d %x kernel [3, 3] stride [1, 1] padding [2, 2] : tensor<?x2x8x8xf32> -> tensor<?x2x10x10xf32>
+  return
+}
+
+// -----
+
+func.func @pool_shape(%x: tensor<?x2x7x7xf32>) {
+  // expected-error @+1 {{result shape [N, 2, 4, 4] does not match the inferred shape [N, 2, 3, 3]}}
+  %0 = firn.max_pool2d %x kernel [2, 2] stride [2, 2] padding [0, 0] : tensor<?x2x7x7xf32> -> tensor<?x2x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @pool_attrs(%x: tensor<?x2x8x8xf32>) {
+  // expected-error @+1 {{expects 2 kernel sizes, 2 strides and 2 paddings (rows, columns)}}
+  %0 = firn.max_pool2d %x kernel [2] stride [2, 2] padding [0, 0] : tensor<?x2x8x8xf32> -> tensor<?x2x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @pool_grad(%dy: tensor<?x2x3x3xf32>, %x: tensor<?x2x8x8xf32>) {
+  // expected-error @+1 {{max_pool2d of the input gives [N, 2, 4, 4], not the grad_output shape [N, 2, 3, 3]}}
+  %0 = firn.max_pool2d_grad %dy, %x kernel [2, 2] stride [2, 2] padding [0, 0] : (tensor<?x2x3x3xf32>, tensor<?x2x8x8xf32>) -> tensor<?x2x8x8xf32>
+  return
+}
+
+// -----
+
 func.func @grad_input(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x2x3x3xf32>) {
   // expected-error @+1 {{conv2d of the result shape [N, 2, 7, 7] gives [N, 4, 5, 5], not the grad_output shape [N, 4, 6, 6]}}
   %0 = firn.conv2d_grad_input %dy, %w stride [1, 1] padding [0, 0, 0, 0] dilation [1, 1] : (tensor<?x4x6x6xf32>, tensor<4x2x3x3xf32>) -> tensor<?x2x7x7xf32>

@@ -132,6 +132,10 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %23 = firn.conv2d_grad_input %dy, %k stride [2, 2] padding [1, 1, 1, 1] dilation [1, 1] : (tensor<?x4x3x3xf32>, tensor<4x2x3x3xf32>) -> tensor<?x2x5x5xf32>
     // CHECK: firn.conv2d_grad_weight %{{.*}}, %{{.*}} stride [2, 2] padding [1, 1, 1, 1] dilation [1, 1] : (tensor<?x2x5x5xf32>, tensor<?x4x3x3xf32>) -> tensor<4x2x3x3xf32>
     %24 = firn.conv2d_grad_weight %img, %dy stride [2, 2] padding [1, 1, 1, 1] dilation [1, 1] : (tensor<?x2x5x5xf32>, tensor<?x4x3x3xf32>) -> tensor<4x2x3x3xf32>
+    // CHECK: firn.max_pool2d %{{.*}} kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x5x5xf32> -> tensor<?x2x3x3xf32>
+    %25 = firn.max_pool2d %img kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x5x5xf32> -> tensor<?x2x3x3xf32>
+    // CHECK: firn.max_pool2d_grad %{{.*}}, %{{.*}} kernel [3, 3] stride [2, 2] padding [1, 1] : (tensor<?x2x3x3xf32>, tensor<?x2x5x5xf32>) -> tensor<?x2x5x5xf32>
+    %26 = firn.max_pool2d_grad %25, %img kernel [3, 3] stride [2, 2] padding [1, 1] : (tensor<?x2x3x3xf32>, tensor<?x2x5x5xf32>) -> tensor<?x2x5x5xf32>
     return
   }
 }

@@ -35,7 +35,16 @@ struct ValueType {
 /// `f32[N, 2]`, as the DSL writes it.
 std::string str(const ValueType &type);
 
-enum class LayerKind { Linear, Conv2d, BatchNorm1d, BatchNorm2d, Dropout, ReLU, Flatten };
+enum class LayerKind {
+  Linear,
+  Conv2d,
+  MaxPool2d,
+  BatchNorm1d,
+  BatchNorm2d,
+  Dropout,
+  ReLU,
+  Flatten
+};
 
 struct Layer {
   std::string name;
@@ -45,7 +54,8 @@ struct Layer {
   int64_t in = 0, out = 0;
   bool bias = true;
   std::array<int64_t, 2> kernel = {1, 1}, stride = {1, 1}, dilation = {1, 1};
-  std::array<int64_t, 4> padding = {0, 0, 0, 0}; ///< top, left, bottom, right
+  /// Conv2d: top, left, bottom, right. MaxPool2d: rows, columns (both sides).
+  std::array<int64_t, 4> padding = {0, 0, 0, 0};
   double p = 0.5;                                ///< Dropout
   double eps = 1e-5, momentum = 0.1;             ///< BatchNorm
   bool affine = true;                            ///< BatchNorm

@@ -261,6 +261,29 @@ def Firn_Conv2dOp : Firn_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<Firn_Diff
   let hasVerifier = 1;
 }
 
+def Firn_MaxPool2dOp : Firn_Op<"max_pool2d", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "F.max_pool2d on NCHW input";
+  let description = [{
+    The maximum of each `kernel` window, windows `stride` apart, over the
+    input padded by `padding` (rows, columns) on both sides with -inf (no
+    dilation, no ceil mode). Its gradient goes to the first maximum of each
+    window in row-major order, as PyTorch's does.
+
+    ```mlir
+    %y = firn.max_pool2d %x kernel [2, 2] stride [2, 2] padding [0, 0]
+        : tensor<?x32x28x28xf32> -> tensor<?x32x14x14xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `kernel` $kernel `stride` $stride `padding` $padding attr-dict `:`
+    type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Firn_MSELossOp : Firn_Op<"mse_loss", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.mse_loss";
   let arguments = (ins Firn_FloatTensor:$prediction, Firn_FloatTensor:$target,
@@ -565,6 +588,23 @@ def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Pure]> {
   let results = (outs Firn_FloatTensor:$result);
   let assemblyFormat = [{
     $grad_output `,` $weight `stride` $stride `padding` $padding `dilation` $dilation
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_MaxPool2dGradOp : Firn_Op<"max_pool2d_grad", [Pure]> {
+  let summary = "gradient of max_pool2d with respect to its input";
+  let description = [{
+    Each element of `grad_output` goes to the position of its window's first
+    maximum in `input`; windows that overlap add up.
+  }];
+  let arguments = (ins Firn_FloatTensor:$grad_output, Firn_FloatTensor:$input,
+                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
+                       DenseI64ArrayAttr:$padding);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `,` $input `kernel` $kernel `stride` $stride `padding` $padding
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

@@ -73,6 +73,13 @@ struct Conv2dGeometry {
 Inferred conv2d(const Shape &x, const Shape &w, const std::optional<Shape> &b,
                 const Conv2dGeometry &geometry);
 
+/// F.max_pool2d(x, kernel, stride, padding) on [N, C, H, W] (PyTorch's
+/// rules: kernel and stride positive, padding at most half the kernel, no
+/// ceil mode): [N, C, (H + 2p - k) / s + 1, ...].
+Inferred maxPool2d(const Shape &x, const std::array<int64_t, 2> &kernel,
+                   const std::array<int64_t, 2> &stride,
+                   const std::array<int64_t, 2> &padding);
+
 /// Paddings (top, left, bottom, right) that make a stride-1 conv keep its
 /// size: PyTorch's padding='same'.
 std::array<int64_t, 4> samePadding(int64_t kh, int64_t kw,
