@@ -54,8 +54,8 @@ MODELS_DIR = os.path.join(ROOT, "bench", "models")
 # the models: firn file, data shapes, step counts, and the same model in PyTorch
 # --------------------------------------------------------------------------------------
 #   layers: (kind, name, args) in forward order; kind "linear" (in, out, bias),
-#   "conv" (cin, cout, k, stride, pad, bias, h_in, w_in); "relu"/"flatten" are implicit in
-#   the PyTorch forward functions below.
+#   "conv" (cin, cout, k, stride, pad, bias, h_in, w_in), "pool" (kernel: MaxPool2d, no
+#   FLOPs counted); "relu"/"flatten" are implicit in the PyTorch forward functions below.
 
 MODELS = [
     dict(name="seed000", file="seed000.firn", label="seed000 conv+linear (b4, Adam)",
@@ -70,18 +70,18 @@ MODELS = [
          layers=[("linear", "fc1", (784, 512, True)), ("linear", "fc2", (512, 512, True)),
                  ("linear", "fc3", (512, 10, True))],
          firn_steps=21, torch_steps=40, warmup=5),
-    dict(name="cnn", file="cnn.firn", label="CNN stride-2, no pool (b64, SGD-m)",
+    dict(name="cnn", file="cnn.firn", label="CNN (b64, SGD-m)",
          x=(1, 28, 28), y="class10", batch=64, nbatches=8, accumulate=1,
          opt=("sgd", dict(lr=0.01, momentum=0.9)), frozen=[],
-         layers=[("conv", "conv1", (1, 32, 3, 2, 1, True, 28, 28)),
-                 ("conv", "conv2", (32, 64, 3, 2, 1, True, 14, 14)),
+         layers=[("conv", "conv1", (1, 32, 3, 1, 1, True, 28, 28)), ("pool", "pool1", 2),
+                 ("conv", "conv2", (32, 64, 3, 1, 1, True, 14, 14)), ("pool", "pool2", 2),
                  ("linear", "fc1", (3136, 128, True)), ("linear", "fc2", (128, 10, True))],
          firn_steps=4, torch_steps=30, warmup=5),
     dict(name="cnn_frozen", file="cnn_frozen.firn", label="CNN, convs frozen (b64, SGD-m)",
          x=(1, 28, 28), y="class10", batch=64, nbatches=8, accumulate=1,
          opt=("sgd", dict(lr=0.01, momentum=0.9)), frozen=["conv1", "conv2"],
-         layers=[("conv", "conv1", (1, 32, 3, 2, 1, True, 28, 28)),
-                 ("conv", "conv2", (32, 64, 3, 2, 1, True, 14, 14)),
+         layers=[("conv", "conv1", (1, 32, 3, 1, 1, True, 28, 28)), ("pool", "pool1", 2),
+                 ("conv", "conv2", (32, 64, 3, 1, 1, True, 14, 14)), ("pool", "pool2", 2),
                  ("linear", "fc1", (3136, 128, True)), ("linear", "fc2", (128, 10, True))],
          firn_steps=11, torch_steps=30, warmup=5),
     dict(name="mlp_accum4", file="mlp_accum4.firn", label="MLP, accumulate 4 (4x b128)",
@@ -99,6 +99,8 @@ def step_flops(m):
     total = 0.0
     need_input_grad = False  # does anything before this layer need a gradient?
     for kind, name, a in m["layers"]:
+        if kind == "pool":
+            continue
         if kind == "linear":
             f = 2.0 * n * a[0] * a[1]
         else:
@@ -172,6 +174,8 @@ def torch_model(m):
     torch.manual_seed(0)
     mods = {}
     for kind, name, a in m["layers"]:
+        if kind == "pool":
+            continue
         if kind == "linear":
             mods[name] = nn.Linear(a[0], a[1], bias=a[2])
         else:
@@ -193,8 +197,8 @@ def torch_model(m):
             return model["fc3"](h)
     else:
         def forward(x):
-            h = F.relu(model["conv1"](x))
-            h = F.relu(model["conv2"](h))
+            h = F.max_pool2d(F.relu(model["conv1"](x)), 2)
+            h = F.max_pool2d(F.relu(model["conv2"](h)), 2)
             h = F.relu(model["fc1"](h.flatten(1)))
             return model["fc2"](h)
     return model, forward
