@@ -367,6 +367,46 @@ TEST(HalideLowering, Convolutions) {
           {x, dy});
 }
 
+/// Convolutions wide enough for the tiled implicit-GEMM schedule: output
+/// channels past one vector (the weight gradient's columns) and past two
+/// (the last tile shifts inwards), rows (channels x taps) not a multiple of
+/// the row tile, strides, dilation and asymmetric padding.
+TEST(HalideLowering, ConvolutionTiles) {
+  uint64_t seed = 8;
+  struct Case {
+    std::vector<int64_t> x, k, y;
+    const char *geometry;
+  };
+  for (const Case &c :
+       {Case{{2, 5, 9, 8}, {20, 5, 3, 3}, {2, 20, 9, 8},
+             "stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1]"},
+        Case{{3, 3, 11, 10}, {33, 3, 3, 2}, {3, 33, 4, 5},
+             "stride [2, 2] padding [1, 0, 0, 1] dilation [2, 1]"}}) {
+    auto type = [](const std::vector<int64_t> &shape, bool batch) {
+      std::string t = "tensor<";
+      for (size_t i = 0; i < shape.size(); ++i)
+        t += (i == 0 && batch ? std::string("?") : std::to_string(shape[i])) + "x";
+      return t + "f32>";
+    };
+    std::string xt = type(c.x, true), kt = type(c.k, false), yt = type(c.y, true);
+    Tensor x = random(c.x, seed), k = random(c.k, seed), dy = random(c.y, seed),
+           b = random({c.k[0]}, seed);
+    std::string bt = "tensor<" + std::to_string(c.k[0]) + "xf32>";
+    checkOp("func.func @f(%x: " + xt + ", %k: " + kt + ", %b: " + bt + ") -> " + yt +
+                " {\n  %y = firn.conv2d %x, %k, %b " + c.geometry + " : (" + xt +
+                ", " + kt + ", " + bt + ") -> " + yt + "\n  return %y : " + yt + "\n}",
+            {x, k, b});
+    checkOp("func.func @f(%dy: " + yt + ", %k: " + kt + ") -> " + xt +
+                " {\n  %y = firn.conv2d_grad_input %dy, %k " + c.geometry + " : (" +
+                yt + ", " + kt + ") -> " + xt + "\n  return %y : " + xt + "\n}",
+            {dy, k});
+    checkOp("func.func @f(%x: " + xt + ", %dy: " + yt + ") -> " + kt +
+                " {\n  %y = firn.conv2d_grad_weight %x, %dy " + c.geometry + " : (" +
+                xt + ", " + yt + ") -> " + kt + "\n  return %y : " + kt + "\n}",
+            {x, dy});
+  }
+}
+
 TEST(HalideLowering, MaxPooling) {
   uint64_t seed = 6;
   // Non-overlapping windows that leave a row over; overlapping windows

@@ -150,38 +150,98 @@ struct PoolWindow {
         Halide::Float(32).min());
   }
 };
+
+/// A convolution's kernel taps (c, kh, kw) flattened into one reduction
+/// index k = (c * KH + kh) * KW + kw, and back.
+struct ConvShape {
+  int channels_, kh_, kw_;
+  ConvShape(const shape::Shape &weight, ArrayRef<int64_t>, ArrayRef<int64_t>,
+            ArrayRef<int64_t>)
+      : channels_(static_cast<int>(weight[1])), kh_(static_cast<int>(weight[2])),
+        kw_(static_cast<int>(weight[3])) {}
+  /// The taps of `channels` channels (the weight's input channels by default).
+  int taps(int64_t channels) const { return static_cast<int>(channels) * kh_ * kw_; }
+  int taps() const { return taps(channels_); }
+  Expr channel(Expr k) const { return k / (kh_ * kw_); }
+  Expr kh(Expr k) const { return (k / kw_) % kh_; }
+  Expr kw(Expr k) const { return k % kw_; }
+  Expr flatTap(Expr c, Expr h, Expr w) const { return (c * kh_ + h) * kw_ + w; }
+};
 } // namespace
 
-Func OpLowering::contraction(const std::string &name, Expr rows, Expr depth,
-                              int columns, Element lhsAt, Element rhsAt,
-                              bool lhsTransposed, bool lhsStored) {
+Func OpLowering::contraction(const ContractionSpec &spec) {
   std::string suffix = "_" + std::to_string(counter++);
   Contraction c;
-  c.result = Func(name + "_product" + suffix);
-  c.acc = Func(name + "_acc" + suffix);
-  c.lhs = Func(name + "_lhs" + suffix);
-  c.rhs = Func(name + "_rhs" + suffix);
+  c.result = Func(spec.name + "_product" + suffix);
+  c.acc = Func(spec.name + "_acc" + suffix);
+  c.lhs = Func(spec.name + "_lhs" + suffix);
+  c.rhs = Func(spec.name + "_rhs" + suffix);
   c.j = Var("j");
   c.i = Var("i");
-  c.k = Var("k");
-  c.r = RDom(0, depth, name + "_k" + suffix);
-  c.rows = rows;
-  c.columns = columns;
-  c.lhsTransposed = lhsTransposed;
-  c.lhsDirect = lhsStored && !lhsTransposed;
+  std::vector<Halide::Range> ranges;
+  for (size_t d = 0; d < spec.depth.size(); ++d) {
+    c.k.emplace_back("k" + std::to_string(d));
+    ranges.emplace_back(0, spec.depth[d]);
+  }
+  for (size_t d = 0; d < spec.batch.size(); ++d)
+    c.batch.emplace_back("b" + std::to_string(d));
+  c.r = RDom(ranges, spec.name + "_k" + suffix);
+  c.rows = spec.rows;
+  c.columns = spec.columns;
+  c.lhsTransposed = spec.lhsTransposed;
+  c.lhsDirect = spec.lhsStored && !spec.lhsTransposed;
   // The schedule computes whole row tiles, so rows past the end exist in
   // the (padded) result; they read the last row, clamped, and no consumer
-  // reads them. The reduction coordinate is clamped as well so a tiled
+  // reads them. The reduction coordinates are clamped as well so a tiled
   // copy of the operand may overrun safely.
-  Expr row = Halide::clamp(c.i, 0, rows - 1);
-  Expr kk = Halide::clamp(c.k, 0, depth - 1);
-  c.lhs(c.k, c.i) = lhsAt(row, kk);
-  c.rhs(c.j, c.k) = rhsAt(c.k, c.j);
-  c.acc(c.j, c.i) = 0.0f;
-  c.acc(c.j, c.i) += c.lhs(c.r, c.i) * c.rhs(c.j, c.r);
-  c.result(c.j, c.i) = c.acc(c.j, c.i);
+  Expr row = Halide::clamp(c.i, 0, spec.rows - 1);
+  Indices ks, bs(c.batch.begin(), c.batch.end());
+  for (size_t d = 0; d < c.k.size(); ++d)
+    ks.push_back(Halide::clamp(c.k[d], 0, spec.depth[d] - 1));
+  std::vector<Var> lhsArgs = c.k, rhsArgs = {c.j}, accArgs = {c.j, c.i};
+  lhsArgs.push_back(c.i);
+  rhsArgs.insert(rhsArgs.end(), c.k.begin(), c.k.end());
+  for (const Var &b : c.batch) {
+    lhsArgs.push_back(b);
+    rhsArgs.push_back(b);
+    accArgs.push_back(b);
+  }
+  c.lhs(lhsArgs) = spec.lhs(row, ks, bs);
+  c.rhs(rhsArgs) = spec.rhs(Indices(c.k.begin(), c.k.end()), c.j, bs);
+  Indices lhsAt, rhsAt = {c.j};
+  for (int d = 0; d < c.r.dimensions(); ++d) {
+    lhsAt.push_back(c.r[d]);
+    rhsAt.push_back(c.r[d]);
+  }
+  lhsAt.push_back(c.i);
+  for (const Var &b : c.batch) {
+    lhsAt.push_back(b);
+    rhsAt.push_back(b);
+  }
+  c.acc(accArgs) = 0.0f;
+  c.acc(accArgs) += c.lhs(lhsAt) * c.rhs(rhsAt);
+  c.result(accArgs) = c.acc(accArgs);
   contractions.push_back(c);
   return c.result;
+}
+
+Func OpLowering::matrixProduct(const std::string &name, Expr rows, Expr depth,
+                               int columns, Element lhs, Element rhs,
+                               bool lhsTransposed, bool lhsStored) {
+  ContractionSpec spec;
+  spec.name = name;
+  spec.rows = rows;
+  spec.columns = columns;
+  spec.depth = {depth};
+  spec.lhs = [lhs](Expr row, const Indices &k, const Indices &) {
+    return lhs(row, k[0]);
+  };
+  spec.rhs = [rhs](const Indices &k, Expr column, const Indices &) {
+    return rhs(k[0], column);
+  };
+  spec.lhsTransposed = lhsTransposed;
+  spec.lhsStored = lhsStored;
+  return contraction(spec);
 }
 
 LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
@@ -327,7 +387,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
     Expr k = tl ? a.extents[0] : a.extents[1];
     if (out.shape[1] != shape::kBatch) {
-      Func product = contraction(
+      Func product = matrixProduct(
           name, out.extents[0], k, static_cast<int>(out.shape[1]),
           [&](Expr row, Expr kk) { return tl ? a.at({kk, row}) : a.at({row, kk}); },
           [&](Expr kk, Expr col) { return tr ? b.at({col, kk}) : b.at({kk, col}); },
@@ -348,7 +408,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     Expr e;
     if (x.rank() == 2) {
       // y = x·Wᵀ: row n of x times row o of W.
-      Func product = contraction(
+      Func product = matrixProduct(
           "linear", x.extents[0], w.extents[1], static_cast<int>(w.shape[0]),
           [&](Expr row, Expr kk) { return x.at({row, kk}); },
           [&](Expr kk, Expr col) { return w.at({col, kk}); },
@@ -373,19 +433,31 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     define(out.func, v, e);
     return success();
   }
+  // Convolutions are implicit GEMMs (see Contraction): im2col is never
+  // materialized, only the column panel a tile reads.
   if (auto conv = dyn_cast<Conv2dOp>(op)) {
     const HTensor &x = in[0], &w = in[1];
-    RDom r(0, w.extents[1], 0, w.extents[2], 0, w.extents[3]);
-    Window win = window(idx[2], idx[3], r.y, r.z, conv.getStride(),
-                        conv.getPadding(), conv.getDilation(), x.extents[2],
-                        x.extents[3]);
-    Func dot("conv2d_dot_" + std::to_string(counter++));
-    define(dot, v,
-           Halide::sum(Halide::select(win.inside,
-                                      x.at({idx[0], r.x, win.h, win.w}), 0.0f) *
-                       w.at({idx[1], r.x, r.y, r.z})));
-    root(dot);
-    Expr e = call(dot, idx);
+    ConvShape cs(w.shape, conv.getStride(), conv.getPadding(), conv.getDilation());
+    const int outH = static_cast<int>(out.shape[2]), outW = static_cast<int>(out.shape[3]);
+    // y[n] = W[o, (c, kh, kw)] · im2col(x[n])[(c, kh, kw), (oh, ow)].
+    ContractionSpec spec;
+    spec.name = "conv2d";
+    spec.rows = w.extents[0];
+    spec.columns = outH * outW;
+    spec.depth = {Expr(cs.taps())};
+    spec.batch = {x.extents[0]};
+    spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
+      return w.at({o, cs.channel(k[0]), cs.kh(k[0]), cs.kw(k[0])});
+    };
+    spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
+      Window win = window(p / outW, p % outW, cs.kh(k[0]), cs.kw(k[0]),
+                          conv.getStride(), conv.getPadding(), conv.getDilation(),
+                          x.extents[2], x.extents[3]);
+      return Halide::select(win.inside, x.at({b[0], cs.channel(k[0]), win.h, win.w}),
+                            0.0f);
+    };
+    Func product = contraction(spec);
+    Expr e = product(idx[2] * outW + idx[3], idx[1], idx[0]);
     if (conv.getBias())
       e = e + in[2].at({idx[1]});
     define(out.func, v, e);
@@ -395,34 +467,80 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     const HTensor &dy = in[0], &w = in[1];
     auto stride = grad.getStride(), padding = grad.getPadding(),
          dilation = grad.getDilation();
-    RDom r(0, w.extents[0], 0, w.extents[2], 0, w.extents[3]);
-    // Output row oh reads input row oh*s + kh*d - p: invert that.
-    Expr th = idx[2] + static_cast<int>(padding[0]) -
-              r.y * static_cast<int>(dilation[0]);
-    Expr tw = idx[3] + static_cast<int>(padding[1]) -
-              r.z * static_cast<int>(dilation[1]);
-    Expr oh = th / static_cast<int>(stride[0]);
-    Expr ow = tw / static_cast<int>(stride[1]);
-    Expr valid = th >= 0 && tw >= 0 && th % static_cast<int>(stride[0]) == 0 &&
-                 tw % static_cast<int>(stride[1]) == 0 && oh < dy.extents[2] &&
-                 ow < dy.extents[3];
-    Expr dyv = dy.at({idx[0], r.x, Halide::clamp(oh, 0, dy.extents[2] - 1),
-                      Halide::clamp(ow, 0, dy.extents[3] - 1)});
-    define(out.func, v, Halide::sum(Halide::select(valid, dyv, 0.0f) *
-                              w.at({r.x, idx[1], r.y, r.z})));
-    root(out.func);
+    ConvShape cs(w.shape, stride, padding, dilation);
+    const int inW = static_cast<int>(out.shape[3]);
+    // dx[n] = Wᵀ[c, (o, kh, kw)] · cols(dy[n])[(o, kh, kw), (h, w)], where
+    // cols holds dy at the output position whose tap (kh, kw) reads (h, w).
+    ContractionSpec spec;
+    spec.name = "conv2d_grad_input";
+    spec.rows = w.extents[1];
+    spec.columns = static_cast<int>(out.shape[2]) * inW;
+    spec.depth = {Expr(cs.taps(w.shape[0]))};
+    spec.batch = {dy.extents[0]};
+    spec.lhs = [&](Expr c, const Indices &k, const Indices &) {
+      return w.at({cs.channel(k[0]), c, cs.kh(k[0]), cs.kw(k[0])});
+    };
+    spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
+      // Output row oh reads input row oh*s + kh*d - p: invert that.
+      Expr th = p / inW + static_cast<int>(padding[0]) -
+                cs.kh(k[0]) * static_cast<int>(dilation[0]);
+      Expr tw = p % inW + static_cast<int>(padding[1]) -
+                cs.kw(k[0]) * static_cast<int>(dilation[1]);
+      Expr oh = th / static_cast<int>(stride[0]);
+      Expr ow = tw / static_cast<int>(stride[1]);
+      Expr valid = th >= 0 && tw >= 0 && th % static_cast<int>(stride[0]) == 0 &&
+                   tw % static_cast<int>(stride[1]) == 0 && oh < dy.extents[2] &&
+                   ow < dy.extents[3];
+      return Halide::select(
+          valid,
+          dy.at({b[0], cs.channel(k[0]), Halide::clamp(oh, 0, dy.extents[2] - 1),
+                 Halide::clamp(ow, 0, dy.extents[3] - 1)}),
+          0.0f);
+    };
+    Func product = contraction(spec);
+    define(out.func, v, product(idx[2] * inW + idx[3], idx[1], idx[0]));
     return success();
   }
   if (auto grad = dyn_cast<Conv2dGradWeightOp>(op)) {
     const HTensor &x = in[0], &dy = in[1];
-    RDom r(0, dy.extents[0], 0, dy.extents[2], 0, dy.extents[3]);
-    Window win = window(r.y, r.z, idx[2], idx[3], grad.getStride(),
-                        grad.getPadding(), grad.getDilation(), x.extents[2],
-                        x.extents[3]);
-    define(out.func, v, Halide::sum(
-        Halide::select(win.inside, x.at({r.x, idx[1], win.h, win.w}), 0.0f) *
-        dy.at({r.x, idx[0], r.y, r.z})));
-    root(out.func);
+    auto stride = grad.getStride(), padding = grad.getPadding(),
+         dilation = grad.getDilation();
+    ConvShape cs(out.shape, stride, padding, dilation);
+    // The input with its zero padding, stored once, so the product reads
+    // it in place without testing bounds.
+    std::vector<Var> pv = makeVars(4);
+    Func padded("conv2d_padded_" + std::to_string(counter++));
+    Expr h = pv[2] - static_cast<int>(padding[0]), wc = pv[3] - static_cast<int>(padding[1]);
+    Expr inside = h >= 0 && h < x.extents[2] && wc >= 0 && wc < x.extents[3];
+    define(padded, pv,
+           Halide::select(inside,
+                          x.at({pv[0], pv[1], Halide::clamp(h, 0, x.extents[2] - 1),
+                                Halide::clamp(wc, 0, x.extents[3] - 1)}),
+                          0.0f));
+    root(padded);
+    // dWᵀ[(c, kh, kw), o] = sum over (n, oh, ow) of x(n, c, oh*s + kh*d,
+    // ow*s + kw*d) (padded) times dy(n, o, oh, ow): the weight gradient
+    // transposed, so that the right-hand panel is dy's contiguous rows.
+    ContractionSpec spec;
+    spec.name = "conv2d_grad_weight";
+    spec.rows = Expr(cs.taps(out.shape[1]));
+    spec.columns = static_cast<int>(out.shape[0]);
+    spec.depth = {dy.extents[3], dy.extents[2], dy.extents[0]};
+    spec.lhs = [&](Expr row, const Indices &k, const Indices &) {
+      return call(padded,
+                  {k[2], cs.channel(row),
+                   k[1] * static_cast<int>(stride[0]) +
+                       cs.kh(row) * static_cast<int>(dilation[0]),
+                   k[0] * static_cast<int>(stride[1]) +
+                       cs.kw(row) * static_cast<int>(dilation[1])});
+    };
+    spec.rhs = [&](const Indices &k, Expr o, const Indices &) {
+      return dy.at({k[2], o, k[1], k[0]});
+    };
+    spec.lhsStored = true;
+    Func product = contraction(spec);
+    define(out.func, v,
+           product(idx[0], cs.flatTap(idx[1], idx[2], idx[3])));
     return success();
   }
   if (auto pool = dyn_cast<MaxPool2dOp>(op)) {

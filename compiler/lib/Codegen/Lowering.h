@@ -70,13 +70,31 @@ private:
   /// it is computed once, at root, instead of inlined into every consumer.
   void root(const Halide::Func &f) { rootFuncs.push_back(f); }
 
-  /// A matrix product of `rows` x `depth` by `depth` x `columns`, given
-  /// the element of each operand at (row, k) and (k, column); returns the
-  /// Func of the product (see Contraction).
+  /// A matrix product (see Contraction): `rows` x `columns` for each
+  /// batch index (extents `batch`, possibly none), summed over the
+  /// reduction extents `depth` (innermost first). `lhs(row, k, b)` and
+  /// `rhs(k, column, b)` give the operands' elements.
+  using Indices = std::vector<Halide::Expr>;
+  using LhsElement =
+      std::function<Halide::Expr(Halide::Expr, const Indices &, const Indices &)>;
+  using RhsElement =
+      std::function<Halide::Expr(const Indices &, Halide::Expr, const Indices &)>;
+  struct ContractionSpec {
+    std::string name;
+    Halide::Expr rows;
+    int columns = 0;
+    std::vector<Halide::Expr> depth, batch;
+    LhsElement lhs;
+    RhsElement rhs;
+    bool lhsTransposed = false, lhsStored = false;
+  };
+  /// Returns the Func of the product: product(column, row, b...).
+  Halide::Func contraction(const ContractionSpec &spec);
+  /// A matrix product without batch and with one reduction coordinate.
   using Element = std::function<Halide::Expr(Halide::Expr, Halide::Expr)>;
-  Halide::Func contraction(const std::string &name, Halide::Expr rows,
-                           Halide::Expr depth, int columns, Element lhs,
-                           Element rhs, bool lhsTransposed, bool lhsStored);
+  Halide::Func matrixProduct(const std::string &name, Halide::Expr rows,
+                             Halide::Expr depth, int columns, Element lhs,
+                             Element rhs, bool lhsTransposed, bool lhsStored);
 
   mlir::LogicalResult elementwise(mlir::Operation *op,
                                   llvm::ArrayRef<HTensor> in, HTensor &out);

@@ -32,6 +32,14 @@ using Halide::Var;
 
 constexpr int kTileRows = kContractionTileRows;
 
+/// The reduction loops of `c`, innermost first, after `inner`.
+std::vector<Halide::VarOrRVar> withReduction(const Contraction &c,
+                                             std::vector<Halide::VarOrRVar> inner) {
+  for (int d = 0; d < c.r.dimensions(); ++d)
+    inner.push_back(Halide::RVar(c.r[d]));
+  return inner;
+}
+
 void scheduleContraction(Contraction &c, int lanes) {
   c.result.compute_root();
   if (c.columns < lanes) {
@@ -39,7 +47,7 @@ void scheduleContraction(Contraction &c, int lanes) {
     // a time, the reduction innermost.
     c.result.parallel(c.i);
     c.acc.compute_at(c.result, c.i);
-    c.acc.update().reorder(c.j, c.r);
+    c.acc.update().reorder(withReduction(c, {c.j}));
     return;
   }
   int tileColumns = c.columns >= 2 * lanes ? 2 * lanes : lanes;
@@ -50,26 +58,35 @@ void scheduleContraction(Contraction &c, int lanes) {
   c.result.bound(c.j, 0, c.columns)
       .bound(c.i, 0, (c.rows + kTileRows - 1) / kTileRows * kTileRows);
   Var jo("jo"), io("io"), ji("ji"), ii("ii");
+  std::vector<Halide::VarOrRVar> order = {ji, ii, io, jo};
+  order.insert(order.end(), c.batch.begin(), c.batch.end());
   c.result
       .tile(c.j, c.i, jo, io, ji, ii, tileColumns, kTileRows,
             TailStrategy::ShiftInwards)
-      .reorder(ji, ii, io, jo)
+      .reorder(order)
       .vectorize(ji, lanes)
       .unroll(ji)
-      .unroll(ii)
-      .parallel(jo);
+      .unroll(ii);
+  // Column panels (of each batch index) run in parallel.
+  Var task = jo;
+  for (const Var &b : c.batch) {
+    Var fused(task.name() + "_" + b.name());
+    c.result.fuse(task, b, fused);
+    task = fused;
+  }
+  c.result.parallel(task);
   c.acc.compute_at(c.result, io)
       .vectorize(c.j, lanes)
       .unroll(c.j)
       .unroll(c.i);
   c.acc.update()
-      .reorder(c.j, c.i, c.r)
+      .reorder(withReduction(c, {c.j, c.i}))
       .vectorize(c.j, lanes)
       .unroll(c.j)
       .unroll(c.i);
   // The panel of the right-hand operand that a column tile reads: K rows
   // of tileColumns contiguous floats.
-  c.rhs.compute_at(c.result, jo).vectorize(c.j, lanes);
+  c.rhs.compute_at(c.result, task).vectorize(c.j, lanes);
   if (c.lhsDirect)
     return; // Broadcast straight from the operand's rows.
   c.lhs.compute_root();
@@ -77,12 +94,12 @@ void scheduleContraction(Contraction &c, int lanes) {
     // A blocked transpose: 16 x 16 tiles (the reads are clamped, so tiles
     // may overrun the edges).
     Var ko("ko"), ki("ki"), iO("iO"), iI("iI");
-    c.lhs.tile(c.k, c.i, ko, iO, ki, iI, lanes, lanes)
+    c.lhs.tile(c.k[0], c.i, ko, iO, ki, iI, lanes, lanes)
         .vectorize(ki)
         .unroll(iI)
         .parallel(iO);
   } else {
-    c.lhs.vectorize(c.k, lanes, TailStrategy::GuardWithIf).parallel(c.i);
+    c.lhs.vectorize(c.k[0], lanes, TailStrategy::GuardWithIf).parallel(c.i);
   }
 }
 } // namespace

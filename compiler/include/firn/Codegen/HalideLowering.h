@@ -34,17 +34,24 @@ struct Port {
 };
 
 /// A matrix product result[i, j] = sum_k lhs[i, k] * rhs[k, j]: a linear
-/// layer or a matmul in any of its transpose variants (x·Wᵀ, dy·W, dyᵀ·x).
-/// Lowering defines it in one canonical form so that one hand-written
-/// schedule (scheduleContraction in Schedule.cpp) serves every variant.
-/// Halide coordinates are reversed: `result(j, i)` is row i, column j.
+/// layer or a matmul in any of its transpose variants (x·Wᵀ, dy·W, dyᵀ·x),
+/// and a convolution as an implicit GEMM (its forward and input gradient
+/// one product per image, its weight gradient one product summed over the
+/// images). Lowering defines each in this one canonical form so that one
+/// hand-written schedule (scheduleContraction in Schedule.cpp) serves
+/// them all. Halide coordinates are reversed: `result(j, i, b...)` is row
+/// i, column j of the product for batch index b (convolutions: the image).
+/// The reduction may run over several coordinates (k...: a convolution's
+/// weight gradient sums over images, rows and columns).
 struct Contraction {
-  Halide::Func result; ///< result(j, i) = acc(j, i); what consumers read.
-  Halide::Func acc;    ///< The reduction: acc(j, i) += lhs(k, i) * rhs(j, k).
-  Halide::Func lhs;    ///< lhs(k, i): row i of the left operand, element k.
-  Halide::Func rhs;    ///< rhs(j, k): row k of the right operand, element j.
-  Halide::Var j, i, k;
-  Halide::RDom r;      ///< Over the reduction extent.
+  Halide::Func result; ///< result(j, i, b...) = acc(j, i, b...).
+  Halide::Func acc;    ///< acc(j, i, b...) += lhs(k..., i, b...) * rhs(j, k..., b...).
+  Halide::Func lhs;    ///< Row i of the left operand at reduction index k...
+  Halide::Func rhs;    ///< Column j of the right operand at reduction index k...
+  Halide::Var j, i;
+  std::vector<Halide::Var> k;     ///< One per reduction coordinate, innermost first.
+  std::vector<Halide::Var> batch; ///< The pure batch coordinates, innermost first.
+  Halide::RDom r;      ///< Over the reduction extents; r[d] runs with k[d].
   Halide::Expr rows;   ///< M (dynamic when it is the batch).
   int columns = 0;     ///< N (always static).
   /// Whether the left operand is stored with its rows contiguous (dyᵀ·x),
