@@ -84,6 +84,12 @@ cl::opt<int64_t> batchSize(
     cl::desc("Batch size for the costs --explain-pruning reports (default 1)"),
     cl::init(1), cl::cat(category));
 
+cl::opt<bool> profile(
+    "profile",
+    cl::desc("Build the kernels with Halide's profiler: the binary prints the "
+             "time spent in each stage of each kernel when it exits"),
+    cl::init(false), cl::cat(category));
+
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(category));
@@ -122,6 +128,8 @@ void dropTraining(mlir::ModuleOp module) {
 /// or the executable.
 int generateCode(mlir::ModuleOp module) {
   Halide::Target target = Halide::get_host_target();
+  if (profile)
+    target = target.with_feature(Halide::Target::Profile);
   std::vector<firn::codegen::LoweredFunction> functions;
   // A function that cannot be lowered has been reported at its DSL line.
   if (mlir::failed(firn::codegen::lowerModel(module, target, functions)))

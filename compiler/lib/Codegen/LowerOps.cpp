@@ -198,15 +198,16 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
   Indices ks, bs(c.batch.begin(), c.batch.end());
   for (size_t d = 0; d < c.k.size(); ++d)
     ks.push_back(Halide::clamp(c.k[d], 0, spec.depth[d] - 1));
+  // The left operand is the same for every batch index (a convolution's
+  // weight): it takes no batch coordinate, so it is packed once.
   std::vector<Var> lhsArgs = c.k, rhsArgs = {c.j}, accArgs = {c.j, c.i};
   lhsArgs.push_back(c.i);
   rhsArgs.insert(rhsArgs.end(), c.k.begin(), c.k.end());
   for (const Var &b : c.batch) {
-    lhsArgs.push_back(b);
     rhsArgs.push_back(b);
     accArgs.push_back(b);
   }
-  c.lhs(lhsArgs) = spec.lhs(row, ks, bs);
+  c.lhs(lhsArgs) = spec.lhs(row, ks);
   c.rhs(rhsArgs) = spec.rhs(Indices(c.k.begin(), c.k.end()), c.j, bs);
   Indices lhsAt, rhsAt = {c.j};
   for (int d = 0; d < c.r.dimensions(); ++d) {
@@ -214,10 +215,8 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
     rhsAt.push_back(c.r[d]);
   }
   lhsAt.push_back(c.i);
-  for (const Var &b : c.batch) {
-    lhsAt.push_back(b);
+  for (const Var &b : c.batch)
     rhsAt.push_back(b);
-  }
   c.acc(accArgs) = 0.0f;
   c.acc(accArgs) += c.lhs(lhsAt) * c.rhs(rhsAt);
   c.result(accArgs) = c.acc(accArgs);
@@ -233,15 +232,29 @@ Func OpLowering::matrixProduct(const std::string &name, Expr rows, Expr depth,
   spec.rows = rows;
   spec.columns = columns;
   spec.depth = {depth};
-  spec.lhs = [lhs](Expr row, const Indices &k, const Indices &) {
-    return lhs(row, k[0]);
-  };
+  spec.lhs = [lhs](Expr row, const Indices &k) { return lhs(row, k[0]); };
   spec.rhs = [rhs](const Indices &k, Expr column, const Indices &) {
     return rhs(k[0], column);
   };
   spec.lhsTransposed = lhsTransposed;
   spec.lhsStored = lhsStored;
   return contraction(spec);
+}
+
+HTensor OpLowering::materialize(const HTensor &t) {
+  if (t.stored)
+    return t;
+  auto it = materialized.find(t.func.name());
+  if (it != materialized.end())
+    return it->second;
+  HTensor copy = t;
+  copy.func = Func(t.func.name() + "_stored");
+  std::vector<Var> v = makeVars(t.rank());
+  define(copy.func, v, t.at(asExprs(v)));
+  root(copy.func);
+  copy.stored = true;
+  materialized[t.func.name()] = copy;
+  return copy;
 }
 
 LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
@@ -282,9 +295,14 @@ LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
   return success();
 }
 
-LogicalResult OpLowering::reduce(Operation *op, const HTensor &in,
+LogicalResult OpLowering::reduce(Operation *op, const HTensor &input,
                                  ArrayRef<int64_t> axes, bool keepdims,
                                  HTensor &out) {
+  // A reduction reads its input once per element: computing an inlined
+  // input (a bias gradient's ReLU-masked gradient) into memory first keeps
+  // that work out of the reduction's loops, and the convolution gradients
+  // that read the same value reuse the copy.
+  const HTensor in = materialize(input);
   std::vector<int64_t> reduced(axes.begin(), axes.end());
   if (reduced.empty())
     for (int i = 0; i < in.rank(); ++i)
@@ -354,8 +372,20 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     return success();
 
   if (auto reshape = dyn_cast<ReshapeOp>(op)) {
-    Expr flat = flatIndex(idx, out.extents);
-    define(out.func, v, in[0].at(unflatten(flat, in[0].extents)));
+    // Leading dimensions the reshape keeps (the batch, when it flattens an
+    // image) index directly; only the rest goes through a flat index, over
+    // static extents, so the division and remainder simplify away.
+    const shape::Shape &from = in[0].shape, &to = out.shape;
+    size_t kept = 0;
+    while (kept + 1 < from.size() && kept + 1 < to.size() && from[kept] == to[kept])
+      ++kept;
+    std::vector<Expr> index(idx.begin(), idx.begin() + kept);
+    std::vector<Expr> outRest(out.extents.begin() + kept, out.extents.end());
+    std::vector<Expr> inRest(in[0].extents.begin() + kept, in[0].extents.end());
+    Expr flat = flatIndex(std::vector<Expr>(idx.begin() + kept, idx.end()), outRest);
+    for (const Expr &e : unflatten(flat, inRest))
+      index.push_back(e);
+    define(out.func, v, in[0].at(index));
     return success();
   }
   if (auto transpose = dyn_cast<TransposeOp>(op)) {
@@ -436,7 +466,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
   // Convolutions are implicit GEMMs (see Contraction): im2col is never
   // materialized, only the column panel a tile reads.
   if (auto conv = dyn_cast<Conv2dOp>(op)) {
-    const HTensor &x = in[0], &w = in[1];
+    const HTensor x = materialize(in[0]), &w = in[1];
     ConvShape cs(w.shape, conv.getStride(), conv.getPadding(), conv.getDilation());
     const int outH = static_cast<int>(out.shape[2]), outW = static_cast<int>(out.shape[3]);
     // y[n] = W[o, (c, kh, kw)] · im2col(x[n])[(c, kh, kw), (oh, ow)].
@@ -446,7 +476,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     spec.columns = outH * outW;
     spec.depth = {Expr(cs.taps())};
     spec.batch = {x.extents[0]};
-    spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
+    spec.lhs = [&](Expr o, const Indices &k) {
       return w.at({o, cs.channel(k[0]), cs.kh(k[0]), cs.kw(k[0])});
     };
     spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
@@ -464,7 +494,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     return success();
   }
   if (auto grad = dyn_cast<Conv2dGradInputOp>(op)) {
-    const HTensor &dy = in[0], &w = in[1];
+    const HTensor dy = materialize(in[0]), &w = in[1];
     auto stride = grad.getStride(), padding = grad.getPadding(),
          dilation = grad.getDilation();
     ConvShape cs(w.shape, stride, padding, dilation);
@@ -477,7 +507,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     spec.columns = static_cast<int>(out.shape[2]) * inW;
     spec.depth = {Expr(cs.taps(w.shape[0]))};
     spec.batch = {dy.extents[0]};
-    spec.lhs = [&](Expr c, const Indices &k, const Indices &) {
+    spec.lhs = [&](Expr c, const Indices &k) {
       return w.at({cs.channel(k[0]), c, cs.kh(k[0]), cs.kw(k[0])});
     };
     spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
@@ -502,7 +532,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     return success();
   }
   if (auto grad = dyn_cast<Conv2dGradWeightOp>(op)) {
-    const HTensor &x = in[0], &dy = in[1];
+    const HTensor &x = in[0], dy = materialize(in[1]);
     auto stride = grad.getStride(), padding = grad.getPadding(),
          dilation = grad.getDilation();
     ConvShape cs(out.shape, stride, padding, dilation);
@@ -526,7 +556,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     spec.rows = Expr(cs.taps(out.shape[1]));
     spec.columns = static_cast<int>(out.shape[0]);
     spec.depth = {dy.extents[3], dy.extents[2], dy.extents[0]};
-    spec.lhs = [&](Expr row, const Indices &k, const Indices &) {
+    spec.lhs = [&](Expr row, const Indices &k) {
       return call(padded,
                   {k[2], cs.channel(row),
                    k[1] * static_cast<int>(stride[0]) +
@@ -561,6 +591,19 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     Func best("max_pool_argmax_" + std::to_string(counter++));
     best(std::vector<Var>(pv.rbegin(), pv.rend())) = Halide::argmax(win.r, win.value);
     root(best);
+    if (kernel == stride && padding[0] == 0 && padding[1] == 0) {
+      // Windows that tile the input: each input is in at most one window,
+      // so its gradient is a select, inlined into its consumer (no sum).
+      Expr oh = idx[2] / static_cast<int>(stride[0]);
+      Expr ow = idx[3] / static_cast<int>(stride[1]);
+      Expr ohc = Halide::min(oh, dy.extents[2] - 1), owc = Halide::min(ow, dy.extents[3] - 1);
+      Expr hit = oh < dy.extents[2] && ow < dy.extents[3] &&
+                 best(owc, ohc, idx[1], idx[0])[0] == idx[3] % static_cast<int>(stride[1]) &&
+                 best(owc, ohc, idx[1], idx[0])[1] == idx[2] % static_cast<int>(stride[0]);
+      define(out.func, v,
+             Halide::select(hit, dy.at({idx[0], idx[1], ohc, owc}), 0.0f));
+      return success();
+    }
     // Input (h, w) is tap (ky, kx) of window (oh, ow) when
     // oh * stride - padding + ky = h: every tap that lands on it and was its
     // window's maximum adds that window's gradient.

@@ -15,6 +15,7 @@
 #include "llvm/ADT/DenseMap.h"
 
 #include <functional>
+#include <map>
 
 namespace firn::codegen {
 
@@ -72,11 +73,11 @@ private:
 
   /// A matrix product (see Contraction): `rows` x `columns` for each
   /// batch index (extents `batch`, possibly none), summed over the
-  /// reduction extents `depth` (innermost first). `lhs(row, k, b)` and
-  /// `rhs(k, column, b)` give the operands' elements.
+  /// reduction extents `depth` (innermost first). `lhs(row, k)` (the same
+  /// for every batch index) and `rhs(k, column, b)` give the operands'
+  /// elements.
   using Indices = std::vector<Halide::Expr>;
-  using LhsElement =
-      std::function<Halide::Expr(Halide::Expr, const Indices &, const Indices &)>;
+  using LhsElement = std::function<Halide::Expr(Halide::Expr, const Indices &)>;
   using RhsElement =
       std::function<Halide::Expr(const Indices &, Halide::Expr, const Indices &)>;
   struct ContractionSpec {
@@ -96,6 +97,11 @@ private:
                              Halide::Expr depth, int columns, Element lhs,
                              Element rhs, bool lhsTransposed, bool lhsStored);
 
+  /// `t` itself when it is stored, else a root copy of it (one per value):
+  /// an operand that a convolution reads many times (each element once per
+  /// kernel tap) is computed once.
+  HTensor materialize(const HTensor &t);
+
   mlir::LogicalResult elementwise(mlir::Operation *op,
                                   llvm::ArrayRef<HTensor> in, HTensor &out);
   mlir::LogicalResult reduce(mlir::Operation *op, const HTensor &in,
@@ -106,6 +112,7 @@ private:
   uint64_t seed;
   std::vector<Halide::Func> &rootFuncs;
   std::vector<Contraction> &contractions;
+  std::map<std::string, HTensor> materialized; ///< By the inlined Func's name.
   int counter = 0;
 };
 

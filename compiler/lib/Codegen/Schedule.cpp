@@ -67,14 +67,17 @@ void scheduleContraction(Contraction &c, int lanes) {
       .vectorize(ji, lanes)
       .unroll(ji)
       .unroll(ii);
-  // Column panels (of each batch index) run in parallel.
+  // Column panels (of each batch index) run in parallel; a single panel
+  // (a convolution's weight gradient with few output channels) runs its
+  // row tiles in parallel instead, and packs its panel in parallel.
   Var task = jo;
   for (const Var &b : c.batch) {
     Var fused(task.name() + "_" + b.name());
     c.result.fuse(task, b, fused);
     task = fused;
   }
-  c.result.parallel(task);
+  bool onePanel = c.batch.empty() && c.columns <= tileColumns;
+  c.result.parallel(onePanel ? io : task);
   c.acc.compute_at(c.result, io)
       .vectorize(c.j, lanes)
       .unroll(c.j)
@@ -87,6 +90,8 @@ void scheduleContraction(Contraction &c, int lanes) {
   // The panel of the right-hand operand that a column tile reads: K rows
   // of tileColumns contiguous floats.
   c.rhs.compute_at(c.result, task).vectorize(c.j, lanes);
+  if (onePanel)
+    c.rhs.parallel(c.k.back());
   if (c.lhsDirect)
     return; // Broadcast straight from the operand's rows.
   c.lhs.compute_root();

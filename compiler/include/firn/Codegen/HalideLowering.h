@@ -45,7 +45,7 @@ struct Port {
 /// weight gradient sums over images, rows and columns).
 struct Contraction {
   Halide::Func result; ///< result(j, i, b...) = acc(j, i, b...).
-  Halide::Func acc;    ///< acc(j, i, b...) += lhs(k..., i, b...) * rhs(j, k..., b...).
+  Halide::Func acc;    ///< acc(j, i, b...) += lhs(k..., i) * rhs(j, k..., b...).
   Halide::Func lhs;    ///< Row i of the left operand at reduction index k...
   Halide::Func rhs;    ///< Column j of the right operand at reduction index k...
   Halide::Var j, i;
