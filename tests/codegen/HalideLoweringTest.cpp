@@ -370,7 +370,8 @@ TEST(HalideLowering, Convolutions) {
 /// Convolutions wide enough for the tiled implicit-GEMM schedule: output
 /// channels past one vector (the weight gradient's columns) and past two
 /// (the last tile shifts inwards), rows (channels x taps) not a multiple of
-/// the row tile, strides, dilation and asymmetric padding.
+/// the row tile, strides, dilation and asymmetric padding (stride 1 reads
+/// shifted views of the padded input, larger strides pack im2col panels).
 TEST(HalideLowering, ConvolutionTiles) {
   uint64_t seed = 8;
   struct Case {
@@ -381,7 +382,9 @@ TEST(HalideLowering, ConvolutionTiles) {
        {Case{{2, 5, 9, 8}, {20, 5, 3, 3}, {2, 20, 9, 8},
              "stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1]"},
         Case{{3, 3, 11, 10}, {33, 3, 3, 2}, {3, 33, 4, 5},
-             "stride [2, 2] padding [1, 0, 0, 1] dilation [2, 1]"}}) {
+             "stride [2, 2] padding [1, 0, 0, 1] dilation [2, 1]"},
+        Case{{2, 4, 10, 9}, {17, 4, 3, 2}, {2, 17, 9, 9},
+             "stride [1, 1] padding [2, 0, 1, 1] dilation [2, 1]"}}) {
     auto type = [](const std::vector<int64_t> &shape, bool batch) {
       std::string t = "tensor<";
       for (size_t i = 0; i < shape.size(); ++i)

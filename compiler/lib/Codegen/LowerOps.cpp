@@ -190,6 +190,7 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
   c.columns = spec.columns;
   c.lhsTransposed = spec.lhsTransposed;
   c.lhsDirect = spec.lhsStored && !spec.lhsTransposed;
+  c.rhsDirect = spec.rhsDirect;
   // The schedule computes whole row tiles, so rows past the end exist in
   // the (padded) result; they read the last row, clamped, and no consumer
   // reads them. The reduction coordinates are clamped as well so a tiled
@@ -239,6 +240,63 @@ Func OpLowering::matrixProduct(const std::string &name, Expr rows, Expr depth,
   spec.lhsTransposed = lhsTransposed;
   spec.lhsStored = lhsStored;
   return contraction(spec);
+}
+
+/// The source, zero-padded, stored with each (image, channel) plane flat
+/// and `width` columns wide: the window of output (h, w) at tap (kh, kw)
+/// then starts at flat index (h + kh*d0) * width + w + kw*d1, so the
+/// columns of one output row, and of consecutive rows (the columns past
+/// the output's width are computed and dropped), are consecutive in
+/// memory for every tap: the product reads its right operand in place, no
+/// im2col and no packing.
+Expr OpLowering::shiftedConvolution(const std::string &name, const HTensor &src,
+                                    Expr outChannels, int outH, int outW, int kh,
+                                    int kw, ArrayRef<int64_t> dilation, int offH,
+                                    int offW, KernelElement kernel,
+                                    const std::vector<Expr> &idx) {
+  const int d0 = static_cast<int>(dilation[0]), d1 = static_cast<int>(dilation[1]);
+  const int width = outW + (kw - 1) * d1;
+  Var q("q"), c("c"), n("n");
+  Func flat(name + "_shifted_" + std::to_string(counter++));
+  Expr a = q / width - offH, b = q % width - offW;
+  Expr inside = a >= 0 && a < src.extents[2] && b >= 0 && b < src.extents[3];
+  flat(q, c, n) = Halide::select(
+      inside,
+      src.at({n, c, Halide::clamp(a, 0, src.extents[2] - 1),
+              Halide::clamp(b, 0, src.extents[3] - 1)}),
+      0.0f);
+  root(flat);
+  ContractionSpec spec;
+  spec.name = name;
+  spec.rows = outChannels;
+  spec.columns = outH * width;
+  spec.depth = {Expr(kw), Expr(kh), src.extents[1]};
+  spec.batch = {src.extents[0]};
+  spec.lhs = [&](Expr o, const Indices &k) { return kernel(o, k[2], k[1], k[0]); };
+  spec.rhs = [&](const Indices &k, Expr j, const Indices &batch) {
+    return flat(j + k[1] * (d0 * width) + k[0] * d1, k[2], batch[0]);
+  };
+  spec.rhsDirect = true;
+  Func product = contraction(spec);
+  return product(idx[2] * width + idx[3], idx[1], idx[0]);
+}
+
+Func OpLowering::poolArgmax(const HTensor &x, ArrayRef<int64_t> kernel,
+                            ArrayRef<int64_t> stride, ArrayRef<int64_t> padding) {
+  std::string key = x.func.name();
+  for (ArrayRef<int64_t> attr : {kernel, stride, padding})
+    for (int64_t a : attr)
+      key += "_" + std::to_string(a);
+  auto it = poolArgmaxes.find(key);
+  if (it != poolArgmaxes.end())
+    return it->second;
+  std::vector<Var> pv = makeVars(4);
+  PoolWindow win(x, kernel, stride, padding, asExprs(pv));
+  Func best("max_pool_argmax_" + std::to_string(counter++));
+  best(std::vector<Var>(pv.rbegin(), pv.rend())) = Halide::argmax(win.r, win.value);
+  root(best);
+  poolArgmaxes[key] = best;
+  return best;
 }
 
 HTensor OpLowering::materialize(const HTensor &t) {
@@ -469,6 +527,19 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     const HTensor x = materialize(in[0]), &w = in[1];
     ConvShape cs(w.shape, conv.getStride(), conv.getPadding(), conv.getDilation());
     const int outH = static_cast<int>(out.shape[2]), outW = static_cast<int>(out.shape[3]);
+    auto stride = conv.getStride(), padding = conv.getPadding();
+    if (stride[0] == 1 && stride[1] == 1) {
+      Expr e = shiftedConvolution(
+          "conv2d", x, w.extents[0], outH, outW, static_cast<int>(w.shape[2]),
+          static_cast<int>(w.shape[3]), conv.getDilation(),
+          static_cast<int>(padding[0]), static_cast<int>(padding[1]),
+          [&](Expr o, Expr c, Expr kh, Expr kw) { return w.at({o, c, kh, kw}); },
+          idx);
+      if (conv.getBias())
+        e = e + in[2].at({idx[1]});
+      define(out.func, v, e);
+      return success();
+    }
     // y[n] = W[o, (c, kh, kw)] · im2col(x[n])[(c, kh, kw), (oh, ow)].
     ContractionSpec spec;
     spec.name = "conv2d";
@@ -499,6 +570,22 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
          dilation = grad.getDilation();
     ConvShape cs(w.shape, stride, padding, dilation);
     const int inW = static_cast<int>(out.shape[3]);
+    if (stride[0] == 1 && stride[1] == 1) {
+      // The correlation of dy, padded by (K-1)*d - padding, with the
+      // flipped kernel: dx(h) = sum over kh of dy(h + padding - kh*d) W(kh).
+      const int kh = static_cast<int>(w.shape[2]), kw = static_cast<int>(w.shape[3]);
+      Expr e = shiftedConvolution(
+          "conv2d_grad_input", dy, w.extents[1], static_cast<int>(out.shape[2]),
+          inW, kh, kw, dilation,
+          (kh - 1) * static_cast<int>(dilation[0]) - static_cast<int>(padding[0]),
+          (kw - 1) * static_cast<int>(dilation[1]) - static_cast<int>(padding[1]),
+          [&](Expr c, Expr o, Expr fh, Expr fw) {
+            return w.at({o, c, kh - 1 - fh, kw - 1 - fw});
+          },
+          idx);
+      define(out.func, v, e);
+      return success();
+    }
     // dx[n] = Wᵀ[c, (o, kh, kw)] · cols(dy[n])[(o, kh, kw), (h, w)], where
     // cols holds dy at the output position whose tap (kh, kw) reads (h, w).
     ContractionSpec spec;
@@ -510,7 +597,35 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     spec.lhs = [&](Expr c, const Indices &k) {
       return w.at({cs.channel(k[0]), c, cs.kh(k[0]), cs.kw(k[0])});
     };
+    Func paddedDy;
+    int offsetH = 0, offsetW = 0;
+    if (stride[0] == 1 && stride[1] == 1) {
+      // Every tap lands: dy padded with zeros (stored once) is read in
+      // place, without a test per element. Tap kh of output row
+      // h + padding - kh*d reads padded row h + padding + (KH-1-kh)*d.
+      offsetH = static_cast<int>((w.shape[2] - 1) * dilation[0]);
+      offsetW = static_cast<int>((w.shape[3] - 1) * dilation[1]);
+      std::vector<Var> pv = makeVars(4);
+      paddedDy = Func("conv2d_padded_dy_" + std::to_string(counter++));
+      Expr h = pv[2] - offsetH, wc = pv[3] - offsetW;
+      Expr inside = h >= 0 && h < dy.extents[2] && wc >= 0 && wc < dy.extents[3];
+      define(paddedDy, pv,
+             Halide::select(inside,
+                            dy.at({pv[0], pv[1], Halide::clamp(h, 0, dy.extents[2] - 1),
+                                   Halide::clamp(wc, 0, dy.extents[3] - 1)}),
+                            0.0f));
+      root(paddedDy);
+    }
     spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
+      if (paddedDy.defined())
+        return call(paddedDy,
+                    {b[0], cs.channel(k[0]),
+                     p / inW + static_cast<int>(padding[0]) +
+                         (static_cast<int>(w.shape[2]) - 1 - cs.kh(k[0])) *
+                             static_cast<int>(dilation[0]),
+                     p % inW + static_cast<int>(padding[1]) +
+                         (static_cast<int>(w.shape[3]) - 1 - cs.kw(k[0])) *
+                             static_cast<int>(dilation[1])});
       // Output row oh reads input row oh*s + kh*d - p: invert that.
       Expr th = p / inW + static_cast<int>(padding[0]) -
                 cs.kh(k[0]) * static_cast<int>(dilation[0]);
@@ -574,11 +689,12 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     return success();
   }
   if (auto pool = dyn_cast<MaxPool2dOp>(op)) {
-    PoolWindow win(in[0], pool.getKernel(), pool.getStride(), pool.getPadding(),
-                   idx);
-    define(out.func, v, Halide::maximum(win.value));
-    root(out.func);
-    out.stored = true;
+    // The window's first maximum and its position, stored once: the
+    // forward reads the value, the gradient (in a training step) the
+    // position.
+    Func best = poolArgmax(in[0], pool.getKernel(), pool.getStride(),
+                           pool.getPadding());
+    define(out.func, v, best(idx[3], idx[2], idx[1], idx[0])[2]);
     return success();
   }
   if (auto grad = dyn_cast<MaxPool2dGradOp>(op)) {
@@ -586,11 +702,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     auto kernel = grad.getKernel(), stride = grad.getStride(),
          padding = grad.getPadding();
     // Where each window's first maximum is: (column, row) in the window.
-    std::vector<Var> pv = makeVars(4);
-    PoolWindow win(x, kernel, stride, padding, asExprs(pv));
-    Func best("max_pool_argmax_" + std::to_string(counter++));
-    best(std::vector<Var>(pv.rbegin(), pv.rend())) = Halide::argmax(win.r, win.value);
-    root(best);
+    Func best = poolArgmax(x, kernel, stride, padding);
     if (kernel == stride && padding[0] == 0 && padding[1] == 0) {
       // Windows that tile the input: each input is in at most one window,
       // so its gradient is a select, inlined into its consumer (no sum).

@@ -88,6 +88,9 @@ private:
     LhsElement lhs;
     RhsElement rhs;
     bool lhsTransposed = false, lhsStored = false;
+    /// The right operand's elements for consecutive columns are
+    /// consecutive in memory: read in place, not packed.
+    bool rhsDirect = false;
   };
   /// Returns the Func of the product: product(column, row, b...).
   Halide::Func contraction(const ContractionSpec &spec);
@@ -96,6 +99,25 @@ private:
   Halide::Func matrixProduct(const std::string &name, Halide::Expr rows,
                              Halide::Expr depth, int columns, Element lhs,
                              Element rhs, bool lhsTransposed, bool lhsStored);
+
+  /// A stride-1 convolution as a product over shifted views (see
+  /// LowerOps.cpp): y[n, o, h, w] = sum over (c, kh, kw) of
+  /// src[n, c, h + kh*d0 - offH, w + kw*d1 - offW] * kernel(o, c, kh, kw),
+  /// zero outside src. Returns y's value at `idx`.
+  using KernelElement =
+      std::function<Halide::Expr(Halide::Expr, Halide::Expr, Halide::Expr, Halide::Expr)>;
+  Halide::Expr shiftedConvolution(const std::string &name, const HTensor &src,
+                                  Halide::Expr outChannels, int outH, int outW,
+                                  int kh, int kw, llvm::ArrayRef<int64_t> dilation,
+                                  int offH, int offW, KernelElement kernel,
+                                  const std::vector<Halide::Expr> &idx);
+
+  /// max_pool2d's windows over `x`: a root Func of (column, row, value) of
+  /// each window's first maximum, one per input and geometry (the forward
+  /// and the gradient of a training step share it).
+  Halide::Func poolArgmax(const HTensor &x, llvm::ArrayRef<int64_t> kernel,
+                          llvm::ArrayRef<int64_t> stride,
+                          llvm::ArrayRef<int64_t> padding);
 
   /// `t` itself when it is stored, else a root copy of it (one per value):
   /// an operand that a convolution reads many times (each element once per
@@ -113,6 +135,7 @@ private:
   std::vector<Halide::Func> &rootFuncs;
   std::vector<Contraction> &contractions;
   std::map<std::string, HTensor> materialized; ///< By the inlined Func's name.
+  std::map<std::string, Halide::Func> poolArgmaxes; ///< By input and geometry.
   int counter = 0;
 };
 

@@ -89,9 +89,15 @@ void scheduleContraction(Contraction &c, int lanes) {
       .unroll(c.i);
   // The panel of the right-hand operand that a column tile reads: K rows
   // of tileColumns contiguous floats.
-  c.rhs.compute_at(c.result, task).vectorize(c.j, lanes);
-  if (onePanel)
-    c.rhs.parallel(c.k.back());
+  if (!c.rhsDirect) {
+    c.rhs.compute_at(c.result, task).vectorize(c.j, lanes);
+    if (onePanel)
+      c.rhs.parallel(c.k.back());
+  }
+  // A convolution's kernel columns (3 taps): unrolled, no loop.
+  if (const int64_t *taps = Halide::Internal::as_const_int(c.r[0].extent());
+      taps && *taps <= 4 && c.r.dimensions() > 1)
+    c.acc.update().unroll(Halide::RVar(c.r[0]));
   if (c.lhsDirect)
     return; // Broadcast straight from the operand's rows.
   c.lhs.compute_root();
@@ -126,6 +132,13 @@ void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) 
           .vectorize(xi)
           .unroll(yi);
       f.parallel(args.size() > 2 ? args.back() : yo);
+      return;
+    }
+    if (reduces) {
+      // A vector of sums (a bias gradient: each a sum over the batch and
+      // the image) reads each sum's inputs with a stride; one sum per task
+      // reads them in order.
+      f.parallel(args[0]);
       return;
     }
     f.vectorize(args[0], lanes, TailStrategy::GuardWithIf);

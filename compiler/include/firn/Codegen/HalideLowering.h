@@ -61,6 +61,9 @@ struct Contraction {
   /// Otherwise it is materialized once (computing an inlined producer such
   /// as a ReLU once, not once per column tile).
   bool lhsDirect = false;
+  /// Whether the right operand is read in place (consecutive columns are
+  /// consecutive in memory) instead of packed per column panel.
+  bool rhsDirect = false;
   /// Whether `result` is itself an output of the pipeline (its rows are
   /// then exactly the output's, a multiple of kContractionTileRows).
   bool isOutput = false;
