@@ -597,35 +597,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     spec.lhs = [&](Expr c, const Indices &k) {
       return w.at({cs.channel(k[0]), c, cs.kh(k[0]), cs.kw(k[0])});
     };
-    Func paddedDy;
-    int offsetH = 0, offsetW = 0;
-    if (stride[0] == 1 && stride[1] == 1) {
-      // Every tap lands: dy padded with zeros (stored once) is read in
-      // place, without a test per element. Tap kh of output row
-      // h + padding - kh*d reads padded row h + padding + (KH-1-kh)*d.
-      offsetH = static_cast<int>((w.shape[2] - 1) * dilation[0]);
-      offsetW = static_cast<int>((w.shape[3] - 1) * dilation[1]);
-      std::vector<Var> pv = makeVars(4);
-      paddedDy = Func("conv2d_padded_dy_" + std::to_string(counter++));
-      Expr h = pv[2] - offsetH, wc = pv[3] - offsetW;
-      Expr inside = h >= 0 && h < dy.extents[2] && wc >= 0 && wc < dy.extents[3];
-      define(paddedDy, pv,
-             Halide::select(inside,
-                            dy.at({pv[0], pv[1], Halide::clamp(h, 0, dy.extents[2] - 1),
-                                   Halide::clamp(wc, 0, dy.extents[3] - 1)}),
-                            0.0f));
-      root(paddedDy);
-    }
     spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
-      if (paddedDy.defined())
-        return call(paddedDy,
-                    {b[0], cs.channel(k[0]),
-                     p / inW + static_cast<int>(padding[0]) +
-                         (static_cast<int>(w.shape[2]) - 1 - cs.kh(k[0])) *
-                             static_cast<int>(dilation[0]),
-                     p % inW + static_cast<int>(padding[1]) +
-                         (static_cast<int>(w.shape[3]) - 1 - cs.kw(k[0])) *
-                             static_cast<int>(dilation[1])});
       // Output row oh reads input row oh*s + kh*d - p: invert that.
       Expr th = p / inW + static_cast<int>(padding[0]) -
                 cs.kh(k[0]) * static_cast<int>(dilation[0]);
