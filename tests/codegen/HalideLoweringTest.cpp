@@ -253,6 +253,22 @@ TEST(HalideLowering, ShapesAndReductions) {
                      "  return %y : tensor<f32>\n}",
             {r});
   }
+  // Sums over contiguous trailing axes (a bias gradient over the batch and
+  // the image: 5 x 7 = 35 elements per image, not a multiple of the 16
+  // lanes; and a row of 40) take the vectorized path.
+  Tensor image = random({3, 4, 5, 7}, seed);
+  for (const char *op : {"reduce_sum", "reduce_mean"}) {
+    checkOp(std::string("func.func @f(%x: tensor<?x4x5x7xf32>) -> tensor<4xf32> {\n"
+                        "  %y = firn.") +
+                op + " %x axes [0, 2, 3] : tensor<?x4x5x7xf32> -> tensor<4xf32>\n"
+                     "  return %y : tensor<4xf32>\n}",
+            {image});
+    checkOp(std::string("func.func @f(%x: tensor<?x40xf32>) -> tensor<?xf32> {\n"
+                        "  %y = firn.") +
+                op + " %x axes [1] : tensor<?x40xf32> -> tensor<?xf32>\n"
+                     "  return %y : tensor<?xf32>\n}",
+            {random({3, 40}, seed)});
+  }
   checkOp("func.func @f(%x: tensor<?x9xf32>) -> tensor<f32> {\n"
           "  %y = firn.numel %x axes [0] : tensor<?x9xf32> -> tensor<f32>\n"
           "  return %y : tensor<f32>\n}",

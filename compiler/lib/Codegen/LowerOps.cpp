@@ -353,6 +353,59 @@ LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
   return success();
 }
 
+LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
+                                    ArrayRef<int64_t> reduced, HTensor &out) {
+  // Only a vector of sums (a bias gradient) over trailing axes that are
+  // contiguous in memory (an image's rows and columns) and long enough.
+  constexpr int kLanes = 16;
+  int rank = in.rank();
+  auto isReduced = [&](int axis) { return llvm::is_contained(reduced, axis); };
+  int trailing = 0;
+  int64_t length = 1;
+  while (trailing < rank && isReduced(rank - 1 - trailing) &&
+         in.shape[rank - 1 - trailing] != shape::kBatch) {
+    length *= in.shape[rank - 1 - trailing];
+    ++trailing;
+  }
+  if (out.rank() != 1 || trailing == 0 || length < kLanes ||
+      static_cast<int>(reduced.size()) != rank - 1)
+    return failure();
+  // partial(l, c) sums lane l of every kLanes-wide chunk of the contiguous
+  // run, over the other reduced axes too: kLanes independent accumulators,
+  // one vector, instead of one serial chain; then the lanes are added.
+  std::vector<Halide::Range> ranges;
+  std::vector<int> other;
+  for (int64_t a : reduced)
+    if (a < rank - trailing) {
+      other.push_back(static_cast<int>(a));
+      ranges.emplace_back(0, in.extents[a]);
+    }
+  const int chunks = static_cast<int>((length + kLanes - 1) / kLanes);
+  ranges.emplace_back(0, chunks);
+  RDom r(ranges);
+  Var lane("lane"), c("c");
+  Expr flat = r[static_cast<int>(other.size())] * kLanes + lane;
+  std::vector<Expr> run = unflatten(
+      Halide::min(flat, static_cast<int>(length) - 1),
+      std::vector<Expr>(in.extents.end() - trailing, in.extents.end()));
+  std::vector<Expr> index;
+  for (int i = 0, o = 0; i < rank - trailing; ++i)
+    index.push_back(isReduced(i) ? Expr(r[o++]) : Expr(c));
+  index.insert(index.end(), run.begin(), run.end());
+  Func partial(out.func.name() + "_lanes");
+  partial(lane, c) =
+      Halide::sum(Halide::select(flat < static_cast<int>(length), in.at(index), 0.0f));
+  RDom l(0, kLanes);
+  Expr total = Halide::sum(partial(l, c));
+  if (isa<ReduceMeanOp>(op))
+    total = total / Halide::cast<float>(product(in.extents, reduced));
+  out.func(c) = total;
+  partial.compute_at(out.func, c).vectorize(lane);
+  root(out.func);
+  out.stored = true;
+  return success();
+}
+
 LogicalResult OpLowering::reduce(Operation *op, const HTensor &input,
                                  ArrayRef<int64_t> axes, bool keepdims,
                                  HTensor &out) {
@@ -365,6 +418,8 @@ LogicalResult OpLowering::reduce(Operation *op, const HTensor &input,
   if (reduced.empty())
     for (int i = 0; i < in.rank(); ++i)
       reduced.push_back(i);
+  if (isa<ReduceSumOp, ReduceMeanOp>(op) && succeeded(vectorSum(op, in, reduced, out)))
+    return success();
   std::vector<Halide::Range> ranges;
   for (int64_t a : reduced)
     ranges.emplace_back(0, in.extents[a]);

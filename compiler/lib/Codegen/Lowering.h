@@ -126,6 +126,11 @@ private:
 
   mlir::LogicalResult elementwise(mlir::Operation *op,
                                   llvm::ArrayRef<HTensor> in, HTensor &out);
+  /// reduce_sum/reduce_mean to a vector with sixteen accumulators per sum
+  /// when the sum runs over contiguous trailing axes; fails (lowering
+  /// nothing) when the reduction is not of that form.
+  mlir::LogicalResult vectorSum(mlir::Operation *op, const HTensor &in,
+                                llvm::ArrayRef<int64_t> reduced, HTensor &out);
   mlir::LogicalResult reduce(mlir::Operation *op, const HTensor &in,
                              llvm::ArrayRef<int64_t> axes, bool keepdims,
                              HTensor &out);
