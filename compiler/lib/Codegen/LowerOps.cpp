@@ -199,16 +199,19 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
   Indices ks, bs(c.batch.begin(), c.batch.end());
   for (size_t d = 0; d < c.k.size(); ++d)
     ks.push_back(Halide::clamp(c.k[d], 0, spec.depth[d] - 1));
-  // The left operand is the same for every batch index (a convolution's
-  // weight): it takes no batch coordinate, so it is packed once.
+  // Unless it says otherwise, the left operand is the same for every batch
+  // index (a convolution's weight): it takes no batch coordinate, so it is
+  // packed once.
   std::vector<Var> lhsArgs = c.k, rhsArgs = {c.j}, accArgs = {c.j, c.i};
   lhsArgs.push_back(c.i);
   rhsArgs.insert(rhsArgs.end(), c.k.begin(), c.k.end());
   for (const Var &b : c.batch) {
+    if (spec.lhsBatched)
+      lhsArgs.push_back(b);
     rhsArgs.push_back(b);
     accArgs.push_back(b);
   }
-  c.lhs(lhsArgs) = spec.lhs(row, ks);
+  c.lhs(lhsArgs) = spec.lhs(row, ks, bs);
   c.rhs(rhsArgs) = spec.rhs(Indices(c.k.begin(), c.k.end()), c.j, bs);
   Indices lhsAt, rhsAt = {c.j};
   for (int d = 0; d < c.r.dimensions(); ++d) {
@@ -216,8 +219,11 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
     rhsAt.push_back(c.r[d]);
   }
   lhsAt.push_back(c.i);
-  for (const Var &b : c.batch)
+  for (const Var &b : c.batch) {
+    if (spec.lhsBatched)
+      lhsAt.push_back(b);
     rhsAt.push_back(b);
+  }
   c.acc(accArgs) = 0.0f;
   c.acc(accArgs) += c.lhs(lhsAt) * c.rhs(rhsAt);
   c.result(accArgs) = c.acc(accArgs);
@@ -233,7 +239,9 @@ Func OpLowering::matrixProduct(const std::string &name, Expr rows, Expr depth,
   spec.rows = rows;
   spec.columns = columns;
   spec.depth = {depth};
-  spec.lhs = [lhs](Expr row, const Indices &k) { return lhs(row, k[0]); };
+  spec.lhs = [lhs](Expr row, const Indices &k, const Indices &) {
+    return lhs(row, k[0]);
+  };
   spec.rhs = [rhs](const Indices &k, Expr column, const Indices &) {
     return rhs(k[0], column);
   };
@@ -272,7 +280,9 @@ Expr OpLowering::shiftedConvolution(const std::string &name, const HTensor &src,
   spec.columns = outH * width;
   spec.depth = {Expr(kw), Expr(kh), src.extents[1]};
   spec.batch = {src.extents[0]};
-  spec.lhs = [&](Expr o, const Indices &k) { return kernel(o, k[2], k[1], k[0]); };
+  spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
+    return kernel(o, k[2], k[1], k[0]);
+  };
   spec.rhs = [&](const Indices &k, Expr j, const Indices &batch) {
     return flat(j + k[1] * (d0 * width) + k[0] * d1, k[2], batch[0]);
   };
@@ -602,7 +612,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     spec.columns = outH * outW;
     spec.depth = {Expr(cs.taps())};
     spec.batch = {x.extents[0]};
-    spec.lhs = [&](Expr o, const Indices &k) {
+    spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
       return w.at({o, cs.channel(k[0]), cs.kh(k[0]), cs.kw(k[0])});
     };
     spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
@@ -649,7 +659,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     spec.columns = static_cast<int>(out.shape[2]) * inW;
     spec.depth = {Expr(cs.taps(w.shape[0]))};
     spec.batch = {dy.extents[0]};
-    spec.lhs = [&](Expr c, const Indices &k) {
+    spec.lhs = [&](Expr c, const Indices &k, const Indices &) {
       return w.at({cs.channel(k[0]), c, cs.kh(k[0]), cs.kw(k[0])});
     };
     spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
@@ -693,26 +703,46 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     // dWᵀ[(c, kh, kw), o] = sum over (n, oh, ow) of x(n, c, oh*s + kh*d,
     // ow*s + kw*d) (padded) times dy(n, o, oh, ow): the weight gradient
     // transposed, so that the right-hand panel is dy's contiguous rows.
+    // (Measured: with dy as the left operand instead, packing im2col panels
+    // costs more than the simpler inner loop saves.) The images are summed
+    // in chunks, one product per chunk (a batch index), so that a chunk's
+    // panel of dy (about 128 KB) stays in cache while every row tile reads
+    // it, and the chunks run in parallel; their products are added at the
+    // end.
+    const int outH = static_cast<int>(dy.shape[2]), outW = static_cast<int>(dy.shape[3]);
+    const int chunk = std::max(1, 1024 / (outH * outW));
+    Expr images = dy.extents[0];
+    Expr chunks = (images + chunk - 1) / chunk;
     ContractionSpec spec;
     spec.name = "conv2d_grad_weight";
     spec.rows = Expr(cs.taps(out.shape[1]));
     spec.columns = static_cast<int>(out.shape[0]);
-    spec.depth = {dy.extents[3], dy.extents[2], dy.extents[0]};
-    spec.lhs = [&](Expr row, const Indices &k) {
+    spec.depth = {dy.extents[3], dy.extents[2], Expr(chunk)};
+    spec.batch = {chunks};
+    spec.lhsBatched = true;
+    spec.lhsStored = true;
+    spec.lhs = [&](Expr row, const Indices &k, const Indices &b) {
+      Expr n = Halide::min(b[0] * chunk + k[2], images - 1);
       return call(padded,
-                  {k[2], cs.channel(row),
+                  {n, cs.channel(row),
                    k[1] * static_cast<int>(stride[0]) +
                        cs.kh(row) * static_cast<int>(dilation[0]),
                    k[0] * static_cast<int>(stride[1]) +
                        cs.kw(row) * static_cast<int>(dilation[1])});
     };
-    spec.rhs = [&](const Indices &k, Expr o, const Indices &) {
-      return dy.at({k[2], o, k[1], k[0]});
+    spec.rhs = [&](const Indices &k, Expr o, const Indices &b) {
+      // The last chunk's images past the end contribute zeros.
+      Expr n = b[0] * chunk + k[2];
+      return Halide::select(n < images,
+                            dy.at({Halide::min(n, images - 1), o, k[1], k[0]}), 0.0f);
     };
-    spec.lhsStored = true;
     Func product = contraction(spec);
-    define(out.func, v,
-           product(idx[0], cs.flatTap(idx[1], idx[2], idx[3])));
+    RDom rc(0, chunks);
+    Func total("conv2d_grad_weight_sum_" + std::to_string(counter++));
+    Var o("o"), t("t");
+    total(o, t) = Halide::sum(product(o, t, rc));
+    root(total);
+    define(out.func, v, total(idx[0], cs.flatTap(idx[1], idx[2], idx[3])));
     return success();
   }
   if (auto pool = dyn_cast<MaxPool2dOp>(op)) {

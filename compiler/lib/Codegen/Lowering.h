@@ -73,11 +73,12 @@ private:
 
   /// A matrix product (see Contraction): `rows` x `columns` for each
   /// batch index (extents `batch`, possibly none), summed over the
-  /// reduction extents `depth` (innermost first). `lhs(row, k)` (the same
-  /// for every batch index) and `rhs(k, column, b)` give the operands'
-  /// elements.
+  /// reduction extents `depth` (innermost first). `lhs(row, k, b)` (the
+  /// same for every batch index unless lhsBatched) and `rhs(k, column, b)`
+  /// give the operands' elements.
   using Indices = std::vector<Halide::Expr>;
-  using LhsElement = std::function<Halide::Expr(Halide::Expr, const Indices &)>;
+  using LhsElement =
+      std::function<Halide::Expr(Halide::Expr, const Indices &, const Indices &)>;
   using RhsElement =
       std::function<Halide::Expr(const Indices &, Halide::Expr, const Indices &)>;
   struct ContractionSpec {
@@ -88,6 +89,8 @@ private:
     LhsElement lhs;
     RhsElement rhs;
     bool lhsTransposed = false, lhsStored = false;
+    /// The left operand differs per batch index (is read with b).
+    bool lhsBatched = false;
     /// The right operand's elements for consecutive columns are
     /// consecutive in memory: read in place, not packed.
     bool rhsDirect = false;
