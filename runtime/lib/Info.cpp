@@ -115,7 +115,8 @@ std::string modelInfo(const firn_model_desc &d) {
   out += "functions:";
   bool any = false;
   for (const firn_function_desc *fn :
-       {d.predict, d.eval_loss, d.train_step, d.zero_grad_fn, d.optimizer_step})
+       {d.predict, d.eval_loss, d.train_step, d.zero_grad_fn, d.optimizer_step,
+        d.fused_step})
     if (fn) {
       out += std::string(" ") + fn->name;
       any = true;

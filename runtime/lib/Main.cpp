@@ -176,6 +176,7 @@ private:
     options.steps = cl.steps;
     options.epochs = cl.epochs ? cl.epochs : 1;
     options.accumulate = cl.accumulate ? cl.accumulate : 1;
+    options.keepGradients = cl.saveGrads;
     options.shuffle = cl.shuffle;
     options.seed = seed();
     options.progress = stderr;

@@ -152,7 +152,7 @@ bool validateModel(const firn_model_desc &desc, std::string &error) {
     }
   for (const firn_function_desc *fn :
        {desc.predict, desc.eval_loss, desc.train_step, desc.zero_grad_fn,
-        desc.optimizer_step})
+        desc.optimizer_step, desc.fused_step})
     if (!validateFunction(desc, fn, error))
       return false;
   return true;

@@ -126,6 +126,22 @@ bool optimizerStep(KernelRunner &runner, std::string &error) {
   return true;
 }
 
+bool fusedStep(KernelRunner &runner, const std::vector<HostTensor *> &args,
+               int64_t batch, double &loss, std::string &error) {
+  ModelState &state = runner.state();
+  const firn_function_desc *step = state.desc().fused_step;
+  if (!step) {
+    error = "this model has no fused training step";
+    return false;
+  }
+  std::vector<HostTensor> &results = runner.resultsOf(*step);
+  if (!runner.call(*step, args, batch, results, error) ||
+      !lossOf(*step, results, loss, error))
+    return false;
+  state.setSteps(state.steps() + 1);
+  return true;
+}
+
 bool predictBatch(KernelRunner &runner, const std::vector<HostTensor *> &inputs,
                   int64_t batch, HostTensor &out, std::string &error) {
   const firn_model_desc &desc = runner.state().desc();
@@ -523,8 +539,11 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   int64_t shuffledEpoch = -1;
   bool reportedNaN = false;
   Batch batch;
+  // One kernel per step, no gradient buffers (FuseOptimizer.cpp), when
+  // nobody needs the gradients between backward and step or after it.
+  const bool fused = desc.fused_step && accumulate == 1 && !options.keepGradients;
   for (int64_t step = 1; step <= total; ++step) {
-    if (!zeroGrad(runner, error))
+    if (!fused && !zeroGrad(runner, error))
       return fail();
     double lossSum = 0;
     for (int64_t k = 0; k < accumulate; ++k, ++micro) {
@@ -536,7 +555,8 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       data.batch(micro % perEpoch, batchSize, batch);
       toTensors(data, batch, x, y);
       double loss;
-      if (!trainMicroBatch(runner, args, batch.rows, loss, error))
+      if (!(fused ? fusedStep(runner, args, batch.rows, loss, error)
+                  : trainMicroBatch(runner, args, batch.rows, loss, error)))
         return fail();
       lossSum += loss;
       intervalSamples += batch.rows;
@@ -551,7 +571,7 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
         epochLossCount = 0;
       }
     }
-    if (!optimizerStep(runner, error))
+    if (!fused && !optimizerStep(runner, error))
       return fail();
     usedRates.clear();
     for (const auto &lr : lrColumns)

@@ -23,7 +23,8 @@ namespace firn::codegen {
 
 const std::vector<std::string> &modelFunctions() {
   static const std::vector<std::string> names = {
-      "predict", "eval_loss", "train_step", "zero_grad", "optimizer_step"};
+      "predict", "eval_loss", "train_step", "zero_grad", "optimizer_step",
+      "fused_step"};
   return names;
 }
 
@@ -272,7 +273,8 @@ std::string generateModelTable(ModuleOp module,
      << ", states, " << predict.getNumArguments() << ", input_names, " << target
      << ",\n  " << desc("predict") << ", " << desc("eval_loss") << ", "
      << desc("train_step") << ", " << desc("zero_grad") << ", "
-     << desc("optimizer_step") << ",\n  " << numSchedules << ", "
+     << desc("optimizer_step") << ", " << desc("fused_step") << ",\n  "
+     << numSchedules << ", "
      << (numSchedules ? "schedules" : "nullptr") << "};\n\n"
      << "#ifndef FIRN_NO_MAIN\n"
      << "extern \"C\" int firn_main(int argc, char **argv, const firn_model_desc "

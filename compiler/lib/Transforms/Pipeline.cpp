@@ -19,4 +19,7 @@ void firn::buildTrainingPipeline(mlir::OpPassManager &pm, Stage last) {
     return;
   // 3. The optimizer updates, reading the gradient buffers that survived.
   pm.addPass(createFirnLowerOptimizers());
+  // 4. One function for the whole step, the updates reading the gradients
+  //    as values: needs the updates as IR, so it comes last.
+  pm.addPass(createFirnFuseOptimizer());
 }

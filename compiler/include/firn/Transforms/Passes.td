@@ -1,8 +1,9 @@
 //===- Passes.td - firn's passes ---------------------------*- tablegen -*-===//
 //
 // The training pipeline, in order (see buildTrainingPipeline in Passes.h):
-// autodiff, frozen-parameter pruning, optimizer lowering. Each runs alone in
-// firn-opt under its flag, and its lit test is named after the flag.
+// autodiff, frozen-parameter pruning, optimizer lowering, optimizer fusion.
+// Each runs alone in firn-opt under its flag, and its lit test is named
+// after the flag.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_PASSES
@@ -53,6 +54,19 @@ def FirnLowerOptimizers : Pass<"firn-lower-optimizers", "mlir::ModuleOp"> {
     moments and step counts) are buffers, so they persist across steps, go
     into checkpoints, and a schedule can change the rate without
     recompiling.
+  }];
+}
+
+def FirnFuseOptimizer : Pass<"firn-fuse-optimizer", "mlir::ModuleOp"> {
+  let summary = "Writes one training step without gradient buffers: @fused_step";
+  let description = [{
+    @fused_step is train_step followed by every optimizer group's update,
+    each update reading its gradient as the value the backward pass
+    computed instead of from grad/<param> when zero_grad clears that buffer
+    (so it is neither read nor written); gradients the policy does not clear
+    still accumulate in their buffers. Not built with `accumulate` above 1
+    or gradient clipping. The runtime calls it when nothing asks for the
+    gradients (no --save-grads, no --accumulate).
   }];
 }
 

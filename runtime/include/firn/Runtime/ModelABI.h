@@ -110,6 +110,10 @@ typedef struct firn_model_desc {
   const firn_function_desc *train_step;     /* inputs, target -> loss; grads += */
   const firn_function_desc *zero_grad_fn;   /* clears gradients per policy */
   const firn_function_desc *optimizer_step; /* updates parameters */
+  /* zero_grad + train_step + optimizer_step in one kernel, the gradients
+   * of cleared buffers never stored (NULL when the model's options, such
+   * as accumulate or clipping, need the buffers). */
+  const firn_function_desc *fused_step;
   /* Learning-rate schedules, in the order the .firn file declares them. */
   int num_schedules;
   const firn_schedule_desc *schedules;

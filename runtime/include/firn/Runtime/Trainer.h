@@ -151,6 +151,10 @@ bool trainMicroBatch(KernelRunner &runner,
                      double &loss, std::string &error);
 /// optimizer_step (when the model has one), then counts the step.
 bool optimizerStep(KernelRunner &runner, std::string &error);
+/// zeroGrad, trainMicroBatch and optimizerStep as one kernel (the model's
+/// fused_step, which leaves the cleared gradient buffers untouched).
+bool fusedStep(KernelRunner &runner, const std::vector<HostTensor *> &args,
+               int64_t batch, double &loss, std::string &error);
 /// predict on `inputs` for one batch; `out` is its first result, whose first
 /// dimension must be the batch.
 bool predictBatch(KernelRunner &runner, const std::vector<HostTensor *> &inputs,
@@ -225,6 +229,9 @@ struct TrainOptions {
   int64_t epochs = 1;
   /// --accumulate: multiplies the model's own `accumulate`.
   int64_t accumulate = 1;
+  /// Keep every gradient in its buffer (--save-grads): the step is then
+  /// always zero_grad, train_step, optimizer_step, never fused_step.
+  bool keepGradients = false;
   /// Shuffle each epoch with Dataset::permutation(seed, epoch).
   bool shuffle = false;
   uint64_t seed = 0;
