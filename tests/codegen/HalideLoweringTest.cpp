@@ -313,13 +313,15 @@ TEST(HalideLowering, Contractions) {
 
 /// The tiled matrix-product schedule on shapes that do not divide its
 /// tiles: rows (the batch, dynamic) not a multiple of the 8-row tile,
-/// columns narrower than a vector, one vector, and past a 2-vector tile
-/// (the last tile shifts inwards), reductions shorter than a vector.
+/// columns narrower than a vector, one vector, past a 2-vector tile (the
+/// last tile shifts inwards), and 3-vector tiles (widths they divide, and
+/// wide products), reductions shorter than a vector.
 TEST(HalideLowering, ContractionTiles) {
   uint64_t seed = 9;
   struct Shape { int64_t m, k, n; };
   for (Shape s : {Shape{1, 7, 16}, Shape{13, 33, 37}, Shape{19, 5, 70},
-                  Shape{8, 16, 32}, Shape{21, 40, 9}}) {
+                  Shape{8, 16, 32}, Shape{21, 40, 9}, Shape{9, 20, 96},
+                  Shape{3, 5, 1040}}) {
     std::string m = "?", k = std::to_string(s.k), n = std::to_string(s.n);
     auto type = [](const std::string &rows, const std::string &cols) {
       return "tensor<" + rows + "x" + cols + "xf32>";
