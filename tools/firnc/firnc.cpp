@@ -90,6 +90,12 @@ cl::opt<bool> profile(
              "time spent in each stage of each kernel when it exits"),
     cl::init(false), cl::cat(category));
 
+cl::opt<bool> noCache(
+    "no-cache",
+    cl::desc("Compile every kernel anew instead of reusing the ones kept by "
+             "content in $FIRN_CACHE_DIR (default ~/.cache/firn)"),
+    cl::init(false), cl::cat(category));
+
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(category));
@@ -149,6 +155,8 @@ int generateCode(mlir::ModuleOp module) {
                                                : firn::codegen::Artifact::Executable;
   options.output = outputFile;
   options.target = target;
+  if (!noCache)
+    options.cacheDirectory = firn::codegen::defaultCacheDirectory();
   options.runtimeLibrary = FIRN_RUNTIME_LIBRARY;
   options.runtimeInclude = FIRN_RUNTIME_INCLUDE;
   options.halideInclude = FIRN_HALIDE_INCLUDE;

@@ -12,6 +12,8 @@
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Build.h"
 
+#include "KernelCache.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -43,6 +45,10 @@ LogicalResult lowerOne(func::FuncOp func, const Halide::Target &target,
     return success();
   lowered->name = identifier(func.getSymName());
   lowered->partOf = partOf;
+  llvm::raw_string_ostream source(lowered->source);
+  if (auto seed = func->getParentOfType<ModuleOp>()->getAttr("firn.seed"))
+    source << "seed " << seed << "\n";
+  func->print(source);
   scheduleForTarget(*lowered, target);
   functions.push_back(std::move(*lowered));
   return success();
@@ -164,6 +170,8 @@ std::string libraryHeader(ModuleOp module, const BuildOptions &options) {
 }
 } // namespace
 
+std::string defaultCacheDirectory() { return KernelCache::defaultDirectory(); }
+
 LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &functions,
                          const BuildOptions &options, std::string &error) {
   llvm::SmallString<128> dir;
@@ -175,22 +183,33 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
   std::string log = base + "/build.log";
   bool executable = options.artifact == Artifact::Executable;
   std::vector<std::string> objects;
+  KernelCache cache(options.cacheDirectory);
   try {
     Halide::Target kernels = options.target.with_feature(Halide::Target::NoRuntime);
     for (LoweredFunction &fn : functions) {
-      std::string prefix = base + "/" + fn.name;
-      if (executable) {
-        fn.pipeline().compile_to_static_library(prefix, argumentsOf(fn),
-                                                "firn_k_" + fn.name, kernels);
-        objects.push_back(prefix + ".a");
-      } else {
-        fn.pipeline().compile_to_object(prefix + ".o", argumentsOf(fn),
-                                        "firn_k_" + fn.name, kernels);
-        objects.push_back(prefix + ".o");
-      }
+      std::string object = cache.get(
+          "kernel firn_k_" + fn.name + "\n" + kernels.to_string() + "\n" + fn.source,
+          ".o", base + "/" + fn.name + ".o",
+          [&](const std::string &path) {
+            fn.pipeline().compile_to_object(path, argumentsOf(fn),
+                                            "firn_k_" + fn.name, kernels);
+            return true;
+          },
+          error);
+      if (object.empty())
+        return failure();
+      objects.push_back(object);
     }
-    Halide::compile_standalone_runtime(base + "/halide_runtime.o", options.target);
-    objects.push_back(base + "/halide_runtime.o");
+    std::string runtime = cache.get(
+        "runtime\n" + options.target.to_string(), ".o", base + "/halide_runtime.o",
+        [&](const std::string &path) {
+          Halide::compile_standalone_runtime(path, options.target);
+          return true;
+        },
+        error);
+    if (runtime.empty())
+      return failure();
+    objects.push_back(runtime);
   } catch (const Halide::Error &e) {
     error = std::string("Halide: ") + e.what();
     return failure();

@@ -56,7 +56,13 @@ struct BuildOptions {
   std::string runtimeInclude; ///< runtime/include
   std::string halideInclude;  ///< where HalideRuntime.h is
   bool keepTemporaries = false;
+  /// Where compiled kernels are kept by content (KernelCache.h); empty for
+  /// no caching.
+  std::string cacheDirectory;
 };
+
+/// $FIRN_CACHE_DIR, else $XDG_CACHE_HOME/firn, else ~/.cache/firn.
+std::string defaultCacheDirectory();
 
 /// Compiles the kernels and writes the artifact (with --emit=lib, also
 /// `<output without .a>.h`). On failure `error` says why (a Halide error,

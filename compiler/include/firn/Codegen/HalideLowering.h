@@ -77,6 +77,9 @@ struct LoweredFunction {
   /// The model function this kernel is a part of, if it is one of several
   /// (each optimizer group is its own kernel of `optimizer_step`).
   std::string partOf;
+  /// What the kernel is compiled from (the function's IR and the module
+  /// attributes lowering reads): the kernel cache's key.
+  std::string source;
   std::vector<Port> inputs;
   std::vector<Halide::ImageParam> params; ///< One per input, same order.
   std::vector<Port> outputs;

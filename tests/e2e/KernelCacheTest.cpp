@@ -1,0 +1,76 @@
+//===- KernelCacheTest.cpp - firnc reuses kernels it compiled before ------===//
+//
+// KernelCache.h: each compiled kernel is kept under a hash of what it is
+// compiled from. Compiling the same model again adds nothing to the cache
+// and gives the same executable; a model that differs only in its learning
+// rate (a buffer's initial value) compiles nothing; another optimizer
+// compiles only the kernels that change; --no-cache leaves the cache alone.
+//
+//===----------------------------------------------------------------------===//
+#include "E2ESupport.h"
+
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <fstream>
+
+using namespace firn::e2e;
+
+namespace {
+
+int countEntries(const std::string &dir) {
+  int count = 0;
+  if (DIR *d = opendir(dir.c_str())) {
+    while (dirent *entry = readdir(d))
+      count += entry->d_name[0] != '.';
+    closedir(d);
+  }
+  return count;
+}
+
+std::string model(const std::string &optimizer) {
+  return "model M {\n  fc1 = Linear(4, 8)\n  fc2 = Linear(8, 2)\n"
+         "  forward(x: f32[N, 4]) -> f32[N, 2] { return fc2(relu(fc1(x))) }\n}\n"
+         "train {\n  target y: i64[N]\n  loss = cross_entropy(output, y)\n"
+         "  optimizer opt = " + optimizer + "\n}\n";
+}
+
+} // namespace
+
+TEST(KernelCache, ReusesWhatDidNotChange) {
+  std::string dir = tempDir() + "/kernel-cache-test", cache = dir + "/cache";
+  ASSERT_EQ(std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  std::ofstream(dir + "/adam1.firn") << model("Adam(lr=0.001)");
+  std::ofstream(dir + "/adam2.firn") << model("Adam(lr=0.002)");
+  std::ofstream(dir + "/sgd.firn") << model("SGD(lr=0.1)");
+  auto compile = [&](const std::string &file, const std::string &out,
+                     const std::string &flags = "") {
+    std::string output;
+    EXPECT_EQ(run("FIRN_CACHE_DIR=" + cache + " " + FIRNC + " " + dir + "/" + file +
+                      " -o " + dir + "/" + out + flags,
+                  output),
+              0)
+        << output;
+  };
+  compile("adam1.firn", "a");
+  int first = countEntries(cache);
+  // Kernels for predict, eval_loss, train_step, zero_grad, the optimizer
+  // group, fused_step, and the Halide runtime object.
+  EXPECT_GE(first, 6);
+  compile("adam1.firn", "b");
+  EXPECT_EQ(countEntries(cache), first) << "the same model compiled anew";
+  EXPECT_EQ(readBytes(dir + "/a"), readBytes(dir + "/b"));
+  // The learning rate is a buffer's initial value, not part of any kernel:
+  // nothing is compiled again.
+  compile("adam2.firn", "c");
+  EXPECT_EQ(countEntries(cache), first);
+  compile("adam1.firn", "d", " --no-cache");
+  EXPECT_EQ(countEntries(cache), first);
+  EXPECT_EQ(readBytes(dir + "/a"), readBytes(dir + "/d"));
+  // Another optimizer: its update kernel and the fused step are new; the
+  // forward, loss, backward, zero_grad kernels and the runtime are reused.
+  compile("sgd.firn", "e");
+  int added = countEntries(cache) - first;
+  EXPECT_GE(added, 2);
+  EXPECT_LE(added, 3);
+}
