@@ -28,7 +28,7 @@ fi
 # The matrix-product microbenchmark: firn's kernels against cblas_sgemm, in one process.
 BUILD_DIR="${FIRN_BUILD_DIR:-build}"
 cmake --build "$BUILD_DIR" --target firn-matmul-bench -j "${FIRN_JOBS:-2}" >/dev/null
-echo "matrix products, firn against OpenBLAS sgemm (2 threads), median of 5 alternated rounds:"
+echo "matrix products, firn against OpenBLAS sgemm (2 threads), best and median of 9 alternated rounds:"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BUILD_DIR/bin/firn-matmul-bench"
 echo
 
