@@ -68,9 +68,11 @@ void scheduleContraction(Contraction &c, int lanes) {
   Var jo("jo"), io("io"), ji("ji"), ii("ii");
   std::vector<Halide::VarOrRVar> order = {ji, ii, io, jo};
   order.insert(order.end(), c.batch.begin(), c.batch.end());
-  c.result
-      .tile(c.j, c.i, jo, io, ji, ii, tileColumns, kTileRows,
-            TailStrategy::ShiftInwards)
+  // The rows are bounded to whole tiles, so splitting them needs no tail
+  // (RoundUp adds none): a tile's first row is then exactly io * 8, which
+  // lets the row-tile copy of a transposed operand be indexed by io.
+  c.result.split(c.j, jo, ji, tileColumns, TailStrategy::ShiftInwards)
+      .split(c.i, io, ii, kTileRows, TailStrategy::RoundUp)
       .reorder(order)
       .vectorize(ji, lanes)
       .unroll(ji)
@@ -108,6 +110,12 @@ void scheduleContraction(Contraction &c, int lanes) {
     c.acc.update().unroll(Halide::RVar(c.r[0]));
   if (c.lhsDirect)
     return; // Broadcast straight from the operand's rows.
+  if (c.lhsTiles.defined()) {
+    // The row tiles of a transposed operand: 8 contiguous floats at a time.
+    std::vector<Halide::Var> args = c.lhsTiles.args();
+    c.lhsTiles.compute_root().vectorize(args.front()).parallel(args.back());
+    return;
+  }
   c.lhs.compute_root();
   if (c.lhsTransposed) {
     // A blocked transpose: 16 x 16 tiles (the reads are clamped, so tiles

@@ -48,6 +48,9 @@ struct Contraction {
   Halide::Func acc;    ///< acc(j, i, b...) += lhs(k..., i) * rhs(j, k..., b...).
   Halide::Func lhs;    ///< Row i of the left operand at reduction index k...
   Halide::Func rhs;    ///< Column j of the right operand at reduction index k...
+  /// For a transposed left operand: its rows copied in tiles of 8,
+  /// lhsTiles(ii, k..., io) = row io*8 + ii (lhs reads it).
+  Halide::Func lhsTiles;
   Halide::Var j, i;
   std::vector<Halide::Var> k;     ///< One per reduction coordinate, innermost first.
   std::vector<Halide::Var> batch; ///< The pure batch coordinates, innermost first.
