@@ -389,7 +389,8 @@ TEST(HalideLowering, Convolutions) {
 /// channels past one vector (the weight gradient's columns) and past two
 /// (the last tile shifts inwards), rows (channels x taps) not a multiple of
 /// the row tile, strides, dilation and asymmetric padding (stride 1 reads
-/// shifted views of the padded input, larger strides pack im2col panels).
+/// shifted views of the padded input, larger strides pack im2col panels),
+/// batches that run images in parallel (4 or more) and that do not.
 TEST(HalideLowering, ConvolutionTiles) {
   uint64_t seed = 8;
   struct Case {
@@ -397,7 +398,7 @@ TEST(HalideLowering, ConvolutionTiles) {
     const char *geometry;
   };
   for (const Case &c :
-       {Case{{2, 5, 9, 8}, {20, 5, 3, 3}, {2, 20, 9, 8},
+       {Case{{5, 5, 9, 8}, {20, 5, 3, 3}, {5, 20, 9, 8},
              "stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1]"},
         Case{{3, 3, 11, 10}, {33, 3, 3, 2}, {3, 33, 4, 5},
              "stride [2, 2] padding [1, 0, 0, 1] dilation [2, 1]"},

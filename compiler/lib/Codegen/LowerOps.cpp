@@ -185,6 +185,7 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
   }
   for (size_t d = 0; d < spec.batch.size(); ++d)
     c.batch.emplace_back("b" + std::to_string(d));
+  c.batchExtents = spec.batch;
   c.r = RDom(ranges, spec.name + "_k" + suffix);
   c.rows = spec.rows;
   c.columns = spec.columns;

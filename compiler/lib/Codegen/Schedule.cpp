@@ -77,17 +77,17 @@ void scheduleContraction(Contraction &c, int lanes) {
       .vectorize(ji, lanes)
       .unroll(ji)
       .unroll(ii);
-  // Column panels (of each batch index) run in parallel; a single panel
-  // (a convolution's weight gradient with few output channels) runs its
-  // row tiles in parallel instead, and packs its panel in parallel.
-  Var task = jo;
-  for (const Var &b : c.batch) {
-    Var fused(task.name() + "_" + b.name());
-    c.result.fuse(task, b, fused);
-    task = fused;
-  }
+  // Column panels run in parallel; with a batch (a convolution's images),
+  // whole batch indices do when there are a few of them (measured: tasks
+  // of one panel of one image are too small for the thread pool, and
+  // nested parallel loops cost more than they gain). A single panel (a
+  // weight gradient with few output channels) runs its row tiles in
+  // parallel instead, and packs its panel in parallel.
   bool onePanel = c.batch.empty() && c.columns <= tileColumns;
-  c.result.parallel(onePanel ? io : task);
+  if (!c.batch.empty())
+    c.result.specialize(c.batchExtents.back() >= 4).parallel(c.batch.back());
+  c.result.parallel(onePanel ? io : jo);
+  Var task = jo;
   c.acc.compute_at(c.result, io)
       .vectorize(c.j, lanes)
       .unroll(c.j)

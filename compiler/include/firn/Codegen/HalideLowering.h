@@ -54,6 +54,7 @@ struct Contraction {
   Halide::Var j, i;
   std::vector<Halide::Var> k;     ///< One per reduction coordinate, innermost first.
   std::vector<Halide::Var> batch; ///< The pure batch coordinates, innermost first.
+  std::vector<Halide::Expr> batchExtents; ///< Their extents.
   Halide::RDom r;      ///< Over the reduction extents; r[d] runs with k[d].
   Halide::Expr rows;   ///< M (dynamic when it is the batch).
   int columns = 0;     ///< N (always static).
