@@ -314,14 +314,15 @@ TEST(HalideLowering, Contractions) {
 /// The tiled matrix-product schedule on shapes that do not divide its
 /// tiles: rows (the batch, dynamic) not a multiple of the 8-row tile,
 /// columns narrower than a vector, one vector, past a 2-vector tile (the
-/// last tile shifts inwards), and 3-vector tiles (widths they divide, and
-/// wide products), reductions shorter than a vector.
+/// last tile shifts inwards), 3-vector tiles (widths they divide, and wide
+/// products) and 4-vector x 6-row tiles (rows not a multiple of 6),
+/// reductions shorter than a vector.
 TEST(HalideLowering, ContractionTiles) {
   uint64_t seed = 9;
   struct Shape { int64_t m, k, n; };
   for (Shape s : {Shape{1, 7, 16}, Shape{13, 33, 37}, Shape{19, 5, 70},
                   Shape{8, 16, 32}, Shape{21, 40, 9}, Shape{9, 20, 96},
-                  Shape{3, 5, 1040}}) {
+                  Shape{3, 5, 1040}, Shape{13, 20, 64}, Shape{7, 9, 128}}) {
     std::string m = "?", k = std::to_string(s.k), n = std::to_string(s.n);
     auto type = [](const std::string &rows, const std::string &cols) {
       return "tensor<" + rows + "x" + cols + "xf32>";
@@ -390,7 +391,8 @@ TEST(HalideLowering, Convolutions) {
 /// (the last tile shifts inwards), rows (channels x taps) not a multiple of
 /// the row tile, strides, dilation and asymmetric padding (stride 1 reads
 /// shifted views of the padded input, larger strides pack im2col panels),
-/// batches that run images in parallel (4 or more) and that do not.
+/// batches that run images in parallel (4 or more) and that do not, and 64
+/// output channels (the weight gradient's 4-vector x 6-row tiles).
 TEST(HalideLowering, ConvolutionTiles) {
   uint64_t seed = 8;
   struct Case {
@@ -403,7 +405,9 @@ TEST(HalideLowering, ConvolutionTiles) {
         Case{{3, 3, 11, 10}, {33, 3, 3, 2}, {3, 33, 4, 5},
              "stride [2, 2] padding [1, 0, 0, 1] dilation [2, 1]"},
         Case{{2, 4, 10, 9}, {17, 4, 3, 2}, {2, 17, 9, 9},
-             "stride [1, 1] padding [2, 0, 1, 1] dilation [2, 1]"}}) {
+             "stride [1, 1] padding [2, 0, 1, 1] dilation [2, 1]"},
+        Case{{2, 3, 6, 5}, {64, 3, 3, 3}, {2, 64, 6, 5},
+             "stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1]"}}) {
     auto type = [](const std::vector<int64_t> &shape, bool batch) {
       std::string t = "tensor<";
       for (size_t i = 0; i < shape.size(); ++i)

@@ -9,8 +9,9 @@
 //
 // Matrix products (Contraction) get a hand-written schedule, the classic
 // one for a CPU GEMM: a register tile of 2 vectors x 8 rows of
-// accumulators (16 of AVX-512's 32 registers) whose inner loop broadcasts
-// 8 left-hand values and loads 2 right-hand vectors per step of k; the
+// accumulators (16 of AVX-512's 32 registers; 3 x 8 or 4 x 6 where the
+// width allows) whose inner loop broadcasts 8 left-hand values and loads
+// 2 right-hand vectors per step of k; the
 // right-hand operand copied ("packed") once per column panel, contiguous
 // along the tile's columns, whatever its layout (this turns x·Wᵀ into the
 // same loop as dy·W); the left-hand operand materialized once (which also
@@ -59,12 +60,22 @@ void scheduleContraction(Contraction &c, int lanes) {
     tileColumns = 3 * lanes;
   else if (c.columns >= 2 * lanes)
     tileColumns = 2 * lanes;
+  // Widths of whole 4-vector tiles get 4 vectors x 6 rows instead (24
+  // accumulators, 6 broadcasts per 4 loads; measured: a convolution's
+  // weight gradient over 64 channels 2.3 -> 1.4 ms, the MLP 8% faster).
+  // Not where the row count must stay a multiple of 8: a product written
+  // straight to an output, a transposed operand's 8-row tiles.
+  int tileRows = kTileRows;
+  if (c.columns % (4 * lanes) == 0 && !c.lhsTiles.defined() && !c.isOutput) {
+    tileColumns = 4 * lanes;
+    tileRows = 6;
+  }
   // The result holds whole row tiles (the rows past the end read the last
   // row of the operand and are never read) and exactly N columns, so that
   // every tile is full: the last column tile shifts inwards to overlap its
   // neighbour instead of running a partial vector.
   c.result.bound(c.j, 0, c.columns)
-      .bound(c.i, 0, (c.rows + kTileRows - 1) / kTileRows * kTileRows);
+      .bound(c.i, 0, (c.rows + tileRows - 1) / tileRows * tileRows);
   Var jo("jo"), io("io"), ji("ji"), ii("ii");
   std::vector<Halide::VarOrRVar> order = {ji, ii, io, jo};
   order.insert(order.end(), c.batch.begin(), c.batch.end());
@@ -72,7 +83,7 @@ void scheduleContraction(Contraction &c, int lanes) {
   // (RoundUp adds none): a tile's first row is then exactly io * 8, which
   // lets the row-tile copy of a transposed operand be indexed by io.
   c.result.split(c.j, jo, ji, tileColumns, TailStrategy::ShiftInwards)
-      .split(c.i, io, ii, kTileRows, TailStrategy::RoundUp)
+      .split(c.i, io, ii, tileRows, TailStrategy::RoundUp)
       .reorder(order)
       .vectorize(ji, lanes)
       .unroll(ji)
