@@ -436,24 +436,33 @@ TEST(HalideLowering, ConvolutionTiles) {
 TEST(HalideLowering, MaxPooling) {
   uint64_t seed = 6;
   // Non-overlapping windows that leave a row over; overlapping windows
-  // with padding; rectangular ones.
-  struct Geometry { const char *attrs, *in, *out; int64_t ho, wo; };
-  for (Geometry g : {Geometry{"kernel [2, 2] stride [2, 2] padding [0, 0]",
-                              "tensor<?x3x7x6xf32>", "tensor<?x3x3x3xf32>", 3, 3},
-                     Geometry{"kernel [3, 3] stride [2, 2] padding [1, 1]",
-                              "tensor<?x3x7x6xf32>", "tensor<?x3x4x3xf32>", 4, 3},
-                     Geometry{"kernel [2, 3] stride [1, 2] padding [1, 0]",
-                              "tensor<?x3x7x6xf32>", "tensor<?x3x8x2xf32>", 8, 2}}) {
-    Tensor x = random({2, 3, 7, 6}, seed);
-    checkOp(std::string("func.func @f(%x: ") + g.in + ") -> " + g.out +
-                " {\n  %y = firn.max_pool2d %x " + g.attrs + " : " + g.in +
-                " -> " + g.out + "\n  return %y : " + g.out + "\n}",
+  // with padding; rectangular ones; rows of pooled outputs wide enough for
+  // vectors (18 and 10 wide: the last vector of a row shifts inwards).
+  struct Geometry {
+    const char *attrs;
+    std::vector<int64_t> in, out;
+  };
+  auto type = [](const std::vector<int64_t> &shape) {
+    std::string t = "tensor<?";
+    for (size_t i = 1; i < shape.size(); ++i)
+      t += "x" + std::to_string(shape[i]);
+    return t + "xf32>";
+  };
+  for (const Geometry &g :
+       {Geometry{"kernel [2, 2] stride [2, 2] padding [0, 0]", {2, 3, 7, 6}, {2, 3, 3, 3}},
+        Geometry{"kernel [3, 3] stride [2, 2] padding [1, 1]", {2, 3, 7, 6}, {2, 3, 4, 3}},
+        Geometry{"kernel [2, 3] stride [1, 2] padding [1, 0]", {2, 3, 7, 6}, {2, 3, 8, 2}},
+        Geometry{"kernel [2, 2] stride [2, 2] padding [0, 0]", {2, 3, 5, 37}, {2, 3, 2, 18}},
+        Geometry{"kernel [3, 3] stride [2, 2] padding [1, 1]", {2, 2, 4, 20}, {2, 2, 2, 10}}}) {
+    std::string in = type(g.in), out = type(g.out);
+    Tensor x = random(g.in, seed);
+    checkOp("func.func @f(%x: " + in + ") -> " + out + " {\n  %y = firn.max_pool2d %x " +
+                g.attrs + " : " + in + " -> " + out + "\n  return %y : " + out + "\n}",
             {x});
-    Tensor dy = random({2, 3, g.ho, g.wo}, seed);
-    checkOp(std::string("func.func @f(%dy: ") + g.out + ", %x: " + g.in +
-                ") -> " + g.in + " {\n  %y = firn.max_pool2d_grad %dy, %x " +
-                g.attrs + " : (" + g.out + ", " + g.in + ") -> " + g.in +
-                "\n  return %y : " + g.in + "\n}",
+    Tensor dy = random(g.out, seed);
+    checkOp("func.func @f(%dy: " + out + ", %x: " + in + ") -> " + in +
+                " {\n  %y = firn.max_pool2d_grad %dy, %x " + g.attrs + " : (" + out +
+                ", " + in + ") -> " + in + "\n  return %y : " + in + "\n}",
             {dy, x});
   }
 }
