@@ -50,7 +50,7 @@ public:
       batch = Halide::Expr(1); // No batch-dependent value in this function.
     auto seed = module->getAttrOfType<IntegerAttr>("firn.seed");
     ops.emplace(batch, seed ? static_cast<uint64_t>(seed.getInt()) : 0,
-                result.rootFuncs, result.contractions);
+                result.rootFuncs, result.contractions, result.rowWidths);
 
     std::vector<HTensor> results;
     if (failed(body(func, args, results)))
@@ -108,6 +108,8 @@ private:
     define(out, v, value.at(asExprs(v)));
     result.outputs.push_back({name, symbol, type});
     result.funcs.push_back(out);
+    if (type.getRank() > 0 && !type.isDynamicDim(type.getRank() - 1))
+      result.rowWidths[out.name()] = static_cast<int>(type.getDimSize(type.getRank() - 1));
   }
 
   /// State writes of the same shape become one Func with a Tuple value:

@@ -349,7 +349,7 @@ HTensor OpLowering::materialize(const HTensor &t) {
   copy.func = Func(t.func.name() + "_stored");
   std::vector<Var> v = makeVars(t.rank());
   define(copy.func, v, t.at(asExprs(v)));
-  root(copy.func);
+  root(copy);
   copy.stored = true;
   materialized[t.func.name()] = copy;
   return copy;
@@ -487,7 +487,7 @@ LogicalResult OpLowering::reduce(Operation *op, const HTensor &input,
                   Halide::cast<float>(product(in.extents, reduced)));
   else
     define(out.func, v, Halide::maximum(x));
-  root(out.func);
+  root(out);
   out.stored = true;
   return success();
 }
@@ -819,7 +819,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
                best(owc, ohc, idx[1], idx[0])[1] == r.y;
     define(out.func, v,
            Halide::sum(Halide::select(hit, dy.at({idx[0], idx[1], ohc, owc}), 0.0f)));
-    root(out.func);
+    root(out);
     out.stored = true;
     return success();
   }

@@ -52,9 +52,10 @@ class OpLowering {
 public:
   OpLowering(Halide::Expr batch, uint64_t seed,
              std::vector<Halide::Func> &rootFuncs,
-             std::vector<Contraction> &contractions)
+             std::vector<Contraction> &contractions,
+             std::map<std::string, int> &rowWidths)
       : batch(std::move(batch)), seed(seed), rootFuncs(rootFuncs),
-        contractions(contractions) {}
+        contractions(contractions), rowWidths(rowWidths) {}
 
   /// The extents of a value of type `type`.
   std::vector<Halide::Expr> extentsOf(mlir::RankedTensorType type) const;
@@ -70,6 +71,12 @@ private:
   /// Marks a Func that reduces (or is otherwise expensive to recompute) so
   /// it is computed once, at root, instead of inlined into every consumer.
   void root(const Halide::Func &f) { rootFuncs.push_back(f); }
+  /// root(t.func), noting the width of t's rows when it is static.
+  void root(const HTensor &t) {
+    root(t.func);
+    if (!t.shape.empty() && t.shape.back() != shape::kBatch)
+      rowWidths[t.func.name()] = static_cast<int>(t.shape.back());
+  }
 
   /// A matrix product (see Contraction): `rows` x `columns` for each
   /// batch index (extents `batch`, possibly none), summed over the
@@ -142,6 +149,7 @@ private:
   uint64_t seed;
   std::vector<Halide::Func> &rootFuncs;
   std::vector<Contraction> &contractions;
+  std::map<std::string, int> &rowWidths;
   std::map<std::string, HTensor> materialized; ///< By the inlined Func's name.
   std::map<std::string, Halide::Func> poolArgmaxes; ///< By input and geometry.
   int counter = 0;

@@ -144,20 +144,47 @@ void scheduleContraction(Contraction &c, int lanes) {
 
 void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) {
   int lanes = target.natural_vector_size(Halide::Float(32));
+  // The vector for rows of `f`: where their width is known, the widest that
+  // fits in a row, its last one shifted inwards to overlap the one before
+  // (a 16-lane vector with a masked tail turns strided loads into
+  // gathers: measured 10x slower on 14-wide pooled rows); else `lanes`
+  // with a guarded tail.
+  auto vectorFor = [&](const Halide::Func &f, int &width, TailStrategy &tail) {
+    width = lanes;
+    tail = TailStrategy::GuardWithIf;
+    auto known = function.rowWidths.find(f.name());
+    if (known == function.rowWidths.end() || known->second >= lanes)
+      return;
+    width = 0;
+    for (int w = lanes / 2; w >= 4; w /= 2)
+      if (known->second >= w) {
+        width = w;
+        tail = TailStrategy::ShiftInwards;
+        return;
+      }
+  };
   auto schedule = [&](Halide::Func f, bool reduces) {
     f.compute_root();
     std::vector<Halide::Var> args = f.args();
     if (args.empty())
       return;
+    int width;
+    TailStrategy tail;
+    vectorFor(f, width, tail);
     if (reduces && args.size() >= 2) {
-      // A register tile: `lanes` contiguous outputs by 4 rows, so the
+      // A register tile: `width` contiguous outputs by 4 rows, so the
       // inlined reduction keeps 4 vector accumulators and reads each
       // operand vector once per 4 outputs; rows of tiles run in parallel.
       Halide::Var xo("xo"), yo("yo"), xi("xi"), yi("yi");
-      f.tile(args[0], args[1], xo, yo, xi, yi, lanes, 4,
-             TailStrategy::GuardWithIf)
-          .vectorize(xi)
-          .unroll(yi);
+      if (width) {
+        f.split(args[0], xo, xi, width, tail)
+            .split(args[1], yo, yi, 4, TailStrategy::GuardWithIf)
+            .reorder(xi, yi, xo, yo)
+            .vectorize(xi)
+            .unroll(yi);
+      } else {
+        f.split(args[1], yo, yi, 4, TailStrategy::GuardWithIf);
+      }
       f.parallel(args.size() > 2 ? args.back() : yo);
       return;
     }
@@ -168,7 +195,8 @@ void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) 
       f.parallel(args[0]);
       return;
     }
-    f.vectorize(args[0], lanes, TailStrategy::GuardWithIf);
+    if (width)
+      f.vectorize(args[0], width, tail);
     if (args.size() >= 2)
       f.parallel(args.back());
   };

@@ -20,6 +20,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,10 @@ struct LoweredFunction {
   std::vector<Halide::Func> rootFuncs;
   /// The matrix products, scheduled apart from rootFuncs.
   std::vector<Contraction> contractions;
+  /// The static extent of the contiguous dimension of root Funcs and
+  /// outputs, by Func name, where lowering knows it: the schedule sizes
+  /// their vectors to it (an image row of 14 is no 16-lane vector).
+  std::map<std::string, int> rowWidths;
 
   Halide::Pipeline pipeline() const { return Halide::Pipeline(funcs); }
 };
