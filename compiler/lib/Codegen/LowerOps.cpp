@@ -155,8 +155,7 @@ struct PoolWindow {
 /// index k = (c * KH + kh) * KW + kw, and back.
 struct ConvShape {
   int channels_, kh_, kw_;
-  ConvShape(const shape::Shape &weight, ArrayRef<int64_t>, ArrayRef<int64_t>,
-            ArrayRef<int64_t>)
+  explicit ConvShape(const shape::Shape &weight)
       : channels_(static_cast<int>(weight[1])), kh_(static_cast<int>(weight[2])),
         kw_(static_cast<int>(weight[3])) {}
   /// The taps of `channels` channels (the weight's input channels by default).
@@ -189,7 +188,6 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
   c.r = RDom(ranges, spec.name + "_k" + suffix);
   c.rows = spec.rows;
   c.columns = spec.columns;
-  c.lhsTransposed = spec.lhsTransposed;
   c.lhsDirect = spec.lhsStored && !spec.lhsTransposed;
   c.rhsDirect = spec.rhsDirect;
   // The schedule computes whole row tiles, so rows past the end exist in
@@ -212,7 +210,7 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
     rhsArgs.push_back(b);
     accArgs.push_back(b);
   }
-  if (spec.lhsTransposed && c.batch.empty()) {
+  if (spec.lhsTransposed && !spec.lhsBatched) {
     // dyᵀ·x: row i of the left operand is a column of the stored tensor.
     // It is copied once into row tiles, tiles(ii, k, io) = row io*8 + ii at
     // k: for each k the 8 values a register tile broadcasts are adjacent,
@@ -620,7 +618,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
   // materialized, only the column panel a tile reads.
   if (auto conv = dyn_cast<Conv2dOp>(op)) {
     const HTensor x = materialize(in[0]), &w = in[1];
-    ConvShape cs(w.shape, conv.getStride(), conv.getPadding(), conv.getDilation());
+    ConvShape cs(w.shape);
     const int outH = static_cast<int>(out.shape[2]), outW = static_cast<int>(out.shape[3]);
     auto stride = conv.getStride(), padding = conv.getPadding();
     if (stride[0] == 1 && stride[1] == 1) {
@@ -663,7 +661,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     const HTensor dy = materialize(in[0]), &w = in[1];
     auto stride = grad.getStride(), padding = grad.getPadding(),
          dilation = grad.getDilation();
-    ConvShape cs(w.shape, stride, padding, dilation);
+    ConvShape cs(w.shape);
     const int inW = static_cast<int>(out.shape[3]);
     if (stride[0] == 1 && stride[1] == 1) {
       // The correlation of dy, padded by (K-1)*d - padding, with the
@@ -717,7 +715,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     const HTensor &x = in[0], dy = materialize(in[1]);
     auto stride = grad.getStride(), padding = grad.getPadding(),
          dilation = grad.getDilation();
-    ConvShape cs(out.shape, stride, padding, dilation);
+    ConvShape cs(out.shape);
     // The input with its zero padding, stored once, so the product reads
     // it in place without testing bounds.
     std::vector<Var> pv = makeVars(4);

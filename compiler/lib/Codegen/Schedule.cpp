@@ -10,13 +10,15 @@
 // Matrix products (Contraction) get a hand-written schedule, the classic
 // one for a CPU GEMM: a register tile of 2 vectors x 8 rows of
 // accumulators (16 of AVX-512's 32 registers; 3 x 8 or 4 x 6 where the
-// width allows) whose inner loop broadcasts 8 left-hand values and loads
-// 2 right-hand vectors per step of k; the
-// right-hand operand copied ("packed") once per column panel, contiguous
-// along the tile's columns, whatever its layout (this turns x·Wᵀ into the
-// same loop as dy·W); the left-hand operand materialized once (which also
-// computes an inlined producer such as a ReLU once, not once per use) and
-// transposed when it is stored by columns (dyᵀ·x). Column panels run in
+// width allows) whose inner loop broadcasts 8 left-hand values and loads 2
+// right-hand vectors per step of k; the right-hand operand copied
+// ("packed") once per column panel, contiguous along the tile's columns,
+// whatever its layout (this turns x·Wᵀ into the same loop as dy·W), unless
+// it can be read in place (a stride-1 convolution's shifted rows); the
+// left-hand operand read in place when it is stored by rows, else
+// materialized once (which also computes an inlined producer such as a
+// ReLU once, not once per use), in 8-row tiles when it is stored by
+// columns (dyᵀ·x). Column panels, or whole images of a batch, run in
 // parallel. Measured on this machine kind at 300-360 GFLOP/s on 2 cores
 // (bench/matmul); see docs/benchmarks.md.
 //
@@ -127,18 +129,7 @@ void scheduleContraction(Contraction &c, int lanes) {
     c.lhsTiles.compute_root().vectorize(args.front()).parallel(args.back());
     return;
   }
-  c.lhs.compute_root();
-  if (c.lhsTransposed) {
-    // A blocked transpose: 16 x 16 tiles (the reads are clamped, so tiles
-    // may overrun the edges).
-    Var ko("ko"), ki("ki"), iO("iO"), iI("iI");
-    c.lhs.tile(c.k[0], c.i, ko, iO, ki, iI, lanes, lanes)
-        .vectorize(ki)
-        .unroll(iI)
-        .parallel(iO);
-  } else {
-    c.lhs.vectorize(c.k[0], lanes, TailStrategy::GuardWithIf).parallel(c.i);
-  }
+  c.lhs.compute_root().vectorize(c.k[0], lanes, TailStrategy::GuardWithIf).parallel(c.i);
 }
 } // namespace
 

@@ -59,9 +59,6 @@ struct Contraction {
   Halide::RDom r;      ///< Over the reduction extents; r[d] runs with k[d].
   Halide::Expr rows;   ///< M (dynamic when it is the batch).
   int columns = 0;     ///< N (always static).
-  /// Whether the left operand is stored with its rows contiguous (dyᵀ·x),
-  /// so that reading row i walks a column: it gets a transposing copy.
-  bool lhsTransposed = false;
   /// Whether the left operand can be read in place: stored, row-major.
   /// Otherwise it is materialized once (computing an inlined producer such
   /// as a ReLU once, not once per column tile).
