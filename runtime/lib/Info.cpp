@@ -9,6 +9,7 @@
 #include "firn/Runtime/Info.h"
 
 #include "firn/Runtime/Buffers.h"
+#include "firn/Runtime/Trainer.h"
 
 #include <algorithm>
 
@@ -35,17 +36,6 @@ std::string portShape(const firn_port &port) {
     text += port.shape[i] == -1 ? "N" : std::to_string(port.shape[i]);
   }
   return text + "]";
-}
-
-const firn_port *argPort(const firn_model_desc &d, int index) {
-  for (const firn_function_desc *fn : {d.predict, d.train_step, d.eval_loss}) {
-    if (!fn)
-      continue;
-    for (int i = 0; i < fn->num_inputs; ++i)
-      if (fn->inputs[i].state < 0 && fn->inputs[i].index == index)
-        return &fn->inputs[i];
-  }
-  return nullptr;
 }
 
 std::string argLine(const char *role, const char *name, const firn_port *p) {
@@ -103,9 +93,9 @@ std::string modelInfo(const firn_model_desc &d) {
   // Inputs, targets and outputs are batched along their first dimension.
   out += "data (N is the batch size, --batch-size):\n";
   for (int i = 0; i < d.num_inputs; ++i)
-    out += argLine("input", d.input_names[i], argPort(d, i));
+    out += argLine("input", d.input_names[i], findArgumentPort(d, i));
   if (d.target_name)
-    out += argLine("target", d.target_name, argPort(d, d.num_inputs));
+    out += argLine("target", d.target_name, findArgumentPort(d, d.num_inputs));
   if (d.predict)
     for (int o = 0; o < d.predict->num_outputs; ++o)
       if (d.predict->outputs[o].state < 0)

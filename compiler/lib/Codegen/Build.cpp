@@ -25,14 +25,6 @@ using namespace mlir;
 namespace firn::codegen {
 
 namespace {
-/// A C identifier for a function name: `step/adam/0` -> `step_adam_0`.
-std::string identifier(StringRef name) {
-  std::string out;
-  for (char c : name)
-    out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return out;
-}
-
 LogicalResult lowerOne(func::FuncOp func, const Halide::Target &target,
                        const std::string &partOf,
                        std::vector<LoweredFunction> &functions) {
@@ -43,7 +35,7 @@ LogicalResult lowerOne(func::FuncOp func, const Halide::Target &target,
   // optimizer step of a model without optimizers) needs no kernel.
   if (lowered->funcs.empty())
     return success();
-  lowered->name = identifier(func.getSymName());
+  lowered->name = identifierFor(func.getSymName());
   lowered->partOf = partOf;
   llvm::raw_string_ostream source(lowered->source);
   if (auto seed = func->getParentOfType<ModuleOp>()->getAttr("firn.seed"))
@@ -194,8 +186,7 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
             fn.pipeline().compile_to_object(path, argumentsOf(fn),
                                             "firn_k_" + fn.name, kernels);
             return true;
-          },
-          error);
+          });
       if (object.empty())
         return failure();
       objects.push_back(object);
@@ -205,8 +196,7 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
         [&](const std::string &path) {
           Halide::compile_standalone_runtime(path, options.target);
           return true;
-        },
-        error);
+        });
     if (runtime.empty())
       return failure();
     objects.push_back(runtime);

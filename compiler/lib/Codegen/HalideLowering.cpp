@@ -19,14 +19,6 @@ using namespace mlir;
 namespace firn::codegen {
 namespace {
 
-/// A Halide name for a symbol: letters, digits and underscores.
-std::string sanitize(StringRef name) {
-  std::string out;
-  for (char ch : name)
-    out += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-  return out;
-}
-
 Halide::Type halideType(RankedTensorType type) {
   return type.getElementType().isF32() ? Halide::Float(32) : Halide::Int(64);
 }
@@ -130,7 +122,7 @@ private:
     }
     for (const std::vector<std::string> &group : groups) {
       if (group.size() == 1) {
-        output(sanitize(group[0]), group[0], state.at(group[0]),
+        output(identifierFor(group[0]), group[0], state.at(group[0]),
                stateTypes.at(group[0]));
         continue;
       }
@@ -140,8 +132,8 @@ private:
       std::string name = "out";
       for (const std::string &symbol : group) {
         values.push_back(state.at(symbol).at(asExprs(v)));
-        result.outputs.push_back({sanitize(symbol), symbol, stateTypes.at(symbol)});
-        name += "_" + sanitize(symbol);
+        result.outputs.push_back({identifierFor(symbol), symbol, stateTypes.at(symbol)});
+        name += "_" + identifierFor(symbol);
       }
       Halide::Func out(name);
       out(std::vector<Halide::Var>(v.rbegin(), v.rend())) = Halide::Tuple(values);
@@ -153,7 +145,7 @@ private:
     auto it = state.find(symbol.str());
     if (it != state.end())
       return it->second;
-    HTensor t = input(sanitize(symbol), symbol.str(), type);
+    HTensor t = input(identifierFor(symbol), symbol.str(), type);
     state[symbol.str()] = t;
     stateTypes[symbol.str()] = type;
     return t;
@@ -226,6 +218,13 @@ private:
 };
 
 } // namespace
+
+std::string identifierFor(StringRef name) {
+  std::string out;
+  for (char ch : name)
+    out += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return out;
+}
 
 FailureOr<LoweredFunction> lowerFunction(func::FuncOp func) {
   LoweredFunction result;

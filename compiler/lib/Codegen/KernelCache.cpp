@@ -9,11 +9,8 @@
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
-#include "llvm/Support/Program.h"
 #include "llvm/Support/SHA256.h"
-#include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
 
@@ -58,8 +55,7 @@ std::string KernelCache::defaultDirectory() {
 
 std::string KernelCache::get(const std::string &content, const std::string &ext,
                              const std::string &fallback,
-                             const std::function<bool(const std::string &)> &build,
-                             std::string &error) {
+                             const std::function<bool(const std::string &)> &build) {
   const std::string &identity = compilerIdentity();
   if (dir.empty() || identity.empty() || llvm::sys::fs::create_directories(dir))
     return build(fallback) ? fallback : "";
@@ -79,8 +75,8 @@ std::string KernelCache::get(const std::string &content, const std::string &ext,
     return "";
   }
   if (llvm::sys::fs::rename(temp, path)) {
+    // The cache cannot be written: build where this compile keeps its files.
     llvm::sys::fs::remove(temp);
-    error = "cannot write the kernel cache " + path;
     return build(fallback) ? fallback : "";
   }
   return path;

@@ -26,13 +26,12 @@ public:
   /// The path of the cached file for `content` (the function's IR, the
   /// target, the artifact kind) with extension `ext` (".a", ".o"). When it
   /// is not cached, `build(path)` writes it to `path` (a temporary name);
-  /// the result is then moved into the cache atomically. Returns "" and
-  /// sets `error` when building fails; `fallback` is where to build when
-  /// the cache is off or cannot be written.
+  /// the result is then moved into the cache atomically. Returns "" when
+  /// building fails; `fallback` is where to build when the cache is off
+  /// or cannot be written.
   std::string get(const std::string &content, const std::string &ext,
                   const std::string &fallback,
-                  const std::function<bool(const std::string &)> &build,
-                  std::string &error);
+                  const std::function<bool(const std::string &)> &build);
 
   /// The default directory: $FIRN_CACHE_DIR, else $XDG_CACHE_HOME/firn,
   /// else $HOME/.cache/firn ("" when none is set).

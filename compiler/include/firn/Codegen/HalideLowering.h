@@ -98,6 +98,10 @@ struct LoweredFunction {
   Halide::Pipeline pipeline() const { return Halide::Pipeline(funcs); }
 };
 
+/// `name` with every character but letters and digits replaced by '_': a
+/// C and Halide identifier for a symbol (`step/adam/0` -> `step_adam_0`).
+std::string identifierFor(llvm::StringRef name);
+
 /// Lowers `func` (calls to other functions of the module are inlined).
 /// Fails with a diagnostic on the op that cannot be lowered.
 mlir::FailureOr<LoweredFunction> lowerFunction(mlir::func::FuncOp func);

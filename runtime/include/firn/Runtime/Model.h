@@ -60,8 +60,6 @@ public:
   explicit ModelState(const firn_model_desc &desc);
   /// Gives the kernels' cached memory back (Allocator.h).
   ~ModelState();
-  ModelState(const ModelState &) = default;
-  ModelState &operator=(const ModelState &) = default;
 
   const firn_model_desc &desc() const { return model; }
   int size() const { return static_cast<int>(tensors.size()); }
