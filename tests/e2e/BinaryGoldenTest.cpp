@@ -179,14 +179,28 @@ INSTANTIATE_TEST_SUITE_P(Seeds, SeedBinary,
                                            "s002_tinynet_frozen_fc2",
                                            "s003_two_conv", "s004_linear_adam"));
 
-// Clipping by norm (the update uses the clipped gradients, the checkpoint's
-// grad/ tensors are the unclipped sums), and `accumulate 4` over four
+// Clipping by norm (the clips overwrite the gradient buffers, so the
+// checkpoint's grad/ tensors are the clipped .grad), and `accumulate 4` over four
 // different micro-batches per step. Max pooling (2x2, and overlapping 3x3
 // windows with padding) after a convolution.
 INSTANTIATE_TEST_SUITE_P(Models, SeedBinary,
                          ::testing::Values("models/clip_norm", "models/clip_per_optimizer",
                                            "models/accumulate4", "models/maxpool2d",
                                            "models/maxpool2d_overlap"));
+
+/// Models whose gradients are not all cleared before a step: they carry over
+/// from one phase's checkpoint to the next (--save-grads, --init), so only the
+/// run that saves them can go on as PyTorch's loop does.
+class UnclearedBinary : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(UnclearedBinary, TrainsLikePyTorch) { trainLikePyTorch(GetParam(), true); }
+
+// Clipping overwrites gradients that are never cleared (zero_grad none) and
+// the accumulating gradient of a parameter no optimizer owns: the next
+// backward adds to the clipped value.
+INSTANTIATE_TEST_SUITE_P(Models, UnclearedBinary,
+                         ::testing::Values("models/clip_uncleared",
+                                           "models/clip_unowned"));
 
 TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {
   std::string binary = compileSeed("s002_tinynet_frozen_fc2");

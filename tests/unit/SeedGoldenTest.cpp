@@ -135,13 +135,23 @@ TEST_P(SeedGolden, MatchesPyTorch) {
       if (it != fixture.tensors.end())
         eval.setState(param.name, toTensor(it->second));
     }
-    // Clear every gradient, as model.zero_grad() does.
-    for (const std::string &name : eval.stateNames())
-      if (name.rfind("grad/", 0) == 0) {
-        Tensor zeros = *eval.getState(name);
-        std::fill(zeros.data.begin(), zeros.data.end(), 0.0);
-        eval.setState(name, zeros);
-      }
+    // Clear every gradient, as model.zero_grad() does, or where the fixture
+    // clears as the model's loop does (`zero_grad optimizer|none`), call the
+    // model's own @zero_grad.
+    const std::string clearing = fixture.metadata.at(p + "zero_grad_before");
+    if (clearing == "all") {
+      for (const std::string &name : eval.stateNames())
+        if (name.rfind("grad/", 0) == 0) {
+          Tensor zeros = *eval.getState(name);
+          std::fill(zeros.data.begin(), zeros.data.end(), 0.0);
+          eval.setState(name, zeros);
+        }
+    } else {
+      ASSERT_EQ(clearing, program->zeroGrad) << "the fixture clears otherwise";
+      std::vector<Tensor> none;
+      ASSERT_TRUE(mlir::succeeded(eval.call("zero_grad", {}, none, error)))
+          << error;
+    }
     std::vector<Tensor> args;
     for (const NamedValue &input : program->inputs)
       args.push_back(toTensor(fixture.tensors.at(p + "input/" + input.name)));
@@ -174,19 +184,6 @@ TEST_P(SeedGolden, MatchesPyTorch) {
     expectClose(results.at(0), toTensor(fixture.tensors.at(p + "loss")),
                 "loss", absolute);
 
-    for (const Parameter &param : program->params) {
-      auto expected = fixture.tensors.find(p + "grad/" + param.name);
-      const Tensor *grad = eval.getState("grad/" + param.name);
-      if (expected == fixture.tensors.end()) {
-        EXPECT_EQ(grad, nullptr)
-            << param.name << " has no gradient in PyTorch but keeps one here";
-        continue;
-      }
-      ASSERT_NE(grad, nullptr) << param.name << " lost its gradient";
-      expectClose(*grad, toTensor(expected->second), "grad/" + param.name,
-                  absolute + zeroGradientTolerance(stem, param.name));
-    }
-
     // The numbers the seeds print, checked directly as well.
     auto near = [&](const std::string &symbol, std::vector<double> values) {
       const Tensor *t = eval.getState(symbol);
@@ -203,6 +200,20 @@ TEST_P(SeedGolden, MatchesPyTorch) {
 
     ASSERT_TRUE(mlir::succeeded(eval.call("optimizer_step", {}, results, error)))
         << error;
+    // The gradients as the step left them: .grad after the clips, which
+    // overwrite it (@optimizer_step clips first), as the fixture records it.
+    for (const Parameter &param : program->params) {
+      auto expected = fixture.tensors.find(p + "grad/" + param.name);
+      const Tensor *grad = eval.getState("grad/" + param.name);
+      if (expected == fixture.tensors.end()) {
+        EXPECT_EQ(grad, nullptr)
+            << param.name << " has no gradient in PyTorch but keeps one here";
+        continue;
+      }
+      ASSERT_NE(grad, nullptr) << param.name << " lost its gradient";
+      expectClose(*grad, toTensor(expected->second), "grad/" + param.name,
+                  absolute + zeroGradientTolerance(stem, param.name));
+    }
     if (stem == "s001_frozen_branches") {
       near("a_Linear.weight", {-17.0, -18.6});
       near("b_Linear.weight", {5, 6, 7, 8});
@@ -309,14 +320,17 @@ INSTANTIATE_TEST_SUITE_P(PoolModels, SeedGolden,
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and
 // clip_grad_value before ten SGD steps with momentum and two groups (the
-// gradient buffers keep the unclipped sums, as the fixtures record them), and
-// Adam over four accumulated micro-batches per step (make_fixtures.py,
-// CLIP_MODELS and ACCUMULATE_MODELS).
+// clips overwrite the gradient buffers, as PyTorch's .grad; with gradients
+// never cleared, or a parameter no optimizer owns, the next backward adds to
+// the clipped value), and Adam over four accumulated micro-batches per step
+// (make_fixtures.py, CLIP_MODELS and ACCUMULATE_MODELS).
 INSTANTIATE_TEST_SUITE_P(ClippingAndAccumulation, SeedGolden,
                          ::testing::Values(MODEL("clip_norm"),
                                            MODEL("clip_value"),
                                            MODEL("clip_both"),
                                            MODEL("clip_per_optimizer"),
+                                           MODEL("clip_uncleared"),
+                                           MODEL("clip_unowned"),
                                            MODEL("accumulate4")),
                          caseName);
 

@@ -174,6 +174,12 @@ std::string generateModelTable(ModuleOp module,
     emitPorts(whole, "outputs", outputs);
     os << "static int call_" << whole << "(void **b) {\n  int status = 0;\n";
     size_t in = 0, out = inputs.size();
+    // The kernels run in order, and a kernel reads the state the kernels
+    // before it wrote (the clipped gradients @clip_grads leaves for the
+    // optimizer groups): such an input is bound to the earlier output's
+    // buffer, since the runtime moves outputs into the state only after the
+    // whole function.
+    std::map<std::string, size_t> written;
     for (const LoweredFunction *fn : parts[whole]) {
       os << "  if ((status = firn_k_" << fn->name << "(";
       bool first = true;
@@ -182,10 +188,17 @@ std::string generateModelTable(ModuleOp module,
            << "]";
         first = false;
       };
-      for (size_t i = 0; i < fn->inputs.size(); ++i)
-        arg(in++);
-      for (size_t i = 0; i < fn->outputs.size(); ++i)
+      for (const Port &port : fn->inputs) {
+        auto earlier = written.find(port.symbol);
+        arg(port.symbol.empty() || earlier == written.end() ? in
+                                                            : earlier->second);
+        ++in;
+      }
+      for (const Port &port : fn->outputs) {
+        if (!port.symbol.empty())
+          written[port.symbol] = out;
         arg(out++);
+      }
       os << ")) != 0)\n    return status;\n";
     }
     os << "  return status;\n}\nstatic const firn_function_desc " << whole

@@ -15,6 +15,12 @@
 // frozen parameter has none, so it never changes even if it is selected
 // (seed 001), and a parameter no optimizer owns is never visited (seed 000).
 //
+// Clipping is its own function, @clip_grads, which @optimizer_step calls
+// first: like clip_grad_norm_/clip_grad_value_ it overwrites the gradient
+// buffers, so the saved grad/<P> is the clipped .grad and an uncleared
+// gradient (zero_grad none, a parameter no optimizer owns, accumulation)
+// goes on from the clipped value, as in PyTorch.
+//
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Transforms/Passes.h"
@@ -23,6 +29,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 namespace firn {
 #define GEN_PASS_DEF_FIRNLOWEROPTIMIZERS
@@ -78,6 +85,8 @@ public:
 
   LogicalResult run() {
     SmallVector<std::string> steps;
+    if (std::optional<std::string> clip = lowerClips())
+      steps.push_back(*clip);
     for (OptimizerOp opt : module.getOps<OptimizerOp>()) {
       for (auto [index, group] : llvm::enumerate(opt.getGroups()))
         steps.push_back(
@@ -121,13 +130,6 @@ private:
                                      scalarType, hyper(group, "lr"));
     b.setInsertionPointToEnd(&func.getBody().front());
     Value lr = b.create<ReadBufferOp>(opt.getLoc(), scalarType, lrName);
-    // clip_grad_norm_ scales every gradient by one factor computed from all
-    // of them; each group's kernel computes it again from the unclipped
-    // gradients (cheap, and no kernel depends on another's output).
-    Value normScale;
-    for (auto clip : module.getOps<ClipGradNormOp>())
-      if (applies(clip.getOptimizerAttr(), opt))
-        normScale = clipScale(b, clip);
     for (ParamOp param : module.getOps<ParamOp>()) {
       if (param.getOwnerAttr() != FlatSymbolRefAttr::get(opt.getSymNameAttr()) ||
           *param.getGroup() != index)
@@ -139,7 +141,6 @@ private:
       RankedTensorType type = param.getTensorType();
       Value p = b.create<ReadParamOp>(a.loc, type, param.getSymName());
       Value g = b.create<ReadBufferOp>(a.loc, type, gradName);
-      g = clipped(a, g, normScale, opt);
       if (flag(group, "maximize"))
         g = a.neg(g);
       std::string prefix = param.getSymName().str() + "/";
@@ -241,10 +242,78 @@ private:
     return a.sub(p, a.mul(stepSize, a.div(m1, denom)));
   }
 
+  /// Builds @clip_grads: every clip of the module in the order the file
+  /// gives them, each reading what the clips before it left, then one write
+  /// per gradient buffer a clip touched. None when the module has no clips.
+  std::optional<std::string> lowerClips() {
+    SmallVector<Operation *> clips;
+    for (Operation &op : module.getBody()->getOperations())
+      if (isa<ClipGradNormOp, ClipGradValueOp>(op))
+        clips.push_back(&op);
+    if (clips.empty())
+      return std::nullopt;
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    const char *name = "clip_grads";
+    auto func = b.create<func::FuncOp>(clips.front()->getLoc(), name,
+                                       b.getFunctionType({}, {}));
+    b.setInsertionPointToStart(func.addEntryBlock());
+    // The current value of each gradient buffer, in module order.
+    SmallVector<std::pair<BufferOp, Value>> grads;
+    for (BufferOp buffer : module.getOps<BufferOp>())
+      if (buffer.getSymName().starts_with("grad/"))
+        grads.push_back({buffer, b.create<ReadBufferOp>(
+                                     buffer.getLoc(), buffer.getType(),
+                                     buffer.getSymName())});
+    SmallVector<bool> touched(grads.size(), false);
+    for (Operation *op : clips) {
+      Arith a{b, op->getLoc()};
+      auto owner = op->getAttrOfType<FlatSymbolRefAttr>("optimizer");
+      SmallVector<size_t> selected;
+      for (size_t i = 0; i < grads.size(); ++i)
+        if (clipTouches(owner, grads[i].first))
+          selected.push_back(i);
+      if (selected.empty())
+        continue;
+      if (auto byNorm = dyn_cast<ClipGradNormOp>(op)) {
+        SmallVector<Value> values;
+        for (size_t i : selected)
+          values.push_back(grads[i].second);
+        Value scale = clipScale(a, byNorm, values);
+        for (size_t i : selected)
+          grads[i].second = a.mul(grads[i].second, scale);
+      } else {
+        double v = cast<ClipGradValueOp>(op).getClipValue().convertToDouble();
+        // clamp(g, -v, v) = max(min(g, v), -v), min(x, y) = -max(-x, -y).
+        Value bound = a.scalar(-v);
+        for (size_t i : selected)
+          grads[i].second =
+              a.max(a.neg(a.max(a.neg(grads[i].second), bound)), bound);
+      }
+      for (size_t i : selected)
+        touched[i] = true;
+    }
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (touched[i])
+        b.create<WriteBufferOp>(grads[i].first.getLoc(), grads[i].second,
+                                grads[i].first.getSymName());
+    b.create<func::ReturnOp>(func.getLoc());
+    return std::string(name);
+  }
+
+  /// Whether a clip (of every gradient, or `for @owner`: of the parameters
+  /// that optimizer owns) touches `grad`.
+  bool clipTouches(FlatSymbolRefAttr owner, BufferOp grad) {
+    if (!owner)
+      return true;
+    auto param = module.lookupSymbol<ParamOp>(
+        grad.getSymName().drop_front(strlen("grad/")));
+    return param && param.getOwnerAttr() == owner;
+  }
+
   /// min(max_norm / (total_norm + 1e-6), 1), as clip_grad_norm_ computes it,
-  /// with total_norm the norm_type-norm of every gradient buffer together.
-  Value clipScale(OpBuilder &b, ClipGradNormOp clip) {
-    Arith a{b, clip.getLoc()};
+  /// with total_norm the norm_type-norm of `grads` together.
+  Value clipScale(Arith &a, ClipGradNormOp clip, ArrayRef<Value> grads) {
+    OpBuilder &b = a.b;
     double p = clip.getNormType().convertToDouble();
     bool infinity = std::isinf(p);
     auto scalarType = RankedTensorType::get({}, b.getF32Type());
@@ -256,18 +325,7 @@ private:
                                    b.getDenseI64ArrayAttr({}), UnitAttr());
     };
     Value total;
-    for (BufferOp buffer : module.getOps<BufferOp>()) {
-      if (!buffer.getSymName().starts_with("grad/"))
-        continue;
-      if (auto owner = clip.getOptimizerAttr()) {
-        // Only the gradients of the parameters that optimizer owns.
-        auto param = module.lookupSymbol<ParamOp>(
-            buffer.getSymName().drop_front(strlen("grad/")));
-        if (!param || param.getOwnerAttr() != owner)
-          continue;
-      }
-      Value g = b.create<ReadBufferOp>(a.loc, buffer.getType(),
-                                       buffer.getSymName());
+    for (Value g : grads) {
       Value part;
       if (p == 2) {
         part = reduceAll(a.mul(g, g));
@@ -278,38 +336,12 @@ private:
       }
       total = !total ? part : infinity ? a.max(total, part) : a.add(total, part);
     }
-    if (!total)
-      return Value();
     Value norm = infinity || p == 1 ? total
                  : p == 2          ? a.sqrt(total)
                                    : a.pow(total, a.scalar(1.0 / p));
     Value coef = a.div(a.scalar(clip.getMaxNorm().convertToDouble()),
                        a.add(norm, a.scalar(1e-6)));
     return a.neg(a.max(a.neg(coef), a.scalar(-1.0))); // min(coef, 1)
-  }
-
-  /// The gradient the update uses: scaled by clip_grad_norm_'s factor and
-  /// clamped by clip_grad_value_, in the order the file gives them. The
-  /// gradient buffer itself keeps the unclipped sum (unlike PyTorch, which
-  /// clips .grad in place; only --save-grads can tell).
-  Value clipped(Arith &a, Value g, Value normScale, OptimizerOp opt) {
-    for (Operation &op : module.getBody()->getOperations()) {
-      auto byNorm = dyn_cast<ClipGradNormOp>(op);
-      if (byNorm && normScale && applies(byNorm.getOptimizerAttr(), opt))
-        g = a.mul(g, normScale);
-      auto clip = dyn_cast<ClipGradValueOp>(op);
-      if (clip && applies(clip.getOptimizerAttr(), opt)) {
-        double v = clip.getClipValue().convertToDouble();
-        // clamp(g, -v, v) = max(min(g, v), -v), min(x, y) = -max(-x, -y).
-        g = a.max(a.neg(a.max(a.neg(g), a.scalar(-v))), a.scalar(-v));
-      }
-    }
-    return g;
-  }
-
-  /// Whether a clip (for every optimizer, or `for @owner`) concerns `opt`.
-  static bool applies(FlatSymbolRefAttr owner, OptimizerOp opt) {
-    return !owner || owner.getValue() == opt.getSymName();
   }
 
   /// The step counter of a parameter, incremented; returns the new count.
