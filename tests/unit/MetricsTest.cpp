@@ -130,18 +130,33 @@ protected:
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  Csv readCsv(const std::string &path) {
+  /// The CSV file's rows of kind `kind` ("epoch" or "step"; "" for all).
+  Csv readCsv(const std::string &path, const std::string &kind = "epoch") {
     Csv csv;
     std::vector<std::string> all = lines(read(path));
     EXPECT_FALSE(all.empty()) << path;
     if (all.empty())
       return csv;
     csv.header = cells(all[0]);
+    EXPECT_EQ(csv.header[0], "kind");
     for (size_t i = 1; i < all.size(); ++i) {
-      csv.rows.push_back(cells(all[i]));
-      EXPECT_EQ(csv.rows.back().size(), csv.header.size()) << all[i];
+      std::vector<std::string> row = cells(all[i]);
+      EXPECT_EQ(row.size(), csv.header.size()) << all[i];
+      EXPECT_TRUE(row[0] == "step" || row[0] == "epoch") << all[i];
+      if (kind.empty() || row[0] == kind)
+        csv.rows.push_back(std::move(row));
     }
     return csv;
+  }
+
+  /// The JSON lines of kind `kind` in the file.
+  std::vector<std::string> readJson(const std::string &path,
+                                    const std::string &kind) {
+    std::vector<std::string> out;
+    for (const std::string &line : lines(read(path)))
+      if (line.rfind("{\"kind\": \"" + kind + "\", ", 0) == 0)
+        out.push_back(line);
+    return out;
   }
 
   /// Runs firn_main as the program "linreg", keeping its stdout and stderr.
@@ -168,8 +183,9 @@ TEST_F(MetricsTest, CsvHasOneRowPerEpoch) {
   ASSERT_EQ(train(kLinreg, {"--epochs", "3", "--metrics", path}), 0) << err;
   Csv csv = readCsv(path);
   EXPECT_EQ(csv.header,
-            std::vector<std::string>({"epoch", "step", "train_loss", "lr/sgd/0",
-                                      "samples_per_second", "seconds"}));
+            std::vector<std::string>({"kind", "epoch", "step", "train_loss",
+                                      "lr/sgd/0", "samples_per_second",
+                                      "seconds"}));
   ASSERT_EQ(csv.rows.size(), 3u);
   for (size_t r = 0; r < 3; ++r) {
     EXPECT_EQ(csv.at(r, "epoch"), std::to_string(r + 1));
@@ -215,9 +231,10 @@ TEST_F(MetricsTest, EvalColumnsOnlyWithEvalDataAndEqualToEval) {
       << err;
   Csv csv = readCsv(path);
   // Regression targets: a loss, no accuracy column.
-  EXPECT_EQ(csv.header, std::vector<std::string>(
-                            {"epoch", "step", "train_loss", "eval_loss",
-                             "lr/sgd/0", "samples_per_second", "seconds"}));
+  EXPECT_EQ(csv.header,
+            std::vector<std::string>({"kind", "epoch", "step", "train_loss",
+                                      "eval_loss", "lr/sgd/0",
+                                      "samples_per_second", "seconds"}));
   ASSERT_EQ(csv.rows.size(), 2u);
   // Each epoch's evaluation on the progress output.
   EXPECT_NE(err.find("eval epoch 1 (step 2): loss "), std::string::npos) << err;
@@ -237,11 +254,14 @@ TEST_F(MetricsTest, JsonLinesHaveTheColumnsInOrder) {
   for (const char *name : {"m.jsonl", "m.json"}) {
     std::string path = dir + name;
     ASSERT_EQ(train(kLinreg, {"--epochs", "2", "--metrics", path}), 0) << err;
-    std::vector<std::string> records = lines(read(path));
+    std::vector<std::string> records = readJson(path, "epoch");
     ASSERT_EQ(records.size(), 2u) << name;
+    EXPECT_EQ(readJson(path, "step").size(), 4u) << name;
+    EXPECT_EQ(lines(read(path)).size(), 6u) << name;
     for (size_t r = 0; r < 2; ++r) {
       const std::string &line = records[r];
-      const std::string head = "{\"epoch\": " + std::to_string(r + 1) +
+      const std::string head = "{\"kind\": \"epoch\", \"epoch\": " +
+                               std::to_string(r + 1) +
                                ", \"step\": " + std::to_string(2 * r + 2) +
                                ", \"train_loss\": ";
       EXPECT_EQ(line.rfind(head, 0), 0u) << line;
@@ -259,7 +279,7 @@ TEST_F(MetricsTest, JsonLinesHaveTheColumnsInOrder) {
                             "--metrics", path}),
             0)
       << err;
-  std::vector<std::string> records = lines(read(path));
+  std::vector<std::string> records = readJson(path, "epoch");
   ASSERT_EQ(records.size(), 1u);
   size_t trainLoss = records[0].find("\"train_loss\": ");
   size_t evalLoss = records[0].find(", \"eval_loss\": ");
@@ -307,11 +327,10 @@ TEST_F(MetricsTest, ResumingAppendsAndAFreshRunTruncates) {
     ASSERT_EQ(
         train(kLinreg, {"--epochs", "2", "--metrics", path, "--init", ckpt}), 0)
         << err;
-    std::vector<std::string> all = lines(read(path));
     const bool csv = std::string(name) == "m.csv";
-    // One header (CSV), then epochs 1, 2 and 3: the resumed run continues
-    // the numbering.
-    ASSERT_EQ(all.size(), csv ? 4u : 3u) << name;
+    // One header (CSV), then epochs 1, 2 and 3 (and their steps): the
+    // resumed run continues the numbering.
+    ASSERT_EQ(lines(read(path)).size(), csv ? 10u : 9u) << name;
     if (csv) {
       Csv table = readCsv(path);
       for (size_t r = 0; r < 3; ++r) {
@@ -319,12 +338,18 @@ TEST_F(MetricsTest, ResumingAppendsAndAFreshRunTruncates) {
         EXPECT_EQ(table.at(r, "step"), std::to_string(2 * r + 2));
       }
     } else {
-      EXPECT_EQ(all[2].rfind("{\"epoch\": 3, \"step\": 6, ", 0), 0u) << all[2];
+      std::vector<std::string> epochs = readJson(path, "epoch");
+      ASSERT_EQ(epochs.size(), 3u);
+      EXPECT_EQ(epochs[2].rfind("{\"kind\": \"epoch\", \"epoch\": 3, "
+                                "\"step\": 6, ",
+                                0),
+                0u)
+          << epochs[2];
     }
 
     // A run that does not resume (no --init) starts the file again.
     ASSERT_EQ(train(kLinreg, {"--epochs", "1", "--metrics", path}), 0) << err;
-    EXPECT_EQ(lines(read(path)).size(), csv ? 2u : 1u) << name;
+    EXPECT_EQ(lines(read(path)).size(), csv ? 4u : 3u) << name;
   }
 }
 
@@ -392,9 +417,11 @@ TEST_F(MetricsTest, AKilledRunsPartialLineIsEnded) {
       train(kLinreg, {"--epochs", "1", "--metrics", path, "--init", ckpt}), 0)
       << err;
   std::vector<std::string> all = lines(read(path));
-  ASSERT_EQ(all.size(), 3u);
-  EXPECT_EQ(all[1], "{\"epoch\": 2, \"st");
-  EXPECT_EQ(all[2].rfind("{\"epoch\": 2, \"step\": 4, ", 0), 0u) << all[2];
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_EQ(all[3], "{\"epoch\": 2, \"st");
+  EXPECT_EQ(all[4].rfind("{\"kind\": \"step\", \"epoch\": 2, \"step\": 3, ", 0),
+            0u)
+      << all[4];
 }
 
 //===----------------------------------------------------------------------===//
@@ -404,40 +431,42 @@ TEST_F(MetricsTest, AKilledRunsPartialLineIsEnded) {
 TEST_F(MetricsTest, EachRecordIsFlushed) {
   std::string path = dir + "w.csv", error;
   MetricsWriter writer;
-  std::vector<std::string> columns = {
-      "epoch", "step", "train_loss", "eval_loss", "eval_accuracy", "seconds"};
+  std::vector<std::string> columns = {"kind",      "epoch",         "step",
+                                      "train_loss", "eval_loss",
+                                      "eval_accuracy", "seconds"};
   ASSERT_TRUE(writer.open(path, false, columns, error)) << error;
-  EXPECT_EQ(read(path), "epoch,step,train_loss,eval_loss,eval_accuracy,"
+  EXPECT_EQ(read(path), "kind,epoch,step,train_loss,eval_loss,eval_accuracy,"
                         "seconds\n");
   MetricsRecord record = {{"epoch", 1},
                           {"step", 30},
                           {"train_loss", 0.25},
                           {"eval_accuracy", 0.75},
                           {"seconds", 1.0 / 3.0}};
-  ASSERT_TRUE(writer.write(record, error)) << error;
+  ASSERT_TRUE(writer.write("epoch", record, error)) << error;
   // Read while the writer is still open, as after a kill.
-  EXPECT_EQ(read(path), "epoch,step,train_loss,eval_loss,eval_accuracy,"
-                        "seconds\n1,30,0.25,,0.75,0.3333333333333333\n");
+  EXPECT_EQ(read(path), "kind,epoch,step,train_loss,eval_loss,eval_accuracy,"
+                        "seconds\nepoch,1,30,0.25,,0.75,0.3333333333333333\n");
   record[2].second = std::nan("");
-  ASSERT_TRUE(writer.write(record, error)) << error;
-  EXPECT_NE(read(path).find("\n1,30,nan,,0.75,"), std::string::npos);
+  ASSERT_TRUE(writer.write("step", record, error)) << error;
+  EXPECT_NE(read(path).find("\nstep,1,30,nan,,0.75,"), std::string::npos);
   writer.close();
 
   std::string json = dir + "w.jsonl";
   ASSERT_TRUE(writer.open(json, false, columns, error)) << error;
   EXPECT_EQ(read(json), "");
-  ASSERT_TRUE(writer.write(record, error)) << error;
-  EXPECT_EQ(read(json), "{\"epoch\": 1, \"step\": 30, \"train_loss\": null, "
-                        "\"eval_accuracy\": 0.75, \"seconds\": "
-                        "0.3333333333333333}\n");
+  ASSERT_TRUE(writer.write("step", record, error)) << error;
+  EXPECT_EQ(read(json), "{\"kind\": \"step\", \"epoch\": 1, \"step\": 30, "
+                        "\"train_loss\": null, \"eval_accuracy\": 0.75, "
+                        "\"seconds\": 0.3333333333333333}\n");
 }
 
 TEST_F(MetricsTest, ColumnsFollowTheModelAndTheData) {
   EXPECT_EQ(metricsColumns(kLinreg, false, false),
-            std::vector<std::string>({"epoch", "step", "train_loss", "lr/sgd/0",
-                                      "samples_per_second", "seconds"}));
+            std::vector<std::string>({"kind", "epoch", "step", "train_loss",
+                                      "lr/sgd/0", "samples_per_second",
+                                      "seconds"}));
   EXPECT_EQ(metricsColumns(kLinreg, true, true),
-            std::vector<std::string>({"epoch", "step", "train_loss",
+            std::vector<std::string>({"kind", "epoch", "step", "train_loss",
                                       "eval_loss", "eval_accuracy", "lr/sgd/0",
                                       "samples_per_second", "seconds"}));
   // Every group of every optimizer, in table order.
