@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 using namespace firn::runtime;
 using namespace firn::fake;
 
@@ -314,6 +316,83 @@ TEST_F(MetricsTest, StepsRunEndingInsideAnEpochWritesALastRecord) {
   EXPECT_EQ(csv.at(1, "step"), "4");
 }
 
+TEST_F(MetricsTest, EveryStepHasARecordWithItsLoss) {
+  std::string path = dir + "m.csv";
+  ASSERT_EQ(train(kLinreg, {"--epochs", "2", "--metrics", path}), 0) << err;
+  Csv steps = readCsv(path, "step"), all = readCsv(path, "");
+  ASSERT_EQ(steps.rows.size(), 4u);
+  // In order: step 1, step 2, epoch 1, step 3, step 4, epoch 2.
+  std::vector<std::string> kinds;
+  for (const auto &row : all.rows)
+    kinds.push_back(row[0]);
+  EXPECT_EQ(kinds, std::vector<std::string>({"step", "step", "epoch", "step",
+                                             "step", "epoch"}));
+  // Each step's own loss (batch 2 of the data stream), by the SGD formulas
+  // in double.
+  double w[2] = {kWInit[0], kWInit[1]}, b = kBInit;
+  for (size_t r = 0; r < 4; ++r) {
+    const int first = int(2 * (r % 2));
+    double loss = 0;
+    for (int n = first; n < first + 2; ++n) {
+      double e = w[0] * kX[2 * n] + w[1] * kX[2 * n + 1] + b - kY[n];
+      loss += e * e / 2;
+    }
+    EXPECT_EQ(steps.at(r, "kind"), "step");
+    EXPECT_EQ(steps.at(r, "step"), std::to_string(r + 1));
+    EXPECT_EQ(steps.at(r, "epoch"), std::to_string(r / 2 + 1));
+    EXPECT_EQ(steps.at(r, "lr/sgd/0"), "0.1");
+    // Full precision (the float32 loss's shortest round-trip text): within
+    // the few float32 roundings of the kernel's forward pass.
+    EXPECT_NEAR(steps.number(r, "train_loss"), loss, 3e-7 * loss)
+        << "step " << r + 1;
+    EXPECT_GE(steps.number(r, "samples_per_second"), 0.0);
+    std::vector<double> g = gradient(w, b, first, 2);
+    w[0] -= kLrInit * g[0];
+    w[1] -= kLrInit * g[1];
+    b -= kLrInit * g[2];
+  }
+  // The epoch records' loss is the mean of their steps'.
+  Csv epochs = readCsv(path);
+  EXPECT_NEAR(epochs.number(0, "train_loss"),
+              (steps.number(0, "train_loss") + steps.number(1, "train_loss")) /
+                  2,
+              1e-7);
+}
+
+TEST_F(MetricsTest, AFullDiskKeepsTheCheckpoint) {
+  // JSON lines have no header: the first record hits the full disk in the
+  // middle of training. Training goes on and saves; the status says the
+  // metrics are incomplete.
+  std::string full = dir + "full.jsonl", ckpt = dir + "c.safetensors";
+  ASSERT_EQ(symlink("/dev/full", full.c_str()), 0);
+  EXPECT_EQ(train(kLinreg, {"--epochs", "2", "--metrics", full, "--save",
+                            ckpt}),
+            1);
+  EXPECT_NE(err.find("warning: cannot write the metrics file " + full +
+                     ": No space left on device; training goes on without "
+                     "writing metrics"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("linreg: error: cannot write the metrics file " + full +
+                     ": No space left on device (training finished without "
+                     "metrics; the checkpoint was saved)"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(calls.trainStep, 4);
+  SafetensorsFile file;
+  std::string error;
+  ASSERT_TRUE(readSafetensors(ckpt, file, error)) << error;
+  EXPECT_EQ(file.metadata.at("step"), "4");
+  // A CSV header already fails when the file opens: before any step.
+  std::string csv = dir + "full.csv";
+  ASSERT_EQ(symlink("/dev/full", csv.c_str()), 0);
+  calls = Calls();
+  EXPECT_EQ(train(kLinreg, {"--epochs", "2", "--metrics", csv}), 1);
+  EXPECT_EQ(err, "linreg: error: cannot write the metrics file " + csv +
+                     ": No space left on device\n");
+  EXPECT_EQ(calls.trainStep, 0);
+}
+
 //===----------------------------------------------------------------------===//
 // Resume
 //===----------------------------------------------------------------------===//
@@ -469,18 +548,35 @@ TEST_F(MetricsTest, ColumnsFollowTheModelAndTheData) {
             std::vector<std::string>({"kind", "epoch", "step", "train_loss",
                                       "eval_loss", "eval_accuracy", "lr/sgd/0",
                                       "samples_per_second", "seconds"}));
-  // Every group of every optimizer, in table order.
+  // Every group of every optimizer, in param_groups order: the optimizers
+  // in the order of their first state in the table (the model file's
+  // order), then the groups by number, whatever their order in the table
+  // (firnc puts an optimizer's later groups first).
   std::vector<firn_state_desc> states = kLinregStates;
-  firn_state_desc second = states[kLr];
-  second.name = "optim/head/1/lr";
-  states.push_back(second);
+  for (const char *name : {"optim/head/10/lr", "optim/head/momentum/w",
+                           "optim/head/2/lr", "optim/head/0/lr"}) {
+    firn_state_desc lr = states[kLr];
+    lr.name = name;
+    states.push_back(lr);
+  }
   firn_model_desc two = kLinreg;
   two.states = states.data();
   two.num_states = int(states.size());
   auto lrs = learningRateColumns(two);
-  ASSERT_EQ(lrs.size(), 2u);
+  ASSERT_EQ(lrs.size(), 4u);
   EXPECT_EQ(lrs[0], std::make_pair(int(kLr), std::string("lr/sgd/0")));
-  EXPECT_EQ(lrs[1], std::make_pair(int(kNumStates), std::string("lr/head/1")));
+  EXPECT_EQ(lrs[1],
+            std::make_pair(int(kNumStates) + 3, std::string("lr/head/0")));
+  EXPECT_EQ(lrs[2],
+            std::make_pair(int(kNumStates) + 2, std::string("lr/head/2")));
+  EXPECT_EQ(lrs[3],
+            std::make_pair(int(kNumStates), std::string("lr/head/10")));
+  // An optimizer whose first state comes earlier comes first.
+  std::swap(states[kLr], states.back());
+  lrs = learningRateColumns(two);
+  ASSERT_EQ(lrs.size(), 4u);
+  EXPECT_EQ(lrs[0].second, "lr/head/0");
+  EXPECT_EQ(lrs[3].second, "lr/sgd/0");
 
   // Accuracy only for class-index targets of a model with predict.
   std::string error;

@@ -491,6 +491,47 @@ TEST_F(TrainerTest, PredictWritesTheOutputsAsNpy) {
   EXPECT_EQ(calls.predict, 2);
 }
 
+TEST_F(TrainerTest, ABatchLargerThanTheDataIsOnePartialBatch) {
+  // As PyTorch's DataLoader(batch_size=100) over 4 samples: one batch of 4.
+  std::string x = writeFloats("x.npy", {4, 2}, kX);
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  std::string ckpt = dir + "ckpt.safetensors", p = dir + "p.npy";
+  ModelState state(kLinreg);
+  state.initialize(0);
+  std::string error;
+  ASSERT_TRUE(state.save(ckpt, false, error));
+  ASSERT_EQ(run(kLinreg, {"predict", "--init", ckpt, "--x", x, "--out", p,
+                          "--batch-size", "100"}),
+            0)
+      << err;
+  EXPECT_EQ(calls.predict, 1);
+  TensorData pred;
+  ASSERT_TRUE(readNpy(p, pred, error)) << error;
+  EXPECT_EQ(pred.shape, std::vector<int64_t>({4, 1}));
+  std::vector<float> values = pred.asFloats();
+  for (int n = 0; n < 4; ++n)
+    EXPECT_FLOAT_EQ(values[n],
+                    0.5f * kX[2 * n] + -0.25f * kX[2 * n + 1] + 0.1f);
+  // eval: the mean squared error over all four, in one call.
+  ASSERT_EQ(run(kLinreg, {"eval", "--init", ckpt, "--x", x, "--y", y,
+                          "--batch-size", "9223372036854775807"}),
+            0)
+      << err;
+  EXPECT_EQ(calls.evalLoss, 1);
+  double sum = 0;
+  for (int n = 0; n < 4; ++n) {
+    double e = 0.5 * kX[2 * n] - 0.25 * kX[2 * n + 1] + 0.1 - kY[n];
+    sum += e * e;
+  }
+  char expected[64];
+  std::snprintf(expected, sizeof(expected), "loss %.6f\n", sum / 4);
+  EXPECT_EQ(out, expected);
+  // Training still needs a whole batch.
+  EXPECT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "5"}),
+            1);
+  EXPECT_NE(err.find("fewer than one batch of 5"), std::string::npos) << err;
+}
+
 TEST_F(TrainerTest, InfoListsParametersBuffersAndFunctions) {
   ASSERT_EQ(run(kLinreg, {"info"}), 0) << err;
   EXPECT_NE(out.find("model linreg\n"), std::string::npos) << out;
