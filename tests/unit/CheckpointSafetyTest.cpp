@@ -34,7 +34,24 @@ using namespace firn::fake;
 
 namespace {
 
-using CheckpointSafetyTest = firn::testing::RuntimeFixture;
+class CheckpointSafetyTest : public firn::testing::RuntimeFixture {
+protected:
+  /// Checks that checkpoint `a` is at step 4 with the parameters of an
+  /// uninterrupted 4-step run of batch 1 (saved to `b`).
+  void expectFourUninterruptedSteps(const std::string &a,
+                                    const std::string &b) {
+    firn::fake::calls = firn::fake::Calls();
+    ASSERT_EQ(train(firn::fake::kLinreg,
+                    {"--batch-size", "1", "--steps", "4", "--save", b}),
+              0)
+        << err;
+    firn::runtime::SafetensorsFile fa = readCheckpoint(a),
+                                   fb = readCheckpoint(b);
+    EXPECT_EQ(fa.metadata.at("step"), "4");
+    EXPECT_EQ(fa.tensors.at("w").bytes, fb.tensors.at("w").bytes);
+    EXPECT_EQ(fa.tensors.at("b").bytes, fb.tensors.at("b").bytes);
+  }
+};
 
 bool exists(const std::string &path) { return std::filesystem::exists(path); }
 
@@ -127,13 +144,7 @@ TEST_F(CheckpointSafetyTest, SignalsSaveAtTheNextStepBoundary) {
                             "--save", a}),
             0)
       << err;
-  ASSERT_EQ(train(kLinreg, {"--batch-size", "1", "--steps", "4", "--save", b}),
-            0)
-      << err;
-  SafetensorsFile fa = readCheckpoint(a), fb = readCheckpoint(b);
-  EXPECT_EQ(fa.metadata.at("step"), "4");
-  EXPECT_EQ(fa.tensors.at("w").bytes, fb.tensors.at("w").bytes);
-  EXPECT_EQ(fa.tensors.at("b").bytes, fb.tensors.at("b").bytes);
+  expectFourUninterruptedSteps(a, b);
   // Without --save the run still stops cleanly, saving nothing.
   calls = Calls();
   calls.raiseAtTrainStep = 1;
@@ -154,14 +165,7 @@ TEST_F(CheckpointSafetyTest, PeriodicCheckpointsReplaceSave) {
             1);
   EXPECT_NE(err.find("saved " + a + " (step 2)"), std::string::npos) << err;
   EXPECT_NE(err.find("saved " + a + " (step 4)"), std::string::npos) << err;
-  calls = Calls();
-  ASSERT_EQ(train(kLinreg, {"--batch-size", "1", "--steps", "4", "--save", b}),
-            0)
-      << err;
-  SafetensorsFile fa = readCheckpoint(a), fb = readCheckpoint(b);
-  EXPECT_EQ(fa.metadata.at("step"), "4");
-  EXPECT_EQ(fa.tensors.at("w").bytes, fb.tensors.at("w").bytes);
-  EXPECT_EQ(fa.tensors.at("b").bytes, fb.tensors.at("b").bytes);
+  expectFourUninterruptedSteps(a, b);
 
   // Each epoch (2 steps of batch 2); dies in epoch 3.
   calls = Calls();
