@@ -38,9 +38,14 @@ enum class OptionId {
   EvalX,
   EvalY,
   Metrics,
+  OnNonFinite,
+  AllowNonFinite,
+  AllowMissingState,
+  SaveEvery,
+  SaveEveryEpoch,
 };
 
-enum class ValueKind { Path, Positive, Seed, Flag };
+enum class ValueKind { Path, Positive, Seed, Flag, Policy };
 
 struct OptionSpec {
   OptionId id;
@@ -78,7 +83,12 @@ const OptionSpec kOptions[] = {
      "sum the gradients of K batches before each optimizer step (the "
      "default is the model's)"},
     {OptionId::Save, "save", "CKPT", ValueKind::Path, kTrain, 0,
-     "write a checkpoint (parameters, optimizer state) here at the end"},
+     "write a checkpoint (parameters, optimizer state) here at the end, or "
+     "when SIGINT/SIGTERM stops training"},
+    {OptionId::SaveEvery, "save-every", "N", ValueKind::Positive, kTrain, 0,
+     "also replace --save with a checkpoint after every N-th step"},
+    {OptionId::SaveEveryEpoch, "save-every-epoch", "", ValueKind::Flag, kTrain,
+     0, "also replace --save with a checkpoint after each epoch"},
     {OptionId::SaveGrads, "save-grads", "", ValueKind::Flag, kTrain, 0,
      "also save the gradients in the checkpoint, as grad/<name>"},
     {OptionId::Seed, "seed", "S", ValueKind::Seed, kTrain, 0,
@@ -95,8 +105,19 @@ const OptionSpec kOptions[] = {
     {OptionId::EvalY, "eval-y", "Y.npy", ValueKind::Path, kTrain, 0,
      "the targets of --eval-x"},
     {OptionId::Metrics, "metrics", "FILE", ValueKind::Path, kTrain, 0,
-     "write a record per epoch to FILE, .csv or .jsonl (appended when "
-     "resuming)"},
+     "write a record per step and per epoch to FILE, .csv or .jsonl "
+     "(appended when resuming)"},
+    {OptionId::OnNonFinite, "on-nonfinite", "WHAT", ValueKind::Policy, kTrain,
+     0,
+     "on a NaN or infinite loss: stop (the default: exit, saving nothing), "
+     "skip (leave out the step's update) or ignore (train on)"},
+    {OptionId::AllowNonFinite, "allow-nonfinite", "", ValueKind::Flag,
+     kTrain | kPredict | kEval, 0,
+     "load an --init checkpoint that holds NaN or infinite values"},
+    {OptionId::AllowMissingState, "allow-missing-state", "", ValueKind::Flag,
+     kTrain, 0,
+     "resume from a checkpoint that lacks some optimizer state (it starts "
+     "from its initial value)"},
 };
 
 struct CommandSpec {
@@ -207,6 +228,12 @@ bool setOption(const OptionSpec &option, const std::string &value,
   if (option.kind == ValueKind::Seed &&
       !parseNumber(option.name, value, true, UINT64_MAX, number, error))
     return false;
+  if (option.kind == ValueKind::Policy &&
+      !parseNonFinitePolicy(value, out.onNonFinite)) {
+    error = "--" + std::string(option.name) +
+            " expects stop, skip or ignore, not '" + value + "'";
+    return false;
+  }
   switch (option.id) {
   case OptionId::X:
     out.x = value;
@@ -256,6 +283,20 @@ bool setOption(const OptionSpec &option, const std::string &value,
   case OptionId::Shuffle:
     out.shuffle = true;
     break;
+  case OptionId::SaveEvery:
+    out.saveEvery = int64_t(number);
+    break;
+  case OptionId::SaveEveryEpoch:
+    out.saveEveryEpoch = true;
+    break;
+  case OptionId::AllowNonFinite:
+    out.allowNonFinite = true;
+    break;
+  case OptionId::AllowMissingState:
+    out.allowMissingState = true;
+    break;
+  case OptionId::OnNonFinite:
+    break; // Parsed above.
   }
   return true;
 }
@@ -382,6 +423,11 @@ bool checkCombination(CommandLine &out, std::string &error) {
                   "evaluation inputs): give both or neither"
                 : "--eval-y needs --eval-x X.npy (the evaluation inputs): "
                   "give both or neither";
+    return false;
+  }
+  if ((out.saveEvery || out.saveEveryEpoch) && out.save.empty()) {
+    error = std::string(out.saveEvery ? "--save-every" : "--save-every-epoch") +
+            " needs --save CKPT (the file the periodic checkpoints replace)";
     return false;
   }
   const unsigned bit = commandBit(out.command);

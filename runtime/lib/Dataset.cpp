@@ -215,8 +215,8 @@ bool Dataset::checkBatchSize(int64_t batchSize, bool dropLast,
 int64_t Dataset::batchCount(int64_t batchSize, bool keepPartial) const {
   if (batchSize <= 0)
     return 0;
-  return keepPartial ? (samples + batchSize - 1) / batchSize
-                     : samples / batchSize;
+  // (No samples + batchSize - 1: a batch size near 2^63 would overflow.)
+  return samples / batchSize + (keepPartial && samples % batchSize != 0);
 }
 
 bool Dataset::batch(int64_t index, int64_t batchSize, Batch &out) const {

@@ -11,9 +11,11 @@
 
 #include "firn/Runtime/Main.h"
 
+#include "firn/Runtime/AtomicFile.h"
 #include "firn/Runtime/CommandLine.h"
 #include "firn/Runtime/Dataset.h"
 #include "firn/Runtime/Info.h"
+#include "firn/Runtime/Interrupt.h"
 #include "firn/Runtime/Model.h"
 #include "firn/Runtime/Npy.h"
 #include "firn/Runtime/Progress.h"
@@ -21,6 +23,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <new>
 #include <string>
@@ -47,6 +50,11 @@ class Driver {
 public:
   Driver(const firn_model_desc &desc, const CommandLine &cl)
       : desc(desc), cl(cl), state(desc) {}
+
+  /// The exit status of a run that succeeded (run() returned true): 0, or
+  /// 128 + the signal that stopped training (after its checkpoint was
+  /// saved).
+  int exitStatus = kSuccess;
 
   bool run(std::string &error) {
     switch (cl.command) {
@@ -77,9 +85,28 @@ private:
   /// loaded is still missing.
   bool prepareState(std::string &error) {
     state.initialize(seed());
-    if (!cl.init.empty() && !state.load(cl.init, error))
+    LoadOptions load;
+    load.allowNonFinite = cl.allowNonFinite;
+    load.requireOptimizerState = cl.command == Command::Train;
+    load.allowMissingState = cl.allowMissingState;
+    if (!cl.init.empty() && !state.load(cl.init, error, stderr, load))
       return false;
     return state.checkComplete(error);
+  }
+
+  /// Before anything runs: the temporary files killed runs left next to
+  /// `path` go (AtomicFile.h), and `path` must be writable, so that a
+  /// mistyped directory fails now rather than after hours of training.
+  bool prepareOutput(const char *option, const std::string &path,
+                     std::string &error) {
+    for (const std::string &file : removeStaleTemporaries(path))
+      std::fprintf(stderr,
+                   "note: removed %s (left by a run killed while saving)\n",
+                   file.c_str());
+    if (checkWritable(path, error))
+      return true;
+    error = std::string(option) + " " + error;
+    return false;
   }
 
   /// Loads --x (and --y when `withTargets`) against the model's ports.
@@ -124,6 +151,10 @@ private:
   bool batchSize(const Dataset &data, int64_t fallback, bool keepPartial,
                  int64_t &out, std::string &error) {
     out = cl.batchSize ? cl.batchSize : std::min(fallback, data.size());
+    // predict and eval see every sample: a batch larger than the data is
+    // one partial batch, as PyTorch's DataLoader makes it.
+    if (keepPartial)
+      out = std::min(out, data.size());
     if (data.checkBatchSize(out, keepPartial || cl.dropLast, error))
       return true;
     if (!cl.batchSize)
@@ -142,6 +173,7 @@ private:
     TrainOptions options;
     MetricsFormat format;
     if ((!cl.metrics.empty() && !metricsFormatOf(cl.metrics, format, error)) ||
+        (!cl.save.empty() && !prepareOutput("--save", cl.save, error)) ||
         !prepareState(error) || !loadData(true, data, error) ||
         !batchSize(data, kDefaultTrainBatch, false, options.batchSize, error))
       return false;
@@ -181,17 +213,44 @@ private:
     options.seed = seed();
     options.progress = stderr;
     options.terminal = ProgressReporter::isTerminal(stderr);
+    options.onNonFinite = cl.onNonFinite;
+    options.savePath = cl.save;
+    options.saveEvery = cl.saveEvery;
+    options.saveEveryEpoch = cl.saveEveryEpoch;
     TrainResult result;
-    if (!train(state, data, options, result, error))
-      return false;
-    std::printf("trained %" PRId64 " steps (step %" PRId64 "), loss %.6f\n",
+    {
+      InterruptGuard interrupts;
+      options.stop = InterruptGuard::received();
+      if (!train(state, data, options, result, error))
+        return false;
+    }
+    std::printf("trained %" PRId64 " steps (step %" PRId64 "), loss %.6f",
                 result.steps, state.steps(), result.loss);
+    if (result.skipped)
+      std::printf(" (%" PRId64 " step(s) skipped: not finite)",
+                  result.skipped);
+    std::printf("\n");
     if (!cl.save.empty()) {
-      if (!state.save(cl.save, cl.saveGrads, error))
+      if (!saveCheckpoint(state, cl.save, cl.saveGrads,
+                          cl.onNonFinite == NonFinitePolicy::Ignore, error))
         return false;
       std::printf("saved %s\n", cl.save.c_str());
     }
     std::fflush(stdout);
+    if (result.stoppedBy) {
+      std::fprintf(stderr, "%s: stopped by %s after step %" PRId64 "%s\n",
+                   cl.program.c_str(), signalName(result.stoppedBy),
+                   state.steps(),
+                   cl.save.empty() ? " (no --save: nothing saved)" : "");
+      exitStatus = 128 + result.stoppedBy;
+    }
+    // Training went on without metrics; the checkpoint is saved, but the
+    // metrics file is incomplete: a failure for scripts to notice.
+    if (!result.metricsError.empty()) {
+      error = result.metricsError + " (training finished without metrics" +
+              (cl.save.empty() ? "" : "; the checkpoint was saved") + ")";
+      return false;
+    }
     return true;
   }
 
@@ -210,6 +269,14 @@ private:
       return false;
     std::printf("%s\n", formatEvalResult(result).c_str());
     std::fflush(stdout);
+    if (!std::isfinite(result.loss) || result.nonFiniteOutputs)
+      std::fprintf(stderr,
+                   "%s: warning: the %s not finite: the checkpoint or the "
+                   "data hold NaN or infinite values, or the model "
+                   "overflows on them\n",
+                   cl.program.c_str(),
+                   std::isfinite(result.loss) ? "model's outputs are"
+                                              : "loss is");
     return true;
   }
 
@@ -223,8 +290,16 @@ private:
     HostTensor out;
     if (!prepareState(error) || !loadData(false, data, error) ||
         !batchSize(data, kDefaultInferenceBatch, true, batch, error) ||
+        !prepareOutput("--out", cl.out, error) ||
         !predict(state, data, batch, out, error))
       return false;
+    const int64_t bad = std::count_if(out.f32.begin(), out.f32.end(),
+                                      [](float v) { return !std::isfinite(v); });
+    if (bad)
+      std::fprintf(stderr,
+                   "%s: warning: %" PRId64 " of the %zu outputs are NaN or "
+                   "infinite\n",
+                   cl.program.c_str(), bad, out.f32.size());
     return writeNpy(cl.out, out.toTensorData(), error);
   }
 };
@@ -253,7 +328,7 @@ int runMain(int argc, char **argv, const firn_model_desc *model) {
     std::fprintf(stderr, "%s: error: %s\n", program.c_str(), error.c_str());
     return kUserError;
   }
-  return kSuccess;
+  return driver.exitStatus;
 }
 
 } // namespace

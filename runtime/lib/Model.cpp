@@ -23,6 +23,10 @@ bool isGradientName(const std::string &name) {
   return name.compare(0, 5, "grad/") == 0;
 }
 
+bool isOptimizerStateName(const std::string &name) {
+  return name.compare(0, 6, "optim/") == 0;
+}
+
 ModelState::~ModelState() { releaseCachedKernelMemory(); }
 
 ModelState::ModelState(const firn_model_desc &desc) : model(desc) {
@@ -120,8 +124,22 @@ bool convert(const std::string &path, const std::string &key,
 
 } // namespace
 
+namespace {
+
+/// "'a', 'b', 'c' and 4 more": the first three of `names`.
+std::string nameList(const std::vector<std::string> &names) {
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 3; ++i)
+    list += std::string(i ? ", " : "") + "'" + names[i] + "'";
+  if (names.size() > 3)
+    list += " and " + std::to_string(names.size() - 3) + " more";
+  return list;
+}
+
+} // namespace
+
 bool ModelState::load(const std::string &path, std::string &error,
-                      std::FILE *warnings) {
+                      std::FILE *warnings, const LoadOptions &options) {
   SafetensorsFile file;
   if (!readSafetensors(path, file, error))
     return false;
@@ -136,6 +154,14 @@ bool ModelState::load(const std::string &path, std::string &error,
     if (errno || end == text || *end || value < 0) {
       error = path + ": the metadata 'step' is '" + meta->second +
               "', not a step count";
+      return false;
+    }
+    // No run takes 2^62 steps: such a count is damage, and counting on from
+    // it would overflow (train checks its own arithmetic too).
+    if (value > kMaxStepCount) {
+      error = path + ": the metadata 'step' is " + meta->second +
+              ", beyond any real step count (at most 2^62); the checkpoint "
+              "is damaged";
       return false;
     }
     steps = value;
@@ -157,28 +183,55 @@ bool ModelState::load(const std::string &path, std::string &error,
     HostTensor t;
     if (!convert(path, key, data, model.states[s], t, error))
       return false;
+    // Resuming a diverged run would only train on NaN (issue 11).
+    const int64_t bad = options.allowNonFinite ? -1 : firstNonFinite(t);
+    if (bad >= 0) {
+      error = path + ": " + describeNonFinite(key, t, bad) +
+              ": the checkpoint comes from a run that diverged; resume from "
+              "an earlier one, or pass --allow-nonfinite to load it anyway";
+      return false;
+    }
     loaded.emplace_back(s, std::move(t));
   }
   // Every parameter must come from the file (issue 4: a missing tensor is an
   // error, not a silent fallback to the initializer); buffers may be absent,
   // as in a parameters-only file, and keep their initial values.
-  std::string missing;
-  int missingCount = 0;
+  std::vector<std::string> missing, missingOptim;
+  bool anyOptim = false;
   for (int s = 0; s < size(); ++s) {
     const firn_state_desc &state = model.states[s];
-    if (state.kind != FIRN_STATE_PARAM || file.tensors.count(state.name))
-      continue;
-    if (missingCount++ < 3)
-      missing +=
-          std::string(missing.empty() ? "" : ", ") + "'" + state.name + "'";
+    const bool present = file.tensors.count(state.name) != 0;
+    if (state.kind == FIRN_STATE_PARAM && !present)
+      missing.push_back(state.name);
+    if (isOptimizerStateName(state.name) && present)
+      anyOptim = true;
+    else if (isOptimizerStateName(state.name))
+      missingOptim.push_back(state.name);
   }
-  if (missingCount) {
-    if (missingCount > 3)
-      missing += " and " + std::to_string(missingCount - 3) + " more";
+  if (!missing.empty()) {
     error = path + ": no tensor for the parameter" +
-            (missingCount > 1 ? "s " : " ") + missing + " of this model";
+            (missing.size() > 1 ? "s " : " ") + nameList(missing) +
+            " of this model";
     return false;
   }
+  // Optimizer state that is partly there: a checkpoint of another setup
+  // (a changed optimizer or parameter list) or a damaged one.
+  const bool partialOptim = options.requireOptimizerState && anyOptim &&
+                            !missingOptim.empty();
+  if (partialOptim && !options.allowMissingState) {
+    error = path + ": the checkpoint has optimizer state, but none for " +
+            nameList(missingOptim) +
+            " of this model (it comes from another optimizer setup, or is "
+            "damaged); pass --allow-missing-state to start those from their "
+            "initial values";
+    return false;
+  }
+  if (partialOptim && warnings)
+    std::fprintf(warnings,
+                 "%s: warning: no optimizer state %s in the checkpoint: "
+                 "starting from the initial value%s\n",
+                 path.c_str(), nameList(missingOptim).c_str(),
+                 missingOptim.size() > 1 ? "s" : "");
   if (warnings)
     for (const std::string &key : ignored) {
       // A checkpoint of the training build carries training state that an

@@ -268,7 +268,8 @@ bool Schedule::parse(const firn_schedule_desc &desc, Schedule &out,
         return bad("epochs", "must be positive");
       if (perEpoch <= 0)
         return bad("steps_per_epoch", "must be positive");
-      s.oneCycleTotal = epochs * perEpoch;
+      if (__builtin_mul_overflow(epochs, perEpoch, &s.oneCycleTotal))
+        return bad("epochs", "times steps_per_epoch is too large");
     } else {
       error = where + ": give total_steps, or epochs and steps_per_epoch";
       return false;
@@ -470,8 +471,12 @@ bool Schedule::loadState(const Metadata &meta, bool &found,
             "', not a valid value";
     return false;
   };
+  // Counters beyond 2^62 are damage (no run takes that many steps), and
+  // counting on from them would overflow.
+  constexpr int64_t kMaxCount = int64_t(1) << 62;
   int64_t lastEpoch;
-  if (!parseInt(it->second, lastEpoch) || lastEpoch < -1)
+  if (!parseInt(it->second, lastEpoch) || lastEpoch < -1 ||
+      lastEpoch > kMaxCount)
     return malformed("last_epoch", it->second);
   double b = best;
   int64_t bad = numBadEpochs, cool = cooldownCounter;
@@ -483,11 +488,11 @@ bool Schedule::loadState(const Metadata &meta, bool &found,
       return malformed("best", *v);
     if (!get("num_bad_epochs", v))
       return false;
-    if (!parseInt(*v, bad) || bad < 0)
+    if (!parseInt(*v, bad) || bad < 0 || bad > kMaxCount)
       return malformed("num_bad_epochs", *v);
     if (!get("cooldown_counter", v))
       return false;
-    if (!parseInt(*v, cool) || cool < 0)
+    if (!parseInt(*v, cool) || cool < 0 || cool > kMaxCount)
       return malformed("cooldown_counter", *v);
   }
   last = lastEpoch;
@@ -596,9 +601,11 @@ bool ScheduleRunner::init(ModelState &state, std::string &error) {
 
 bool ScheduleRunner::checkRun(int64_t optimizerSteps,
                               std::string &error) const {
-  for (const Schedule &s : schedules)
+  for (const Schedule &s : schedules) {
+    int64_t end = 0; // (Checked: last_epoch comes from a checkpoint.)
     if (s.perOptimizerStep() &&
-        s.lastEpoch() + optimizerSteps > s.totalSteps()) {
+        (__builtin_add_overflow(s.lastEpoch(), optimizerSteps, &end) ||
+         end > s.totalSteps())) {
       error = "schedule '" + s.name() + "' (OneCycleLR) is set up for " +
               std::to_string(s.totalSteps()) +
               " optimizer steps (total_steps), but this run would take " +
@@ -606,6 +613,7 @@ bool ScheduleRunner::checkRun(int64_t optimizerSteps,
               std::to_string(s.lastEpoch());
       return false;
     }
+  }
   return true;
 }
 

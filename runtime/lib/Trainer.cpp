@@ -15,6 +15,7 @@
 #include <charconv>
 #include <cinttypes>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 namespace firn::runtime {
@@ -61,6 +62,17 @@ void toTensors(const Dataset &data, Batch &batch, HostTensor &x,
     y.f32.swap(batch.floatTargets);
     y.i64.clear();
   }
+}
+
+/// Dataset::batch, with its failure (an index out of range: a bug) as an
+/// error instead of a stale batch.
+bool checkedBatch(const Dataset &data, int64_t index, int64_t batchSize,
+                  Batch &batch, std::string &error) {
+  if (data.batch(index, batchSize, batch))
+    return true;
+  error = "internal error: no batch " + std::to_string(index) + " of " +
+          std::to_string(batchSize) + " samples in " + data.inputsName();
+  return false;
 }
 
 /// The scalar loss a train_step or eval_loss returned as result 0.
@@ -277,17 +289,55 @@ bool metricsFormatOf(const std::string &path, MetricsFormat &format,
 
 std::vector<std::pair<int, std::string>>
 learningRateColumns(const firn_model_desc &desc) {
-  std::vector<std::pair<int, std::string>> columns;
+  // optim/<optimizer>/<group>/lr, ordered as PyTorch's param_groups are:
+  // optimizers in the model file's order (each optimizer's state follows its
+  // declaration in the table, so the first state of an optimizer gives its
+  // place), then groups by number. The table's own order within an
+  // optimizer is not the group order (the compiler inserts each new buffer
+  // right after the optimizer, so later groups come first).
+  struct Column {
+    size_t optimizerRank;
+    long long group;
+    int state;
+    std::string name;
+  };
+  std::vector<std::string> optimizers;
+  std::vector<Column> columns;
   for (int i = 0; i < desc.num_states; ++i) {
     const firn_state_desc &s = desc.states[i];
     const std::string name = s.name ? s.name : "";
-    if (name.rfind("optim/", 0) != 0 || !endsWith(name, "/lr") ||
-        s.dtype != FIRN_F32 || s.rank != 0)
+    if (name.rfind("optim/", 0) != 0)
       continue;
+    const size_t slash = name.find('/', 6);
+    const std::string optimizer = name.substr(6, slash - 6);
+    auto rank = std::find(optimizers.begin(), optimizers.end(), optimizer);
+    if (rank == optimizers.end())
+      rank = optimizers.insert(optimizers.end(), optimizer);
+    if (!endsWith(name, "/lr") || s.dtype != FIRN_F32 || s.rank != 0 ||
+        slash == std::string::npos)
+      continue;
+    // The group: the digits between the optimizer and "/lr" (a name that
+    // has anything else there sorts last, in table order).
+    const std::string group = name.substr(slash + 1, name.size() - slash - 4);
+    long long number = group.empty() || group.size() > 9 ||
+                               group.find_first_not_of("0123456789") !=
+                                   std::string::npos
+                           ? 1000000000LL
+                           : std::atoll(group.c_str());
     // optim/<optimizer>/<group>/lr -> lr/<optimizer>/<group>
-    columns.emplace_back(i, "lr/" + name.substr(6, name.size() - 6 - 3));
+    columns.push_back({size_t(rank - optimizers.begin()), number, i,
+                       "lr/" + name.substr(6, name.size() - 6 - 3)});
   }
-  return columns;
+  std::stable_sort(columns.begin(), columns.end(),
+                   [](const Column &a, const Column &b) {
+                     return a.optimizerRank != b.optimizerRank
+                                ? a.optimizerRank < b.optimizerRank
+                                : a.group < b.group;
+                   });
+  std::vector<std::pair<int, std::string>> out;
+  for (Column &c : columns)
+    out.emplace_back(c.state, std::move(c.name));
+  return out;
 }
 
 bool evalHasAccuracy(const firn_model_desc &desc, const Dataset &data) {
@@ -297,7 +347,7 @@ bool evalHasAccuracy(const firn_model_desc &desc, const Dataset &data) {
 
 std::vector<std::string> metricsColumns(const firn_model_desc &desc,
                                         bool evalLoss, bool evalAccuracy) {
-  std::vector<std::string> columns = {"epoch", "step", "train_loss"};
+  std::vector<std::string> columns = {"kind", "epoch", "step", "train_loss"};
   if (evalLoss)
     columns.push_back("eval_loss");
   if (evalAccuracy)
@@ -378,7 +428,8 @@ bool MetricsWriter::open(const std::string &path, bool append,
   return true;
 }
 
-bool MetricsWriter::write(const MetricsRecord &record, std::string &error) {
+bool MetricsWriter::write(const std::string &kind, const MetricsRecord &record,
+                          std::string &error) {
   if (!file)
     return true;
   std::string line;
@@ -386,6 +437,8 @@ bool MetricsWriter::write(const MetricsRecord &record, std::string &error) {
     for (size_t i = 0; i < header.size(); ++i) {
       if (i)
         line += ',';
+      if (header[i] == "kind")
+        line += kind;
       for (const auto &[column, value] : record)
         if (column == header[i]) {
           line += numberText(value);
@@ -393,12 +446,13 @@ bool MetricsWriter::write(const MetricsRecord &record, std::string &error) {
         }
     }
   } else {
+    line = "{" + jsonString("kind") + ": " + jsonString(kind);
     for (const auto &[column, value] : record) {
-      line += line.empty() ? "{" : ", ";
+      line += ", ";
       line += jsonString(column) + ": " +
               (std::isfinite(value) ? numberText(value) : "null");
     }
-    line += line.empty() ? "{}" : "}";
+    line += "}";
   }
   line += '\n';
   if (std::fputs(line.c_str(), file) < 0 || std::fflush(file) != 0) {
@@ -419,13 +473,65 @@ void MetricsWriter::close() {
 // train
 //===----------------------------------------------------------------------===//
 
+namespace {
+
+/// a * b and a + b, false when the result does not fit in int64: the step
+/// count comes from a checkpoint and the counts from the command line.
+bool checkedMul(int64_t a, int64_t b, int64_t &out) {
+  return !__builtin_mul_overflow(a, b, &out);
+}
+bool checkedAdd(int64_t a, int64_t b, int64_t &out) {
+  return !__builtin_add_overflow(a, b, &out);
+}
+
+/// The states train_step writes (gradients, running statistics), without
+/// the random-number counter: what a step skipped by --on-nonfinite=skip
+/// puts back, so that it leaves no trace but the randomness it drew.
+std::vector<int> statesTrainStepWrites(const firn_model_desc &desc) {
+  std::vector<int> out;
+  const firn_function_desc &fn = *desc.train_step;
+  for (int o = 0; o < fn.num_outputs; ++o) {
+    const int s = fn.outputs[o].state;
+    if (s >= 0 && std::strncmp(desc.states[s].name, "rng/", 4) != 0 &&
+        std::find(out.begin(), out.end(), s) == out.end())
+      out.push_back(s);
+  }
+  return out;
+}
+
+} // namespace
+
+bool saveCheckpoint(const ModelState &state, const std::string &path,
+                    bool saveGrads, bool allowNonFinite, std::string &error) {
+  if (!allowNonFinite) {
+    const std::string bad = state.findNonFinite([&](int s) {
+      return saveGrads || !isGradientName(state.stateDesc(s).name);
+    });
+    if (!bad.empty()) {
+      error = "not saving " + path + " at step " +
+              std::to_string(state.steps()) + ": " + bad +
+              " (an update overflowed although the loss was finite); the "
+              "file keeps what it held. Try a smaller learning rate, or "
+              "--on-nonfinite=ignore to save it anyway";
+      return false;
+    }
+  }
+  return state.save(path, saveGrads, error);
+}
+
 bool train(ModelState &state, Dataset &data, const TrainOptions &options,
            TrainResult &result, std::string &error) {
   const firn_model_desc &desc = state.desc();
   if (!checkCanTrain(desc, error))
     return false;
   const int64_t batchSize = options.batchSize;
-  const int64_t accumulate = int64_t(desc.accumulate) * options.accumulate;
+  int64_t accumulate = 0;
+  if (!checkedMul(desc.accumulate, options.accumulate, accumulate)) {
+    error = "--accumulate " + std::to_string(options.accumulate) +
+            " times the model's accumulate (" +
+            std::to_string(desc.accumulate) + ") is too large";
+    return false;
+  }
   const int64_t perEpoch = data.batchCount(batchSize);
   if (perEpoch <= 0 || accumulate <= 0) {
     error = "no full batch of " + std::to_string(batchSize) + " samples in " +
@@ -435,16 +541,37 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   int64_t total = options.steps;
   int64_t unused = 0;
   if (!total) {
-    total = options.epochs * perEpoch / accumulate;
-    unused = options.epochs * perEpoch % accumulate;
+    int64_t batches = 0;
+    if (!checkedMul(options.epochs, perEpoch, batches)) {
+      error = "--epochs " + std::to_string(options.epochs) + " of " +
+              std::to_string(perEpoch) +
+              " batches each are more batches than a 64-bit counter holds";
+      return false;
+    }
+    total = batches / accumulate;
+    unused = batches % accumulate;
     if (!total) {
       error = "one optimizer step takes " + std::to_string(accumulate) +
               " batches (accumulate), but " + std::to_string(options.epochs) +
               " epoch(s) of " + data.inputsName() + " have only " +
-              std::to_string(options.epochs * perEpoch) +
+              std::to_string(batches) +
               "; train for more epochs or use a smaller batch size";
       return false;
     }
+  }
+  // Every micro-batch's place in the data stream must fit in 64 bits (a
+  // damaged checkpoint's step near 2^63 would wrap around and train on the
+  // wrong batches).
+  const int64_t firstStep = state.steps();
+  int64_t lastStep = 0, endMicro = 0;
+  if (firstStep < 0 || !checkedAdd(firstStep, total, lastStep) ||
+      !checkedMul(lastStep, accumulate, endMicro)) {
+    error = "the checkpoint is at step " + std::to_string(firstStep) + ": " +
+            std::to_string(total) + " more step(s) of " +
+            std::to_string(accumulate) +
+            " micro-batch(es) go past the largest step count (2^63 - 1); "
+            "its 'step' metadata is damaged";
+    return false;
   }
 
   ProgressOptions progressOptions;
@@ -471,19 +598,43 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   if (!schedules.init(state, error) || !schedules.checkRun(total, error))
     return fail();
 
-  // Per-epoch evaluation and metrics (the header comment).
+  // Per-step and per-epoch records, and evaluation (the header comment). A
+  // record that cannot be written (a full disk) is reported once; training
+  // goes on without metrics, so that the run still ends in a checkpoint.
   MetricsWriter *metrics =
       options.metrics && options.metrics->isOpen() ? options.metrics : nullptr;
+  auto writeRecord = [&](const char *kind, const MetricsRecord &record) {
+    std::string why;
+    if (!metrics || metrics->write(kind, record, why))
+      return;
+    result.metricsError = why;
+    progress.note("warning: " + why +
+                  "; training goes on without writing metrics");
+    metrics = nullptr;
+  };
   const auto lrColumns = learningRateColumns(desc);
   const double runStart = clock();
   double intervalStart = runStart;
   int64_t intervalSamples = 0;
+  // The epoch so far: its micro-batches, and the sum and count of the
+  // losses its mean takes (all of them, but the non-finite ones of skipped
+  // steps under --on-nonfinite=skip).
   double epochLossSum = 0;
-  int64_t epochLossCount = 0;
+  int64_t epochLossCount = 0, epochBatches = 0;
+  auto epochMean = [&] {
+    return epochLossCount ? epochLossSum / double(epochLossCount) : NAN;
+  };
   /// The epochs that ended in the current step: (number, mean loss).
   std::vector<std::pair<int64_t, double>> endedEpochs;
   /// The rates the last optimizer step used.
   std::vector<float> usedRates;
+  auto addRates = [&](MetricsRecord &record) {
+    for (size_t i = 0; i < lrColumns.size(); ++i)
+      record.emplace_back(lrColumns[i].second,
+                          i < usedRates.size()
+                              ? double(usedRates[i])
+                              : double(state.tensor(lrColumns[i].first).f32[0]));
+  };
   // Evaluates (when there is evaluation data) and writes a record for each
   // of `epochs` after the optimizer step that finished them.
   auto endEpochs = [&](const std::vector<std::pair<int64_t, double>> &epochs,
@@ -506,6 +657,8 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
                     "): " + formatEvalResult(eval));
     }
     for (const auto &[epoch, trainLoss] : epochs) {
+      if (!metrics)
+        break;
       MetricsRecord record = {{"epoch", double(epoch)},
                               {"step", double(state.steps())},
                               {"train_loss", trainLoss}};
@@ -515,44 +668,77 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
           record.emplace_back("eval_accuracy",
                               double(eval.correct) / double(eval.total));
       }
-      for (size_t i = 0; i < lrColumns.size(); ++i)
-        record.emplace_back(lrColumns[i].second, usedRates[i]);
+      addRates(record);
       // Microseconds and thousandths are plenty for plotting.
       record.emplace_back("samples_per_second",
                           std::round(samplesPerSecond * 1e3) / 1e3);
       record.emplace_back("seconds",
                           std::round((clock() - runStart) * 1e6) / 1e6);
-      if (metrics && !metrics->write(record, error))
-        return false;
+      writeRecord("epoch", record);
     }
     intervalStart = clock();
     intervalSamples = 0;
     return true;
+  };
+  // The record of one optimizer step: its loss at full precision.
+  auto writeStepRecord = [&](int64_t step, int64_t epoch, double loss,
+                             int64_t samples, double stepStart) {
+    if (!metrics)
+      return;
+    const double now = clock();
+    MetricsRecord record = {{"epoch", double(epoch)},
+                            {"step", double(step)},
+                            {"train_loss", loss}};
+    addRates(record);
+    record.emplace_back(
+        "samples_per_second",
+        now > stepStart ? std::round(double(samples) / (now - stepStart) * 1e3) /
+                              1e3
+                        : 0.0);
+    record.emplace_back("seconds", std::round((now - runStart) * 1e6) / 1e6);
+    writeRecord("step", record);
   };
 
   HostTensor x, y;
   std::vector<HostTensor *> args = {&x, data.hasTargets() ? &y : nullptr};
   // Resuming from a checkpoint of step S continues the stream of batches
   // where the run that wrote it stopped.
-  const int64_t start = state.steps() * accumulate;
+  const int64_t start = firstStep * accumulate;
   int64_t micro = start;
   int64_t shuffledEpoch = -1;
   bool reportedNaN = false;
   Batch batch;
+  const NonFinitePolicy policy = options.onNonFinite;
   // One kernel per step, no gradient buffers (FuseOptimizer.cpp), when
-  // nobody needs the gradients between backward and step or after it.
-  const bool fused = desc.fused_step && accumulate == 1 && !options.keepGradients;
+  // nobody needs the gradients between backward and step or after it:
+  // --on-nonfinite=skip does, to decide before the update.
+  const bool fused = desc.fused_step && accumulate == 1 &&
+                     !options.keepGradients && policy != NonFinitePolicy::Skip;
+  const std::vector<int> restored = policy == NonFinitePolicy::Skip
+                                        ? statesTrainStepWrites(desc)
+                                        : std::vector<int>();
+  std::vector<HostTensor> before(restored.size());
   for (int64_t step = 1; step <= total; ++step) {
+    // A step boundary: where SIGINT/SIGTERM end the run (Interrupt.h).
+    if (options.stop && *options.stop) {
+      result.stoppedBy = int(*options.stop);
+      break;
+    }
+    const double stepStart = metrics ? clock() : 0.0;
     if (!fused && !zeroGrad(runner, error))
       return fail();
+    for (size_t i = 0; i < restored.size(); ++i)
+      before[i] = state.tensor(restored[i]);
     double lossSum = 0;
+    int64_t stepSamples = 0;
     for (int64_t k = 0; k < accumulate; ++k, ++micro) {
       int64_t epoch = micro / perEpoch;
       if (options.shuffle && epoch != shuffledEpoch) {
         data.shuffle(options.seed, static_cast<uint64_t>(epoch));
         shuffledEpoch = epoch;
       }
-      data.batch(micro % perEpoch, batchSize, batch);
+      if (!checkedBatch(data, micro % perEpoch, batchSize, batch, error))
+        return fail();
       toTensors(data, batch, x, y);
       double loss;
       if (!(fused ? fusedStep(runner, args, batch.rows, loss, error)
@@ -560,51 +746,101 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
         return fail();
       lossSum += loss;
       intervalSamples += batch.rows;
+      stepSamples += batch.rows;
       const bool endsEpoch = (micro + 1) % perEpoch == 0;
       schedules.addLoss(loss, endsEpoch);
-      epochLossSum += loss;
-      ++epochLossCount;
+      ++epochBatches;
+      if (policy != NonFinitePolicy::Skip || std::isfinite(loss)) {
+        epochLossSum += loss;
+        ++epochLossCount;
+      }
       if (endsEpoch) {
-        endedEpochs.emplace_back(epoch + 1,
-                                 epochLossSum / double(epochLossCount));
+        endedEpochs.emplace_back(epoch + 1, epochMean());
         epochLossSum = 0;
-        epochLossCount = 0;
+        epochLossCount = epochBatches = 0;
       }
     }
-    if (!fused && !optimizerStep(runner, error))
+    const double stepLoss = lossSum / double(accumulate);
+    const int64_t globalStep = firstStep + step;
+    const int64_t stepEpoch = (micro - 1) / perEpoch + 1;
+    // What is not finite, if anything: the loss, or (for skip, as AMP's
+    // GradScaler looks for infinities in the gradients) a gradient.
+    std::string bad;
+    if (!std::isfinite(stepLoss))
+      bad = "the loss is " + numberText(stepLoss);
+    else if (policy == NonFinitePolicy::Skip)
+      bad = state.findNonFinite(
+          [&](int s) { return isGradientName(state.stateDesc(s).name); });
+    const std::string where = "step " + std::to_string(globalStep) +
+                              " (epoch " + std::to_string(stepEpoch) + "): ";
+    if (!bad.empty() && policy == NonFinitePolicy::Stop) {
+      writeStepRecord(globalStep, stepEpoch, stepLoss, stepSamples, stepStart);
+      error = where + bad +
+              ": training stopped (--on-nonfinite=stop) and nothing more is "
+              "saved, so the last checkpoint written keeps the last finite "
+              "state; try a smaller learning rate, look for NaN in the data, "
+              "or see --on-nonfinite";
+      return fail();
+    }
+    const bool skip = !bad.empty() && policy == NonFinitePolicy::Skip;
+    if (skip) {
+      for (size_t i = 0; i < restored.size(); ++i)
+        state.tensor(restored[i]) = before[i];
+      if (++result.skipped <= 10)
+        progress.note("warning: " + where + bad +
+                      ": its update is skipped (--on-nonfinite=skip)");
+    }
+    if (!bad.empty() && policy == NonFinitePolicy::Ignore && !reportedNaN) {
+      reportedNaN = true;
+      progress.note("warning: " + where + bad +
+                    " (try a smaller learning rate)");
+    }
+    if (skip)
+      state.setSteps(state.steps() + 1);
+    else if (!fused && !optimizerStep(runner, error))
       return fail();
     usedRates.clear();
     for (const auto &lr : lrColumns)
       usedRates.push_back(state.tensor(lr.first).f32[0]);
     result.steps = step;
-    result.loss = lossSum / double(accumulate);
-    if (!std::isfinite(result.loss) && !reportedNaN) {
-      reportedNaN = true;
-      progress.note("warning: the loss is " + std::to_string(result.loss) +
-                    " at step " + std::to_string(step) +
-                    " (try a smaller learning rate)");
-    }
+    result.loss = stepLoss;
     progress.step(step, (micro - 1 - start) / perEpoch + 1, result.loss,
                   accumulate * batchSize);
+    writeStepRecord(state.steps(), stepEpoch, stepLoss, stepSamples,
+                    stepStart);
     // An epoch ended: evaluate, then step the schedules (after the optimizer
     // step, as scheduler.step(val_loss) follows optimizer.step() in
     // PyTorch's loop), then write the records.
     bool evaluated = false;
     EvalResult eval;
-    if (!endedEpochs.empty() && !endEpochs(endedEpochs, evaluated, eval))
+    const bool endedEpoch = !endedEpochs.empty();
+    if (endedEpoch && !endEpochs(endedEpochs, evaluated, eval))
       return fail();
     if (!schedules.afterOptimizerStep(state, error,
                                       evaluated ? &eval.loss : nullptr))
       return fail();
     endedEpochs.clear();
+    // Periodic checkpoints replace --save; the last step's is the caller's
+    // final save.
+    const bool due =
+        (options.saveEvery > 0 && state.steps() % options.saveEvery == 0) ||
+        (options.saveEveryEpoch && endedEpoch);
+    if (due && step < total && !options.savePath.empty()) {
+      if (!saveCheckpoint(state, options.savePath, options.keepGradients,
+                          policy == NonFinitePolicy::Ignore, error))
+        return fail();
+      progress.note("saved " + options.savePath + " (step " +
+                    std::to_string(state.steps()) + ")");
+    }
   }
+  if (result.skipped > 10)
+    progress.note("warning: " + std::to_string(result.skipped) +
+                  " steps skipped in all (--on-nonfinite=skip)");
   // A run that stops inside an epoch reports that epoch so far.
-  if (epochLossCount > 0) {
+  if (epochBatches > 0) {
     bool evaluated;
     EvalResult eval;
-    if (!endEpochs(
-            {{micro / perEpoch + 1, epochLossSum / double(epochLossCount)}},
-            evaluated, eval))
+    if (!endEpochs({{micro / perEpoch + 1, epochMean()}}, evaluated, eval))
       return fail();
   }
   progress.finish();
@@ -630,7 +866,8 @@ bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
   const int64_t count = data.batchCount(batchSize, /*keepPartial=*/true);
   Batch batch;
   for (int64_t i = 0; i < count; ++i) {
-    data.batch(i, batchSize, batch);
+    if (!checkedBatch(data, i, batchSize, batch, error))
+      return false;
     toTensors(data, batch, x, y);
     double loss;
     if (!runner.call(*desc.eval_loss, args, batch.rows, results, error) ||
@@ -656,13 +893,15 @@ bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
               shapeString(y.shape);
       return false;
     }
-    // argmax along the last dimension; the first maximum wins a tie, as
-    // torch.argmax does.
+    for (float v : out.f32)
+      result.nonFiniteOutputs += !std::isfinite(v);
+    // argmax along the last dimension as torch.argmax: the first maximum
+    // wins a tie, and NaN is larger than anything (the first NaN wins).
     for (int64_t r = 0; r < y.numel(); ++r) {
       const float *row = out.f32.data() + r * classes;
       int64_t best = 0;
-      for (int64_t c = 1; c < classes; ++c)
-        if (row[c] > row[best])
+      for (int64_t c = 1; c < classes && !std::isnan(row[best]); ++c)
+        if (row[c] > row[best] || std::isnan(row[c]))
           best = c;
       result.correct += best == y.i64[r];
       ++result.total;
@@ -696,7 +935,8 @@ bool predict(ModelState &state, const Dataset &data, int64_t batchSize,
   const int64_t count = data.batchCount(batchSize, /*keepPartial=*/true);
   Batch batch;
   for (int64_t i = 0; i < count; ++i) {
-    data.batch(i, batchSize, batch);
+    if (!checkedBatch(data, i, batchSize, batch, error))
+      return false;
     toTensors(data, batch, x, y);
     if (!predictBatch(runner, {&x}, batch.rows, part, error))
       return false;

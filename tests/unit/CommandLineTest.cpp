@@ -68,6 +68,46 @@ TEST(CommandLineTest, TrainWithEveryOption) {
   EXPECT_EQ(cl.metrics, "");
 }
 
+TEST(CommandLineTest, NonFiniteAndCheckpointOptions) {
+  CommandLine cl = parseOk({"train", "--x", "x.npy"});
+  EXPECT_EQ(cl.onNonFinite, NonFinitePolicy::Stop);
+  EXPECT_FALSE(cl.allowNonFinite);
+  EXPECT_FALSE(cl.allowMissingState);
+  EXPECT_EQ(cl.saveEvery, 0);
+  EXPECT_FALSE(cl.saveEveryEpoch);
+  cl = parseOk({"train", "--x", "x.npy", "--on-nonfinite=skip",
+                "--allow-nonfinite", "--allow-missing-state", "--save", "c",
+                "--save-every", "25", "--save-every-epoch"});
+  EXPECT_EQ(cl.onNonFinite, NonFinitePolicy::Skip);
+  EXPECT_TRUE(cl.allowNonFinite);
+  EXPECT_TRUE(cl.allowMissingState);
+  EXPECT_EQ(cl.saveEvery, 25);
+  EXPECT_TRUE(cl.saveEveryEpoch);
+  EXPECT_EQ(parseOk({"train", "--x", "x", "--on-nonfinite", "ignore"})
+                .onNonFinite,
+            NonFinitePolicy::Ignore);
+  EXPECT_EQ(parseOk({"train", "--x", "x", "--on-nonfinite", "stop"})
+                .onNonFinite,
+            NonFinitePolicy::Stop);
+  EXPECT_TRUE(parseOk({"eval", "--x", "x", "--y", "y", "--init", "c",
+                       "--allow-nonfinite"})
+                  .allowNonFinite);
+  EXPECT_EQ(parseError({"train", "--x", "x", "--on-nonfinite", "halt"}),
+            "--on-nonfinite expects stop, skip or ignore, not 'halt'");
+  EXPECT_EQ(parseError({"train", "--x", "x", "--save-every", "10"}),
+            "--save-every needs --save CKPT (the file the periodic "
+            "checkpoints replace)");
+  EXPECT_EQ(parseError({"train", "--x", "x", "--save-every-epoch"}),
+            "--save-every-epoch needs --save CKPT (the file the periodic "
+            "checkpoints replace)");
+  EXPECT_EQ(parseError({"train", "--x", "x", "--save", "c", "--save-every",
+                        "0"}),
+            "--save-every must be a positive integer, not 0");
+  EXPECT_EQ(parseError({"eval", "--x", "x", "--y", "y", "--init", "c",
+                        "--allow-missing-state"}),
+            "eval does not take --allow-missing-state (train does)");
+}
+
 TEST(CommandLineTest, TrainWithEvaluationAndMetrics) {
   CommandLine cl = parseOk({"train", "--x", "x.npy", "--eval-x", "vx.npy",
                             "--eval-y=vy.npy", "--metrics", "run.csv"});
@@ -178,10 +218,15 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
                        "CKPT] [--batch-size B]\n"
                        "                     [--steps N | --epochs E] "
                        "[--accumulate K] [--save CKPT]\n"
-                       "                     [--save-grads] [--seed S] "
-                       "[--drop-last] [--shuffle]\n"
+                       "                     [--save-every N] "
+                       "[--save-every-epoch] [--save-grads]\n"
+                       "                     [--seed S] [--drop-last] "
+                       "[--shuffle]\n"
                        "                     [--eval-x X.npy --eval-y Y.npy] "
                        "[--metrics FILE]\n"
+                       "                     [--on-nonfinite WHAT] "
+                       "[--allow-nonfinite]\n"
+                       "                     [--allow-missing-state]\n"
                        "\nTrain the model on .npy data.\n\nOptions:\n",
                        0),
             0u)
@@ -193,7 +238,9 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
        {"--x X.npy", "--y Y.npy", "--init CKPT", "--batch-size B", "--steps N",
         "--epochs E", "--accumulate K", "--save CKPT", "--save-grads",
         "--seed S", "--drop-last", "--shuffle", "--eval-x X.npy",
-        "--eval-y Y.npy", "--metrics FILE", "--help"})
+        "--eval-y Y.npy", "--metrics FILE", "--save-every N",
+        "--save-every-epoch", "--on-nonfinite WHAT", "--allow-nonfinite",
+        "--allow-missing-state", "--help"})
     EXPECT_NE(text.find(std::string("\n  ") + option + " "), std::string::npos)
         << option << "\n"
         << text;
@@ -207,7 +254,7 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
     EXPECT_GT(end - pos, 25u) << text.substr(pos, end - pos);
     pos = end;
   }
-  EXPECT_EQ(optionLines, 16u);
+  EXPECT_EQ(optionLines, 21u);
 }
 
 TEST(CommandLineTest, PredictEvalInfoHelp) {

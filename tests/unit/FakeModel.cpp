@@ -11,6 +11,7 @@
 #include <HalideRuntime.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <initializer_list>
 
 namespace firn::fake {
@@ -79,6 +80,10 @@ int linregTrainStep(void **buf) {
   ++calls.trainStep;
   if (calls.failTrainStep)
     return calls.failTrainStep;
+  if (calls.failFromTrainStep && calls.trainStep >= calls.failFromTrainStep)
+    return -1;
+  if (calls.raiseAtTrainStep == calls.trainStep && calls.raiseSignal)
+    std::raise(calls.raiseSignal);
   void *w = buf[0], *x = buf[1], *b = buf[2], *y = buf[3];
   if (static_cast<halide_buffer_t *>(buf[4])->host ==
           static_cast<halide_buffer_t *>(buf[7])->host ||

@@ -37,6 +37,12 @@ struct Calls {
   /// Set when train_step saw a gradient output aliasing its input.
   bool aliased = false;
   int failTrainStep = 0; ///< Non-zero: train_step returns it.
+  /// Non-zero: the train_step call of that number (1-based) and every later
+  /// one fails (returns -1), as a crash at that step would end the run.
+  int failFromTrainStep = 0;
+  /// Non-zero: the train_step call of number `raiseAtTrainStep` raises
+  /// `raiseSignal` in the middle of the step, as a user's Ctrl-C would.
+  int raiseAtTrainStep = 0, raiseSignal = 0;
 };
 extern Calls calls;
 

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace firn;
 
 namespace {
@@ -98,6 +100,67 @@ TEST(DiagnosticsTest, SuggestFindsCloseCandidates) {
   EXPECT_EQ(editDistance("Linaer", "Linear"), 1u);
   EXPECT_EQ(editDistance("", "abc"), 3u);
   EXPECT_EQ(editDistance("kitten", "sitting"), 3u);
+}
+
+/// The textbook optimal-string-alignment table, unbanded: the oracle for
+/// the bounded version.
+unsigned fullTableDistance(const std::string &a, const std::string &b) {
+  std::vector<std::vector<unsigned>> d(a.size() + 1,
+                                       std::vector<unsigned>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i)
+    d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j)
+    d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+TEST(DiagnosticsTest, BoundedEditDistanceAgreesWithTheFullTable) {
+  // Short words over a three-letter alphabet hit every case: swaps, equal
+  // letters, lengths far apart, distances on either side of the bound.
+  unsigned state = 12345;
+  auto word = [&] {
+    state = state * 1103515245u + 12345u;
+    std::string w((state >> 16) % 9, 'a');
+    for (char &c : w) {
+      state = state * 1103515245u + 12345u;
+      c = static_cast<char>('a' + (state >> 16) % 3);
+    }
+    return w;
+  };
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string a = word(), b = word();
+    unsigned exact = fullTableDistance(a, b);
+    EXPECT_EQ(editDistance(a, b), exact) << a << " " << b;
+    for (unsigned bound = 0; bound <= 4; ++bound) {
+      unsigned bounded = editDistance(a, b, bound);
+      if (exact <= bound)
+        EXPECT_EQ(bounded, exact) << a << " " << b << " bound " << bound;
+      else
+        EXPECT_GT(bounded, bound) << a << " " << b << " bound " << bound;
+    }
+  }
+}
+
+TEST(DiagnosticsTest, SuggestIsLinearInTheWordsLength) {
+  // Issue 11: a 65,000-character name took 77 s; the full table for two such
+  // words would be 17 GB. With the bound it is a few hundred thousand cells.
+  std::string name(65000, 'a');
+  EXPECT_EQ(suggest(name.substr(1) + "b", {"x", name}), name);
+  EXPECT_EQ(suggest(name.substr(3) + "bcd", {name}), ""); // 3 edits
+  std::string pairs;
+  for (int i = 0; i < 32500; ++i)
+    pairs += "ab";
+  std::string swapped = pairs;
+  std::swap(swapped[100], swapped[101]);
+  EXPECT_EQ(editDistance(pairs, swapped, 2), 1u);
+  EXPECT_GT(editDistance(name, std::string(64000, 'a'), 2), 2u);
 }
 
 TEST(LexerTest, KeywordsIdentifiersAndBooleans) {

@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 using namespace firn::runtime;
 using namespace firn::fake;
 
@@ -130,18 +132,33 @@ protected:
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  Csv readCsv(const std::string &path) {
+  /// The CSV file's rows of kind `kind` ("epoch" or "step"; "" for all).
+  Csv readCsv(const std::string &path, const std::string &kind = "epoch") {
     Csv csv;
     std::vector<std::string> all = lines(read(path));
     EXPECT_FALSE(all.empty()) << path;
     if (all.empty())
       return csv;
     csv.header = cells(all[0]);
+    EXPECT_EQ(csv.header[0], "kind");
     for (size_t i = 1; i < all.size(); ++i) {
-      csv.rows.push_back(cells(all[i]));
-      EXPECT_EQ(csv.rows.back().size(), csv.header.size()) << all[i];
+      std::vector<std::string> row = cells(all[i]);
+      EXPECT_EQ(row.size(), csv.header.size()) << all[i];
+      EXPECT_TRUE(row[0] == "step" || row[0] == "epoch") << all[i];
+      if (kind.empty() || row[0] == kind)
+        csv.rows.push_back(std::move(row));
     }
     return csv;
+  }
+
+  /// The JSON lines of kind `kind` in the file.
+  std::vector<std::string> readJson(const std::string &path,
+                                    const std::string &kind) {
+    std::vector<std::string> out;
+    for (const std::string &line : lines(read(path)))
+      if (line.rfind("{\"kind\": \"" + kind + "\", ", 0) == 0)
+        out.push_back(line);
+    return out;
   }
 
   /// Runs firn_main as the program "linreg", keeping its stdout and stderr.
@@ -168,8 +185,9 @@ TEST_F(MetricsTest, CsvHasOneRowPerEpoch) {
   ASSERT_EQ(train(kLinreg, {"--epochs", "3", "--metrics", path}), 0) << err;
   Csv csv = readCsv(path);
   EXPECT_EQ(csv.header,
-            std::vector<std::string>({"epoch", "step", "train_loss", "lr/sgd/0",
-                                      "samples_per_second", "seconds"}));
+            std::vector<std::string>({"kind", "epoch", "step", "train_loss",
+                                      "lr/sgd/0", "samples_per_second",
+                                      "seconds"}));
   ASSERT_EQ(csv.rows.size(), 3u);
   for (size_t r = 0; r < 3; ++r) {
     EXPECT_EQ(csv.at(r, "epoch"), std::to_string(r + 1));
@@ -215,9 +233,10 @@ TEST_F(MetricsTest, EvalColumnsOnlyWithEvalDataAndEqualToEval) {
       << err;
   Csv csv = readCsv(path);
   // Regression targets: a loss, no accuracy column.
-  EXPECT_EQ(csv.header, std::vector<std::string>(
-                            {"epoch", "step", "train_loss", "eval_loss",
-                             "lr/sgd/0", "samples_per_second", "seconds"}));
+  EXPECT_EQ(csv.header,
+            std::vector<std::string>({"kind", "epoch", "step", "train_loss",
+                                      "eval_loss", "lr/sgd/0",
+                                      "samples_per_second", "seconds"}));
   ASSERT_EQ(csv.rows.size(), 2u);
   // Each epoch's evaluation on the progress output.
   EXPECT_NE(err.find("eval epoch 1 (step 2): loss "), std::string::npos) << err;
@@ -237,11 +256,14 @@ TEST_F(MetricsTest, JsonLinesHaveTheColumnsInOrder) {
   for (const char *name : {"m.jsonl", "m.json"}) {
     std::string path = dir + name;
     ASSERT_EQ(train(kLinreg, {"--epochs", "2", "--metrics", path}), 0) << err;
-    std::vector<std::string> records = lines(read(path));
+    std::vector<std::string> records = readJson(path, "epoch");
     ASSERT_EQ(records.size(), 2u) << name;
+    EXPECT_EQ(readJson(path, "step").size(), 4u) << name;
+    EXPECT_EQ(lines(read(path)).size(), 6u) << name;
     for (size_t r = 0; r < 2; ++r) {
       const std::string &line = records[r];
-      const std::string head = "{\"epoch\": " + std::to_string(r + 1) +
+      const std::string head = "{\"kind\": \"epoch\", \"epoch\": " +
+                               std::to_string(r + 1) +
                                ", \"step\": " + std::to_string(2 * r + 2) +
                                ", \"train_loss\": ";
       EXPECT_EQ(line.rfind(head, 0), 0u) << line;
@@ -259,7 +281,7 @@ TEST_F(MetricsTest, JsonLinesHaveTheColumnsInOrder) {
                             "--metrics", path}),
             0)
       << err;
-  std::vector<std::string> records = lines(read(path));
+  std::vector<std::string> records = readJson(path, "epoch");
   ASSERT_EQ(records.size(), 1u);
   size_t trainLoss = records[0].find("\"train_loss\": ");
   size_t evalLoss = records[0].find(", \"eval_loss\": ");
@@ -294,6 +316,83 @@ TEST_F(MetricsTest, StepsRunEndingInsideAnEpochWritesALastRecord) {
   EXPECT_EQ(csv.at(1, "step"), "4");
 }
 
+TEST_F(MetricsTest, EveryStepHasARecordWithItsLoss) {
+  std::string path = dir + "m.csv";
+  ASSERT_EQ(train(kLinreg, {"--epochs", "2", "--metrics", path}), 0) << err;
+  Csv steps = readCsv(path, "step"), all = readCsv(path, "");
+  ASSERT_EQ(steps.rows.size(), 4u);
+  // In order: step 1, step 2, epoch 1, step 3, step 4, epoch 2.
+  std::vector<std::string> kinds;
+  for (const auto &row : all.rows)
+    kinds.push_back(row[0]);
+  EXPECT_EQ(kinds, std::vector<std::string>({"step", "step", "epoch", "step",
+                                             "step", "epoch"}));
+  // Each step's own loss (batch 2 of the data stream), by the SGD formulas
+  // in double.
+  double w[2] = {kWInit[0], kWInit[1]}, b = kBInit;
+  for (size_t r = 0; r < 4; ++r) {
+    const int first = int(2 * (r % 2));
+    double loss = 0;
+    for (int n = first; n < first + 2; ++n) {
+      double e = w[0] * kX[2 * n] + w[1] * kX[2 * n + 1] + b - kY[n];
+      loss += e * e / 2;
+    }
+    EXPECT_EQ(steps.at(r, "kind"), "step");
+    EXPECT_EQ(steps.at(r, "step"), std::to_string(r + 1));
+    EXPECT_EQ(steps.at(r, "epoch"), std::to_string(r / 2 + 1));
+    EXPECT_EQ(steps.at(r, "lr/sgd/0"), "0.1");
+    // Full precision (the float32 loss's shortest round-trip text): within
+    // the few float32 roundings of the kernel's forward pass.
+    EXPECT_NEAR(steps.number(r, "train_loss"), loss, 3e-7 * loss)
+        << "step " << r + 1;
+    EXPECT_GE(steps.number(r, "samples_per_second"), 0.0);
+    std::vector<double> g = gradient(w, b, first, 2);
+    w[0] -= kLrInit * g[0];
+    w[1] -= kLrInit * g[1];
+    b -= kLrInit * g[2];
+  }
+  // The epoch records' loss is the mean of their steps'.
+  Csv epochs = readCsv(path);
+  EXPECT_NEAR(epochs.number(0, "train_loss"),
+              (steps.number(0, "train_loss") + steps.number(1, "train_loss")) /
+                  2,
+              1e-7);
+}
+
+TEST_F(MetricsTest, AFullDiskKeepsTheCheckpoint) {
+  // JSON lines have no header: the first record hits the full disk in the
+  // middle of training. Training goes on and saves; the status says the
+  // metrics are incomplete.
+  std::string full = dir + "full.jsonl", ckpt = dir + "c.safetensors";
+  ASSERT_EQ(symlink("/dev/full", full.c_str()), 0);
+  EXPECT_EQ(train(kLinreg, {"--epochs", "2", "--metrics", full, "--save",
+                            ckpt}),
+            1);
+  EXPECT_NE(err.find("warning: cannot write the metrics file " + full +
+                     ": No space left on device; training goes on without "
+                     "writing metrics"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("linreg: error: cannot write the metrics file " + full +
+                     ": No space left on device (training finished without "
+                     "metrics; the checkpoint was saved)"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(calls.trainStep, 4);
+  SafetensorsFile file;
+  std::string error;
+  ASSERT_TRUE(readSafetensors(ckpt, file, error)) << error;
+  EXPECT_EQ(file.metadata.at("step"), "4");
+  // A CSV header already fails when the file opens: before any step.
+  std::string csv = dir + "full.csv";
+  ASSERT_EQ(symlink("/dev/full", csv.c_str()), 0);
+  calls = Calls();
+  EXPECT_EQ(train(kLinreg, {"--epochs", "2", "--metrics", csv}), 1);
+  EXPECT_EQ(err, "linreg: error: cannot write the metrics file " + csv +
+                     ": No space left on device\n");
+  EXPECT_EQ(calls.trainStep, 0);
+}
+
 //===----------------------------------------------------------------------===//
 // Resume
 //===----------------------------------------------------------------------===//
@@ -307,11 +406,10 @@ TEST_F(MetricsTest, ResumingAppendsAndAFreshRunTruncates) {
     ASSERT_EQ(
         train(kLinreg, {"--epochs", "2", "--metrics", path, "--init", ckpt}), 0)
         << err;
-    std::vector<std::string> all = lines(read(path));
     const bool csv = std::string(name) == "m.csv";
-    // One header (CSV), then epochs 1, 2 and 3: the resumed run continues
-    // the numbering.
-    ASSERT_EQ(all.size(), csv ? 4u : 3u) << name;
+    // One header (CSV), then epochs 1, 2 and 3 (and their steps): the
+    // resumed run continues the numbering.
+    ASSERT_EQ(lines(read(path)).size(), csv ? 10u : 9u) << name;
     if (csv) {
       Csv table = readCsv(path);
       for (size_t r = 0; r < 3; ++r) {
@@ -319,12 +417,18 @@ TEST_F(MetricsTest, ResumingAppendsAndAFreshRunTruncates) {
         EXPECT_EQ(table.at(r, "step"), std::to_string(2 * r + 2));
       }
     } else {
-      EXPECT_EQ(all[2].rfind("{\"epoch\": 3, \"step\": 6, ", 0), 0u) << all[2];
+      std::vector<std::string> epochs = readJson(path, "epoch");
+      ASSERT_EQ(epochs.size(), 3u);
+      EXPECT_EQ(epochs[2].rfind("{\"kind\": \"epoch\", \"epoch\": 3, "
+                                "\"step\": 6, ",
+                                0),
+                0u)
+          << epochs[2];
     }
 
     // A run that does not resume (no --init) starts the file again.
     ASSERT_EQ(train(kLinreg, {"--epochs", "1", "--metrics", path}), 0) << err;
-    EXPECT_EQ(lines(read(path)).size(), csv ? 2u : 1u) << name;
+    EXPECT_EQ(lines(read(path)).size(), csv ? 4u : 3u) << name;
   }
 }
 
@@ -392,9 +496,11 @@ TEST_F(MetricsTest, AKilledRunsPartialLineIsEnded) {
       train(kLinreg, {"--epochs", "1", "--metrics", path, "--init", ckpt}), 0)
       << err;
   std::vector<std::string> all = lines(read(path));
-  ASSERT_EQ(all.size(), 3u);
-  EXPECT_EQ(all[1], "{\"epoch\": 2, \"st");
-  EXPECT_EQ(all[2].rfind("{\"epoch\": 2, \"step\": 4, ", 0), 0u) << all[2];
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_EQ(all[3], "{\"epoch\": 2, \"st");
+  EXPECT_EQ(all[4].rfind("{\"kind\": \"step\", \"epoch\": 2, \"step\": 3, ", 0),
+            0u)
+      << all[4];
 }
 
 //===----------------------------------------------------------------------===//
@@ -404,54 +510,73 @@ TEST_F(MetricsTest, AKilledRunsPartialLineIsEnded) {
 TEST_F(MetricsTest, EachRecordIsFlushed) {
   std::string path = dir + "w.csv", error;
   MetricsWriter writer;
-  std::vector<std::string> columns = {
-      "epoch", "step", "train_loss", "eval_loss", "eval_accuracy", "seconds"};
+  std::vector<std::string> columns = {"kind",      "epoch",         "step",
+                                      "train_loss", "eval_loss",
+                                      "eval_accuracy", "seconds"};
   ASSERT_TRUE(writer.open(path, false, columns, error)) << error;
-  EXPECT_EQ(read(path), "epoch,step,train_loss,eval_loss,eval_accuracy,"
+  EXPECT_EQ(read(path), "kind,epoch,step,train_loss,eval_loss,eval_accuracy,"
                         "seconds\n");
   MetricsRecord record = {{"epoch", 1},
                           {"step", 30},
                           {"train_loss", 0.25},
                           {"eval_accuracy", 0.75},
                           {"seconds", 1.0 / 3.0}};
-  ASSERT_TRUE(writer.write(record, error)) << error;
+  ASSERT_TRUE(writer.write("epoch", record, error)) << error;
   // Read while the writer is still open, as after a kill.
-  EXPECT_EQ(read(path), "epoch,step,train_loss,eval_loss,eval_accuracy,"
-                        "seconds\n1,30,0.25,,0.75,0.3333333333333333\n");
+  EXPECT_EQ(read(path), "kind,epoch,step,train_loss,eval_loss,eval_accuracy,"
+                        "seconds\nepoch,1,30,0.25,,0.75,0.3333333333333333\n");
   record[2].second = std::nan("");
-  ASSERT_TRUE(writer.write(record, error)) << error;
-  EXPECT_NE(read(path).find("\n1,30,nan,,0.75,"), std::string::npos);
+  ASSERT_TRUE(writer.write("step", record, error)) << error;
+  EXPECT_NE(read(path).find("\nstep,1,30,nan,,0.75,"), std::string::npos);
   writer.close();
 
   std::string json = dir + "w.jsonl";
   ASSERT_TRUE(writer.open(json, false, columns, error)) << error;
   EXPECT_EQ(read(json), "");
-  ASSERT_TRUE(writer.write(record, error)) << error;
-  EXPECT_EQ(read(json), "{\"epoch\": 1, \"step\": 30, \"train_loss\": null, "
-                        "\"eval_accuracy\": 0.75, \"seconds\": "
-                        "0.3333333333333333}\n");
+  ASSERT_TRUE(writer.write("step", record, error)) << error;
+  EXPECT_EQ(read(json), "{\"kind\": \"step\", \"epoch\": 1, \"step\": 30, "
+                        "\"train_loss\": null, \"eval_accuracy\": 0.75, "
+                        "\"seconds\": 0.3333333333333333}\n");
 }
 
 TEST_F(MetricsTest, ColumnsFollowTheModelAndTheData) {
   EXPECT_EQ(metricsColumns(kLinreg, false, false),
-            std::vector<std::string>({"epoch", "step", "train_loss", "lr/sgd/0",
-                                      "samples_per_second", "seconds"}));
+            std::vector<std::string>({"kind", "epoch", "step", "train_loss",
+                                      "lr/sgd/0", "samples_per_second",
+                                      "seconds"}));
   EXPECT_EQ(metricsColumns(kLinreg, true, true),
-            std::vector<std::string>({"epoch", "step", "train_loss",
+            std::vector<std::string>({"kind", "epoch", "step", "train_loss",
                                       "eval_loss", "eval_accuracy", "lr/sgd/0",
                                       "samples_per_second", "seconds"}));
-  // Every group of every optimizer, in table order.
+  // Every group of every optimizer, in param_groups order: the optimizers
+  // in the order of their first state in the table (the model file's
+  // order), then the groups by number, whatever their order in the table
+  // (firnc puts an optimizer's later groups first).
   std::vector<firn_state_desc> states = kLinregStates;
-  firn_state_desc second = states[kLr];
-  second.name = "optim/head/1/lr";
-  states.push_back(second);
+  for (const char *name : {"optim/head/10/lr", "optim/head/momentum/w",
+                           "optim/head/2/lr", "optim/head/0/lr"}) {
+    firn_state_desc lr = states[kLr];
+    lr.name = name;
+    states.push_back(lr);
+  }
   firn_model_desc two = kLinreg;
   two.states = states.data();
   two.num_states = int(states.size());
   auto lrs = learningRateColumns(two);
-  ASSERT_EQ(lrs.size(), 2u);
+  ASSERT_EQ(lrs.size(), 4u);
   EXPECT_EQ(lrs[0], std::make_pair(int(kLr), std::string("lr/sgd/0")));
-  EXPECT_EQ(lrs[1], std::make_pair(int(kNumStates), std::string("lr/head/1")));
+  EXPECT_EQ(lrs[1],
+            std::make_pair(int(kNumStates) + 3, std::string("lr/head/0")));
+  EXPECT_EQ(lrs[2],
+            std::make_pair(int(kNumStates) + 2, std::string("lr/head/2")));
+  EXPECT_EQ(lrs[3],
+            std::make_pair(int(kNumStates), std::string("lr/head/10")));
+  // An optimizer whose first state comes earlier comes first.
+  std::swap(states[kLr], states.back());
+  lrs = learningRateColumns(two);
+  ASSERT_EQ(lrs.size(), 4u);
+  EXPECT_EQ(lrs[0].second, "lr/head/0");
+  EXPECT_EQ(lrs[3].second, "lr/sgd/0");
 
   // Accuracy only for class-index targets of a model with predict.
   std::string error;

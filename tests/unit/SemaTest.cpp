@@ -199,4 +199,33 @@ TEST(Sema, ReportsFirstErrorOnly) {
       << a.diags.text();
   EXPECT_EQ(a.diags.text().find("undefined"), a.diags.text().rfind("undefined"));
 }
+
+/// The parameters a `freeze` of `selector` freezes in a two-layer model.
+std::vector<std::string> frozenBy(const std::string &selector) {
+  Analyzed a("model M {\n  fc1 = Linear(2, 2)\n  conv2 = Linear(2, 2)\n"
+             "  freeze " +
+             selector + "\n  forward(x: f32[N, 2]) { return conv2(fc1(x)) }\n}\n");
+  EXPECT_TRUE(a.program) << a.diags.text();
+  std::vector<std::string> frozen;
+  if (a.program)
+    for (const Parameter &p : a.program->params)
+      if (!p.trainable)
+        frozen.push_back(p.name);
+  return frozen;
+}
+
+TEST(Sema, GlobsMatchLikePythonsFnmatch) {
+  // Expected sets from fnmatch.fnmatchcase over the four names.
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(frozenBy("*.bias"), (Names{"fc1.bias", "conv2.bias"}));
+  EXPECT_EQ(frozenBy("fc?.w*"), (Names{"fc1.weight"}));
+  EXPECT_EQ(frozenBy("*on*t"), (Names{"conv2.weight"}));
+  EXPECT_EQ(frozenBy("c*.*s"), (Names{"conv2.bias"}));
+  EXPECT_EQ(frozenBy("**c**.**b*"), (Names{"fc1.bias", "conv2.bias"}));
+  EXPECT_EQ(frozenBy("*"),
+            (Names{"fc1.weight", "fc1.bias", "conv2.weight", "conv2.bias"}));
+  // Issue 11: the recursive matcher overflowed the stack on long selectors.
+  EXPECT_EQ(frozenBy(std::string(1000000, '*') + "bias"),
+            (Names{"fc1.bias", "conv2.bias"}));
+}
 } // namespace

@@ -80,6 +80,29 @@ protected:
     return file;
   }
 
+  /// Writes ckpt.safetensors (linreg's initial state) and x.npy, runs
+  /// predict on them with --batch-size `batch`, and checks the outputs.
+  void predictInBatchesOf(const char *batch) {
+    std::string x = writeFloats("x.npy", {4, 2}, kX);
+    std::string ckpt = dir + "ckpt.safetensors", p = dir + "p.npy";
+    ModelState state(kLinreg);
+    state.initialize(0);
+    std::string error;
+    ASSERT_TRUE(state.save(ckpt, false, error));
+    ASSERT_EQ(run(kLinreg, {"predict", "--init", ckpt, "--x", x, "--out", p,
+                            "--batch-size", batch}),
+              0)
+        << err;
+    TensorData pred;
+    ASSERT_TRUE(readNpy(p, pred, error)) << error;
+    EXPECT_EQ(pred.dtype, DType::F32);
+    EXPECT_EQ(pred.shape, std::vector<int64_t>({4, 1}));
+    std::vector<float> values = pred.asFloats();
+    for (int n = 0; n < 4; ++n)
+      EXPECT_FLOAT_EQ(values[n],
+                      0.5f * kX[2 * n] + -0.25f * kX[2 * n + 1] + 0.1f);
+  }
+
   /// Runs firn_main as the program `prog`, keeping its stdout and stderr.
   int run(const firn_model_desc &model, std::vector<std::string> args,
           const std::string &prog = "/some/dir/linreg") {
@@ -470,25 +493,35 @@ TEST_F(TrainerTest, EvalOfARegressionHasNoAccuracy) {
 }
 
 TEST_F(TrainerTest, PredictWritesTheOutputsAsNpy) {
+  predictInBatchesOf("3");
+  EXPECT_EQ(calls.predict, 2);
+}
+
+TEST_F(TrainerTest, ABatchLargerThanTheDataIsOnePartialBatch) {
+  // As PyTorch's DataLoader(batch_size=100) over 4 samples: one batch of 4.
   std::string x = writeFloats("x.npy", {4, 2}, kX);
-  std::string ckpt = dir + "ckpt.safetensors", p = dir + "p.npy";
-  ModelState state(kLinreg);
-  state.initialize(0);
-  std::string error;
-  ASSERT_TRUE(state.save(ckpt, false, error));
-  ASSERT_EQ(run(kLinreg, {"predict", "--init", ckpt, "--x", x, "--out", p,
-                          "--batch-size", "3"}),
+  std::string y = writeFloats("y.npy", {4, 1}, kY);
+  std::string ckpt = dir + "ckpt.safetensors";
+  predictInBatchesOf("100");
+  EXPECT_EQ(calls.predict, 1);
+  // eval: the mean squared error over all four, in one call.
+  ASSERT_EQ(run(kLinreg, {"eval", "--init", ckpt, "--x", x, "--y", y,
+                          "--batch-size", "9223372036854775807"}),
             0)
       << err;
-  TensorData pred;
-  ASSERT_TRUE(readNpy(p, pred, error)) << error;
-  EXPECT_EQ(pred.dtype, DType::F32);
-  EXPECT_EQ(pred.shape, std::vector<int64_t>({4, 1}));
-  std::vector<float> values = pred.asFloats();
-  for (int n = 0; n < 4; ++n)
-    EXPECT_FLOAT_EQ(values[n],
-                    0.5f * kX[2 * n] + -0.25f * kX[2 * n + 1] + 0.1f);
-  EXPECT_EQ(calls.predict, 2);
+  EXPECT_EQ(calls.evalLoss, 1);
+  double sum = 0;
+  for (int n = 0; n < 4; ++n) {
+    double e = 0.5 * kX[2 * n] - 0.25 * kX[2 * n + 1] + 0.1 - kY[n];
+    sum += e * e;
+  }
+  char expected[64];
+  std::snprintf(expected, sizeof(expected), "loss %.6f\n", sum / 4);
+  EXPECT_EQ(out, expected);
+  // Training still needs a whole batch.
+  EXPECT_EQ(run(kLinreg, {"train", "--x", x, "--y", y, "--batch-size", "5"}),
+            1);
+  EXPECT_NE(err.find("fewer than one batch of 5"), std::string::npos) << err;
 }
 
 TEST_F(TrainerTest, InfoListsParametersBuffersAndFunctions) {

@@ -74,34 +74,63 @@ void DiagnosticEngine::note(SourceLocation loc, const std::string &message) {
   report("note", loc, message);
 }
 
-unsigned firn::editDistance(const std::string &a, const std::string &b) {
+unsigned firn::editDistance(const std::string &a, const std::string &b,
+                            unsigned maxDistance) {
   // Optimal string alignment distance: the classic dynamic programme with one
-  // extra case for swapped neighbours, the most common typo.
+  // extra case for swapped neighbours, the most common typo. As in LLVM's
+  // StringRef::edit_distance, a bound makes it cheap for long words: only
+  // the cells within `limit` of the diagonal can stay within the bound, and
+  // once two consecutive rows exceed it so does the result. Time is
+  // O(n * limit) and memory three rows, however long the two strings are.
   size_t n = a.size(), m = b.size();
-  std::vector<std::vector<unsigned>> d(n + 1, std::vector<unsigned>(m + 1));
-  for (size_t i = 0; i <= n; ++i)
-    d[i][0] = static_cast<unsigned>(i);
-  for (size_t j = 0; j <= m; ++j)
-    d[0][j] = static_cast<unsigned>(j);
+  size_t limit = std::min<size_t>(maxDistance, std::max(n, m));
+  const unsigned beyond = static_cast<unsigned>(limit) + 1;
+  if ((n > m ? n - m : m - n) > limit)
+    return beyond;
+  std::vector<unsigned> rows[3];
+  for (std::vector<unsigned> &row : rows)
+    row.assign(m + 1, beyond);
+  for (size_t j = 0; j <= std::min(m, limit); ++j)
+    rows[0][j] = static_cast<unsigned>(j);
+  unsigned previousMin = 0;
   for (size_t i = 1; i <= n; ++i) {
-    for (size_t j = 1; j <= m; ++j) {
+    std::vector<unsigned> &cur = rows[i % 3];
+    const std::vector<unsigned> &prev = rows[(i - 1) % 3];
+    const std::vector<unsigned> &prev2 = rows[(i + 1) % 3]; // row i - 2
+    size_t lo = i > limit ? i - limit : 1, hi = std::min(m, i + limit);
+    // The row's buffer still holds row i - 3: reset what this row reads
+    // (its left neighbour) and what the next row reads past its band.
+    cur[0] = i <= limit ? static_cast<unsigned>(i) : beyond;
+    cur[lo - 1] = lo > 1 ? beyond : cur[0];
+    unsigned rowMin = cur[0];
+    for (size_t j = lo; j <= hi; ++j) {
       unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] =
-          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      unsigned d = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        d = std::min(d, prev2[j - 2] + 1);
+      cur[j] = std::min(d, beyond);
+      rowMin = std::min(rowMin, cur[j]);
     }
+    if (hi < m)
+      cur[hi + 1] = beyond;
+    if (rowMin > limit && previousMin > limit)
+      return beyond;
+    previousMin = rowMin;
   }
-  return d[n][m];
+  return rows[n % 3][m];
 }
 
 std::string firn::suggest(const std::string &word,
                           const std::vector<std::string> &candidates) {
+  // A candidate qualifies within 2 edits and at most half of the word's
+  // length, which bounds every distance computed.
+  const unsigned limit =
+      static_cast<unsigned>(std::min<size_t>(2, word.size() / 2));
   const std::string *best = nullptr;
   unsigned bestDistance = 0;
   for (const std::string &candidate : candidates) {
-    unsigned distance = editDistance(word, candidate);
-    if (distance > 2 || distance * 2 > word.size())
+    unsigned distance = editDistance(word, candidate, limit);
+    if (distance > limit)
       continue;
     if (!best || distance < bestDistance) {
       best = &candidate;

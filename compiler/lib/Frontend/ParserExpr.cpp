@@ -9,6 +9,8 @@
 
 #include "ParserImpl.h"
 
+#include <algorithm>
+
 using namespace firn;
 using namespace firn::detail;
 
@@ -146,19 +148,33 @@ ExprPtr Parser::parseSelectorList() {
 // Expressions
 //===----------------------------------------------------------------------===//
 
+bool Parser::errorTooDeep(const Token &at) {
+  return errorAt(at, "expression nested too deeply: more than " +
+                         std::to_string(kMaxExprNesting) +
+                         " levels (each bracket, call, unary minus and "
+                         "operator of a chain counts one); split it using "
+                         "intermediate names");
+}
+
+bool Parser::setHeight(Expr &node, const Token &at) {
+  unsigned deepest = 0;
+  for (const ExprPtr &element : node.elements)
+    deepest = std::max(deepest, element->height);
+  for (const Arg &arg : node.args)
+    deepest = std::max(deepest, arg.value->height);
+  node.height = deepest + 1;
+  return node.height <= kMaxExprNesting || errorTooDeep(at);
+}
+
 /// expr ::= term (('+' | '-') term)*
 ExprPtr Parser::parseExpr() {
   ExprPtr lhs = parseTerm();
   while (lhs && (check(TokenKind::Plus) || check(TokenKind::Minus))) {
-    std::string op = consume().text;
+    Token op = consume();
     ExprPtr rhs = parseTerm();
     if (!rhs)
       return nullptr;
-    ExprPtr binary = makeExpr(ExprKind::Binary, lhs->loc);
-    binary->name = op;
-    binary->elements.push_back(std::move(lhs));
-    binary->elements.push_back(std::move(rhs));
-    lhs = std::move(binary);
+    lhs = makeBinary(std::move(lhs), std::move(rhs), op);
   }
   return lhs;
 }
@@ -167,17 +183,23 @@ ExprPtr Parser::parseExpr() {
 ExprPtr Parser::parseTerm() {
   ExprPtr lhs = parseUnary();
   while (lhs && check(TokenKind::Star)) {
-    consume();
+    Token op = consume();
     ExprPtr rhs = parseUnary();
     if (!rhs)
       return nullptr;
-    ExprPtr binary = makeExpr(ExprKind::Binary, lhs->loc);
-    binary->name = "*";
-    binary->elements.push_back(std::move(lhs));
-    binary->elements.push_back(std::move(rhs));
-    lhs = std::move(binary);
+    lhs = makeBinary(std::move(lhs), std::move(rhs), op);
   }
   return lhs;
+}
+
+ExprPtr Parser::makeBinary(ExprPtr lhs, ExprPtr rhs, const Token &op) {
+  ExprPtr binary = makeExpr(ExprKind::Binary, lhs->loc);
+  binary->name = op.text;
+  binary->elements.push_back(std::move(lhs));
+  binary->elements.push_back(std::move(rhs));
+  if (!setHeight(*binary, op))
+    return nullptr;
+  return binary;
 }
 
 /// unary ::= '-' unary | postfix. A minus written directly before a number
@@ -194,11 +216,18 @@ ExprPtr Parser::parseUnary() {
     number->isInteger = literal.is(TokenKind::Integer);
     return number;
   }
+  NestingLevel level(nesting);
+  if (level.tooDeep()) {
+    errorTooDeep(minus);
+    return nullptr;
+  }
   ExprPtr operand = parseUnary();
   if (!operand)
     return nullptr;
   ExprPtr negate = makeExpr(ExprKind::Negate, minus.loc);
   negate->elements.push_back(std::move(operand));
+  if (!setHeight(*negate, minus))
+    return nullptr;
   return negate;
 }
 
@@ -251,9 +280,15 @@ ExprPtr Parser::parseCallOrName() {
     ref->name = name.text;
     return ref;
   }
+  NestingLevel level(nesting);
+  if (level.tooDeep()) {
+    errorTooDeep(name);
+    return nullptr;
+  }
   ExprPtr call = makeExpr(ExprKind::Call, name.loc);
   call->name = name.text;
-  if (!parseArgs(call->args, /*selectorListFirst=*/false))
+  if (!parseArgs(call->args, /*selectorListFirst=*/false) ||
+      !setHeight(*call, name))
     return nullptr;
   return call;
 }
@@ -262,6 +297,11 @@ ExprPtr Parser::parseCallOrName() {
 /// tuple: `(3,)`, `(0.9, 0.999)`, `(1, 2,)`.
 ExprPtr Parser::parseParenOrTuple() {
   Token open = consume();
+  NestingLevel level(nesting);
+  if (level.tooDeep()) {
+    errorTooDeep(open);
+    return nullptr;
+  }
   ExprPtr first = parseExpr();
   if (!first)
     return nullptr;
@@ -280,14 +320,21 @@ ExprPtr Parser::parseParenOrTuple() {
       return nullptr;
     tuple->elements.push_back(std::move(element));
   }
-  if (!expect(TokenKind::RParen, "expected ')' after tuple elements"))
+  if (!expect(TokenKind::RParen, "expected ')' after tuple elements") ||
+      !setHeight(*tuple, open))
     return nullptr;
   return tuple;
 }
 
 /// list ::= '[' (value (',' value)* ','?)? ']'
 ExprPtr Parser::parseList() {
-  ExprPtr list = makeExpr(ExprKind::List, consume().loc);
+  Token open = consume();
+  NestingLevel level(nesting);
+  if (level.tooDeep()) {
+    errorTooDeep(open);
+    return nullptr;
+  }
+  ExprPtr list = makeExpr(ExprKind::List, open.loc);
   while (!check(TokenKind::RBracket)) {
     ExprPtr element = parseExpr();
     if (!element)
@@ -296,7 +343,8 @@ ExprPtr Parser::parseList() {
     if (!consumeIf(TokenKind::Comma))
       break;
   }
-  if (!expect(TokenKind::RBracket, "expected ']' after list elements"))
+  if (!expect(TokenKind::RBracket, "expected ']' after list elements") ||
+      !setHeight(*list, open))
     return nullptr;
   return list;
 }

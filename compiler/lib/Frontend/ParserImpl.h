@@ -35,6 +35,19 @@ inline bool isSelectorPiece(TokenKind kind) {
          kind == TokenKind::Star || kind == TokenKind::Question;
 }
 
+/// One level of the parser's own recursion, counted while it lives.
+class NestingLevel {
+public:
+  explicit NestingLevel(unsigned &depth) : depth(depth) { ++depth; }
+  ~NestingLevel() { --depth; }
+  NestingLevel(const NestingLevel &) = delete;
+  NestingLevel &operator=(const NestingLevel &) = delete;
+  bool tooDeep() const { return depth > kMaxExprNesting; }
+
+private:
+  unsigned &depth;
+};
+
 class Parser {
 public:
   explicit Parser(DiagnosticEngine &diags)
@@ -98,6 +111,13 @@ private:
   ExprPtr parseParenOrTuple();
   ExprPtr parseList();
   ExprPtr parseInitValue();
+  /// Sets `node.height` from its children, or reports at `at` that the
+  /// expression nests deeper than kMaxExprNesting.
+  bool setHeight(Expr &node, const Token &at);
+  bool errorTooDeep(const Token &at);
+  /// `lhs op rhs`, or null after reporting a chain grown too deep: a
+  /// left-associative chain is a tree as deep as it is long.
+  ExprPtr makeBinary(ExprPtr lhs, ExprPtr rhs, const Token &op);
 
   DiagnosticEngine &diags;
   Lexer lexer;
@@ -105,6 +125,10 @@ private:
   /// between a keyword argument and an expression).
   std::deque<Token> lookahead;
   bool reported = false;
+  /// Brackets, calls and unary minuses the parser is inside of now, at most
+  /// kMaxExprNesting: every cycle of its recursion passes one of them, so a
+  /// deeper input is reported instead of overflowing the stack.
+  unsigned nesting = 0;
 };
 
 } // namespace firn::detail

@@ -11,17 +11,31 @@ const Layer *Program::findLayer(const std::string &name) const {
 }
 
 namespace {
-/// Shell-style glob: `*` any run of characters, `?` one character.
-bool globMatch(const char *pattern, const char *text) {
-  if (*pattern == '\0')
-    return *text == '\0';
-  if (*pattern == '*')
-    return globMatch(pattern + 1, text) ||
-           (*text != '\0' && globMatch(pattern, text + 1));
-  if (*text == '\0')
-    return false;
-  return (*pattern == '?' || *pattern == *text) &&
-         globMatch(pattern + 1, text + 1);
+/// Shell-style glob: `*` any run of characters, `?` one character. Iterative,
+/// backtracking only to the last `*` (a later star subsumes the earlier
+/// ones), so a selector of a million stars costs time proportional to its
+/// length times the name's, never a stack overflow.
+bool globMatch(const std::string &pattern, const std::string &text) {
+  size_t p = 0, t = 0;
+  size_t star = std::string::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.size() &&
+               (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (star != std::string::npos) {
+      p = star + 1; // Let the last star take one more character.
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*')
+    ++p;
+  return p == pattern.size();
 }
 } // namespace
 
@@ -42,7 +56,7 @@ Sema::matchSelector(const ast::Expr &selector) {
     return matched;
   }
   for (size_t i = 0; i < program.params.size(); ++i)
-    if (globMatch(text.c_str(), program.params[i].name.c_str()))
+    if (globMatch(text, program.params[i].name))
       matched.push_back(i);
   if (!matched.empty())
     return matched;

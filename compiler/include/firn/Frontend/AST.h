@@ -78,6 +78,10 @@ struct Expr {
   bool boolean = false;   ///< Bool.
   std::vector<Arg> args;  ///< Call.
   std::vector<ExprPtr> elements; ///< List, Tuple; Binary (2), Negate (1).
+  /// Levels of nesting in this subtree: 0 for a leaf, else one more than
+  /// its deepest child. The parser keeps it at most kMaxExprNesting
+  /// (Parser.h), which bounds every recursive walk of the tree.
+  unsigned height = 0;
 
   Expr(ExprKind kind, SourceLocation loc) : kind(kind), loc(loc) {}
 };

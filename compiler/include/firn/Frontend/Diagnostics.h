@@ -67,8 +67,11 @@ private:
 std::string suggest(const std::string &word,
                     const std::vector<std::string> &candidates);
 
-/// The edit distance used by suggest().
-unsigned editDistance(const std::string &a, const std::string &b);
+/// The edit distance used by suggest(), or a value above `maxDistance` once
+/// the distance is known to exceed it (then in time proportional to
+/// `a.size() * maxDistance`, not to the product of the lengths).
+unsigned editDistance(const std::string &a, const std::string &b,
+                      unsigned maxDistance = ~0u);
 
 } // namespace firn
 

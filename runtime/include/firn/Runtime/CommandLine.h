@@ -6,8 +6,13 @@
 //                 [--steps N | --epochs E] [--accumulate K] [--save CKPT]
 //                 [--save-grads] [--seed S] [--drop-last] [--shuffle]
 //                 [--eval-x X.npy --eval-y Y.npy] [--metrics FILE]
+//                 [--save-every N] [--save-every-epoch]
+//                 [--on-nonfinite stop|skip|ignore] [--allow-nonfinite]
+//                 [--allow-missing-state]
 //   model predict --init CKPT --x X.npy --out P.npy [--batch-size B]
+//                 [--allow-nonfinite]
 //   model eval    --init CKPT --x X.npy --y Y.npy [--batch-size B]
+//                 [--allow-nonfinite]
 //   model info
 //   model [SUBCOMMAND] --help
 //
@@ -17,8 +22,9 @@
 // and the subcommand that takes it when it belongs to another one), a missing
 // value, a number that is not a positive integer (the seed may be 0), an
 // option given twice, --steps together with --epochs, --eval-x without
-// --eval-y (or the other way round), a required option left out, and a stray
-// positional argument.
+// --eval-y (or the other way round), --save-every or --save-every-epoch
+// without --save, a required option left out, and a stray positional
+// argument.
 //
 // This file only parses; checking that files exist and fit the model is the
 // job of the readers (Npy.h, Safetensors.h, Dataset.h). Plain C++17, no
@@ -28,6 +34,8 @@
 
 #ifndef FIRN_RUNTIME_COMMANDLINE_H
 #define FIRN_RUNTIME_COMMANDLINE_H
+
+#include "firn/Runtime/NonFinite.h"
 
 #include <cstdint>
 #include <optional>
@@ -68,6 +76,15 @@ struct CommandLine {
   bool saveGrads = false;
   bool dropLast = false;
   bool shuffle = false;
+  /// --save-every (0 when not given) and --save-every-epoch: periodic
+  /// checkpoints, which need --save.
+  int64_t saveEvery = 0;
+  bool saveEveryEpoch = false;
+  /// --on-nonfinite (NonFinite.h).
+  NonFinitePolicy onNonFinite = NonFinitePolicy::Stop;
+  /// --allow-nonfinite and --allow-missing-state (LoadOptions in Model.h).
+  bool allowNonFinite = false;
+  bool allowMissingState = false;
 };
 
 /// Parses argv[0..argc). On failure returns false and sets `error` to a

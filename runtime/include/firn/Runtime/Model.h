@@ -22,7 +22,15 @@
 // absent and keep their values), keys the model does not have are ignored
 // with a warning, a tensor of the wrong shape or dtype is an error (F64 for an
 // F32 state and I32 for an I64 state are converted), and nothing changes unless
-// the whole file fits. `save` writes parameters and buffers (gradients only
+// the whole file fits. A float32 tensor holding NaN or an infinity is an
+// error naming it (a checkpoint of a diverged run), unless
+// LoadOptions::allowNonFinite. For `train` (LoadOptions::requireOptimizerState)
+// a file that holds optimizer state (`optim/...`) must hold all of this
+// model's: one that lacks some is an error (PyTorch's
+// Optimizer.load_state_dict rejects a state dict that does not match the
+// optimizer too), unless LoadOptions::allowMissingState, which starts the
+// missing ones from their initial values with a warning; a file without any
+// (parameters only) starts the optimizers afresh. `save` writes parameters and buffers (gradients only
 // when asked) with the metadata {"firn_model", "format": "firn-checkpoint-1",
 // "step"} and the schedules' state (metadata()); the writer is atomic.
 //
@@ -32,6 +40,7 @@
 
 #include "firn/Runtime/Buffers.h"
 #include "firn/Runtime/ModelABI.h"
+#include "firn/Runtime/NonFinite.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -45,6 +54,10 @@ namespace firn::runtime {
 /// state's index in the table, the index the element's row-major index).
 constexpr uint64_t kInitRandomKey = 0x1217ULL;
 
+/// The largest step count a checkpoint may hold (2^62): beyond it, the
+/// counters of a run resumed from it could overflow.
+constexpr int64_t kMaxStepCount = int64_t(1) << 62;
+
 /// The checkpoint format written into the metadata.
 constexpr const char *kCheckpointFormat = "firn-checkpoint-1";
 
@@ -52,6 +65,17 @@ constexpr const char *kCheckpointFormat = "firn-checkpoint-1";
 /// dtypes, initial data, port references); a failure is a bug in the code
 /// generator. Sets `error` to what is wrong. (ModelValidate.cpp)
 bool validateModel(const firn_model_desc &desc, std::string &error);
+
+/// What ModelState::load accepts beyond a complete, finite checkpoint.
+struct LoadOptions {
+  /// Accept NaN and infinite values (--allow-nonfinite).
+  bool allowNonFinite = false;
+  /// A file with optimizer state must have all of it (train's --init).
+  bool requireOptimizerState = false;
+  /// ... unless this is set (--allow-missing-state): missing optimizer
+  /// state keeps its initial value, with a warning.
+  bool allowMissingState = false;
+};
 
 class ModelState {
 public:
@@ -80,7 +104,13 @@ public:
   /// Warnings (ignored keys) go to `warnings` (may be null). On failure
   /// nothing changes and `error` names the file and the tensor.
   bool load(const std::string &path, std::string &error,
-            std::FILE *warnings = stderr);
+            std::FILE *warnings = stderr, const LoadOptions &options = {});
+
+  /// The first state (in table order) for which `include(index)` holds that
+  /// has a NaN or infinite element, described as "'w' holds nan (element
+  /// 3)"; "" when there is none.
+  template <typename Include>
+  std::string findNonFinite(Include include) const;
 
   /// Records that state `index` got its value from outside (a program
   /// embedding the model wrote it through firn_set_tensor), as `load` does
@@ -122,6 +152,20 @@ private:
 
 /// Whether the state named `name` is a gradient (`grad/...`).
 bool isGradientName(const std::string &name);
+/// Whether the state named `name` is optimizer state (`optim/...`).
+bool isOptimizerStateName(const std::string &name);
+
+template <typename Include>
+std::string ModelState::findNonFinite(Include include) const {
+  for (int s = 0; s < size(); ++s) {
+    if (!include(s))
+      continue;
+    const int64_t element = firstNonFinite(tensors[s]);
+    if (element >= 0)
+      return describeNonFinite(model.states[s].name, tensors[s], element);
+  }
+  return "";
+}
 
 } // namespace firn::runtime
 

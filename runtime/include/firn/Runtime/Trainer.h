@@ -37,25 +37,41 @@
 //   - writes a metrics record (MetricsWriter, below). Evaluation reads the
 //     state and changes none of it, so it does not disturb exact resume.
 //
-// Metrics (`train --metrics FILE`) are one record per epoch, for plotting:
+// Metrics (`train --metrics FILE`), for plotting, are two kinds of record,
+// told apart by their first column, `kind`:
+//   - `step`: one per optimizer step, written after it, whose train_loss is
+//     that step's loss (the mean of its micro-batches' losses, as
+//     `loss.item()` of the step) at full precision;
+//   - `epoch`: one per epoch, after the step that ended it (and one for a run
+//     that stops inside an epoch), whose train_loss is the epoch's mean loss
+//     and which alone carries the evaluation columns.
+// The columns:
+//   kind                `step` or `epoch`;
 //   epoch               the epoch's number in the data stream, 1-based and
 //                       counted from the first run (a resumed run continues
-//                       it); a run that stops inside an epoch writes a last
-//                       record with that unfinished epoch's number;
+//                       it); a step record has the epoch of its last
+//                       micro-batch; a run that stops inside an epoch writes
+//                       a last epoch record with that unfinished epoch's
+//                       number;
 //   step                optimizer steps done so far (the checkpoint's step);
-//   train_loss          the mean loss of the epoch's micro-batches that this
-//                       run trained (a run resumed inside an epoch has seen
-//                       only its rest);
+//   train_loss          the step's loss, or the mean loss of the epoch's
+//                       micro-batches that this run trained (a run resumed
+//                       inside an epoch has seen only its rest; under
+//                       --on-nonfinite=skip the non-finite losses of skipped
+//                       steps are left out of the mean, and show in their
+//                       step records);
 //   eval_loss           the evaluation loss (only with evaluation data);
 //   eval_accuracy       the evaluation accuracy (only with evaluation data
 //                       whose targets are class indices);
 //   lr/<optimizer>/<group>  for every lr buffer `optim/<optimizer>/<group>/lr`
-//                       in table order: the rate the epoch's last optimizer
-//                       step used (a schedule's step at the epoch's end shows
-//                       in the next record);
-//   samples_per_second  training samples since the previous record over the
-//                       training time since then (evaluation excluded),
-//                       rounded to thousandths;
+//                       in PyTorch's param_groups order (the optimizers as
+//                       the model file declares them, then their groups in
+//                       order): the rate the step (for an epoch record, the
+//                       epoch's last step) used (a schedule's step at the
+//                       epoch's end shows in the next record);
+//   samples_per_second  training samples over training time: of the step,
+//                       or since the previous epoch record (evaluation
+//                       excluded), rounded to thousandths;
 //   seconds             seconds since this run started, evaluation included,
 //                       rounded to microseconds.
 // The format follows the extension: `.csv` is a header line, then one row per
@@ -67,7 +83,11 @@
 // when the run resumes a checkpoint (the caller decides); appending to a CSV
 // file keeps its header, whose columns must include every column of the run.
 // Each record is flushed as it is written, so a killed run keeps the records
-// it wrote.
+// it wrote. A record that cannot be written (a full disk) does not end the
+// run: `train` warns, writes no more records, trains on and reports the
+// error in TrainResult::metricsError (the binary then saves its checkpoint
+// and exits with status 1), because losing hours of training to a full log
+// disk would be worse than a truncated log.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_RUNTIME_TRAINER_H
@@ -76,8 +96,10 @@
 #include "firn/Runtime/Buffers.h"
 #include "firn/Runtime/Dataset.h"
 #include "firn/Runtime/Model.h"
+#include "firn/Runtime/NonFinite.h"
 #include "firn/Runtime/Progress.h"
 
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -189,8 +211,9 @@ bool evalHasAccuracy(const firn_model_desc &desc, const Dataset &data);
 std::vector<std::string> metricsColumns(const firn_model_desc &desc,
                                         bool evalLoss, bool evalAccuracy);
 
-/// One metrics record as (column, value) pairs in column order; a value
-/// that is absent is not in it.
+/// One metrics record as (column, value) pairs in column order, without
+/// `kind` (which MetricsWriter::write takes); a value that is absent is not
+/// in it.
 using MetricsRecord = std::vector<std::pair<std::string, double>>;
 
 /// Writes metrics records to a file (the format is in the header comment).
@@ -209,8 +232,10 @@ public:
   bool isOpen() const { return file != nullptr; }
   const std::string &path() const { return filePath; }
 
-  /// Writes `record` (whose columns are among open()'s) and flushes it.
-  bool write(const MetricsRecord &record, std::string &error);
+  /// Writes `record` (whose columns are among open()'s), of kind `kind`
+  /// ("step" or "epoch"), and flushes it.
+  bool write(const std::string &kind, const MetricsRecord &record,
+             std::string &error);
   void close();
 
 private:
@@ -248,12 +273,27 @@ struct TrainOptions {
   /// The clock for progress and metrics (seconds); empty for
   /// ProgressReporter::monotonicSeconds.
   ProgressReporter::Clock clock;
+  /// What a non-finite loss does (NonFinite.h).
+  NonFinitePolicy onNonFinite = NonFinitePolicy::Stop;
+  /// Periodic checkpoints (--save-every N, --save-every-epoch): after every
+  /// step whose number (the checkpoint's step) is a multiple of `saveEvery`
+  /// (0: none), and after each step that ends an epoch, the state is saved
+  /// to `savePath`, replacing it atomically (with the gradients when
+  /// keepGradients). The run's last step is left to the caller's final save.
+  std::string savePath;
+  int64_t saveEvery = 0;
+  bool saveEveryEpoch = false;
+  /// Polled at each step boundary (InterruptGuard::received()): non-zero
+  /// ends the run there, as if it had been its last step.
+  const volatile std::sig_atomic_t *stop = nullptr;
 };
 
 struct EvalResult {
   double loss = 0; ///< The mean loss per sample (batches weighted by size).
   bool hasAccuracy = false;
   int64_t correct = 0, total = 0;
+  /// Outputs of predict (read for the accuracy) that are NaN or infinite.
+  int64_t nonFiniteOutputs = 0;
 };
 
 struct TrainResult {
@@ -262,15 +302,29 @@ struct TrainResult {
   /// The last evaluation, when there was evaluation data.
   bool evaluated = false;
   EvalResult eval;
+  /// The signal (TrainOptions::stop) that ended the run early, or 0.
+  int stoppedBy = 0;
+  /// Steps whose update --on-nonfinite=skip left out.
+  int64_t skipped = 0;
+  /// Why the metrics stopped being written, when they did.
+  std::string metricsError;
 };
 
-/// Trains `state` on `data` (whose batch size the caller has checked).
+/// Saves a checkpoint (ModelState::save) unless a state it would write
+/// holds NaN or an infinity (and `allowNonFinite` is false): a diverged
+/// run never overwrites a good checkpoint.
+bool saveCheckpoint(const ModelState &state, const std::string &path,
+                    bool saveGrads, bool allowNonFinite, std::string &error);
+
+/// Trains `state` on `data` (whose batch size the caller has checked). A
+/// non-finite loss under NonFinitePolicy::Stop fails with an error naming
+/// the step; the other outcomes are in `result`.
 bool train(ModelState &state, Dataset &data, const TrainOptions &options,
            TrainResult &result, std::string &error);
 
 /// Runs eval_loss over every batch (the last may be partial), and for
-/// class-index targets predict, counting argmax (along the last dimension)
-/// hits.
+/// class-index targets predict, counting argmax (along the last dimension,
+/// where NaN is the largest value, as in torch.argmax) hits.
 bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
               EvalResult &result, std::string &error);
 
