@@ -510,9 +510,10 @@ bool saveCheckpoint(const ModelState &state, const std::string &path,
     if (!bad.empty()) {
       error = "not saving " + path + " at step " +
               std::to_string(state.steps()) + ": " + bad +
-              " (an update overflowed although the loss was finite); the "
-              "file keeps what it held. Try a smaller learning rate, or "
-              "--on-nonfinite=ignore to save it anyway";
+              " (the loss was finite, but a gradient or an update was not); "
+              "the file keeps what it held. Try a smaller learning rate, "
+              "look for NaN in the data, or pass --on-nonfinite=ignore to "
+              "save it anyway";
       return false;
     }
   }

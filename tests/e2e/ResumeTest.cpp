@@ -3,8 +3,11 @@
 // What a user relies on when training is interrupted: a run resumed from a
 // checkpoint continues exactly (N steps in one run and N/2 + resume + N/2
 // give byte-identical checkpoints, with Dropout, BatchNorm, Adam and
-// shuffling in play); one seed gives identical runs; and killing a run while
-// it saves never leaves a truncated checkpoint in place of a good one.
+// shuffling in play); one seed gives identical runs; killing a run while
+// it saves never leaves a truncated checkpoint in place of a good one, nor
+// its temporary file after the next run; SIGTERM saves at a step boundary;
+// a NaN in the data never reaches the checkpoint; the metrics' lr columns
+// follow the optimizer groups; partial optimizer state is refused (issue 11).
 //
 //===----------------------------------------------------------------------===//
 #include "E2ESupport.h"
@@ -14,7 +17,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
+#include <cstring>
+#include <filesystem>
 #include <fcntl.h>
 #include <cstdlib>
 #include <fstream>
@@ -28,6 +34,19 @@ using namespace firn::runtime;
 using namespace firn::e2e;
 
 namespace {
+
+/// The files `<path>.tmp.<digits>` next to `path`.
+int staleTemporaries(const std::string &path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string prefix = path.substr(slash + 1) + ".tmp.";
+  int count = 0;
+  for (const auto &entry :
+       std::filesystem::directory_iterator(path.substr(0, slash))) {
+    const std::string name = entry.path().filename().string();
+    count += name.rfind(prefix, 0) == 0 && name.size() > prefix.size();
+  }
+  return count;
+}
 
 std::string compile(const std::string &model) {
   return compileModel(std::string(FIRN_E2E_MODELS) + "/" + model + ".firn",
@@ -139,6 +158,168 @@ TEST(Resume, KillDuringSaveLeavesTheOldCheckpoint) {
     EXPECT_EQ(after.tensors.size(), file.tensors.size());
   }
   EXPECT_GT(interrupted, 0) << "no run was interrupted: the test proves nothing";
+  // The killed runs' temporary files are gone after the next run that
+  // saves there (issue 11: they used to pile up, 805 MB in one session).
+  ASSERT_EQ(run(binary + " train" + data + " --batch-size 8 --steps 1 --init " +
+                    ckpt + " --save " + ckpt,
+                output),
+            0)
+      << output;
+  EXPECT_EQ(staleTemporaries(ckpt), 0) << output;
+}
+
+TEST(Resume, SigtermSavesAtAStepBoundary) {
+  std::string binary = compile("resume");
+  std::string data = writeData("resume", 24, 4, 3), output;
+  std::string ckpt = tempDir() + "/term.safetensors";
+  // A run far too long to finish, stopped by `kill -TERM` as a batch
+  // system does: status 143, a checkpoint of the steps done.
+  int status = run("(" + binary + " train" + data +
+                       " --batch-size 4 --epochs 100000000 --save " + ckpt +
+                       " & pid=$!; sleep 2; kill -TERM $pid; wait $pid)",
+                   output);
+  EXPECT_EQ(status, 143) << output;
+  EXPECT_NE(output.find("stopped by SIGTERM after step "), std::string::npos)
+      << output;
+  SafetensorsFile file;
+  std::string error;
+  ASSERT_TRUE(readSafetensors(ckpt, file, error)) << error << output;
+  EXPECT_GT(std::atoll(file.metadata.at("step").c_str()), 0);
+  // It resumes.
+  ASSERT_EQ(run(binary + " train" + data + " --batch-size 4 --steps 1 --init " +
+                    ckpt + " --save " + ckpt,
+                output),
+            0)
+      << output;
+}
+
+/// Rewrites `name`'s inputs with a NaN in sample `sample`.
+void putNaN(const std::string &name, int64_t sample) {
+  TensorData x;
+  std::string error, path = tempDir() + "/" + name + "_x.npy";
+  ASSERT_TRUE(readNpy(path, x, error)) << error;
+  const float nan = std::nanf("");
+  std::memcpy(x.bytes.data() + sample * x.shape[1] * 4, &nan, 4);
+  ASSERT_TRUE(writeNpy(path, x, error)) << error;
+}
+
+/// Whether every float32 tensor of a checkpoint is finite.
+bool allFinite(const SafetensorsFile &file) {
+  for (const auto &[name, t] : file.tensors)
+    if (t.dtype == DType::F32)
+      for (float v : t.asFloats())
+        if (!std::isfinite(v))
+          return false;
+  return true;
+}
+
+TEST(Resume, ANaNInTheDataKeepsTheLastCheckpoint) {
+  // The resume model (Adam, BatchNorm, Dropout) trains with the fused
+  // step under the default --on-nonfinite=stop.
+  std::string binary = compile("resume");
+  std::string data = writeData("nan", 24, 4, 3), output;
+  std::string dir = tempDir(), ckpt = dir + "/nan.safetensors";
+  const std::string common = " train" + data + " --batch-size 4";
+  ASSERT_EQ(run(binary + common + " --steps 2 --save " + ckpt, output), 0)
+      << output;
+  const std::string good = readBytes(ckpt);
+  // Sample 13 is in batch 3 (of 0..5) of every epoch: step 4 of the first.
+  putNaN("nan", 13);
+  EXPECT_EQ(run(binary + common + " --steps 6 --init " + ckpt + " --save " +
+                    ckpt + " --save-every 1",
+                output),
+            1);
+  // Step 4 fails: its loss is NaN, or (while relu(NaN) is 0, which hides
+  // the NaN from the loss but not from fc1's gradient) its update is, which
+  // the save after it finds.
+  EXPECT_TRUE(output.find("error: step 4 (epoch 1): the loss is nan: "
+                          "training stopped") != std::string::npos ||
+              output.find("error: not saving " + ckpt + " at step 4: ") !=
+                  std::string::npos)
+      << output;
+  // Step 3 was saved by --save-every, step 4 never: the file is step 3's.
+  SafetensorsFile file;
+  std::string error;
+  ASSERT_TRUE(readSafetensors(ckpt, file, error)) << error;
+  EXPECT_EQ(file.metadata.at("step"), "3");
+  EXPECT_TRUE(allFinite(file));
+  // Without periodic saves the file is left byte for byte.
+  // (Steps 1 and 2 do not see the NaN: the same checkpoint again.)
+  ASSERT_EQ(run(binary + common + " --steps 2 --save " + ckpt, output), 0)
+      << output;
+  ASSERT_EQ(readBytes(ckpt), good);
+  EXPECT_EQ(run(binary + common + " --steps 6 --init " + ckpt + " --save " +
+                    ckpt,
+                output),
+            1);
+  EXPECT_EQ(readBytes(ckpt), good);
+  // skip: every later epoch skips that batch; BatchNorm's running
+  // statistics and Adam's moments stay finite.
+  ASSERT_EQ(run(binary + common + " --epochs 3 --on-nonfinite skip --save " +
+                    ckpt,
+                output),
+            0)
+      << output;
+  EXPECT_NE(output.find("(3 step(s) skipped: not finite)"), std::string::npos)
+      << output;
+  ASSERT_TRUE(readSafetensors(ckpt, file, error)) << error;
+  EXPECT_EQ(file.metadata.at("step"), "18");
+  EXPECT_TRUE(allFinite(file));
+}
+
+TEST(Resume, LearningRateColumnsFollowTheGroups) {
+  std::string binary = compile("groups");
+  std::string data = writeData("groups", 8, 4, 3), output;
+  std::string metrics = tempDir() + "/groups.csv";
+  ASSERT_EQ(run(binary + " train" + data + " --batch-size 4 --steps 2 " +
+                    "--metrics " + metrics,
+                output),
+            0)
+      << output;
+  std::istringstream lines(readBytes(metrics));
+  std::string header, step;
+  std::getline(lines, header);
+  std::getline(lines, step);
+  EXPECT_EQ(header, "kind,epoch,step,train_loss,lr/body/0,lr/body/1,"
+                    "lr/body/2,lr/top/0,samples_per_second,seconds");
+  EXPECT_EQ(step.rfind("step,1,1,", 0), 0u) << step;
+  EXPECT_NE(step.find(",0.01,0.02,0.03,0.004,"), std::string::npos) << step;
+}
+
+TEST(Resume, MissingOptimizerStateIsRefused) {
+  std::string binary = compile("groups");
+  std::string data = writeData("groups", 8, 4, 3), output;
+  std::string dir = tempDir(), ckpt = dir + "/full.safetensors",
+              partial = dir + "/partial.safetensors";
+  ASSERT_EQ(run(binary + " train" + data + " --batch-size 4 --steps 2 --save " +
+                    ckpt,
+                output),
+            0)
+      << output;
+  SafetensorsFile file;
+  std::string error, dropped;
+  ASSERT_TRUE(readSafetensors(ckpt, file, error)) << error;
+  for (const auto &[name, t] : file.tensors)
+    if (name.rfind("optim/top/", 0) == 0 && name.find("/lr") == std::string::npos)
+      dropped = name;
+  ASSERT_NE(dropped, "");
+  file.tensors.erase(dropped);
+  ASSERT_TRUE(writeSafetensors(partial, file, error)) << error;
+  EXPECT_EQ(run(binary + " train" + data + " --batch-size 4 --steps 1 --init " +
+                    partial,
+                output),
+            1);
+  EXPECT_NE(output.find(partial + ": the checkpoint has optimizer state, but "
+                                  "none for '" + dropped + "'"),
+            std::string::npos)
+      << output;
+  EXPECT_EQ(run(binary + " train" + data + " --batch-size 4 --steps 1 --init " +
+                    partial + " --allow-missing-state",
+                output),
+            0)
+      << output;
+  EXPECT_EQ(run(binary + " eval" + data + " --init " + partial, output), 0)
+      << output;
 }
 
 /// A StepLR schedule through a compiled binary: after 5 epochs each

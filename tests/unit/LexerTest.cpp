@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfloat>
+#include <cstdint>
 
 using namespace firn;
 
@@ -353,11 +355,28 @@ TEST(LexerTest, MalformedNumbers) {
                                "'0x1'\n[0x1]\n ^\n");
   EXPECT_EQ(lexError("2x"),
             "test.firn:1:1: error: malformed number '2x'\n2x\n^\n");
-  EXPECT_EQ(lexError("99999999999999999999"),
-            "test.firn:1:1: error: integer literal '99999999999999999999' is "
-            "too large\n99999999999999999999\n^\n");
+  EXPECT_EQ(lexError("9223372036854775808"),
+            "test.firn:1:1: error: integer literal '9223372036854775808' does "
+            "not fit in 64 bits (the largest is 9223372036854775807)\n"
+            "9223372036854775808\n^\n");
   EXPECT_EQ(lexError("1e999"), "test.firn:1:1: error: floating-point literal "
-                               "'1e999' is out of range\n1e999\n^\n");
+                               "'1e999' is out of range for f32 (the largest "
+                               "finite value is about 3.4028235e38)\n1e999\n"
+                               "^\n");
+}
+
+TEST(LexerTest, NumbersAreBoundedByInt64AndFloat32) {
+  // Issue 11: finite doubles beyond f32 reached the generated code as inf.
+  // The bounds are numpy's: np.float32(3.4028235e38) is finite,
+  // np.float32(3.4028236e38) and np.float32(3.5e38) are inf.
+  EXPECT_EQ(lex("9223372036854775807")[0].integer, INT64_MAX);
+  EXPECT_EQ(static_cast<float>(lex("3.4028235e38")[0].number), FLT_MAX);
+  EXPECT_EQ(lex("1e-300")[0].number, 1e-300); // underflow is harmless
+  for (const char *text : {"3.4028236e38", "3.5e38", "1e39"}) {
+    std::string errors = lexError(text);
+    EXPECT_NE(errors.find("is out of range for f32"), std::string::npos)
+        << errors;
+  }
 }
 
 TEST(LexerTest, LexingStopsAtTheFirstError) {

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -247,17 +248,23 @@ Token Lexer::lexNumber(size_t start, SourceLocation loc) {
     long long value = std::strtoll(text.c_str(), nullptr, 10);
     if (errno == ERANGE)
       return makeError(start, loc,
-                       "integer literal '" + text + "' is too large");
+                       "integer literal '" + text +
+                           "' does not fit in 64 bits (the largest is " +
+                           std::to_string(INT64_MAX) + ")");
     tok.integer = value;
     tok.number = static_cast<double>(value);
     return tok;
   }
   // Underflow to zero is harmless (it is what PyTorch would store); overflow
-  // to infinity is almost certainly a typo.
+  // to infinity is almost certainly a typo. Every number becomes an f32
+  // (data, parameters, hyperparameters), so the range is f32's: 3.5e38 is
+  // finite as a double but would reach the generated code as inf.
   tok.number = std::strtod(text.c_str(), nullptr);
-  if (std::isinf(tok.number))
+  if (std::isinf(static_cast<float>(tok.number)))
     return makeError(start, loc,
-                     "floating-point literal '" + text + "' is out of range");
+                     "floating-point literal '" + text +
+                         "' is out of range for f32 (the largest finite "
+                         "value is about 3.4028235e38)");
   return tok;
 }
 

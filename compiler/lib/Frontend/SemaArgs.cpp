@@ -2,6 +2,7 @@
 #include "SemaArgs.h"
 
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 namespace firn {
@@ -80,6 +81,12 @@ static bool isIntegerLiteral(const ast::Expr *expr) {
          isIntegerLiteral(expr->elements[0].get());
 }
 
+std::string formatInteger(double value) {
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.0f", value);
+  return text;
+}
+
 std::string formatNumber(double value) {
   std::ostringstream out;
   out << value;
@@ -126,11 +133,20 @@ std::optional<double> readNumber(const ast::Expr *expr, const std::string &what,
 std::optional<int64_t> readInt(const ast::Expr *expr, const std::string &what,
                                DiagnosticEngine &diags) {
   auto value = literalNumber(expr);
-  if (!value || !isIntegerLiteral(expr) || std::fabs(*value) > 9.0e15) {
+  if (!value || !isIntegerLiteral(expr)) {
     diags.error(expr->loc, what + " must be an integer, got " +
-                               (value && !isIntegerLiteral(expr)
-                                    ? "a number with a fraction or exponent"
-                                    : describe(expr)));
+                               (value ? "a number with a fraction or exponent"
+                                      : describe(expr)));
+    return std::nullopt;
+  }
+  // Sizes, strides and indices end up as Halide's 32-bit integers, so every
+  // integer argument is one: a larger value is reported here, not wrapped
+  // around in the generated code.
+  if (*value > kMaxIntArgument || *value < -kMaxIntArgument - 1) {
+    diags.error(expr->loc, what + " must be between " +
+                               std::to_string(-kMaxIntArgument - 1) + " and " +
+                               std::to_string(kMaxIntArgument) + ", got " +
+                               formatInteger(*value));
     return std::nullopt;
   }
   return static_cast<int64_t>(*value);

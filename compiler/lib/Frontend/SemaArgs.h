@@ -56,7 +56,10 @@ std::optional<BoundArgs> bindArgs(const Signature &sig,
 /// messages (`'Linear' argument 'in_features'`).
 std::optional<double> readNumber(const ast::Expr *expr, const std::string &what,
                                  DiagnosticEngine &diags);
-/// A number written as an integer.
+/// The largest integer argument: Halide indexes with 32-bit integers.
+constexpr int64_t kMaxIntArgument = 2147483647;
+
+/// A number written as an integer, within +-kMaxIntArgument.
 std::optional<int64_t> readInt(const ast::Expr *expr, const std::string &what,
                                DiagnosticEngine &diags);
 /// An integer >= min.
@@ -84,6 +87,9 @@ std::optional<std::vector<int64_t>> readIntList(const ast::Expr *expr,
 
 /// The value of a literal number expression (a Number or a negated one).
 std::optional<double> literalNumber(const ast::Expr *expr);
+
+/// An integral value in full, `4294967296` (not `4.29497e+09`).
+std::string formatInteger(double value);
 
 /// A number as a person writes it: `1.5`, `0.001`, `3`.
 std::string formatNumber(double value);

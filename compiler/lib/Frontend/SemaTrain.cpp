@@ -399,6 +399,14 @@ bool Sema::checkTrain(const ast::TrainBlock &train) {
       diags.error(train.accumulateLoc, "'accumulate' must be at least 1");
       return false;
     }
+    // The model table holds it as a C int.
+    if (*train.accumulate > kMaxIntArgument) {
+      diags.error(train.accumulateLoc, "'accumulate' must be at most " +
+                                           std::to_string(kMaxIntArgument) +
+                                           ", got " +
+                                           std::to_string(*train.accumulate));
+      return false;
+    }
     program.accumulate = *train.accumulate;
   }
   program.zeroGrad = train.zeroGrad;
