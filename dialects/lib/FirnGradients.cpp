@@ -248,9 +248,12 @@ LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   if (getBias())
     grads.push_back(channelSum(dy, getBias()));
   if (getTraining()) {
-    // y does not depend on the running statistics in training.
+    // y does not depend on the running statistics (nor the count) in
+    // training.
     grads.push_back(nullptr);
     grads.push_back(nullptr);
+    if (getCount())
+      grads.push_back(nullptr);
     return success();
   }
   // In eval mode it does (they are buffers in real programs, so nothing
@@ -263,6 +266,8 @@ LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
       binary<MulOp>(b, loc, binary<MulOp>(b, loc, dxhatInv, centered), inv2),
       getRunningVar());
   grads.push_back(binary<MulOp>(b, loc, dvar, scalar(b, loc, -0.5f)));
+  if (getCount())
+    grads.push_back(nullptr);
   return success();
 }
 

@@ -438,9 +438,14 @@ LogicalResult BatchNormOp::verify() {
     return emitOpError("result type must equal the input type");
   if (getEps().convertToDouble() <= 0)
     return emitOpError("eps must be positive");
-  double momentum = getMomentum().convertToDouble();
-  if (momentum < 0 || momentum > 1)
-    return emitOpError("momentum must be in [0, 1]");
+  if (std::optional<APFloat> momentum = getMomentum()) {
+    double m = momentum->convertToDouble();
+    if (m < 0 || m > 1)
+      return emitOpError("momentum must be in [0, 1]");
+  } else if (getTraining() && !getCount()) {
+    return emitOpError("without momentum (a cumulative average) needs the "
+                       "count of batches tracked in training mode");
+  }
   return success();
 }
 

@@ -94,7 +94,8 @@ Tensor microBatch(const Tensor &t, int k, int passes) {
 /// BatchNorm (make_fixtures.py asserts PyTorch's noise there is < 2.5e-7).
 double zeroGradientTolerance(const std::string &stem,
                              const std::string &param) {
-  if ((stem == "batchnorm_train" && param == "fc1.bias") ||
+  if (((stem == "batchnorm_train" || stem == "batchnorm_cumulative") &&
+       param == "fc1.bias") ||
       (stem == "batchnorm2d" && param == "conv.bias"))
     return 1e-6;
   return 0.0;
@@ -307,6 +308,7 @@ INSTANTIATE_TEST_SUITE_P(NewOptimizers, SeedGolden,
 // statistics compared after every phase (make_fixtures.py, BATCHNORM_MODELS).
 INSTANTIATE_TEST_SUITE_P(BatchNormModels, SeedGolden,
                          ::testing::Values(MODEL("batchnorm_train"),
+                                           MODEL("batchnorm_cumulative"),
                                            MODEL("batchnorm_eval"),
                                            MODEL("batchnorm2d")),
                          caseName);

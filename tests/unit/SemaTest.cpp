@@ -180,9 +180,24 @@ TEST(Sema, BatchNormHasBuffersAndConstantInit) {
   ASSERT_TRUE(a.program) << a.diags.text();
   EXPECT_EQ(a.param("bn.weight").values, (std::vector<double>{1.0}));
   EXPECT_EQ(a.param("bn.bias").values, (std::vector<double>{0.0}));
-  ASSERT_EQ(a.program->buffers.size(), 2u);
+  ASSERT_EQ(a.program->buffers.size(), 3u);
   EXPECT_EQ(a.program->buffers[1].name, "bn.running_var");
   EXPECT_EQ(a.program->buffers[1].initialValue, 1.0);
+  // PyTorch's state_dict has num_batches_tracked, an int64 count.
+  EXPECT_EQ(a.program->buffers[2].name, "bn.num_batches_tracked");
+  EXPECT_TRUE(a.program->buffers[2].counter);
+  EXPECT_TRUE(a.program->buffers[2].shape.empty());
+  EXPECT_FALSE(a.program->layers[0].cumulativeAverage);
+}
+
+TEST(Sema, BatchNormMomentumNoneIsACumulativeAverage) {
+  Analyzed a(R"(model M {
+  bn = BatchNorm1d(3, momentum=None)
+  forward(x: f32[N, 3]) { return bn(x) }
+}
+)");
+  ASSERT_TRUE(a.program) << a.diags.text();
+  EXPECT_TRUE(a.program->layers[0].cumulativeAverage);
 }
 
 TEST(Sema, ReportsFirstErrorOnly) {

@@ -921,11 +921,12 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
   if (auto bn = dyn_cast<BatchNormOp>(op)) {
     const HTensor &x = in[0];
     int rank = x.rank();
-    // Operands: input, [weight], [bias], running_mean, running_var.
+    // Operands: input, [weight], [bias], running_mean, running_var, [count].
     const HTensor *weight = bn.getWeight() ? &in[1] : nullptr;
     const HTensor *bias =
         bn.getBias() ? &in[bn.getWeight() ? 2 : 1] : nullptr;
-    const HTensor &rm = in[in.size() - 2], &rv = in[in.size() - 1];
+    const size_t stats = in.size() - (bn.getCount() ? 3 : 2);
+    const HTensor &rm = in[stats], &rv = in[stats + 1];
     Var c("c");
     std::vector<Halide::Range> ranges;
     for (int i = 0; i < rank; ++i)
@@ -941,7 +942,15 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     Func mean("bn_mean_" + std::to_string(counter++));
     Func var("bn_var_" + std::to_string(counter++));
     float eps = static_cast<float>(bn.getEps().convertToDouble());
-    float momentum = static_cast<float>(bn.getMomentum().convertToDouble());
+    // momentum=None: the cumulative average, 1 / num_batches_tracked after
+    // this batch, computed in double as PyTorch computes it, then rounded.
+    Expr momentum =
+        bn.getMomentum() || !bn.getCount()
+            ? Expr(static_cast<float>(
+                  bn.getMomentum() ? bn.getMomentum()->convertToDouble() : 0))
+            : Halide::cast<float>(
+                  Halide::Expr(1.0) /
+                  Halide::cast<double>(in[stats + 2].func() + 1));
     if (bn.getTraining()) {
       mean(c) = Halide::sum(x.at(xi)) / count;
       root(mean);

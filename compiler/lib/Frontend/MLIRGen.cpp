@@ -145,12 +145,20 @@ private:
   }
 
   void emitBuffer(const Buffer &buffer) {
+    Location loc = locOf(program.layers[buffer.layer].loc);
+    if (buffer.counter) {
+      auto type = RankedTensorType::get({}, builder.getIntegerType(64));
+      builder.create<BufferOp>(
+          loc, builder.getStringAttr(buffer.name), TypeAttr::get(type),
+          DenseElementsAttr::get(
+              type, static_cast<int64_t>(buffer.initialValue)));
+      return;
+    }
     RankedTensorType type = f32Tensor(buffer.shape);
     float value = static_cast<float>(buffer.initialValue);
-    builder.create<BufferOp>(
-        locOf(program.layers[buffer.layer].loc),
-        builder.getStringAttr(buffer.name), TypeAttr::get(type),
-        DenseElementsAttr::get(type, ArrayRef<float>(value)));
+    builder.create<BufferOp>(loc, builder.getStringAttr(buffer.name),
+                             TypeAttr::get(type),
+                             DenseElementsAttr::get(type, ArrayRef<float>(value)));
   }
 
   void emitClip(const Clip &clip) {
@@ -357,10 +365,19 @@ private:
     case LayerKind::BatchNorm2d: {
       Value mean = readBuffer(layer, "running_mean", loc);
       Value var = readBuffer(layer, "running_var", loc);
+      // Training counts the batch (num_batches_tracked += 1), as PyTorch
+      // does in train mode only; momentum=None averages over that count.
+      Value count;
+      if (training)
+        count = builder.create<AdvanceCounterOp>(
+            loc, RankedTensorType::get({}, builder.getIntegerType(64)),
+            layer.name + ".num_batches_tracked");
       auto op = builder.create<BatchNormOp>(
           loc, TypeRange{type, mean.getType(), var.getType()}, input, weight,
-          bias, mean, var, builder.getF64FloatAttr(layer.eps),
-          builder.getF64FloatAttr(layer.momentum),
+          bias, mean, var, layer.cumulativeAverage ? count : Value(),
+          builder.getF64FloatAttr(layer.eps),
+          layer.cumulativeAverage ? FloatAttr()
+                                  : builder.getF64FloatAttr(layer.momentum),
           training ? builder.getUnitAttr() : UnitAttr());
       if (training) {
         builder.create<WriteBufferOp>(loc, op.getNewRunningMean(),

@@ -275,7 +275,13 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
       }
       layer.eps = *eps;
     }
-    if (bound->has("momentum")) {
+    const ast::Expr *momentum = bound->has("momentum") ? bound->get("momentum")
+                                                       : nullptr;
+    if (momentum && momentum->kind == ast::ExprKind::Name &&
+        momentum->name == "None") {
+      // PyTorch's momentum=None: a cumulative moving average.
+      layer.cumulativeAverage = true;
+    } else if (momentum) {
       auto m = readNumber(bound->get("momentum"), arg(k, "momentum"), diags);
       if (!m)
         return false;
@@ -292,6 +298,11 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
     }
     addBuffer(layer, "running_mean", layer.in, 0.0);
     addBuffer(layer, "running_var", layer.in, 1.0);
+    // PyTorch's state_dict has it (load_state_dict(strict=True) wants it),
+    // and momentum=None divides by it.
+    layer.buffers["num_batches_tracked"] = program.buffers.size();
+    program.buffers.push_back({layer.name + ".num_batches_tracked",
+                               program.layers.size(), {}, 0.0, true});
     break;
   }
   case LayerKind::Dropout:

@@ -351,11 +351,17 @@ LogicalResult runBatchNorm(BatchNormOp op, Frame &frame, std::string &error) {
   auto optional = [&](Value value) -> const Tensor * {
     return value ? &frame.find(value)->second : nullptr;
   };
+  // momentum=None: the cumulative average, 1 / num_batches_tracked after
+  // this batch.
+  double momentum =
+      op.getMomentum() ? op.getMomentum()->convertToDouble()
+      : op.getCount()  ? 1.0 / (optional(op.getCount())->data.at(0) + 1)
+                       : 0.0;
   BatchNormResult out = batchNorm(
       frame.find(op.getInput())->second, optional(op.getWeight()),
       optional(op.getBias()), frame.find(op.getRunningMean())->second,
       frame.find(op.getRunningVar())->second, op.getEps().convertToDouble(),
-      op.getMomentum().convertToDouble(), op.getTraining());
+      momentum, op.getTraining());
   if (!out.ok()) {
     error = opError(op, out.error);
     return failure();

@@ -131,6 +131,14 @@ func.func @batch_norm_channels(%x: tensor<?x4x2x2xf32>, %s: tensor<3xf32>) {
 
 // -----
 
+func.func @batch_norm_cumulative_count(%x: tensor<?x4xf32>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{without momentum (a cumulative average) needs the count of batches tracked in training mode}}
+  %0:3 = firn.batch_norm %x stats %s, %s eps 1.0e-5 training : (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
 func.func @broadcast(%a: tensor<?x3xf32>, %b: tensor<4xf32>) {
   // expected-error @+1 {{shapes [N, 3] and [4] do not broadcast}}
   %0 = firn.add %a, %b : tensor<?x3xf32>, tensor<4xf32> -> tensor<?x3xf32>

@@ -59,6 +59,9 @@ struct Layer {
   double p = 0.5;                                ///< Dropout
   double eps = 1e-5, momentum = 0.1;             ///< BatchNorm
   bool affine = true;                            ///< BatchNorm
+  /// BatchNorm with momentum=None: running statistics are cumulative
+  /// averages over num_batches_tracked batches.
+  bool cumulativeAverage = false;
   std::map<std::string, size_t> params;  ///< "weight" -> index into params
   std::map<std::string, size_t> buffers; ///< "running_mean" -> index
 };
@@ -82,6 +85,8 @@ struct Buffer {
   size_t layer;
   shape::Shape shape;
   double initialValue = 0;
+  /// An int64 count (BatchNorm's num_batches_tracked, shape []), not f32.
+  bool counter = false;
 };
 
 using HyperValue = std::variant<double, bool, std::pair<double, double>>;

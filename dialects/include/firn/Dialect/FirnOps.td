@@ -368,22 +368,31 @@ def Firn_BatchNormOp : Firn_Op<"batch_norm", [Pure, AttrSizedOperandSegments, De
     In training mode the result uses batch statistics and the running
     statistics move by `momentum`; otherwise the running statistics are used
     and returned unchanged. The caller writes them back to their buffers.
+    Without `momentum` (PyTorch's `momentum=None`) the running statistics
+    are cumulative averages: they move by 1 / (count + 1), `count` being
+    num_batches_tracked before this batch (the caller advances it).
 
     ```mlir
     %y, %m, %v = firn.batch_norm %x weight %g bias %b stats %rm, %rv eps 1.0e-05 momentum 0.1 training
         : (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
         -> (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>)
+    %n = firn.advance_counter @bn.num_batches_tracked : tensor<i64>
+    %y2, %m2, %v2 = firn.batch_norm %x stats %rm, %rv count %n eps 1.0e-05 training
+        : (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>, tensor<i64>)
+        -> (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>)
     ```
   }];
   let arguments = (ins Firn_FloatTensor:$input, Optional<Firn_FloatTensor>:$weight,
                        Optional<Firn_FloatTensor>:$bias, Firn_FloatTensor:$running_mean,
-                       Firn_FloatTensor:$running_var, F64Attr:$eps, F64Attr:$momentum,
+                       Firn_FloatTensor:$running_var, Optional<Firn_Key>:$count,
+                       F64Attr:$eps, OptionalAttr<F64Attr>:$momentum,
                        UnitAttr:$training);
   let results = (outs Firn_FloatTensor:$result, Firn_FloatTensor:$new_running_mean,
                       Firn_FloatTensor:$new_running_var);
   let assemblyFormat = [{
     $input (`weight` $weight^)? (`bias` $bias^)? `stats` $running_mean `,` $running_var
-    `eps` $eps `momentum` $momentum (`training` $training^)? attr-dict `:`
+    (`count` $count^)? `eps` $eps (`momentum` $momentum^)? (`training` $training^)?
+    attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;
