@@ -138,6 +138,27 @@ Tensor random(std::vector<int64_t> shape, uint64_t &seed, double low = -1,
   return t;
 }
 
+/// Lowers @f (shipped schedule) and runs it by JIT on `args`; its results by
+/// name (`result0`, ...).
+std::map<std::string, Tensor> runFunction(const std::string &body,
+                                          const std::vector<Tensor> &args) {
+  mlir::MLIRContext context;
+  context.loadDialect<FirnDialect, mlir::func::FuncDialect>();
+  auto parsed = mlir::parseSourceString<mlir::ModuleOp>(body, &context);
+  EXPECT_TRUE(parsed);
+  if (!parsed)
+    return {};
+  auto lowered = codegen::lowerFunction(parsed->lookupSymbol<mlir::func::FuncOp>("f"));
+  EXPECT_TRUE(mlir::succeeded(lowered));
+  if (mlir::failed(lowered))
+    return {};
+  codegen::scheduleForTarget(*lowered, Halide::get_jit_target_from_environment());
+  std::map<std::string, Tensor> values;
+  for (size_t i = 0; i < args.size(); ++i)
+    values["arg" + std::to_string(i)] = args[i];
+  return runHalide(*lowered, values);
+}
+
 /// One op in a function @f of its arguments; compares Halide and the
 /// evaluator on every result and on the state the function writes.
 void checkOp(const std::string &body, const std::vector<Tensor> &args,
@@ -465,6 +486,104 @@ TEST(HalideLowering, MaxPooling) {
                 ", " + in + ") -> " + in + "\n  return %y : " + in + "\n}",
             {dy, x});
   }
+}
+
+/// NaN where `expected` is NaN, `expected` (exactly) elsewhere.
+void expectNaNsAt(const Tensor &actual, const std::vector<double> &expected,
+                  const std::string &what) {
+  ASSERT_EQ(actual.data.size(), expected.size()) << what;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    if (std::isnan(expected[i]))
+      EXPECT_TRUE(std::isnan(actual.data[i])) << what << "[" << i << "] is "
+                                              << actual.data[i] << ", not NaN";
+    else
+      EXPECT_EQ(actual.data[i], expected[i]) << what << "[" << i << "]";
+  }
+}
+
+// NaN propagates as in PyTorch (the expected values are torch's, worked out
+// by its definitions): relu(NaN), torch.maximum, amax and max_pool2d are NaN
+// where an input is, and 0 * x is NaN where x is NaN or infinite (Halide's
+// max and simplifier would give 0). Rows of 17 make the vector loops and
+// their tails both see NaNs.
+TEST(HalideLowering, NaNPropagatesAsInPyTorch) {
+  const double nan = std::nan(""), inf = INFINITY;
+  Tensor x;
+  x.shape = {2, 17};
+  for (int i = 0; i < 34; ++i)
+    x.data.push_back(i % 5 == 0 ? nan : i % 5 == 1 ? -1.5 : i % 5 == 2 ? inf : 0.25 * i);
+  auto unary = [](const char *op) {
+    return std::string("func.func @f(%x: tensor<?x17xf32>) -> tensor<?x17xf32> {\n"
+                       "  %y = firn.") + op + "\n  return %y : tensor<?x17xf32>\n}";
+  };
+  std::vector<double> relu, zero;
+  for (double v : x.data) {
+    relu.push_back(std::isnan(v) ? nan : std::max(v, 0.0));
+    zero.push_back(std::isnan(v) || std::isinf(v) ? nan : 0.0);
+  }
+  expectNaNsAt(runFunction(unary("relu %x : tensor<?x17xf32>"), {x})["result0"], relu,
+               "relu");
+  expectNaNsAt(runFunction("func.func @f(%x: tensor<?x17xf32>) -> tensor<?x17xf32> {\n"
+                           "  %c = firn.constant dense<0.0> : tensor<f32>\n"
+                           "  %y = firn.mul %c, %x : tensor<f32>, tensor<?x17xf32> -> "
+                           "tensor<?x17xf32>\n  return %y : tensor<?x17xf32>\n}",
+                           {x})["result0"],
+               zero, "0 * x");
+  // torch.maximum(x, flip(x)): NaN where either is.
+  Tensor flipped = x;
+  std::reverse(flipped.data.begin(), flipped.data.end());
+  std::vector<double> maximum;
+  for (size_t i = 0; i < x.data.size(); ++i)
+    maximum.push_back(std::isnan(x.data[i]) || std::isnan(flipped.data[i])
+                          ? nan
+                          : std::max(x.data[i], flipped.data[i]));
+  expectNaNsAt(runFunction("func.func @f(%a: tensor<?x17xf32>, %b: tensor<?x17xf32>) -> "
+                           "tensor<?x17xf32> {\n  %y = firn.max %a, %b : tensor<?x17xf32>, "
+                           "tensor<?x17xf32> -> tensor<?x17xf32>\n  return %y : "
+                           "tensor<?x17xf32>\n}",
+                           {x, flipped})["result0"],
+               maximum, "max");
+  // amax over rows: the first row has a NaN, the second none but +inf.
+  Tensor rows = x;
+  for (int i = 17; i < 34; ++i)
+    rows.data[i] = i == 30 ? inf : -0.5 * i;
+  expectNaNsAt(runFunction("func.func @f(%x: tensor<?x17xf32>) -> tensor<?xf32> {\n"
+                           "  %y = firn.reduce_max %x axes [1] : tensor<?x17xf32> -> "
+                           "tensor<?xf32>\n  return %y : tensor<?xf32>\n}",
+                           {rows})["result0"],
+               {nan, inf}, "reduce_max");
+  // 2x2 max pooling of a 4x4 image: one NaN in the top-left window.
+  Tensor image;
+  image.shape = {1, 1, 4, 4};
+  for (int i = 0; i < 16; ++i)
+    image.data.push_back(i == 5 ? nan : 0.25 * i);
+  expectNaNsAt(runFunction("func.func @f(%x: tensor<?x1x4x4xf32>) -> tensor<?x1x2x2xf32> {\n"
+                           "  %y = firn.max_pool2d %x kernel [2, 2] stride [2, 2] padding "
+                           "[0, 0] : tensor<?x1x4x4xf32> -> tensor<?x1x2x2xf32>\n  return %y "
+                           ": tensor<?x1x2x2xf32>\n}",
+                           {image})["result0"],
+               {nan, 0.25 * 7, 0.25 * 13, 0.25 * 15}, "max_pool2d");
+  // The gradients route as PyTorch's: through relu where the input is NaN
+  // (it is not <= 0), to the NaN of a pooling window (the reference
+  // evaluator's kernels follow PyTorch's CPU code).
+  Tensor dy;
+  dy.shape = {1, 1, 2, 2};
+  dy.data = {1, 2, 3, 4};
+  checkOp("func.func @f(%dy: tensor<?x1x2x2xf32>, %x: tensor<?x1x4x4xf32>) -> "
+          "tensor<?x1x4x4xf32> {\n  %y = firn.max_pool2d_grad %dy, %x kernel [2, 2] "
+          "stride [2, 2] padding [0, 0] : (tensor<?x1x2x2xf32>, tensor<?x1x4x4xf32>) -> "
+          "tensor<?x1x4x4xf32>\n  return %y : tensor<?x1x4x4xf32>\n}",
+          {dy, image});
+  Tensor ones = x;
+  std::fill(ones.data.begin(), ones.data.end(), 1.0);
+  std::vector<double> passed;
+  for (double v : x.data)
+    passed.push_back(std::isnan(v) || v > 0 ? 1.0 : 0.0);
+  expectNaNsAt(runFunction("func.func @f(%g: tensor<?x17xf32>, %x: tensor<?x17xf32>) -> "
+                           "tensor<?x17xf32> {\n  %y = firn.relu_grad %g, %x : "
+                           "tensor<?x17xf32>\n  return %y : tensor<?x17xf32>\n}",
+                           {ones, x})["result0"],
+               passed, "relu_grad");
 }
 
 TEST(HalideLowering, LossesAndLayers) {

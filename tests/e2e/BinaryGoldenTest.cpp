@@ -260,6 +260,43 @@ INSTANTIATE_TEST_SUITE_P(Models, UnclearedBinary,
                          ::testing::Values("models/clip_uncleared",
                                            "models/clip_unowned"));
 
+/// A NaN in an input reaches the prediction through conv, relu, max pooling
+/// and linear, as in PyTorch: relu(NaN) and a pooling window's maximum over
+/// a NaN are NaN (firn's kernels used to give 0 and the window's other
+/// maximum, a finite prediction). The other samples stay finite.
+TEST(Binary, ANaNInputGivesANaNPrediction) {
+  std::string binary = compileModel(
+      std::string(FIRN_FIXTURES_DIR) + "/models/maxpool2d.firn", "maxpool2d");
+  std::string dir = tempDir() + "/nan-predict";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  std::vector<float> x(3 * 36);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = 0.05f * static_cast<float>(i % 17) - 0.3f;
+  x[36 + 14] = std::nanf(""); // sample 1, one pixel
+  std::string error;
+  ASSERT_TRUE(writeNpy(dir + "/x.npy", TensorData::fromFloats({3, 1, 6, 6}, x), error))
+      << error;
+  SafetensorsFile fixture;
+  ASSERT_TRUE(readSafetensors(std::string(FIRN_FIXTURES_DIR) +
+                                  "/models/maxpool2d.safetensors",
+                              fixture, error))
+      << error;
+  writeCheckpoint(fixture, "1/init/", dir + "/init.safetensors");
+  std::string output;
+  ASSERT_EQ(run(binary + " predict --init " + dir + "/init.safetensors --x " + dir +
+                    "/x.npy --out " + dir + "/p.npy",
+                output),
+            0)
+      << output;
+  TensorData p;
+  ASSERT_TRUE(readNpy(dir + "/p.npy", p, error)) << error;
+  ASSERT_EQ(p.shape, (std::vector<int64_t>{3, 3}));
+  std::vector<float> v = p.asFloats();
+  for (int i = 0; i < 9; ++i)
+    EXPECT_EQ(std::isnan(v[i]), i / 3 == 1) << "prediction " << i / 3 << ", class "
+                                             << i % 3 << ": " << v[i];
+}
+
 TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {
   std::string binary = compileSeed("s002_tinynet_frozen_fc2");
   std::string output;

@@ -11,6 +11,8 @@
 
 #include "firn/Runtime/Random.h"
 
+#include <limits>
+
 using namespace mlir;
 using Halide::Expr;
 using Halide::Func;
@@ -29,6 +31,36 @@ std::vector<Var> makeVars(int rank) {
 std::vector<Expr> asExprs(const std::vector<Var> &vars) {
   return std::vector<Expr>(vars.begin(), vars.end());
 }
+
+/// max(a, b) as torch.maximum computes it: NaN if either is NaN. Halide's
+/// max, its simplifier and LLVM's fast-math flags (which Halide sets) all
+/// assume no NaNs (max(NaN, 0) is 0, and an is_nan test can fold to false):
+/// an is_nan test under strict_float survives them.
+Expr nanMax(Expr a, Expr b) {
+  return Halide::strict_float(Halide::select(a > b || Halide::is_nan(a), a, b));
+}
+
+/// Whether `x` is NaN, in a form fast-math cannot fold away (nanMax).
+Expr isNaN(Expr x) { return Halide::strict_float(Halide::is_nan(x)); }
+
+/// A float32 NaN.
+Expr quietNaN() { return Expr(std::numeric_limits<float>::quiet_NaN()); }
+
+namespace {
+/// Whether `v` is known at compile time: Halide folds arithmetic on such a
+/// value (0 * x to 0) as if x could not be NaN or infinite.
+bool isCompileTimeConstant(Value v) {
+  Operation *def = v.getDefiningOp();
+  if (!def)
+    return false;
+  if (isa<ConstantOp>(def))
+    return true;
+  return def->getNumOperands() > 0 &&
+         llvm::all_of(def->getOperands(), isCompileTimeConstant) &&
+         def->getNumResults() == 1 && def->getName().getDialectNamespace() ==
+                                          FirnDialect::getDialectNamespace();
+}
+} // namespace
 
 Expr call(const Func &f, std::vector<Expr> index) {
   std::reverse(index.begin(), index.end());
@@ -320,7 +352,19 @@ Func OpLowering::poolArgmax(const HTensor &x, ArrayRef<int64_t> kernel,
   std::vector<Var> pv = makeVars(4);
   PoolWindow win(x, kernel, stride, padding, asExprs(pv));
   Func best("max_pool_argmax_" + std::to_string(counter++));
-  best(std::vector<Var>(pv.rbegin(), pv.rend())) = Halide::argmax(win.r, win.value);
+  // PyTorch's max_pool2d takes a tap when `value > best || isnan(value)`:
+  // the first maximum, unless the window holds a NaN: then the last NaN
+  // (the result is NaN, its gradient goes there). Halide's argmax assumes
+  // no NaNs, so a second inline reduction finds the last NaN.
+  Expr tap = win.r.y * static_cast<int>(kernel[1]) + win.r.x;
+  Halide::Tuple lastNaN =
+      Halide::argmax(win.r, Halide::select(isNaN(win.value), tap, -1));
+  Halide::Tuple first = Halide::argmax(win.r, win.value);
+  Expr hasNaN = lastNaN[2] >= 0;
+  best(std::vector<Var>(pv.rbegin(), pv.rend())) = Halide::Tuple(
+      Halide::select(hasNaN, lastNaN[0], first[0]),
+      Halide::select(hasNaN, lastNaN[1], first[1]),
+      Halide::select(hasNaN, quietNaN(), first[2]));
   // Scheduled here, where the row width is known. Pooled rows are short
   // (14 and 7 after two 2x2 pools of 28): a vector of 16 lanes with the
   // row's tail masked makes every strided load a gather; the widest vector
@@ -363,16 +407,18 @@ LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
     e = operand(0) + operand(1);
   else if (isa<SubOp>(op))
     e = operand(0) - operand(1);
-  else if (isa<MulOp>(op))
-    e = operand(0) * operand(1);
-  else if (isa<DivOp>(op))
-    e = operand(0) / operand(1);
-  else if (isa<MaxOp>(op))
-    e = Halide::max(operand(0), operand(1));
+  else if (isa<MulOp, DivOp>(op)) {
+    e = isa<MulOp>(op) ? operand(0) * operand(1) : operand(0) / operand(1);
+    // 0 * x is NaN where x is NaN or infinite (PyTorch does not fold it):
+    // keep Halide from folding a product or quotient with a constant.
+    if (llvm::any_of(op->getOperands(), isCompileTimeConstant))
+      e = Halide::strict_float(e);
+  } else if (isa<MaxOp>(op))
+    e = nanMax(operand(0), operand(1));
   else if (isa<PowOp>(op))
     e = Halide::pow(operand(0), operand(1));
   else if (isa<ReluOp>(op))
-    e = Halide::max(operand(0), 0.0f);
+    e = nanMax(operand(0), 0.0f); // relu(NaN) is NaN, as in PyTorch
   else if (isa<NegOp>(op))
     e = -operand(0);
   else if (isa<ExpOp>(op))
@@ -382,7 +428,8 @@ LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
   else if (isa<SqrtOp>(op))
     e = Halide::sqrt(operand(0));
   else if (isa<ReluGradOp>(op))
-    e = Halide::select(operand(1) > 0.0f, operand(0), 0.0f);
+    // PyTorch passes the gradient where the input is not <= 0: NaN too.
+    e = Halide::select(operand(1) > 0.0f || isNaN(operand(1)), operand(0), 0.0f);
   else if (isa<BroadcastLikeOp>(op))
     e = operand(0);
   else
@@ -484,7 +531,12 @@ LogicalResult OpLowering::reduce(Operation *op, const HTensor &input,
     define(out.func, v, Halide::sum(x) /
                   Halide::cast<float>(product(in.extents, reduced)));
   else
-    define(out.func, v, Halide::maximum(x));
+    // amax: NaN if any element is NaN, as PyTorch's. Two inline reductions
+    // (keeping one pure definition for the schedule): whether there is a
+    // NaN, and the maximum, which Halide computes as if there were none.
+    define(out.func, v,
+           Halide::select(Halide::maximum(Halide::cast<uint8_t>(isNaN(x))) > 0,
+                          quietNaN(), Halide::maximum(x)));
   root(out);
   out.stored = true;
   return success();
