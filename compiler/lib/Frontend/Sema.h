@@ -85,6 +85,12 @@ private:
                                          const std::vector<ValueType> &args,
                                          const BoundArgs &bound, bool inLoss);
   std::optional<ValueType> checkType(const ast::TensorTypeNode &node);
+  /// Reports at `loc` a tensor larger than Halide can index (`what` names
+  /// it: "tensor f32[N, 9]", "parameter 'fc.weight' f32[9, 9]").
+  bool checkSize(const ValueType &type, SourceLocation loc,
+                 const std::string &what);
+  /// checkSize for the parameters and buffers `layer` declared.
+  bool checkLayerSizes(const Layer &layer);
   bool requireFloat(const ast::Expr &expr, const ValueType &type,
                     const std::string &what);
 
