@@ -772,11 +772,14 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
     else if (policy == NonFinitePolicy::Skip)
       bad = state.findNonFinite(
           [&](int s) { return isGradientName(state.stateDesc(s).name); });
-    const std::string where = "step " + std::to_string(globalStep) +
-                              " (epoch " + std::to_string(stepEpoch) + "): ";
+    // (Built only for a message: the loop allocates nothing per step.)
+    auto where = [&] {
+      return "step " + std::to_string(globalStep) + " (epoch " +
+             std::to_string(stepEpoch) + "): ";
+    };
     if (!bad.empty() && policy == NonFinitePolicy::Stop) {
       writeStepRecord(globalStep, stepEpoch, stepLoss, stepSamples, stepStart);
-      error = where + bad +
+      error = where() + bad +
               ": training stopped (--on-nonfinite=stop) and nothing more is "
               "saved, so the last checkpoint written keeps the last finite "
               "state; try a smaller learning rate, look for NaN in the data, "
@@ -788,12 +791,12 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       for (size_t i = 0; i < restored.size(); ++i)
         state.tensor(restored[i]) = before[i];
       if (++result.skipped <= 10)
-        progress.note("warning: " + where + bad +
+        progress.note("warning: " + where() + bad +
                       ": its update is skipped (--on-nonfinite=skip)");
     }
     if (!bad.empty() && policy == NonFinitePolicy::Ignore && !reportedNaN) {
       reportedNaN = true;
-      progress.note("warning: " + where + bad +
+      progress.note("warning: " + where() + bad +
                     " (try a smaller learning rate)");
     }
     if (skip)

@@ -24,6 +24,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -456,6 +457,18 @@ TEST_F(CAPITest, CheckpointErrorsNameTheFileAndTensor) {
   EXPECT_EQ(s.error(), "firn_load: " + bad +
                            ": 'w' has shape [2, 1], but the model's 'w' has "
                            "shape [1, 2]");
+  EXPECT_EQ(getFloats(s, "b", 1), std::vector<float>({0.1f}));
+
+  // A diverged run's checkpoint (issue 11).
+  file.tensors["w"] = TensorData::fromFloats({1, 2}, {1.0f, std::nanf("")});
+  ASSERT_TRUE(writeSafetensors(bad, file, error)) << error;
+  EXPECT_NE(firn_load(s, bad.c_str()), 0);
+  EXPECT_EQ(s.error().rfind("firn_load: " + bad +
+                                ": 'w' holds nan (element 1): the checkpoint "
+                                "comes from a run that diverged",
+                            0),
+            0u)
+      << s.error();
   EXPECT_EQ(getFloats(s, "b", 1), std::vector<float>({0.1f}));
 
   EXPECT_NE(firn_load(s, nullptr), 0);

@@ -336,6 +336,14 @@ TEST_F(DatasetTest, KeepPartialLastBatch) {
   EXPECT_FALSE(d.batch(0, 0, b));
   EXPECT_EQ(b.rows, 2) << "a failed call leaves the batch alone";
   EXPECT_EQ(d.batchCount(0), 0);
+  // A batch size near 2^63 (from --batch-size) is one partial batch, not an
+  // overflow.
+  EXPECT_EQ(d.batchCount(INT64_MAX, /*keepPartial=*/true), 1);
+  EXPECT_EQ(d.batchCount(INT64_MAX), 0);
+  ASSERT_TRUE(d.batch(0, INT64_MAX, b));
+  EXPECT_EQ(b.rows, 10);
+  EXPECT_FALSE(d.batch(1, INT64_MAX, b));
+  EXPECT_FALSE(d.batch(INT64_MAX, 2, b));
 }
 
 TEST_F(DatasetTest, BatchesCoverEverySampleInOrder) {

@@ -215,6 +215,28 @@ TEST(Sema, ReportsFirstErrorOnly) {
   EXPECT_EQ(a.diags.text().find("undefined"), a.diags.text().rfind("undefined"));
 }
 
+/// The diagnostic for a model whose forward takes `input`, or "" if valid.
+std::string inputError(const std::string &input) {
+  Analyzed a("model M {\n  forward(x: " + input + ") { return relu(x) }\n}\n");
+  return a.program ? "" : a.diags.text();
+}
+
+TEST(Sema, TensorsAreBoundedByHalidesTwoGigabytes) {
+  // Halide without large_buffers indexes at most 2^31 - 1 bytes.
+  EXPECT_EQ(inputError("f32[N, 536870911]"), ""); // 2147483644 bytes
+  EXPECT_EQ(inputError("f32[4, 134217727]"), "");
+  EXPECT_NE(inputError("f32[N, 536870912]").find(
+                "is too large: 2147483648 bytes per sample"),
+            std::string::npos);
+  EXPECT_NE(inputError("f32[2, 268435456]").find(
+                "is too large: 2147483648 bytes;"),
+            std::string::npos);
+  // 2^64 elements wrap to 0 in unchecked arithmetic.
+  EXPECT_NE(inputError("f32[N, 4294967296, 4294967296]")
+                .find("more than 9223372036854775807 bytes"),
+            std::string::npos);
+}
+
 /// The parameters a `freeze` of `selector` freezes in a two-layer model.
 std::vector<std::string> frozenBy(const std::string &selector) {
   Analyzed a("model M {\n  fc1 = Linear(2, 2)\n  conv2 = Linear(2, 2)\n"

@@ -54,7 +54,11 @@ std::string describe(Operation *op) {
 
 std::string human(int64_t n) {
   char buffer[32];
-  if (n >= 10'000'000)
+  if (n == firn::kCostSaturated)
+    return ">9.2e18"; // Saturated: the exact count does not fit 64 bits.
+  if (n >= 10'000'000'000)
+    snprintf(buffer, sizeof buffer, "%.1fG", n / 1e9);
+  else if (n >= 10'000'000)
     snprintf(buffer, sizeof buffer, "%.1fM", n / 1e6);
   else if (n >= 10'000)
     snprintf(buffer, sizeof buffer, "%.1fk", n / 1e3);
@@ -103,14 +107,16 @@ void firn::explainPruning(ModuleOp module, int64_t batch,
                        r.location.c_str(), r.what.c_str(),
                        human(r.cost.flops).c_str(),
                        human(r.cost.bytes).c_str());
-  auto percent = [](int64_t saved, int64_t total) {
-    return total ? 100.0 * saved / total : 0.0;
+  auto line = [&](const char *what, int64_t before, int64_t after) {
+    os << "  " << what << ": " << human(before) << " before, " << human(after)
+       << " after";
+    if (before == kCostSaturated) // The saving of a saturated total is unknown.
+      os << "\n";
+    else
+      os << llvm::format(" (%.1f%% saved)\n",
+                         before ? 100.0 * (before - after) / before : 0.0);
   };
   os << "\n@train_step (forward + backward, without the optimizer):\n";
-  os << llvm::format("  FLOPs: %s before, %s after (%.1f%% saved)\n",
-                     human(before.flops).c_str(), human(after.flops).c_str(),
-                     percent(before.flops - after.flops, before.flops));
-  os << llvm::format("  bytes: %s before, %s after (%.1f%% saved)\n",
-                     human(before.bytes).c_str(), human(after.bytes).c_str(),
-                     percent(before.bytes - after.bytes, before.bytes));
+  line("FLOPs", before.flops, after.flops);
+  line("bytes", before.bytes, after.bytes);
 }

@@ -29,6 +29,8 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -113,6 +115,38 @@ bool writeOutput(llvm::function_ref<void(llvm::raw_ostream &)> write) {
   out.keep();
   return true;
 }
+/// Whether the output file can be written, checked before compiling (a
+/// model can take minutes): the linker's "cannot open output file" is no
+/// message for a mistyped -o. Writes and removes a probe file next to it,
+/// the only test that also catches read-only and pseudo file systems.
+bool checkOutputWritable() {
+  if (outputFile == "-")
+    return true;
+  auto fail = [](const llvm::Twine &why) {
+    llvm::errs() << "firnc: error: cannot write '" << outputFile
+                 << "': " << why << "\n";
+    return false;
+  };
+  if (llvm::sys::fs::is_directory(outputFile))
+    return fail("it is a directory");
+  llvm::SmallString<256> dir(outputFile);
+  llvm::sys::path::remove_filename(dir);
+  if (dir.empty())
+    dir = ".";
+  if (!llvm::sys::fs::is_directory(dir))
+    return fail("the directory '" + dir + "' does not exist");
+  llvm::SmallString<256> probe(dir);
+  llvm::sys::path::append(probe, ".firnc-write-test-%%%%%%");
+  int fd = -1;
+  llvm::SmallString<256> probePath;
+  if (std::error_code error =
+          llvm::sys::fs::createUniqueFile(probe, fd, probePath))
+    return fail("cannot create files in '" + dir + "': " + error.message());
+  llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+  llvm::sys::fs::remove(probePath);
+  return true;
+}
+
 /// --no-grad: keeps what inference needs (@predict, @eval_loss and the
 /// state they read) and removes the training step and the optimizers, so
 /// no pass generates a backward pass or an update.
@@ -185,6 +219,9 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  if (!checkOutputWritable())
+    return 1;
+
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/true);
   if (std::error_code error = buffer.getError()) {
     llvm::errs() << "firnc: error: cannot read '" << inputFile
@@ -203,7 +240,10 @@ int main(int argc, char **argv) {
     return writeOutput([&](llvm::raw_ostream &os) { os << text; }) ? 0 : 1;
   }
 
-  std::optional<firn::Program> program = firn::analyze(*module, diags);
+  firn::AnalyzeOptions analyzeOptions;
+  analyzeOptions.training = !noGrad;
+  std::optional<firn::Program> program =
+      firn::analyze(*module, diags, analyzeOptions);
   if (!program) {
     llvm::errs() << diags.text();
     return 1;

@@ -13,7 +13,7 @@ int64_t elements(Type type, int64_t batch) {
     return 0;
   int64_t n = 1;
   for (int64_t d : tensor.getShape())
-    n *= ShapedType::isDynamic(d) ? batch : d;
+    n = saturatingMul(n, ShapedType::isDynamic(d) ? batch : d);
   return n;
 }
 
@@ -21,15 +21,17 @@ int64_t bytesOf(Type type, int64_t batch) {
   auto tensor = dyn_cast<RankedTensorType>(type);
   if (!tensor)
     return 0;
-  return elements(type, batch) *
-         (tensor.getElementType().getIntOrFloatBitWidth() / 8);
+  return saturatingMul(elements(type, batch),
+                       tensor.getElementType().getIntOrFloatBitWidth() / 8);
 }
 
 /// 2 * (output elements) * (products summed into each).
 int64_t convFlops(Value output, Value weight, int64_t batch) {
   auto w = cast<RankedTensorType>(weight.getType());
-  int64_t perOutput = w.getDimSize(1) * w.getDimSize(2) * w.getDimSize(3);
-  return 2 * elements(output.getType(), batch) * perOutput;
+  int64_t perOutput = saturatingMul(
+      saturatingMul(w.getDimSize(1), w.getDimSize(2)), w.getDimSize(3));
+  return saturatingMul(saturatingMul(2, elements(output.getType(), batch)),
+                       perOutput);
 }
 } // namespace
 
@@ -40,20 +42,21 @@ Cost firn::estimateCost(Operation *op, int64_t batch) {
     return cost;
   }
   for (Value operand : op->getOperands())
-    cost.bytes += bytesOf(operand.getType(), batch);
+    cost.bytes = saturatingAdd(cost.bytes, bytesOf(operand.getType(), batch));
   for (Value result : op->getResults())
-    cost.bytes += bytesOf(result.getType(), batch);
+    cost.bytes = saturatingAdd(cost.bytes, bytesOf(result.getType(), batch));
   int64_t out = op->getNumResults() ? elements(op->getResult(0).getType(), batch)
                                     : 0;
   if (auto linear = dyn_cast<LinearOp>(op)) {
     int64_t in = linear.getWeight().getType().getDimSize(1);
-    cost.flops = 2 * out * in + (linear.getBias() ? out : 0);
+    cost.flops = saturatingAdd(saturatingMul(saturatingMul(2, out), in),
+                               linear.getBias() ? out : 0);
   } else if (auto matmul = dyn_cast<MatmulOp>(op)) {
     auto lhs = matmul.getLhs().getType();
     int64_t k = matmul.getTransposeLhs() ? lhs.getDimSize(0) : lhs.getDimSize(1);
     if (ShapedType::isDynamic(k))
       k = batch;
-    cost.flops = 2 * out * k;
+    cost.flops = saturatingMul(saturatingMul(2, out), k);
   } else if (auto conv = dyn_cast<Conv2dOp>(op)) {
     cost.flops = convFlops(conv.getResult(), conv.getWeight(), batch);
   } else if (auto grad = dyn_cast<Conv2dGradInputOp>(op)) {
@@ -61,7 +64,7 @@ Cost firn::estimateCost(Operation *op, int64_t batch) {
   } else if (auto grad = dyn_cast<Conv2dGradWeightOp>(op)) {
     cost.flops = convFlops(grad.getGradOutput(), grad.getResult(), batch);
   } else if (isa<SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, MSELossOp>(op)) {
-    cost.flops = 4 * elements(op->getOperand(0).getType(), batch);
+    cost.flops = saturatingMul(4, elements(op->getOperand(0).getType(), batch));
   } else if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(op)) {
     cost.flops = elements(op->getOperand(0).getType(), batch);
   } else if (isa<ReadParamOp, ReadBufferOp, WriteParamOp, WriteBufferOp,

@@ -14,6 +14,7 @@
 
 #include "KernelCache.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -76,9 +77,10 @@ std::vector<Halide::Argument> argumentsOf(const LoweredFunction &fn) {
   return args;
 }
 
-/// Runs `command`, capturing its output into `error` when it fails.
+/// Runs `command`, capturing its output into `error` when it fails; the
+/// message names `name` (default: the program).
 LogicalResult run(const std::vector<std::string> &command, const std::string &log,
-                  std::string &error) {
+                  std::string &error, std::string name = "") {
   std::vector<llvm::StringRef> args(command.begin(), command.end());
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(log),
                                                 llvm::StringRef(log)};
@@ -88,7 +90,9 @@ LogicalResult run(const std::vector<std::string> &command, const std::string &lo
   if (code == 0)
     return success();
   auto output = llvm::MemoryBuffer::getFile(log);
-  error = llvm::sys::path::filename(command[0]).str() + " failed (exited with " +
+  if (name.empty())
+    name = llvm::sys::path::filename(command[0]).str();
+  error = name + " failed (exited with " +
           std::to_string(code) + (message.empty() ? "" : ": " + message) + ")";
   if (output)
     error += ":\n" + (*output)->getBuffer().str();
@@ -136,6 +140,30 @@ LogicalResult runTool(const std::string &tool, std::vector<std::string> args,
   }
   args.insert(args.begin(), *program);
   return run(args, log, error);
+}
+
+/// Runs the C++ compiler in `dir`, the build's temporary directory, on
+/// sources named relative to it: sanitizers embed a source's path as given
+/// (ASan's module name), and a unique temporary path would make every
+/// build of the same model differ. Every other path must be absolute.
+LogicalResult runCompiler(const std::string &dir, std::vector<std::string> args,
+                          const std::string &log, std::string &error) {
+  auto program = llvm::sys::findProgramByName("c++");
+  if (!program) {
+    error = "'c++' is not on PATH; firnc needs it to build";
+    return failure();
+  }
+  // sh changes directory and then becomes the compiler: no quoting, as
+  // the directory and the arguments stay separate words.
+  args.insert(args.begin(),
+              {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", dir, *program});
+  return run(args, log, error, "c++");
+}
+
+std::string absolute(const std::string &path) {
+  llvm::SmallString<256> full(path);
+  llvm::sys::fs::make_absolute(full);
+  return full.str().str();
 }
 
 std::string readFile(const std::string &path) {
@@ -204,7 +232,8 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
     error = std::string("Halide: ") + e.what();
     return failure();
   }
-  std::string table = base + "/model_table.cpp";
+  const std::string tableName = "model_table.cpp";
+  std::string table = base + "/" + tableName;
   {
     std::error_code ec;
     llvm::raw_fd_ostream out(table, ec);
@@ -215,25 +244,33 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
     out << generateModelTable(module, functions);
   }
   std::vector<std::string> compile = {"-O2", "-std=c++17",
-                                      "-I" + options.runtimeInclude, "-isystem",
-                                      options.halideInclude};
+                                      "-I" + absolute(options.runtimeInclude),
+                                      "-isystem", absolute(options.halideInclude)};
+#ifdef FIRN_SANITIZE_FLAGS
+  // A sanitized firnc (FIRN_SANITIZE) links the instrumented runtime: the
+  // model table and the link need the same sanitizers.
+  for (llvm::StringRef flag :
+       llvm::split(llvm::StringRef(FIRN_SANITIZE_FLAGS), ' '))
+    compile.push_back(flag.str());
+#endif
   LogicalResult built = success();
   if (executable) {
     std::vector<std::string> args = compile;
-    args.push_back(table);
-    args.insert(args.end(), objects.begin(), objects.end());
+    args.push_back(tableName);
+    for (const std::string &object : objects)
+      args.push_back(absolute(object));
     for (const std::string &extra :
-         {options.runtimeLibrary, std::string("-ldl"), std::string("-lpthread"),
-          std::string("-o"), options.output})
+         {absolute(options.runtimeLibrary), std::string("-ldl"),
+          std::string("-lpthread"), std::string("-o"), absolute(options.output)})
       args.push_back(extra);
-    built = runTool("c++", args, log, error);
+    built = runCompiler(base, args, log, error);
   } else {
     std::vector<std::string> args = compile;
     for (const std::string &extra :
-         {std::string("-DFIRN_NO_MAIN"), std::string("-c"), table,
-          std::string("-o"), base + "/model_table.o"})
+         {std::string("-DFIRN_NO_MAIN"), std::string("-c"), tableName,
+          std::string("-o"), std::string("model_table.o")})
       args.push_back(extra);
-    built = runTool("c++", args, log, error);
+    built = runCompiler(base, args, log, error);
     objects.push_back(base + "/model_table.o");
     if (succeeded(built) && options.artifact == Artifact::Object) {
       std::vector<std::string> link = {"-r", "-o", options.output};

@@ -74,10 +74,11 @@ Sema::matchSelector(const ast::Expr &selector) {
 }
 
 std::optional<Program> analyze(const ast::Module &module,
-                               DiagnosticEngine &diags) {
+                               DiagnosticEngine &diags,
+                               const AnalyzeOptions &options) {
   Program program;
   program.filename = module.filename;
-  Sema sema(program, diags);
+  Sema sema(program, diags, options.training && module.train.has_value());
   if (!sema.checkModel(module.model))
     return std::nullopt;
   if (module.train && !sema.checkTrain(*module.train))

@@ -26,8 +26,9 @@ namespace firn {
 
 class Sema {
 public:
-  Sema(Program &program, DiagnosticEngine &diags)
-      : program(program), diags(diags) {}
+  /// `training`: the program will be trained (see AnalyzeOptions).
+  Sema(Program &program, DiagnosticEngine &diags, bool training = false)
+      : program(program), diags(diags), training(training) {}
 
   bool checkModel(const ast::ModelBlock &model);
   bool checkForward(const ast::ForwardDef &forward);
@@ -85,6 +86,12 @@ private:
                                          const std::vector<ValueType> &args,
                                          const BoundArgs &bound, bool inLoss);
   std::optional<ValueType> checkType(const ast::TensorTypeNode &node);
+  /// Reports at `loc` a tensor larger than Halide can index (`what` names
+  /// it: "tensor f32[N, 9]", "parameter 'fc.weight' f32[9, 9]").
+  bool checkSize(const ValueType &type, SourceLocation loc,
+                 const std::string &what);
+  /// checkSize for the parameters and buffers `layer` declared.
+  bool checkLayerSizes(const Layer &layer);
   bool requireFloat(const ast::Expr &expr, const ValueType &type,
                     const std::string &what);
 
@@ -98,9 +105,17 @@ private:
                                              const std::string &callee);
   bool declareClip(const ast::ClipDecl &decl);
   bool declareSchedule(const ast::ScheduleDecl &decl);
+  /// "Nothing to train" and "the loss has no gradient", as PyTorch's
+  /// backward() would refuse them.
+  bool checkTrainable(const ast::TrainBlock &train);
+  /// Whether `expr` depends on a trainable parameter (PyTorch's
+  /// requires_grad), given that of each name in scope.
+  bool requiresGrad(const ast::Expr &expr,
+                    const std::map<std::string, bool> &scope) const;
 
   Program &program;
   DiagnosticEngine &diags;
+  const bool training;
   /// Where each claimed parameter was claimed, for the "claimed twice" error.
   std::map<size_t, std::string> claimedBy;
   /// The batch dimension's name, fixed by its first use.

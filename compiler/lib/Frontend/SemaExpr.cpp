@@ -37,6 +37,57 @@ std::string str(const ValueType &type) {
   return (type.dtype == ast::DType::F32 ? "f32" : "i64") + s;
 }
 
+namespace {
+/// Halide, without its large_buffers feature, addresses a buffer with 32-bit
+/// signed offsets: every allocation holds at most 2^31 - 1 bytes ("Total
+/// size for allocation ... exceeds 2^31 - 1" at compile time, a failed
+/// bounds check at run time).
+constexpr int64_t kMaxTensorBytes = 2147483647;
+
+/// Bytes of one sample of `type` (the batch dimension counted once), or
+/// nothing when that overflows 64 bits.
+std::optional<int64_t> bytesPerSample(const ValueType &type) {
+  int64_t bytes = type.dtype == ast::DType::F32 ? 4 : 8;
+  for (int64_t dim : type.shape)
+    if (dim != shape::kBatch && __builtin_mul_overflow(bytes, dim, &bytes))
+      return std::nullopt;
+  return bytes;
+}
+} // namespace
+
+bool Sema::checkSize(const ValueType &type, SourceLocation loc,
+                     const std::string &what) {
+  std::optional<int64_t> bytes = bytesPerSample(type);
+  if (bytes && *bytes <= kMaxTensorBytes)
+    return true;
+  const char *perSample = shape::hasBatch(type.shape) ? " per sample" : "";
+  diags.error(loc, what + " is too large: " +
+                       (bytes ? std::to_string(*bytes)
+                              : "more than " + std::to_string(INT64_MAX)) +
+                       " bytes" + perSample + "; a tensor may hold at most " +
+                       std::to_string(kMaxTensorBytes) +
+                       " bytes (2 GiB), the most Halide can index");
+  return false;
+}
+
+bool Sema::checkLayerSizes(const Layer &layer) {
+  size_t index = static_cast<size_t>(&layer - &program.layers[0]);
+  auto check = [&](const std::string &kind, const std::string &name,
+                   const shape::Shape &shape) {
+    ValueType type{ast::DType::F32, shape};
+    return checkSize(type, layer.loc,
+                     kind + " '" + name + "' " + str(type));
+  };
+  // In declaration order: the weight is the one to name.
+  for (const Parameter &param : program.params)
+    if (param.layer == index && !check("parameter", param.name, param.shape))
+      return false;
+  for (const Buffer &buffer : program.buffers)
+    if (buffer.layer == index && !check("buffer", buffer.name, buffer.shape))
+      return false;
+  return true;
+}
+
 std::optional<ValueType> Sema::checkType(const ast::TensorTypeNode &node) {
   ValueType type;
   type.dtype = node.dtype;
@@ -70,6 +121,8 @@ std::optional<ValueType> Sema::checkType(const ast::TensorTypeNode &node) {
     }
     type.shape.push_back(shape::kBatch);
   }
+  if (!checkSize(type, node.loc, "tensor " + str(type)))
+    return std::nullopt;
   return type;
 }
 
@@ -95,6 +148,16 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
   shape::Inferred result;
   switch (layer.kind) {
   case LayerKind::Linear:
+    // The gradient of linear exists for [N, in] only (FirnGradients.cpp);
+    // inference takes any rank, as PyTorch does.
+    if (training && input.shape.size() != 2) {
+      diags.error(call.loc, "layer '" + layer.name + "' (Linear) gets " +
+                                str(input) +
+                                "; for training, Linear supports only [N, "
+                                "in] inputs for now: flatten or reshape the "
+                                "input to two dimensions first");
+      return std::nullopt;
+    }
     result = shape::linear(input.shape, *paramShape("weight"),
                            paramShape("bias"));
     break;
@@ -215,6 +278,7 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     return std::nullopt;
   }
   shape::Shape dims;
+  const ast::Expr *inferred = nullptr;
   for (const ast::ExprPtr &element : target->elements) {
     if (element->kind == ast::ExprKind::Name && element->name == batchName) {
       dims.push_back(shape::kBatch);
@@ -229,8 +293,28 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
                                     std::to_string(*v));
       return std::nullopt;
     }
+    if (*v == -1 && inferred) {
+      // PyTorch: "only one dimension can be inferred".
+      diags.error(element->loc,
+                  "'reshape' can infer only one dimension, but -1 appears "
+                  "twice (first at " +
+                      std::to_string(inferred->loc.line) + ":" +
+                      std::to_string(inferred->loc.column) + ")");
+      return std::nullopt;
+    }
+    if (*v == -1)
+      inferred = element.get();
     dims.push_back(*v);
   }
+  // The explicit sizes alone may overflow the element count the shape rule
+  // multiplies out.
+  shape::Shape explicitDims;
+  for (int64_t d : dims)
+    if (d > 0)
+      explicitDims.push_back(d);
+  if (!checkSize({ast::DType::F32, explicitDims}, target->loc,
+                 "the 'reshape' target"))
+    return std::nullopt;
   shape::Inferred r = shape::reshape(x.shape, dims);
   if (!r.ok())
     return fail(r.error);
@@ -351,6 +435,10 @@ std::optional<ValueType> Sema::typeOf(const ast::Expr &expr, Scope &scope,
                               describe(&expr));
     return std::nullopt;
   }
+  // Every operand is within the limit, but a result can still outgrow it
+  // (broadcasting [N, K, 1] with [M]).
+  if (!checkSize(*type, expr.loc, "the result " + str(*type)))
+    return std::nullopt;
   program.types[&expr] = *type;
   return type;
 }

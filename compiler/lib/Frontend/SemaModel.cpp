@@ -223,8 +223,11 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
         layer.padding = {(*p)[0], (*p)[1], (*p)[0], (*p)[1]};
       }
     }
-    double b = 1.0 / std::sqrt(static_cast<double>(
-                         layer.in * layer.kernel[0] * layer.kernel[1]));
+    // In double: the product of three 32-bit sizes may overflow int64 (the
+    // weight is reported as too large right after).
+    double b = 1.0 / std::sqrt(static_cast<double>(layer.in) *
+                               static_cast<double>(layer.kernel[0]) *
+                               static_cast<double>(layer.kernel[1]));
     addParam(layer, "weight",
              {layer.out, layer.in, layer.kernel[0], layer.kernel[1]}, b);
     if (layer.bias)
@@ -436,10 +439,10 @@ bool Sema::applyInit(const ast::InitStmt &stmt) {
         param.values = {param.name == layer.name + ".weight" ? 1.0 : 0.0};
       } else {
         param.init = ParamInit::Uniform;
-        int64_t fanIn = layer.kind == LayerKind::Linear
-                            ? layer.in
-                            : layer.in * layer.kernel[0] * layer.kernel[1];
-        param.bound = 1.0 / std::sqrt(static_cast<double>(fanIn));
+        double fanIn = static_cast<double>(layer.in);
+        if (layer.kind != LayerKind::Linear)
+          fanIn *= static_cast<double>(layer.kernel[0] * layer.kernel[1]);
+        param.bound = 1.0 / std::sqrt(fanIn);
         param.values.clear();
       }
       continue;
@@ -459,7 +462,7 @@ bool Sema::checkModel(const ast::ModelBlock &model) {
     return false;
   }
   for (const ast::LayerDecl &decl : model.layers)
-    if (!declareLayer(decl))
+    if (!declareLayer(decl) || !checkLayerSizes(program.layers.back()))
       return false;
   for (const ast::FreezeStmt &stmt : model.freezes)
     if (!applyFreeze(stmt))

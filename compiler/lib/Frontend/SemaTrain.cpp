@@ -411,7 +411,75 @@ bool Sema::checkTrain(const ast::TrainBlock &train) {
   }
   program.zeroGrad = train.zeroGrad;
   program.mode = train.mode;
-  return true;
+  return !training || checkTrainable(train);
+}
+
+bool Sema::requiresGrad(const ast::Expr &expr,
+                        const std::map<std::string, bool> &scope) const {
+  // Recursion is bounded by the parser's nesting limit.
+  switch (expr.kind) {
+  case ast::ExprKind::Name: {
+    auto it = scope.find(expr.name);
+    return it != scope.end() && it->second;
+  }
+  case ast::ExprKind::Call: {
+    auto layer = program.layerCalls.find(&expr);
+    if (layer != program.layerCalls.end())
+      for (const Parameter &param : program.params)
+        if (param.layer == layer->second && param.trainable)
+          return true;
+    for (const ast::Arg &arg : expr.args)
+      if (requiresGrad(*arg.value, scope))
+        return true;
+    return false;
+  }
+  default:
+    for (const ast::ExprPtr &element : expr.elements)
+      if (requiresGrad(*element, scope))
+        return true;
+    return false;
+  }
+}
+
+bool Sema::checkTrainable(const ast::TrainBlock &train) {
+  bool anyTrainable = false;
+  for (const Parameter &param : program.params)
+    anyTrainable |= param.trainable;
+  if (!anyTrainable) {
+    // PyTorch: "optimizer got an empty parameter list", or backward() on a
+    // loss that does not require grad.
+    diags.error(train.loc,
+                "nothing to train: " +
+                    (program.params.empty()
+                         ? "model '" + program.modelName + "' has no parameters"
+                         : "every parameter of model '" + program.modelName +
+                               "' is frozen") +
+                    " (build with --no-grad for inference only)");
+    return false;
+  }
+  std::map<std::string, bool> scope;
+  for (const ast::Stmt &stmt : program.forward->body) {
+    bool flag = requiresGrad(*stmt.value, scope);
+    if (stmt.isReturn) {
+      scope["output"] = flag;
+      break;
+    }
+    scope[stmt.target] = flag;
+  }
+  // Forward inputs and the target are data: they never require grad. The
+  // loss sees forward's names only through `output`.
+  std::map<std::string, bool> lossScope = {{"output", scope["output"]}};
+  if (requiresGrad(*train.loss, lossScope))
+    return true;
+  std::string why;
+  if (train.loss->kind == ast::ExprKind::Number)
+    why = " (it is a constant)";
+  else if (!lossScope["output"])
+    why = " (the model's output does not depend on one either)";
+  diags.error(train.loss->loc, "the loss has no gradient: it does not depend "
+                               "on any trainable parameter" +
+                                   why);
+  return false;
 }
 
 } // namespace firn

@@ -8,14 +8,29 @@
 
 namespace firn {
 
+/// Counts saturate at INT64_MAX instead of wrapping: a huge `--batch-size`
+/// or model gives "at least 9.2e18", never a negative count.
+constexpr int64_t kCostSaturated = INT64_MAX;
+
+inline int64_t saturatingAdd(int64_t a, int64_t b) {
+  int64_t sum;
+  return __builtin_add_overflow(a, b, &sum) ? kCostSaturated : sum;
+}
+
+inline int64_t saturatingMul(int64_t a, int64_t b) {
+  int64_t product;
+  return __builtin_mul_overflow(a, b, &product) ? kCostSaturated : product;
+}
+
 /// Floating-point operations and bytes moved (operands read, results
-/// written, as f32/i64) by one execution, for a given batch size.
+/// written, as f32/i64) by one execution, for a given batch size. Both are
+/// non-negative and saturate at kCostSaturated.
 struct Cost {
   int64_t flops = 0;
   int64_t bytes = 0;
   Cost &operator+=(const Cost &other) {
-    flops += other.flops;
-    bytes += other.bytes;
+    flops = saturatingAdd(flops, other.flops);
+    bytes = saturatingAdd(bytes, other.bytes);
     return *this;
   }
 };

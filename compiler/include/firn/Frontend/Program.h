@@ -155,10 +155,19 @@ struct Program {
   const Layer *findLayer(const std::string &name) const;
 };
 
+struct AnalyzeOptions {
+  /// With a train block, also check what training needs: a trainable
+  /// parameter, a loss that depends on one (else it has no gradient, as
+  /// PyTorch's backward() refuses), layers used as autodiff supports them.
+  /// `firnc --no-grad` builds for inference only and turns this off.
+  bool training = true;
+};
+
 /// Checks a parsed module and resolves it. Reports the first error through
 /// `diags` and returns nothing then.
 std::optional<Program> analyze(const ast::Module &module,
-                               DiagnosticEngine &diags);
+                               DiagnosticEngine &diags,
+                               const AnalyzeOptions &options = {});
 
 } // namespace firn
 

@@ -108,7 +108,9 @@ const char *firn_last_error(const firn_session *session);
  * values; keys the model does not have are ignored. F64 data for a float32
  * state and I32 for an int64 state are converted. A missing, corrupt or
  * misfitting file (wrong shape or dtype, a missing parameter) fails with a
- * message naming the file and the tensor, and then nothing has changed. */
+ * message naming the file and the tensor, and then nothing has changed; so
+ * does a file holding NaN or an infinity in any tensor (a diverged run's),
+ * as the binary's --init does without --allow-nonfinite. */
 int firn_load(firn_session *session, const char *checkpoint_path);
 
 /* Writes the state to `path` as a firn checkpoint: parameters and buffers
