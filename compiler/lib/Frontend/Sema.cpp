@@ -3,11 +3,14 @@
 
 namespace firn {
 
+void Program::addLayer(Layer layer) {
+  layerIndex.emplace(layer.name, layers.size());
+  layers.push_back(std::move(layer));
+}
+
 const Layer *Program::findLayer(const std::string &name) const {
-  for (const Layer &layer : layers)
-    if (layer.name == name)
-      return &layer;
-  return nullptr;
+  auto it = layerIndex.find(name);
+  return it == layerIndex.end() ? nullptr : &layers[it->second];
 }
 
 namespace {
