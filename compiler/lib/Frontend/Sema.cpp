@@ -1,13 +1,18 @@
 //===- Sema.cpp - Semantic analysis driver and selectors ------------------===//
 #include "Sema.h"
 
+#include <algorithm>
+
 namespace firn {
 
+void Program::addLayer(Layer layer) {
+  layerIndex.emplace(layer.name, layers.size());
+  layers.push_back(std::move(layer));
+}
+
 const Layer *Program::findLayer(const std::string &name) const {
-  for (const Layer &layer : layers)
-    if (layer.name == name)
-      return &layer;
-  return nullptr;
+  auto it = layerIndex.find(name);
+  return it == layerIndex.end() ? nullptr : &layers[it->second];
 }
 
 namespace {
@@ -49,10 +54,11 @@ Sema::matchSelector(const ast::Expr &selector) {
       diags.error(selector.loc, "layer '" + text + "' has no parameters");
       return std::nullopt;
     }
-    for (size_t i = 0; i < program.params.size(); ++i)
-      if (program.params[i].layer ==
-          static_cast<size_t>(layer - &program.layers[0]))
-        matched.push_back(i);
+    // The layer's own indices, in declaration order: scanning every
+    // parameter per `freeze fc` is quadratic in a large model.
+    for (const auto &[role, index] : layer->params)
+      matched.push_back(index);
+    std::sort(matched.begin(), matched.end());
     return matched;
   }
   for (size_t i = 0; i < program.params.size(); ++i)

@@ -71,19 +71,27 @@ bool Sema::checkSize(const ValueType &type, SourceLocation loc,
 }
 
 bool Sema::checkLayerSizes(const Layer &layer) {
-  size_t index = static_cast<size_t>(&layer - &program.layers[0]);
+  // In declaration order (the weight is the one to name), from the layer's
+  // own indices: scanning every parameter per layer is quadratic.
+  std::vector<size_t> params, buffers;
+  for (const auto &[role, index] : layer.params)
+    params.push_back(index);
+  for (const auto &[role, index] : layer.buffers)
+    buffers.push_back(index);
+  std::sort(params.begin(), params.end());
+  std::sort(buffers.begin(), buffers.end());
   auto check = [&](const std::string &kind, const std::string &name,
                    const shape::Shape &shape) {
     ValueType type{ast::DType::F32, shape};
-    return checkSize(type, layer.loc,
-                     kind + " '" + name + "' " + str(type));
+    return checkSize(type, layer.loc, kind + " '" + name + "' " + str(type));
   };
-  // In declaration order: the weight is the one to name.
-  for (const Parameter &param : program.params)
-    if (param.layer == index && !check("parameter", param.name, param.shape))
+  for (size_t index : params)
+    if (!check("parameter", program.params[index].name,
+               program.params[index].shape))
       return false;
-  for (const Buffer &buffer : program.buffers)
-    if (buffer.layer == index && !check("buffer", buffer.name, buffer.shape))
+  for (size_t index : buffers)
+    if (!check("buffer", program.buffers[index].name,
+               program.buffers[index].shape))
       return false;
   return true;
 }

@@ -332,7 +332,7 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
     return false;
   for (auto &[role, index] : layer.params)
     program.params[index].trainable = requiresGrad;
-  program.layers.push_back(std::move(layer));
+  program.addLayer(std::move(layer));
   return true;
 }
 

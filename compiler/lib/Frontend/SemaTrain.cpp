@@ -425,8 +425,8 @@ bool Sema::requiresGrad(const ast::Expr &expr,
   case ast::ExprKind::Call: {
     auto layer = program.layerCalls.find(&expr);
     if (layer != program.layerCalls.end())
-      for (const Parameter &param : program.params)
-        if (param.layer == layer->second && param.trainable)
+      for (const auto &[role, index] : program.layers[layer->second].params)
+        if (program.params[index].trainable)
           return true;
     for (const ast::Arg &arg : expr.args)
       if (requiresGrad(*arg.value, scope))
