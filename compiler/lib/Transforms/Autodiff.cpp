@@ -99,6 +99,8 @@ private:
           continue; // A leaf: accumulated below.
         if (isa<ReadBufferOp>(op))
           continue; // State, not learned (eval-mode BatchNorm statistics).
+        if (isa<ConstantOp>(op))
+          continue; // A number in the model (`2.0 * h`): nothing to learn.
         return op->emitOpError("has no gradient rule");
       }
       SmallVector<Value> operandGrads;

@@ -131,3 +131,31 @@ module {
     return %l : tensor<f32>
   }
 }
+
+// -----
+
+// A number in the model (`h * 2.0`, `loss + 1.0`) is a constant: a leaf with
+// nothing to learn. The gradient flows past it: d/dw of sum(2 x w) + 1 is
+// the column sum of 2 x, the constant times the incoming gradient.
+// CHECK-LABEL: func.func @train_step
+// CHECK: %[[TWO:.*]] = firn.constant dense<2.000000e+00> : tensor<f32>
+// CHECK: %[[DH:.*]] = firn.broadcast_like
+// CHECK: %[[DY:.*]] = firn.mul %[[DH]], %[[TWO]]
+// CHECK: %[[DW:.*]] = firn.mul %[[DY]], %arg0
+// CHECK: %[[SUM:.*]] = firn.reduce_sum %[[DW]] axes [0] keepdims
+// CHECK: %[[G:.*]] = firn.reshape %[[SUM]]
+// CHECK: %[[ACC:.*]] = firn.add %{{.*}}, %[[G]]
+// CHECK: firn.write_buffer %[[ACC]] to @"grad/w"
+module {
+  firn.param @w : tensor<2xf32> trainable init load
+  func.func @train_step(%x: tensor<?x2xf32>) -> tensor<f32> {
+    %w = firn.read_param @w : tensor<2xf32>
+    %two = firn.constant dense<2.0> : tensor<f32>
+    %one = firn.constant dense<1.0> : tensor<f32>
+    %h = firn.mul %x, %w : tensor<?x2xf32>, tensor<2xf32> -> tensor<?x2xf32>
+    %y = firn.mul %h, %two : tensor<?x2xf32>, tensor<f32> -> tensor<?x2xf32>
+    %s = firn.reduce_sum %y axes [] : tensor<?x2xf32> -> tensor<f32>
+    %l = firn.add %s, %one : tensor<f32>, tensor<f32> -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}
