@@ -171,6 +171,11 @@ std::string nearest(const std::string &word,
   std::string best;
   int bestDistance = 3;
   for (const std::string &candidate : candidates) {
+    // The distance is at least the difference in length: a word far longer
+    // than every option (a pasted blob) costs nothing to reject.
+    const size_t shorter = std::min(word.size(), candidate.size());
+    if (std::max(word.size(), candidate.size()) - shorter >= size_t(bestDistance))
+      continue;
     const int d = editDistance(word, candidate);
     if (d < bestDistance && d < int(word.size())) {
       bestDistance = d;
