@@ -11,6 +11,8 @@
 
 #include "firn/Runtime/Trainer.h"
 
+#include "firn/Runtime/HalideErrors.h"
+
 #include <algorithm>
 #include <memory>
 
@@ -138,8 +140,16 @@ bool KernelRunner::call(const firn_function_desc &fn,
 
   int status = fn.call(ws.pointers.data());
   if (status != 0) {
+    const std::string said = takeHalideErrors();
     error = std::string("kernel ") + fn.name + " failed with Halide error " +
-            std::to_string(status);
+            std::to_string(status) + (said.empty() ? "" : ": " + said);
+    // What grows with the batch: Halide's buffers hold at most 2^31 - 1
+    // bytes, and memory is finite.
+    if (status == halide_error_code_buffer_allocation_too_large ||
+        status == halide_error_code_buffer_extents_too_large ||
+        status == halide_error_code_out_of_memory)
+      error += " (batch size " + std::to_string(batch) +
+               "; a smaller --batch-size may fit)";
     return false;
   }
 
