@@ -48,17 +48,21 @@ Expr quietNaN() { return Expr(std::numeric_limits<float>::quiet_NaN()); }
 
 namespace {
 /// Whether `v` is known at compile time: Halide folds arithmetic on such a
-/// value (0 * x to 0) as if x could not be NaN or infinite.
-bool isCompileTimeConstant(Value v) {
+/// value (0 * x to 0) as if x could not be NaN or infinite. Looks `depth`
+/// ops deep (constants shared by a chain of ops would otherwise make the
+/// walk exponential); deeper, `v` counts as unknown.
+bool isCompileTimeConstant(Value v, int depth = 8) {
   Operation *def = v.getDefiningOp();
   if (!def)
     return false;
   if (isa<ConstantOp>(def))
     return true;
-  return def->getNumOperands() > 0 &&
-         llvm::all_of(def->getOperands(), isCompileTimeConstant) &&
-         def->getNumResults() == 1 && def->getName().getDialectNamespace() ==
-                                          FirnDialect::getDialectNamespace();
+  return depth > 0 && def->getNumOperands() > 0 && def->getNumResults() == 1 &&
+         def->getName().getDialectNamespace() ==
+             FirnDialect::getDialectNamespace() &&
+         llvm::all_of(def->getOperands(), [&](Value operand) {
+           return isCompileTimeConstant(operand, depth - 1);
+         });
 }
 } // namespace
 
@@ -411,7 +415,8 @@ LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
     e = isa<MulOp>(op) ? operand(0) * operand(1) : operand(0) / operand(1);
     // 0 * x is NaN where x is NaN or infinite (PyTorch does not fold it):
     // keep Halide from folding a product or quotient with a constant.
-    if (llvm::any_of(op->getOperands(), isCompileTimeConstant))
+    if (llvm::any_of(op->getOperands(),
+                     [](Value v) { return isCompileTimeConstant(v); }))
       e = Halide::strict_float(e);
   } else if (isa<MaxOp>(op))
     e = nanMax(operand(0), operand(1));
