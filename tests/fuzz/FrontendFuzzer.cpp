@@ -3,7 +3,9 @@
 // libFuzzer target: the input is a .firn file. It goes where firnc takes a
 // model before code generation: parse, Sema, MLIRGen, verify, then the whole
 // training pipeline (autodiff, pruning, optimizer lowering, fusion) and a
-// final verify. A user error is fine (a diagnostic, as firnc reports it);
+// final verify; on a copy, autodiff and firnc's --explain-pruning report
+// (pruning and the cost model, at a batch size large enough to overflow
+// unchecked arithmetic). A user error is fine (a diagnostic, as firnc reports it);
 // what is not is a crash, a sanitizer report, or an internal error: IR the
 // front end generates or a pass leaves behind that does not verify. Those
 // abort, so that libFuzzer keeps the input.
@@ -16,10 +18,14 @@
 #include "firn/Frontend/Program.h"
 #include "firn/Transforms/Passes.h"
 
+#include "ExplainPruning.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
+
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -30,6 +36,22 @@ namespace {
 [[noreturn]] void internalError(const char *what) {
   std::fprintf(stderr, "firn frontend fuzzer: internal error: %s\n", what);
   std::abort();
+}
+
+/// Runs the training pipeline up to `last`. A failure is a diagnostic
+/// (the model is rejected); IR that does not verify after a successful run
+/// is an internal error. The pass manager's own verifier is off so that the
+/// two are told apart.
+mlir::LogicalResult runPipeline(mlir::MLIRContext &context, mlir::ModuleOp module,
+                                firn::Stage last) {
+  mlir::PassManager pm(&context);
+  pm.enableVerifier(false);
+  firn::buildTrainingPipeline(pm, last);
+  if (mlir::failed(pm.run(module)))
+    return mlir::failure();
+  if (mlir::failed(mlir::verify(module)))
+    internalError("the IR after the training pipeline does not verify");
+  return mlir::success();
 }
 } // namespace
 
@@ -58,14 +80,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (mlir::failed(mlir::verify(*ir)))
     internalError("the generated IR does not verify");
 
-  mlir::PassManager pm(&context);
-  // The final verify below tells a pass that breaks the IR (an internal
-  // error) from one that rejects the model with a diagnostic.
-  pm.enableVerifier(false);
-  firn::buildTrainingPipeline(pm, firn::Stage::Optimized);
-  if (mlir::failed(pm.run(*ir)))
-    return 0;
-  if (mlir::failed(mlir::verify(*ir)))
-    internalError("the IR after the training pipeline does not verify");
+  // --explain-pruning: after autodiff only, as firnc runs it.
+  mlir::OwningOpRef<mlir::ModuleOp> explained = ir->clone();
+  if (succeeded(runPipeline(context, *explained, firn::Stage::Grad)))
+    firn::explainPruning(*explained, /*batchSize=*/int64_t(1) << 40,
+                         llvm::nulls());
+
+  (void)runPipeline(context, *ir, firn::Stage::Optimized);
   return 0;
 }
