@@ -45,14 +45,24 @@ std::string shapeString(const std::vector<int64_t> &shape) {
 /// dimension or when the count would overflow int64_t.
 bool checkedByteCount(const std::vector<int64_t> &shape, size_t elementSize,
                       int64_t &bytes) {
+  // The product of the non-zero dimensions must fit too, even where a zero
+  // dimension makes the array empty (NumPy makes (2**62, 0) arrays): code
+  // that sizes one sample or one row of it must not overflow either.
   bytes = int64_t(elementSize);
+  bool empty = false;
   for (int64_t dim : shape) {
     if (dim < 0)
       return false;
-    if (dim != 0 && bytes > INT64_MAX / dim)
+    if (dim == 0) {
+      empty = true;
+      continue;
+    }
+    if (bytes > INT64_MAX / dim)
       return false;
     bytes *= dim;
   }
+  if (empty)
+    bytes = 0;
   return true;
 }
 
@@ -312,7 +322,9 @@ bool interpretHeader(const std::string &text, int major, TensorData &out,
   // Uint8 data is stored one byte per element and widened after reading.
   const size_t fileElementSize =
       isUint8(header.descr) ? 1 : dtypeSize(out.dtype);
-  if (!checkedByteCount(header.shape, fileElementSize, dataBytes)) {
+  int64_t widenedBytes;
+  if (!checkedByteCount(header.shape, dtypeSize(out.dtype), widenedBytes) ||
+      !checkedByteCount(header.shape, fileElementSize, dataBytes)) {
     error = "shape " + shapeString(header.shape) + " is too large";
     return false;
   }
@@ -349,6 +361,9 @@ std::string numpyTypeName(const std::string &descr) {
       std::string("<>|=").find(descr[0]) == std::string::npos)
     return "";
   const std::string size = descr.substr(2);
+  // NumPy's sizes have a few digits; a longer one would overflow the bits.
+  if (size.empty() || size.size() > 4)
+    return "";
   for (char c : size)
     if (!std::isdigit((unsigned char)c))
       return "";

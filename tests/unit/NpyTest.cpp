@@ -377,6 +377,28 @@ TEST(NpyTest, DescrNames) {
 // Bad files
 //===----------------------------------------------------------------------===//
 
+// Found by tests/fuzz/NpyFuzzer.cpp (tests/fuzz/regressions/npy/).
+TEST(NpyTest, AHugeItemSizeIsRejectedWithoutOverflow) {
+  // NumPy's name for the type was computed as atoi(size) * 8 in int.
+  expectBad(npyWith(dictFor("<f536870912", "()"), ""), "unsupported dtype '<f536870912'");
+}
+
+TEST(NpyTest, EmptyArraysWithHugeDimensionsAreRejected) {
+  // (2^62, 0) holds no bytes, but one row of it as int32 (uint8 widens)
+  // would be 2^64 bytes: the reader refuses what the writer could not write.
+  expectBad(npyWith(dictFor("|u1", "(4611686018427387904, 0)"), ""), "too large");
+  expectBad(npyWith(dictFor("<f4", "(0, 4611686018427387904)"), ""), "too large");
+  // An ordinary empty array reads and writes back.
+  const std::string path = tempPath();
+  writeBytes(path, npyWith(dictFor("<f4", "(0, 3)"), ""));
+  TensorData t = readOk(path);
+  EXPECT_EQ(t.shape, (std::vector<int64_t>{0, 3}));
+  std::vector<uint8_t> out;
+  std::string error;
+  EXPECT_TRUE(serializeNpy(t, out, error)) << error;
+  std::remove(path.c_str());
+}
+
 TEST(NpyTest, MissingFile) {
   const std::string path = tempPath("_does_not_exist.npy");
   TensorData t;
