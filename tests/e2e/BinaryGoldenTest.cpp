@@ -93,6 +93,16 @@ void expectPyTorchStateDict(const SafetensorsFile &fixture,
   EXPECT_EQ(got, want);
 }
 
+/// The sanitizer flags of a FIRN_SANITIZE build (its runtime library is
+/// instrumented, so what links it needs them too), else nothing.
+std::string sanitizeFlags() {
+#ifdef FIRN_SANITIZE_FLAGS
+  return FIRN_SANITIZE_FLAGS;
+#else
+  return "";
+#endif
+}
+
 /// The parameter: a seed ("s004_linear_adam": examples/seeds/<stem>.firn and
 /// tests/fixtures/<stem>.safetensors) or a fixture model ("models/clip_norm":
 /// tests/fixtures/models/clip_norm.firn and .safetensors).
@@ -409,7 +419,8 @@ int main(void) {
 }
 )c";
   program.close();
-  ASSERT_EQ(run("cc -std=c99 -Wall -Werror -I" + dir + " " + dir + "/embed.c " +
+  ASSERT_EQ(run("cc -std=c99 -Wall -Werror " + sanitizeFlags() + " -I" + dir + " " +
+                    dir + "/embed.c " +
                     dir + "/libs004.a -lstdc++ -lm -ldl -lpthread -o " + dir +
                     "/embed",
                 output),
@@ -437,7 +448,7 @@ TEST(Object, LinksIntoABinary) {
           "int main(int argc, char **argv) { return firn_main(argc, argv, "
           "&firn_model); }\n";
   main.close();
-  ASSERT_EQ(run("c++ -I" + std::string(FIRN_RUNTIME_INCLUDE) +
+  ASSERT_EQ(run("c++ " + sanitizeFlags() + " -I" + std::string(FIRN_RUNTIME_INCLUDE) +
                     " -isystem /usr/include/halide14 " + dir + "/main.cpp " +
                     dir + "/model.o " + FIRN_RUNTIME_LIBRARY +
                     " -ldl -lpthread -o " + dir + "/model",
