@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "E2ESupport.h"
+#include "GoldenTolerances.h"
 #include "firn/Runtime/Json.h"
 #include "firn/Runtime/Npy.h"
 #include "firn/Runtime/Safetensors.h"
@@ -27,6 +28,7 @@
 
 using namespace firn::runtime;
 using namespace firn::e2e;
+using firn::testing::zeroGradientTolerance;
 
 namespace {
 
@@ -46,19 +48,6 @@ void writeCheckpoint(const SafetensorsFile &fixture, const std::string &prefix,
       base.tensors[key.substr(prefix.size())] = tensor;
   std::string error;
   ASSERT_TRUE(writeSafetensors(path, base, error)) << error;
-}
-
-/// The absolute tolerance, on top of the relative one, for a gradient that is
-/// zero mathematically and float32 noise in both PyTorch and firn: the bias of
-/// the layer that feeds a train-mode BatchNorm (the batch mean cancels it;
-/// make_fixtures.py asserts PyTorch's noise there is < 2.5e-7, and
-/// SeedGoldenTest.cpp gives it the same 1e-6).
-double zeroGradientTolerance(const std::string &stem, const std::string &param) {
-  if (((stem == "batchnorm_train" || stem == "batchnorm_cumulative") &&
-       param == "fc1.bias") ||
-      (stem == "batchnorm2d" && param == "conv.bias"))
-    return 1e-6;
-  return 0.0;
 }
 
 /// Where the fixture records PyTorch's state_dict (`state_dict`: name ->

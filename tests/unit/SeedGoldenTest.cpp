@@ -41,6 +41,7 @@
 
 #include "CompileModel.h"
 #include "FixtureTensors.h"
+#include "GoldenTolerances.h"
 
 #include <gtest/gtest.h>
 
@@ -53,6 +54,7 @@ using namespace firn;
 using reference::Tensor;
 using firn::testing::expectClose;
 using firn::testing::toTensor;
+using firn::testing::zeroGradientTolerance;
 
 namespace {
 
@@ -87,18 +89,6 @@ Tensor microBatch(const Tensor &t, int k, int passes) {
   part.data.assign(t.data.begin() + k * rows * row,
                    t.data.begin() + (k + 1) * rows * row);
   return part;
-}
-
-/// The absolute tolerance, on top of the relative one, for one gradient that
-/// is zero mathematically: the bias of the layer that feeds a train-mode
-/// BatchNorm (make_fixtures.py asserts PyTorch's noise there is < 2.5e-7).
-double zeroGradientTolerance(const std::string &stem,
-                             const std::string &param) {
-  if (((stem == "batchnorm_train" || stem == "batchnorm_cumulative") &&
-       param == "fc1.bias") ||
-      (stem == "batchnorm2d" && param == "conv.bias"))
-    return 1e-6;
-  return 0.0;
 }
 
 class SeedGolden : public ::testing::TestWithParam<GoldenCase> {};

@@ -999,15 +999,6 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     Func mean("bn_mean_" + std::to_string(counter++));
     Func var("bn_var_" + std::to_string(counter++));
     float eps = static_cast<float>(bn.getEps().convertToDouble());
-    // momentum=None: the cumulative average, 1 / num_batches_tracked after
-    // this batch, computed in double as PyTorch computes it, then rounded.
-    Expr momentum =
-        bn.getMomentum() || !bn.getCount()
-            ? Expr(static_cast<float>(
-                  bn.getMomentum() ? bn.getMomentum()->convertToDouble() : 0))
-            : Halide::cast<float>(
-                  Halide::Expr(1.0) /
-                  Halide::cast<double>(in[stats + 2].func() + 1));
     if (bn.getTraining()) {
       mean(c) = Halide::sum(x.at(xi)) / count;
       root(mean);
@@ -1026,6 +1017,14 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     define(out.func, v, y);
     Var k("k");
     if (bn.getTraining()) {
+      // momentum=None (no attribute; the verifier asks for the count): the
+      // cumulative average, 1 / num_batches_tracked after this batch, in
+      // double as PyTorch computes it, then rounded.
+      Expr momentum =
+          bn.getMomentum()
+              ? Expr(static_cast<float>(bn.getMomentum()->convertToDouble()))
+              : Halide::cast<float>(Expr(1.0) /
+                                    Halide::cast<double>(in[stats + 2].func() + 1));
       results[1].func(k) = (1 - momentum) * rm.at({k}) + momentum * mean(k);
       results[2].func(k) = (1 - momentum) * rv.at({k}) +
                            momentum * var(k) * count / (count - 1);

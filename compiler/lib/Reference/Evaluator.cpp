@@ -352,11 +352,13 @@ LogicalResult runBatchNorm(BatchNormOp op, Frame &frame, std::string &error) {
     return value ? &frame.find(value)->second : nullptr;
   };
   // momentum=None: the cumulative average, 1 / num_batches_tracked after
-  // this batch.
-  double momentum =
-      op.getMomentum() ? op.getMomentum()->convertToDouble()
-      : op.getCount()  ? 1.0 / (optional(op.getCount())->data.at(0) + 1)
-                       : 0.0;
+  // this batch (training only, where the verifier asks for the count; eval
+  // mode never moves the statistics, whatever the momentum).
+  double momentum = 0.0;
+  if (op.getMomentum())
+    momentum = op.getMomentum()->convertToDouble();
+  else if (op.getCount())
+    momentum = 1.0 / (optional(op.getCount())->data.at(0) + 1);
   BatchNormResult out = batchNorm(
       frame.find(op.getInput())->second, optional(op.getWeight()),
       optional(op.getBias()), frame.find(op.getRunningMean())->second,

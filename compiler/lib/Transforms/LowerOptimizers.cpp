@@ -257,14 +257,13 @@ private:
     auto func = b.create<func::FuncOp>(clips.front()->getLoc(), name,
                                        b.getFunctionType({}, {}));
     b.setInsertionPointToStart(func.addEntryBlock());
-    // The current value of each gradient buffer, in module order.
+    // The current value of each gradient buffer, in module order, read when
+    // a clip first touches it (null until then: untouched, neither read nor
+    // written).
     SmallVector<std::pair<BufferOp, Value>> grads;
     for (BufferOp buffer : module.getOps<BufferOp>())
       if (buffer.getSymName().starts_with("grad/"))
-        grads.push_back({buffer, b.create<ReadBufferOp>(
-                                     buffer.getLoc(), buffer.getType(),
-                                     buffer.getSymName())});
-    SmallVector<bool> touched(grads.size(), false);
+        grads.push_back({buffer, Value()});
     for (Operation *op : clips) {
       Arith a{b, op->getLoc()};
       auto owner = op->getAttrOfType<FlatSymbolRefAttr>("optimizer");
@@ -272,6 +271,11 @@ private:
       for (size_t i = 0; i < grads.size(); ++i)
         if (clipTouches(owner, grads[i].first))
           selected.push_back(i);
+      for (size_t i : selected)
+        if (!grads[i].second)
+          grads[i].second = b.create<ReadBufferOp>(
+              grads[i].first.getLoc(), grads[i].first.getType(),
+              grads[i].first.getSymName());
       if (selected.empty())
         continue;
       if (auto byNorm = dyn_cast<ClipGradNormOp>(op)) {
@@ -289,11 +293,9 @@ private:
           grads[i].second =
               a.max(a.neg(a.max(a.neg(grads[i].second), bound)), bound);
       }
-      for (size_t i : selected)
-        touched[i] = true;
     }
     for (size_t i = 0; i < grads.size(); ++i)
-      if (touched[i])
+      if (grads[i].second)
         b.create<WriteBufferOp>(grads[i].first.getLoc(), grads[i].second,
                                 grads[i].first.getSymName());
     b.create<func::ReturnOp>(func.getLoc());
