@@ -60,7 +60,8 @@ KernelRunner::KernelRunner(ModelState &state) : model(state) {
 KernelRunner::Workspace &KernelRunner::workspace(const firn_function_desc &fn) {
   Workspace &ws = workspaces[&fn];
   if (!ws.buffers) {
-    const int numPorts = fn.num_inputs + fn.num_outputs;
+    const int numPorts = fn.num_inputs + fn.num_outputs + fn.num_temps;
+    ws.temps.resize(fn.num_temps);
     ws.buffers.reset(new HalideBuffer[numPorts]);
     ws.pointers.resize(numPorts);
   }
@@ -135,6 +136,19 @@ bool KernelRunner::call(const firn_function_desc &fn,
                                     portShape(port, batch));
     }
     if (!describe(*tensor, fn.num_inputs + o, port, false))
+      return false;
+  }
+
+  // Temporaries: allocated at the first call and when the batch size
+  // changes, otherwise reused (a kernel writes all of one before any
+  // kernel reads it).
+  for (int t = 0; t < fn.num_temps; ++t) {
+    const firn_port &port = fn.temps[t];
+    HostTensor &tensor = ws.temps[t];
+    if (!matchesPort(tensor, port, batch))
+      tensor = HostTensor::zeros(static_cast<firn_dtype>(port.dtype),
+                                 portShape(port, batch));
+    if (!describe(tensor, fn.num_inputs + fn.num_outputs + t, port, false))
       return false;
   }
 

@@ -76,6 +76,19 @@ bool validateFunction(const firn_model_desc &desc, const firn_function_desc *fn,
   for (int i = 0; i < fn->num_inputs; ++i)
     if (!validatePort(desc, *fn, fn->inputs[i], "input", i, error))
       return false;
+  if (fn->num_temps < 0 || (fn->num_temps > 0 && !fn->temps)) {
+    error = std::string("function '") + fn->name + "': bad temporaries";
+    return false;
+  }
+  for (int i = 0; i < fn->num_temps; ++i) {
+    if (!validatePort(desc, *fn, fn->temps[i], "temporary", i, error))
+      return false;
+    if (fn->temps[i].state != -1 || fn->temps[i].index != i) {
+      error = std::string("function '") + fn->name + "': temporary " +
+              std::to_string(i) + " is not numbered " + std::to_string(i);
+      return false;
+    }
+  }
   // Each state is written at most once: the runtime swaps a written state
   // with its scratch tensor after the call, once per output port.
   std::set<int> written;

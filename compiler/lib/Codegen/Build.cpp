@@ -14,6 +14,8 @@
 
 #include "KernelCache.h"
 
+#include "firn/Codegen/KernelPartition.h"
+
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -21,51 +23,40 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <set>
+
 using namespace mlir;
 
 namespace firn::codegen {
 
-namespace {
-LogicalResult lowerOne(func::FuncOp func, const Halide::Target &target,
-                       const std::string &partOf,
-                       std::vector<LoweredFunction> &functions) {
-  FailureOr<LoweredFunction> lowered = lowerFunction(func);
-  if (failed(lowered))
-    return failure();
-  // A function that writes nothing (zero_grad with zero_grad none, the
-  // optimizer step of a model without optimizers) needs no kernel.
-  if (lowered->funcs.empty())
-    return success();
-  lowered->name = identifierFor(func.getSymName());
-  lowered->partOf = partOf;
-  llvm::raw_string_ostream source(lowered->source);
-  if (auto seed = func->getParentOfType<ModuleOp>()->getAttr("firn.seed"))
-    source << "seed " << seed << "\n";
-  func->print(source);
-  scheduleForTarget(*lowered, target);
-  functions.push_back(std::move(*lowered));
-  return success();
-}
-} // namespace
-
 LogicalResult lowerModel(ModuleOp module, const Halide::Target &target,
                          std::vector<LoweredFunction> &functions) {
+  KernelIndex index;
+  size_t first = functions.size();
   for (const std::string &name : modelFunctions()) {
     auto func = module.lookupSymbol<func::FuncOp>(name);
     if (!func)
       continue;
-    if (name != "optimizer_step") {
-      if (failed(lowerOne(func, target, "", functions)))
-        return failure();
-      continue;
+    // optimizer_step: each optimizer group (a function it calls) apart.
+    std::vector<func::FuncOp> parts;
+    if (name == "optimizer_step") {
+      for (auto call : func.getOps<func::CallOp>())
+        if (auto group = module.lookupSymbol<func::FuncOp>(call.getCallee()))
+          parts.push_back(group);
+    } else {
+      parts.push_back(func);
     }
-    // One kernel per optimizer group: the functions optimizer_step calls.
-    for (auto call : func.getOps<func::CallOp>()) {
-      auto group = module.lookupSymbol<func::FuncOp>(call.getCallee());
-      if (!group || failed(lowerOne(group, target, name, functions)))
+    int temporaries = 0;
+    for (func::FuncOp part : parts) {
+      FailureOr<int> used = lowerKernels(part, name, temporaries, functions, index);
+      if (failed(used))
         return failure();
+      temporaries = *used;
     }
   }
+  for (size_t i = first; i < functions.size(); ++i)
+    if (!functions[i].duplicate)
+      scheduleForTarget(functions[i], target);
   return success();
 }
 
@@ -100,6 +91,23 @@ LogicalResult run(const std::vector<std::string> &command, const std::string &lo
 }
 } // namespace
 
+namespace {
+/// `s0=fc1.weight`, `arg0=x`, `t3`, `result0`: a port in --emit=halide.
+std::string describePort(const Port &port) {
+  switch (port.kind) {
+  case Port::Kind::State:
+    return port.name + "=" + port.symbol;
+  case Port::Kind::Argument:
+    return "arg" + std::to_string(port.index);
+  case Port::Kind::Result:
+    return "result" + std::to_string(port.index);
+  case Port::Kind::Temporary:
+    return "t" + std::to_string(port.index);
+  }
+  return "";
+}
+} // namespace
+
 LogicalResult printLowered(std::vector<LoweredFunction> &functions,
                            const Halide::Target &target, llvm::raw_ostream &os,
                            std::string &error) {
@@ -109,13 +117,33 @@ LogicalResult printLowered(std::vector<LoweredFunction> &functions,
     return failure();
   }
   try {
+    // Each kernel once, under the first function that calls it, with what
+    // its ports are bound to there (kernels name state s0, s1, ...).
+    std::string function;
+    int number = 0;
     for (LoweredFunction &fn : functions) {
+      if (fn.partOf != function) {
+        function = fn.partOf;
+        number = 0;
+        os << "// ===== " << function << " =====\n";
+      }
+      ++number;
+      auto list = [](const std::vector<Port> &ports) {
+        std::string out;
+        for (const Port &port : ports)
+          out += (out.empty() ? "" : ", ") + describePort(port);
+        return "(" + out + ")";
+      };
+      os << "// kernel " << number << ": firn_k_" << fn.name << list(fn.inputs)
+         << " -> " << list(fn.outputs) << (fn.duplicate ? ", compiled above" : "")
+         << "\n";
+      if (fn.duplicate)
+        continue;
       std::string path = (dir + "/" + fn.name + ".stmt").str();
       fn.pipeline().compile_to_lowered_stmt(path, argumentsOf(fn),
                                             Halide::StmtOutputFormat::Text,
                                             target);
       auto text = llvm::MemoryBuffer::getFile(path);
-      os << "// ===== " << fn.name << " =====\n";
       if (text)
         os << (*text)->getBuffer();
       os << "\n";
@@ -206,7 +234,11 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
   KernelCache cache(options.cacheDirectory);
   try {
     Halide::Target kernels = options.target.with_feature(Halide::Target::NoRuntime);
+    std::set<std::string> compiled;
     for (LoweredFunction &fn : functions) {
+      // A kernel that several functions (or blocks) share is one object.
+      if (fn.duplicate || !compiled.insert(fn.name).second)
+        continue;
       std::string object = cache.get(
           "kernel firn_k_" + fn.name + "\n" + kernels.to_string() + "\n" + fn.source,
           ".o", base + "/" + fn.name + ".o",

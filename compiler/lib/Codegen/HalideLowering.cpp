@@ -34,9 +34,13 @@ public:
     std::vector<HTensor> args;
     for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
       auto type = cast<RankedTensorType>(arg.getType());
-      args.push_back(input("arg" + std::to_string(i), "", type));
-      if (!batch.defined() && type.getRank() > 0 && type.isDynamicDim(0))
-        batch = args.back().extents[0];
+      args.push_back(input("arg" + std::to_string(i), "", type,
+                           static_cast<int>(i)));
+      // (A kernel of a partitioned function may get the batch only in a
+      // temporary's later dimension: a transposed activation.)
+      for (int d = 0; !batch.defined() && d < type.getRank(); ++d)
+        if (type.isDynamicDim(d))
+          batch = args.back().extents[d];
     }
     if (!batch.defined())
       batch = Halide::Expr(1); // No batch-dependent value in this function.
@@ -49,7 +53,8 @@ public:
       return failure();
     for (auto [i, value] : llvm::enumerate(results))
       output("result" + std::to_string(i), "", value,
-             cast<RankedTensorType>(func.getResultTypes()[i]));
+             cast<RankedTensorType>(func.getResultTypes()[i]),
+             static_cast<int>(i));
     writeStateOutputs();
     for (Halide::Func &f : result.rootFuncs)
       f.compute_root();
@@ -57,11 +62,23 @@ public:
   }
 
 private:
+  /// Ports of state are named by their symbol; the others are the
+  /// argument or result `index`.
+  static Port port(const std::string &name, const std::string &symbol,
+                   RankedTensorType type, int index, bool isResult) {
+    Port p{name, symbol, type};
+    p.kind = !symbol.empty() ? Port::Kind::State
+             : isResult      ? Port::Kind::Result
+                             : Port::Kind::Argument;
+    p.index = index;
+    return p;
+  }
+
   HTensor input(const std::string &name, const std::string &symbol,
-                RankedTensorType type) {
+                RankedTensorType type, int index = 0) {
     Halide::ImageParam param(halideType(type),
                              static_cast<int>(type.getRank()), name);
-    result.inputs.push_back({name, symbol, type});
+    result.inputs.push_back(port(name, symbol, type, index, false));
     result.params.push_back(param);
     HTensor t;
     std::vector<Halide::Var> v = makeVars(type.getRank());
@@ -81,7 +98,7 @@ private:
   /// Outputs are fresh Funcs: a pipeline's outputs must be distinct and
   /// cannot be its inputs.
   void output(const std::string &name, const std::string &symbol,
-              const HTensor &value, RankedTensorType type) {
+              const HTensor &value, RankedTensorType type, int index = 0) {
     // A matrix product whose tiles cover the output exactly (static rows,
     // a multiple of the row tile: a weight gradient) writes the output
     // buffer itself, without a copy.
@@ -91,14 +108,14 @@ private:
           *rows % kContractionTileRows != 0)
         continue;
       c.isOutput = true;
-      result.outputs.push_back({name, symbol, type});
+      result.outputs.push_back(port(name, symbol, type, index, true));
       result.funcs.push_back(c.result);
       return;
     }
     std::vector<Halide::Var> v = makeVars(type.getRank());
     Halide::Func out("out_" + name);
     define(out, v, value.at(asExprs(v)));
-    result.outputs.push_back({name, symbol, type});
+    result.outputs.push_back(port(name, symbol, type, index, true));
     result.funcs.push_back(out);
     if (type.getRank() > 0 && !type.isDynamicDim(type.getRank() - 1))
       result.rowWidths[out.name()] = static_cast<int>(type.getDimSize(type.getRank() - 1));
@@ -132,7 +149,8 @@ private:
       std::string name = "out";
       for (const std::string &symbol : group) {
         values.push_back(state.at(symbol).at(asExprs(v)));
-        result.outputs.push_back({identifierFor(symbol), symbol, stateTypes.at(symbol)});
+        result.outputs.push_back(port(identifierFor(symbol), symbol,
+                                      stateTypes.at(symbol), 0, true));
         name += "_" + identifierFor(symbol);
       }
       Halide::Func out(name);

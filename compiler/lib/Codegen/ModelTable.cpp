@@ -16,6 +16,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
+#include <set>
 
 using namespace mlir;
 
@@ -128,22 +129,20 @@ std::string generateModelTable(ModuleOp module,
   }
   os << "\nstatic const firn_state_desc states[] = {\n" << rows.str() << "};\n\n";
 
-  // Functions: ports, and a wrapper calling the kernel(s). A function made
-  // of several kernels (optimizer_step: one per optimizer group) has the
-  // concatenation of their ports, and its wrapper calls each kernel on its
-  // slice.
+  // Functions: ports, and a wrapper calling the kernels. A function made
+  // of several kernels (see KernelPartition.h; optimizer_step: at least
+  // one per optimizer group) has the concatenation of their argument,
+  // result and state ports, plus the temporaries passed between them; its
+  // wrapper calls each kernel on its slice.
   std::map<std::string, std::string> descs;
   auto emitPorts = [&](const std::string &name, const char *kind,
                        const std::vector<const Port *> &list) {
     os << "static const firn_port " << name << "_" << kind << "[] = {\n";
-    int i = 0;
     for (const Port *port : list) {
       int state = port->symbol.empty() ? -1 : stateIndex.at(port->symbol);
-      os << "  {" << state << ", " << (port->symbol.empty() ? i : 0) << ", "
-         << dtypeOf(port->type) << ", " << port->type.getRank() << ", "
+      os << "  {" << state << ", " << (port->symbol.empty() ? port->index : 0)
+         << ", " << dtypeOf(port->type) << ", " << port->type.getRank() << ", "
          << shapeList(port->type) << "},\n";
-      if (port->symbol.empty())
-        ++i;
     }
     if (list.empty())
       os << "  {0, 0, 0, 0, {}},\n";
@@ -151,29 +150,47 @@ std::string generateModelTable(ModuleOp module,
   };
   std::vector<std::string> order;
   std::map<std::string, std::vector<const LoweredFunction *>> parts;
+  std::set<std::string> declared;
   for (const LoweredFunction &fn : functions) {
-    std::string whole = fn.partOf.empty() ? fn.name : fn.partOf;
-    if (!parts.count(whole))
-      order.push_back(whole);
-    parts[whole].push_back(&fn);
+    if (!parts.count(fn.partOf))
+      order.push_back(fn.partOf);
+    parts[fn.partOf].push_back(&fn);
+    if (!declared.insert(fn.name).second)
+      continue;
     size_t total = fn.inputs.size() + fn.outputs.size();
     os << "extern \"C\" int firn_k_" << fn.name << "(";
     for (size_t i = 0; i < total; ++i)
       os << (i ? ", " : "") << "struct halide_buffer_t *";
     os << ");\n";
   }
+  auto isTemporary = [](const Port &port) {
+    return port.kind == Port::Kind::Temporary;
+  };
   for (const std::string &whole : order) {
     std::vector<const Port *> inputs, outputs;
+    std::map<int, const Port *> temporaries;
     for (const LoweredFunction *fn : parts[whole]) {
       for (const Port &port : fn->inputs)
-        inputs.push_back(&port);
-      for (const Port &port : fn->outputs)
-        outputs.push_back(&port);
+        if (!isTemporary(port))
+          inputs.push_back(&port);
+      for (const Port &port : fn->outputs) {
+        if (isTemporary(port))
+          temporaries[port.index] = &port;
+        else
+          outputs.push_back(&port);
+      }
+    }
+    std::vector<const Port *> temps;
+    for (auto [number, port] : temporaries) {
+      (void)number;
+      temps.push_back(port);
     }
     emitPorts(whole, "inputs", inputs);
     emitPorts(whole, "outputs", outputs);
+    emitPorts(whole, "temps", temps);
     os << "static int call_" << whole << "(void **b) {\n  int status = 0;\n";
-    size_t in = 0, out = inputs.size();
+    // b holds the inputs, then the outputs, then the temporaries.
+    size_t in = 0, out = inputs.size(), temp = inputs.size() + outputs.size();
     // The kernels run in order, and a kernel reads the state the kernels
     // before it wrote (the clipped gradients @clip_grads leaves for the
     // optimizer groups): such an input is bound to the earlier output's
@@ -189,12 +206,20 @@ std::string generateModelTable(ModuleOp module,
         first = false;
       };
       for (const Port &port : fn->inputs) {
+        if (isTemporary(port)) {
+          arg(temp + port.index);
+          continue;
+        }
         auto earlier = written.find(port.symbol);
         arg(port.symbol.empty() || earlier == written.end() ? in
                                                             : earlier->second);
         ++in;
       }
       for (const Port &port : fn->outputs) {
+        if (isTemporary(port)) {
+          arg(temp + port.index);
+          continue;
+        }
         if (!port.symbol.empty())
           written[port.symbol] = out;
         arg(out++);
@@ -204,7 +229,8 @@ std::string generateModelTable(ModuleOp module,
     os << "  return status;\n}\nstatic const firn_function_desc " << whole
        << "_desc = {" << cString(whole) << ", " << inputs.size() << ", "
        << whole << "_inputs, " << outputs.size() << ", " << whole
-       << "_outputs, call_" << whole << "};\n\n";
+       << "_outputs, call_" << whole << ", " << temps.size() << ", " << whole
+       << "_temps};\n\n";
     descs[whole] = "&" + whole + "_desc";
   }
 

@@ -26,12 +26,19 @@
 
 namespace firn::codegen {
 
-/// One input or output of a lowered function: a function argument or
-/// result (`symbol` empty) or a piece of state (`symbol` its name).
+/// One input or output of a lowered kernel: an argument or result of the
+/// model function, a piece of state (`symbol` its name), or a temporary: a
+/// value one kernel of a function computes and a later kernel of the same
+/// function reads (see KernelPartition.h).
 struct Port {
-  std::string name;   ///< `arg0`, `result0` or the state symbol.
-  std::string symbol; ///< Empty for arguments and results.
+  enum class Kind { Argument, Result, State, Temporary };
+  std::string name;   ///< The kernel's parameter: `arg0`, `result0`, a symbol.
+  std::string symbol; ///< The state symbol; empty for the other kinds.
   mlir::RankedTensorType type;
+  Kind kind = Kind::Argument;
+  /// The argument's or result's position in the model function, or the
+  /// temporary's number within it.
+  int index = 0;
 };
 
 /// A matrix product result[i, j] = sum_k lhs[i, k] * rhs[k, j]: a linear
@@ -75,7 +82,13 @@ struct Contraction {
 constexpr int kContractionTileRows = 8;
 
 struct LoweredFunction {
+  /// The kernel's name (firn_k_<name>): the model function's, or for one
+  /// kernel of a partitioned function a digest of what it computes, which
+  /// kernels computing the same thing (the blocks of a deep model) share.
   std::string name;
+  /// Whether an earlier LoweredFunction of the same build has this name:
+  /// this one only binds its ports, and has no pipeline of its own.
+  bool duplicate = false;
   /// The model function this kernel is a part of, if it is one of several
   /// (each optimizer group is its own kernel of `optimizer_step`).
   std::string partOf;

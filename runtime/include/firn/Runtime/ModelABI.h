@@ -62,9 +62,9 @@ typedef struct firn_port {
   int64_t shape[FIRN_MAX_RANK]; /* -1 marks the batch dimension */
 } firn_port;
 
-/* Calls the kernel: `buffers` holds one halide_buffer_t* per input, then
- * one per output, in port order. Returns 0 on success (Halide's error code
- * otherwise). */
+/* Calls the function's kernels: `buffers` holds one halide_buffer_t* per
+ * input, then one per output, then one per temporary, in port order.
+ * Returns 0 on success (Halide's error code otherwise). */
 typedef int (*firn_kernel_fn)(void **buffers);
 
 typedef struct firn_function_desc {
@@ -74,6 +74,11 @@ typedef struct firn_function_desc {
   int num_outputs;
   const firn_port *outputs;
   firn_kernel_fn call;
+  /* Values one kernel of the function computes and a later one reads
+   * (state -1, index its number): the caller provides their buffers, of
+   * the port's shape at the call's batch size, and may reuse them. */
+  int num_temps;
+  const firn_port *temps;
 } firn_function_desc;
 
 /* A learning-rate schedule (torch.optim.lr_scheduler) attached to an

@@ -140,6 +140,8 @@ private:
     std::unique_ptr<HalideBuffer[]> buffers;
     std::vector<void *> pointers;
     std::vector<HostTensor> results;
+    /// The function's temporaries, kept for the next call.
+    std::vector<HostTensor> temps;
   };
   Workspace &workspace(const firn_function_desc &fn);
 

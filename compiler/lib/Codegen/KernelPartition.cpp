@@ -1,0 +1,489 @@
+//===- KernelPartition.cpp - A model function as a sequence of kernels ----===//
+//
+// See KernelPartition.h. Three steps: assign every op of the function to a
+// kernel (`partition`), build each kernel's IR as a function of its own
+// (`KernelBuilder`: its arguments are the function arguments and
+// temporaries it reads, its results the temporaries and function results
+// it computes), and lower that function as any other, translating its
+// ports back into the model function's terms.
+//
+//===----------------------------------------------------------------------===//
+#include "firn/Codegen/KernelPartition.h"
+
+#include "firn/Dialect/FirnOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
+
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
+
+#include <functional>
+
+using namespace mlir;
+
+namespace firn::codegen {
+namespace {
+
+/// Ops whose lowering computes at root (a product, a window, a reduction):
+/// each starts a kernel, which the elementwise ops after it join.
+bool isAnchor(Operation *op) {
+  return isa<LinearOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
+             MaxPool2dOp, MaxPool2dGradOp, BatchNormOp, SoftmaxOp, LogSoftmaxOp,
+             ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MSELossOp, CrossEntropyOp>(op);
+}
+
+/// The state symbol `op` reads, if any.
+StringRef readSymbol(Operation *op) {
+  if (auto read = dyn_cast<ReadParamOp>(op))
+    return read.getParam();
+  if (auto read = dyn_cast<ReadBufferOp>(op))
+    return read.getBuffer();
+  return {};
+}
+
+/// The state symbol `op` writes, if any.
+StringRef writtenSymbol(Operation *op) {
+  if (auto write = dyn_cast<WriteParamOp>(op))
+    return write.getParam();
+  if (auto write = dyn_cast<WriteBufferOp>(op))
+    return write.getBuffer();
+  if (auto counter = dyn_cast<AdvanceCounterOp>(op))
+    return counter.getCounter();
+  return {};
+}
+
+/// Elementwise ops inline into their consumers: a chain deeper than this
+/// is cut (a chain of 1,000 ReLUs would otherwise be one expression).
+constexpr int kMaxInlineDepth = 16;
+
+/// Where a kernel's argument or result comes from in the model function.
+struct Binding {
+  Value value;
+  Port::Kind kind;
+  int index;
+};
+
+/// The partition of one function and the IR of its kernels.
+///
+/// Repeatable ops (constants, state reads, and elementwise ops of those and
+/// of the function's arguments alone: the momentum times the old buffer)
+/// belong to no kernel: each kernel that needs one computes it, just before
+/// its first use there. The others get a kernel each, in three passes:
+///  1. in order, a new kernel before each anchor (and where an elementwise
+///     chain gets too deep): each kernel is an anchor and the elementwise
+///     ops after it;
+///  2. each elementwise op and state write moves to the earliest kernel
+///     that has its operands (a gradient's accumulation into its buffer,
+///     or the optimizer's update in the fused step, joins the kernel that
+///     computes the gradient, instead of all of them piling up in the
+///     function's last kernel), no earlier than the reads of the state it
+///     writes;
+///  3. each kernel splits into its independent parts (connected by values
+///     or by a symbol they both touch): the updates of 20 parameters are 20
+///     small kernels, of which those of the same shape are one compiled
+///     kernel, not one pipeline with 60 outputs (Halide's compile time
+///     grows faster than a pipeline's size).
+/// Kernels run in order; ops within one keep their order. Every state read
+/// is then checked to see, wherever it is computed, the value it sees in
+/// the function; if one did not (no function firn generates is known to),
+/// the function stays one kernel.
+class KernelBuilder {
+public:
+  KernelBuilder(func::FuncOp func, int firstTemporary)
+      : func(func), nextTemporary(firstTemporary) {
+    Block &body = func.getBody().front();
+    returned = cast<func::ReturnOp>(body.getTerminator());
+    bool calls = false;
+    for (Operation &op : body.without_terminator()) {
+      position[&op] = static_cast<int>(ops.size());
+      ops.push_back(&op);
+      calls |= isa<func::CallOp>(op);
+      StringRef symbol = writtenSymbol(&op);
+      // The runtime keeps one scratch buffer per written symbol and
+      // function: a symbol must be written by one op (true of every
+      // function firn generates; anything else stays one kernel).
+      if (!symbol.empty() && !writer.try_emplace(symbol, &op).second)
+        calls = true;
+      if (isRepeatableKind(&op))
+        repeatable.insert(&op);
+    }
+    kernelOf.assign(ops.size(), 0);
+    if (calls)
+      return; // One kernel.
+    assignKernels();
+    if (!readsAreCorrect()) {
+      kernelOf.assign(ops.size(), 0);
+      numKernels = 1;
+      return;
+    }
+    partitioned = true;
+  }
+
+  int kernels() const { return numKernels; }
+  int temporariesUsed() const { return nextTemporary; }
+
+  /// The IR of kernel `k` as a function in `module`, and the bindings of
+  /// its arguments and results; symbols are renamed s0, s1, ... in order of
+  /// appearance (`symbols` maps them back).
+  func::FuncOp build(int k, ModuleOp module, std::vector<Binding> &arguments,
+                     std::vector<Binding> &results,
+                     std::map<std::string, std::string> &symbols) {
+    MLIRContext *ctx = func.getContext();
+    OpBuilder builder(ctx);
+    IRMapping map;
+    Location loc = func.getLoc();
+    Block *entry = new Block();
+    builder.setInsertionPointToEnd(entry);
+
+    std::function<void(Value)> bringIn = [&](Value v) {
+      if (map.contains(v))
+        return;
+      Operation *def = v.getDefiningOp();
+      if (def && isRepeatableHere(def)) {
+        for (Value operand : def->getOperands())
+          bringIn(operand);
+        map.map(v, builder.clone(*def, map)->getResult(0));
+        return;
+      }
+      // (A value of this kernel is mapped before its users are cloned.)
+      arguments.push_back(def ? Binding{v, Port::Kind::Temporary, temporaryOf(v)}
+                              : Binding{v, Port::Kind::Argument,
+                                        static_cast<int>(
+                                            cast<BlockArgument>(v).getArgNumber())});
+      map.map(v, entry->addArgument(v.getType(), loc));
+    };
+    std::vector<Operation *> members;
+    for (auto [i, op] : llvm::enumerate(ops))
+      if (kernelOf[i] == k && !isRepeatableHere(op))
+        members.push_back(op);
+    for (Operation *op : members) {
+      for (Value operand : op->getOperands())
+        bringIn(operand);
+      builder.clone(*op, map);
+    }
+
+    // What it computes for the function's results and for later kernels.
+    std::vector<Value> values;
+    for (auto [r, operand] : llvm::enumerate(returned.getOperands())) {
+      Operation *def = operand.getDefiningOp();
+      int home = def && !isRepeatableHere(def) ? kernelOf[position.at(def)]
+                                               : numKernels - 1;
+      if (home != k)
+        continue;
+      bringIn(operand);
+      results.push_back({operand, Port::Kind::Result, static_cast<int>(r)});
+      values.push_back(map.lookup(operand));
+    }
+    for (Operation *op : members)
+      for (Value result : op->getResults())
+        if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+              return user != returned.getOperation() &&
+                     kernelOf[position.at(user)] != k;
+            })) {
+          results.push_back({result, Port::Kind::Temporary, temporaryOf(result)});
+          values.push_back(map.lookup(result));
+        }
+    builder.create<func::ReturnOp>(loc, values);
+
+    std::vector<Type> argTypes, resultTypes;
+    for (BlockArgument arg : entry->getArguments())
+      argTypes.push_back(arg.getType());
+    for (Value v : values)
+      resultTypes.push_back(v.getType());
+    auto kernel = func::FuncOp::create(loc, "kernel",
+                                       FunctionType::get(ctx, argTypes, resultTypes));
+    kernel.getBody().push_back(entry);
+    module.push_back(kernel);
+
+    // Symbols in order of appearance.
+    std::map<std::string, std::string> canonical;
+    kernel.walk([&](Operation *op) {
+      for (NamedAttribute attr : op->getAttrs()) {
+        auto ref = dyn_cast<FlatSymbolRefAttr>(attr.getValue());
+        if (!ref || isa<func::FuncOp>(op))
+          continue;
+        std::string real = ref.getValue().str();
+        auto [it, inserted] =
+            canonical.try_emplace(real, "s" + std::to_string(canonical.size()));
+        if (inserted)
+          symbols[it->second] = real;
+        op->setAttr(attr.getName(), FlatSymbolRefAttr::get(ctx, it->second));
+      }
+    });
+    return kernel;
+  }
+
+private:
+  static bool isRepeatableKind(Operation *op) {
+    return isa<ConstantOp, ReadParamOp, ReadBufferOp>(op);
+  }
+
+  /// Repeatable, in a partitioned function (one kernel computes every op
+  /// where it stands).
+  bool isRepeatableHere(Operation *op) const {
+    return partitioned && repeatable.contains(op);
+  }
+
+  void assignKernels() {
+    const int n = static_cast<int>(ops.size());
+    // Derived repeatable ops, in order.
+    for (Operation *op : ops)
+      if (!isRepeatableKind(op) && !isAnchor(op) && writtenSymbol(op).empty() &&
+          !isa<DropoutOp>(op) && op->getNumResults() == 1 &&
+          op->getNumOperands() > 0 && llvm::all_of(op->getOperands(), [&](Value v) {
+            return !v.getDefiningOp() || repeatable.contains(v.getDefiningOp());
+          }))
+        repeatable.insert(op);
+
+    // 1. In order.
+    int kernel = 0;
+    bool hasAnchor = false;
+    llvm::DenseMap<Value, int> depth; // Of the values of the current kernel.
+    for (auto [i, op] : llvm::enumerate(ops)) {
+      if (repeatable.contains(op))
+        continue;
+      bool anchor = isAnchor(op);
+      int d = 0;
+      if (!anchor)
+        for (Value operand : op->getOperands())
+          d = std::max(d, depth.lookup(operand) + 1);
+      if ((anchor && hasAnchor) || d > kMaxInlineDepth) {
+        ++kernel;
+        hasAnchor = false;
+        depth.clear();
+        d = anchor ? 0 : 1;
+      }
+      hasAnchor |= anchor;
+      for (Value result : op->getResults())
+        depth[result] = anchor ? 0 : d;
+      kernelOf[i] = kernel;
+    }
+
+    // 2. Earliest kernels.
+    llvm::StringMap<std::vector<Operation *>> reads;
+    for (Operation *op : ops)
+      if (StringRef symbol = readSymbol(op); !symbol.empty())
+        reads[symbol].push_back(op);
+    for (auto [i, op] : llvm::enumerate(ops)) {
+      if (repeatable.contains(op) || isAnchor(op) || isa<AdvanceCounterOp>(op))
+        continue;
+      int earliest = 0;
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp())
+          earliest = std::max(earliest, repeatable.contains(def) ? floorOf(def)
+                                                                 : kernelOf[position[def]]);
+      if (StringRef symbol = writtenSymbol(op); !symbol.empty())
+        for (Operation *read : reads.lookup(symbol))
+          if (position[read] < static_cast<int>(i))
+            for (auto [k, at] : evaluations(read))
+              earliest = std::max(earliest, at > static_cast<int>(i) ? k + 1 : k);
+      kernelOf[i] = std::min(kernelOf[i], earliest);
+    }
+
+    // 3. Independent parts: union-find over the ops of each kernel.
+    std::vector<int> parent(n);
+    for (int i = 0; i < n; ++i)
+      parent[i] = i;
+    std::function<int(int)> find = [&](int i) {
+      return parent[i] == i ? i : parent[i] = find(parent[i]);
+    };
+    auto unite = [&](int a, int b) { parent[find(a)] = find(b); };
+    std::map<std::pair<std::string, int>, int> touching; // (symbol, kernel) -> op
+    // (Only written symbols order ops: reading the lr buffer joins nothing.)
+    auto touch = [&](StringRef symbol, int i) {
+      if (!writer.count(symbol))
+        return;
+      auto [it, inserted] = touching.try_emplace({symbol.str(), kernelOf[i]}, i);
+      if (!inserted)
+        unite(i, it->second);
+    };
+    std::function<void(Operation *, int)> touchReads = [&](Operation *def, int i) {
+      if (StringRef symbol = readSymbol(def); !symbol.empty())
+        touch(symbol, i);
+      for (Value operand : def->getOperands())
+        if (Operation *inner = operand.getDefiningOp())
+          touchReads(inner, i);
+    };
+    for (auto [i, op] : llvm::enumerate(ops)) {
+      if (repeatable.contains(op))
+        continue;
+      int self = static_cast<int>(i);
+      for (Value operand : op->getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        if (!def)
+          continue;
+        if (repeatable.contains(def))
+          touchReads(def, self);
+        else if (kernelOf[position[def]] == kernelOf[i])
+          unite(self, position[def]);
+      }
+      if (StringRef symbol = writtenSymbol(op); !symbol.empty())
+        touch(symbol, self);
+    }
+    // Parts numbered by (kernel, first op).
+    std::map<std::pair<int, int>, int> firstOp; // (kernel, root) -> first op
+    for (int i = 0; i < n; ++i)
+      if (!repeatable.contains(ops[i]))
+        firstOp.try_emplace({kernelOf[i], find(i)}, i);
+    std::vector<std::pair<int, int>> order; // (kernel, first op)
+    for (auto [key, first] : firstOp)
+      order.push_back({key.first, first});
+    llvm::sort(order);
+    std::map<std::pair<int, int>, int> number;
+    for (auto [k, entry] : llvm::enumerate(order))
+      number[entry] = static_cast<int>(k);
+    for (int i = 0; i < n; ++i)
+      if (!repeatable.contains(ops[i]))
+        kernelOf[i] = number.at({kernelOf[i], firstOp.at({kernelOf[i], find(i)})});
+    numKernels = std::max<int>(1, static_cast<int>(order.size()));
+  }
+
+  /// The earliest kernel that may compute repeatable `def`: after the
+  /// write of a symbol it reads after that write.
+  int floorOf(Operation *def) {
+    int floor = 0;
+    if (StringRef symbol = readSymbol(def); !symbol.empty())
+      if (Operation *write = writer.lookup(symbol);
+          write && position[write] < position[def])
+        floor = kernelOf[position[write]];
+    for (Value operand : def->getOperands())
+      if (Operation *inner = operand.getDefiningOp())
+        floor = std::max(floor, floorOf(inner));
+    return floor;
+  }
+
+  /// Where repeatable `op` is computed: per kernel, the position of its
+  /// first use there (the function's end for the return).
+  std::map<int, int> evaluations(Operation *op) {
+    std::map<int, int> at;
+    auto note = [&](int k, int p) {
+      auto [it, inserted] = at.try_emplace(k, p);
+      if (!inserted)
+        it->second = std::min(it->second, p);
+    };
+    for (Operation *user : op->getUsers()) {
+      if (user == returned.getOperation())
+        note(numKernels - 1, static_cast<int>(ops.size()));
+      else if (repeatable.contains(user))
+        for (auto [k, p] : evaluations(user))
+          note(k, p);
+      else
+        note(kernelOf[position[user]], position[user]);
+    }
+    return at;
+  }
+
+  /// Whether read `op`, computed in kernel k just before position p, sees
+  /// the value it sees in the function: the symbol's write runs before
+  /// it exactly when the write comes before the read.
+  bool readIsCorrect(Operation *op, int k, int p) {
+    Operation *write = writer.lookup(readSymbol(op));
+    if (!write)
+      return true;
+    int w = kernelOf[position[write]];
+    bool before = w < k || (w == k && position[write] < p);
+    return before == (position[write] < position[op]);
+  }
+
+  bool readsAreCorrect() {
+    for (Operation *op : ops)
+      if (!readSymbol(op).empty())
+        for (auto [k, p] : evaluations(op))
+          if (!readIsCorrect(op, k, p))
+            return false;
+    return true;
+  }
+
+  int temporaryOf(Value v) {
+    auto [it, inserted] = temporaries.try_emplace(v, nextTemporary);
+    if (inserted)
+      ++nextTemporary;
+    return it->second;
+  }
+
+  func::FuncOp func;
+  func::ReturnOp returned;
+  std::vector<Operation *> ops;
+  llvm::DenseMap<Operation *, int> position;
+  llvm::StringMap<Operation *> writer; ///< Of each symbol (one at most).
+  llvm::DenseSet<Operation *> repeatable;
+  std::vector<int> kernelOf; ///< Of each op that is not repeatable.
+  int numKernels = 1;
+  bool partitioned = false;
+  llvm::DenseMap<Value, int> temporaries;
+  int nextTemporary;
+};
+
+/// `kernel`'s ports in the model function's terms.
+void bindPorts(LoweredFunction &kernel, const std::vector<Binding> &arguments,
+          const std::vector<Binding> &results,
+          const std::map<std::string, std::string> &symbols) {
+  auto rebind = [&](Port &port, const std::vector<Binding> &bindings) {
+    if (port.kind == Port::Kind::State) {
+      port.symbol = symbols.at(port.symbol);
+      return;
+    }
+    const Binding &b = bindings.at(port.index);
+    port.kind = b.kind;
+    port.index = b.index;
+  };
+  for (Port &port : kernel.inputs)
+    rebind(port, arguments);
+  for (Port &port : kernel.outputs)
+    rebind(port, results);
+}
+
+} // namespace
+
+FailureOr<int> lowerKernels(func::FuncOp func, const std::string &partOf,
+                            int firstTemporary, std::vector<LoweredFunction> &kernels,
+                            KernelIndex &index) {
+  KernelBuilder builder(func, firstTemporary);
+  auto parent = func->getParentOfType<ModuleOp>();
+  for (int k = 0; k < builder.kernels(); ++k) {
+    // Each kernel in a module of its own, with the module's attributes
+    // (lowering reads the seed).
+    OwningOpRef<ModuleOp> module = ModuleOp::create(func.getLoc());
+    (*module)->setAttrs(parent->getAttrDictionary());
+    std::vector<Binding> arguments, results;
+    std::map<std::string, std::string> symbols;
+    func::FuncOp kernelFunc = builder.build(k, *module, arguments, results, symbols);
+    std::string source;
+    llvm::raw_string_ostream os(source);
+    if (auto seed = parent->getAttr("firn.seed"))
+      os << "seed " << seed << "\n";
+    kernelFunc->print(os, OpPrintingFlags().assumeVerified());
+    std::string name = llvm::formatv("{0:x-16}", llvm::xxh3_64bits(
+                                                      llvm::arrayRefFromStringRef(source)))
+                           .str();
+    LoweredFunction kernel;
+    if (auto known = index.find(name); known != index.end()) {
+      kernel.inputs = known->second.inputs;
+      kernel.outputs = known->second.outputs;
+      kernel.duplicate = true;
+    } else {
+      FailureOr<LoweredFunction> lowered = lowerFunction(kernelFunc);
+      if (failed(lowered))
+        return failure();
+      kernel = std::move(*lowered);
+      // Nothing written (zero_grad with zero_grad none): no kernel.
+      if (kernel.funcs.empty())
+        continue;
+      index[name] = {kernel.inputs, kernel.outputs};
+    }
+    kernel.name = name;
+    kernel.partOf = partOf;
+    kernel.source = source;
+    bindPorts(kernel, arguments, results, symbols);
+    kernels.push_back(std::move(kernel));
+  }
+  return builder.temporariesUsed();
+}
+
+} // namespace firn::codegen
