@@ -23,7 +23,13 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <set>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace mlir;
 
@@ -220,6 +226,44 @@ std::string libraryHeader(ModuleOp module, const BuildOptions &options) {
 
 std::string defaultCacheDirectory() { return KernelCache::defaultDirectory(); }
 
+namespace {
+/// Runs `jobs` in worker processes, one per core (FIRN_COMPILE_JOBS sets
+/// how many), each a fork of this one: Halide compiles a pipeline on one
+/// thread, and a process per job needs no thread safety from Halide or
+/// LLVM. Each job leaves its result in the cache or the build directory;
+/// what a worker could not build is left for the caller to build.
+void compileInParallel(const std::vector<std::function<std::string()>> &jobs) {
+  unsigned workers = std::max(1u, std::thread::hardware_concurrency());
+  if (const char *env = std::getenv("FIRN_COMPILE_JOBS"))
+    workers = std::max(1, std::atoi(env));
+  workers = std::min<unsigned>(workers, jobs.size());
+  if (workers <= 1)
+    return;
+  std::vector<pid_t> children;
+  for (unsigned w = 0; w < workers; ++w) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      int status = 0;
+      try {
+        for (size_t j = w; j < jobs.size(); j += workers)
+          if (jobs[j]().empty())
+            status = 1;
+      } catch (...) {
+        status = 1;
+      }
+      _exit(status); // No destructors, no atexit handlers of the parent.
+    }
+    if (pid > 0)
+      children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+} // namespace
+
 LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &functions,
                          const BuildOptions &options, std::string &error) {
   llvm::SmallString<128> dir;
@@ -234,32 +278,49 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
   KernelCache cache(options.cacheDirectory);
   try {
     Halide::Target kernels = options.target.with_feature(Halide::Target::NoRuntime);
+    // Each distinct kernel once (a kernel that several functions or blocks
+    // share is one object), then the Halide runtime.
+    std::vector<std::function<std::string()>> jobs;
     std::set<std::string> compiled;
     for (LoweredFunction &fn : functions) {
-      // A kernel that several functions (or blocks) share is one object.
       if (fn.duplicate || !compiled.insert(fn.name).second)
         continue;
-      std::string object = cache.get(
-          "kernel firn_k_" + fn.name + "\n" + kernels.to_string() + "\n" + fn.source,
-          ".o", base + "/" + fn.name + ".o",
-          [&](const std::string &path) {
-            fn.pipeline().compile_to_object(path, argumentsOf(fn),
-                                            "firn_k_" + fn.name, kernels);
-            return true;
-          });
+      std::string fallback = base + "/" + fn.name + ".o";
+      jobs.push_back([&cache, &fn, kernels, fallback] {
+        return cache.get(
+            "kernel firn_k_" + fn.name + "\n" + kernels.to_string() + "\n" + fn.source,
+            ".o", fallback, [&](const std::string &path) {
+              // Built by a worker already (see compileInParallel).
+              if (path == fallback && llvm::sys::fs::exists(path))
+                return true;
+              // (Whole or not at all: a worker may die half-way.)
+              std::string part = path + ".part";
+              fn.pipeline().compile_to_object(part, argumentsOf(fn),
+                                              "firn_k_" + fn.name, kernels);
+              return !llvm::sys::fs::rename(part, path);
+            });
+      });
+    }
+    std::string runtimeFallback = base + "/halide_runtime.o";
+    jobs.push_back([&cache, &options, runtimeFallback] {
+      return cache.get("runtime\n" + options.target.to_string(), ".o", runtimeFallback,
+                       [&](const std::string &path) {
+                         if (path == runtimeFallback && llvm::sys::fs::exists(path))
+                           return true;
+                         std::string part = path + ".part";
+                         Halide::compile_standalone_runtime(part, options.target);
+                         return !llvm::sys::fs::rename(part, path);
+                       });
+    });
+    compileInParallel(jobs);
+    // Everything is in the cache or the build directory now, unless a
+    // worker failed: this process then builds it again, and reports.
+    for (auto &job : jobs) {
+      std::string object = job();
       if (object.empty())
         return failure();
       objects.push_back(object);
     }
-    std::string runtime = cache.get(
-        "runtime\n" + options.target.to_string(), ".o", base + "/halide_runtime.o",
-        [&](const std::string &path) {
-          Halide::compile_standalone_runtime(path, options.target);
-          return true;
-        });
-    if (runtime.empty())
-      return failure();
-    objects.push_back(runtime);
   } catch (const Halide::Error &e) {
     error = std::string("Halide: ") + e.what();
     return failure();

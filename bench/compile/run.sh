@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Compile time, cold kernel cache (issue 10, item 5): firnc -o on the bench CNN and on MLPs of
+# Linear(64, 64) + ReLU layers whose depth doubles (10, 20, 40, 80), each in a fresh cache
+# directory, wall and CPU seconds. Doubling the depth should at most double the time: the
+# blocks share their kernels (compiler/include/firn/Codegen/KernelPartition.h).
+# Usage: bench/compile/run.sh [firnc]   (default build/bin/firnc)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+FIRNC="${1:-build/bin/firnc}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+mlp() { # depth -> a .firn file
+  local n="$1" f="$work/mlp$1.firn"
+  {
+    echo "model MLP$n {"
+    for ((i = 0; i < n; i++)); do echo "  fc$i = Linear(64, 64)"; done
+    echo "  forward(x: f32[N, 64]) -> f32[N, 64] {"
+    echo "    h = x"
+    for ((i = 0; i < n; i++)); do echo "    h = relu(fc$i(h))"; done
+    echo "    return h"
+    echo "  }"
+    echo "}"
+    echo "train {"
+    echo "  target y: f32[N, 64]"
+    echo "  loss = mse(output, y)"
+    echo "  optimizer opt = SGD(lr=0.05)"
+    echo "}"
+  } > "$f"
+  echo "$f"
+}
+
+measure() { # name file
+  local cache="$work/cache-$1"
+  local t
+  t=$( { /usr/bin/time -f "%e %U" env FIRN_CACHE_DIR="$cache" "$FIRNC" "$2" -o "$work/exe" \
+         >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  printf "%-12s %8s s wall %8s s cpu\n" "$1" $t
+}
+
+echo "firnc -o, cold cache, $(nproc) cores, $(date -u +%F)"
+measure cnn bench/models/cnn.firn
+measure mlp-bench bench/models/mlp.firn
+for n in 10 20 40 80; do measure "mlp-$n" "$(mlp $n)"; done
