@@ -53,27 +53,8 @@ std::string portName(const ModelState &model, const firn_function_desc &fn,
 
 } // namespace
 
-// Halide's runtime, in every binary that has kernels (weak: the runtime's
-// unit tests link none).
-extern "C" int halide_do_par_for(void *, int (*)(void *, int, uint8_t *), int, int,
-                                 uint8_t *) __attribute__((weak));
-
-/// A task that keeps a worker busy for a moment (see KernelRunner()).
-extern "C" int firn_warm_task(void *, int, uint8_t *) {
-  volatile unsigned spin = 0;
-  for (unsigned i = 0; i < 100000; ++i)
-    spin = spin + i;
-  return 0;
-}
-
 KernelRunner::KernelRunner(ModelState &state) : model(state) {
   scratch.resize(state.size());
-  // Halide's thread pool starts its workers when a parallel loop first
-  // wants them: a step of many small kernels can want one more long after
-  // the first step (a thread's start allocates). Starting them all now
-  // keeps the training loop free of allocations.
-  if (halide_do_par_for)
-    halide_do_par_for(nullptr, firn_warm_task, 0, 64, nullptr);
 }
 
 KernelRunner::Workspace &KernelRunner::workspace(const firn_function_desc &fn) {

@@ -33,11 +33,11 @@ const char *const sanitizerOptions =
 long long countAllocations(const std::string &command, const std::string &file) {
   std::remove(file.c_str());
   std::string output;
-  // One Halide thread: Halide's pool starts its workers when a parallel
-  // loop first wants them, and with a step of many small kernels one can
-  // start late (seen: 2 allocations in 1 of 6 runs, after the runtime's
-  // warm-up of the pool). What this test is about, firn's own buffers,
-  // temporaries and Halide's halide_malloc, does not depend on the count.
+  // One Halide thread: with a step of many small kernels, two threads
+  // sometimes made 2 more allocations in the longer run (1 of 3 to 1 of 6
+  // runs; starting Halide's pool up front did not stop it), most likely
+  // the pool starting a worker late. What this test is about, firn's own
+  // buffers, temporaries and halide_malloc, does not depend on the count.
   int code = run("HL_NUM_THREADS=1 LD_PRELOAD=" + std::string(FIRN_ALLOC_COUNTER) +
                      sanitizerOptions + " FIRN_ALLOC_COUNT_FILE=" + file + " " +
                      command,

@@ -281,37 +281,36 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
     // Each distinct kernel once (a kernel that several functions or blocks
     // share is one object), then the Halide runtime.
     std::vector<std::function<std::string()>> jobs;
+    // A job: the object for `content` from the cache, or `compile`d into
+    // it (or into `fallback` without a cache), whole or not at all (a
+    // worker may die half-way); a second run finds the first one's object.
+    auto job = [&cache](std::string content, std::string fallback,
+                        std::function<void(const std::string &)> compile) {
+      return [&cache, content, fallback, compile] {
+        return cache.get(content, ".o", fallback, [&](const std::string &path) {
+          if (path == fallback && llvm::sys::fs::exists(path))
+            return true; // Built by a worker (see compileInParallel).
+          std::string part = path + ".part";
+          compile(part);
+          return !llvm::sys::fs::rename(part, path);
+        });
+      };
+    };
     std::set<std::string> compiled;
     for (LoweredFunction &fn : functions) {
       if (fn.duplicate || !compiled.insert(fn.name).second)
         continue;
-      std::string fallback = base + "/" + fn.name + ".o";
-      jobs.push_back([&cache, &fn, kernels, fallback] {
-        return cache.get(
-            "kernel firn_k_" + fn.name + "\n" + kernels.to_string() + "\n" + fn.source,
-            ".o", fallback, [&](const std::string &path) {
-              // Built by a worker already (see compileInParallel).
-              if (path == fallback && llvm::sys::fs::exists(path))
-                return true;
-              // (Whole or not at all: a worker may die half-way.)
-              std::string part = path + ".part";
-              fn.pipeline().compile_to_object(part, argumentsOf(fn),
-                                              "firn_k_" + fn.name, kernels);
-              return !llvm::sys::fs::rename(part, path);
-            });
-      });
+      jobs.push_back(job(
+          "kernel firn_k_" + fn.name + "\n" + kernels.to_string() + "\n" + fn.source,
+          base + "/" + fn.name + ".o", [&fn, kernels](const std::string &path) {
+            fn.pipeline().compile_to_object(path, argumentsOf(fn), "firn_k_" + fn.name,
+                                            kernels);
+          }));
     }
-    std::string runtimeFallback = base + "/halide_runtime.o";
-    jobs.push_back([&cache, &options, runtimeFallback] {
-      return cache.get("runtime\n" + options.target.to_string(), ".o", runtimeFallback,
-                       [&](const std::string &path) {
-                         if (path == runtimeFallback && llvm::sys::fs::exists(path))
-                           return true;
-                         std::string part = path + ".part";
-                         Halide::compile_standalone_runtime(part, options.target);
-                         return !llvm::sys::fs::rename(part, path);
-                       });
-    });
+    jobs.push_back(job("runtime\n" + options.target.to_string(),
+                       base + "/halide_runtime.o", [&options](const std::string &path) {
+                         Halide::compile_standalone_runtime(path, options.target);
+                       }));
     compileInParallel(jobs);
     // Everything is in the cache or the build directory now, unless a
     // worker failed: this process then builds it again, and reports.

@@ -167,23 +167,21 @@ std::string generateModelTable(ModuleOp module,
     return port.kind == Port::Kind::Temporary;
   };
   for (const std::string &whole : order) {
-    std::vector<const Port *> inputs, outputs;
-    std::map<int, const Port *> temporaries;
+    // (Each temporary is the output of exactly one kernel, numbered from 0.)
+    std::vector<const Port *> inputs, outputs, temps;
     for (const LoweredFunction *fn : parts[whole]) {
       for (const Port &port : fn->inputs)
         if (!isTemporary(port))
           inputs.push_back(&port);
       for (const Port &port : fn->outputs) {
-        if (isTemporary(port))
-          temporaries[port.index] = &port;
-        else
+        if (!isTemporary(port)) {
           outputs.push_back(&port);
+          continue;
+        }
+        if (temps.size() <= static_cast<size_t>(port.index))
+          temps.resize(port.index + 1);
+        temps[port.index] = &port;
       }
-    }
-    std::vector<const Port *> temps;
-    for (auto [number, port] : temporaries) {
-      (void)number;
-      temps.push_back(port);
     }
     emitPorts(whole, "inputs", inputs);
     emitPorts(whole, "outputs", outputs);
