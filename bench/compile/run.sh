@@ -32,10 +32,10 @@ mlp() { # depth -> a .firn file
 
 measure() { # name file
   local cache="$work/cache-$1"
-  local t
-  t=$( { /usr/bin/time -f "%e %U" env FIRN_CACHE_DIR="$cache" "$FIRNC" "$2" -o "$work/exe" \
-         >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-  printf "%-12s %8s s wall %8s s cpu\n" "$1" $t
+  /usr/bin/time -o "$work/time" -f "%e %U %S" env FIRN_CACHE_DIR="$cache" "$FIRNC" "$2" \
+    -o "$work/exe" >/dev/null
+  read -r wall user sys < "$work/time"
+  printf "%-12s %8s s wall %8.2f s cpu\n" "$1" "$wall" "$(echo "$user + $sys" | bc)"
 }
 
 echo "firnc -o, cold cache, $(nproc) cores, $(date -u +%F)"
