@@ -287,26 +287,6 @@ LogicalResult NegOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
-LogicalResult ExpOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
-                                    SmallVectorImpl<Value> &grads) {
-  grads.push_back(binary<MulOp>(b, getLoc(), dys[0], getResult()));
-  return success();
-}
-
-LogicalResult LogOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
-                                    SmallVectorImpl<Value> &grads) {
-  grads.push_back(binary<DivOp>(b, getLoc(), dys[0], getInput()));
-  return success();
-}
-
-LogicalResult SqrtOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
-                                     SmallVectorImpl<Value> &grads) {
-  Location loc = getLoc();
-  Value twice = binary<MulOp>(b, loc, getResult(), scalar(b, loc, 2.0f));
-  grads.push_back(binary<DivOp>(b, loc, dys[0], twice));
-  return success();
-}
-
 LogicalResult AddOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                     SmallVectorImpl<Value> &grads) {
   grads.push_back(unbroadcast(b, getLoc(), dys[0], typeOf(getLhs())));

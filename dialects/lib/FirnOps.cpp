@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/MathIR.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"

@@ -206,13 +206,14 @@ TEST(HalideLowering, Elementwise) {
                      "tensor<?x17xf32>\n  return %y : tensor<?x17xf32>\n}",
             {a, b});
   Tensor x = random({3, 13}, seed);
-  for (const char *op : {"relu", "neg", "exp"})
+  for (const char *op : {"relu", "neg", "exp", "abs", "sign", "tanh", "sigmoid",
+                         "silu", "erf", "gelu", "gelu_tanh"})
     checkOp(std::string("func.func @f(%x: tensor<?x13xf32>) -> tensor<?x13xf32> "
                         "{\n  %y = firn.") +
                 op + " %x : tensor<?x13xf32>\n  return %y : tensor<?x13xf32>\n}",
             {x});
   Tensor positive = random({3, 13}, seed, 0.1, 3);
-  for (const char *op : {"log", "sqrt"})
+  for (const char *op : {"log", "sqrt", "rsqrt"})
     checkOp(std::string("func.func @f(%x: tensor<?x13xf32>) -> tensor<?x13xf32> "
                         "{\n  %y = firn.") +
                 op + " %x : tensor<?x13xf32>\n  return %y : tensor<?x13xf32>\n}",
@@ -584,6 +585,67 @@ TEST(HalideLowering, NaNPropagatesAsInPyTorch) {
                            "tensor<?x17xf32>\n  return %y : tensor<?x17xf32>\n}",
                            {ones, x})["result0"],
                passed, "relu_grad");
+}
+
+// Every elementwise math op on NaN, +-inf, huge, tiny and ordinary values,
+// compiled and in the reference evaluator (double), against PyTorch's float32
+// results (tests/fixtures/math_extremes.safetensors, from layer_models.py):
+// NaN and infinities where PyTorch has them, else within 1e-5 relative plus
+// 2.5e-7 absolute: PyTorch's own float32 gelu(-3) = 0.5 x (1 + erf(x/sqrt 2))
+// cancels and is 1.7e-7 off the exact value. Against the evaluator's double,
+// the compiled kernels must be float32-accurate: 1e-5 relative plus 1e-8.
+TEST(HalideLowering, MathOpsAtExtremes) {
+  runtime::SafetensorsFile fixture;
+  std::string error;
+  ASSERT_TRUE(runtime::readSafetensors(std::string(FIRN_FIXTURES_DIR) +
+                                           "/math_extremes.safetensors",
+                                       fixture, error))
+      << error;
+  Tensor x = toTensor(fixture.tensors.at("x"));
+  x.shape = {1, x.numel()};
+  auto expectLike = [&](const Tensor &actual, const Tensor &expected,
+                        double absolute, const std::string &what) {
+    ASSERT_EQ(actual.data.size(), expected.data.size()) << what;
+    for (size_t i = 0; i < expected.data.size(); ++i) {
+      double a = actual.data[i], e = expected.data[i];
+      std::string at = what + " at x = " + std::to_string(x.data[i]);
+      if (std::isnan(e) || std::isinf(e))
+        EXPECT_TRUE(std::isnan(e) ? std::isnan(a) : a == e)
+            << at << ": " << a << ", expected " << e;
+      else
+        EXPECT_NEAR(a, e, 1e-5 * std::fabs(e) + absolute) << at;
+    }
+  };
+  std::string type = "tensor<?x" + std::to_string(x.numel()) + "xf32>";
+  int checked = 0;
+  for (const auto &[name, tensor] : fixture.tensors) {
+    if (name == "x")
+      continue;
+    std::string body = "func.func @f(%x: " + type + ") -> " + type +
+                       " {\n  %y = firn." + name + " %x : " + type +
+                       "\n  return %y : " + type + "\n}";
+    Tensor torch = toTensor(tensor);
+    Tensor halide = runFunction(body, {x})["result0"];
+    expectLike(halide, torch, 2.5e-7, name + " (compiled, against PyTorch)");
+    mlir::MLIRContext context;
+    context.loadDialect<FirnDialect, mlir::func::FuncDialect>();
+    auto parsed = mlir::parseSourceString<mlir::ModuleOp>(body, &context);
+    ASSERT_TRUE(parsed);
+    reference::Evaluator eval(*parsed);
+    std::vector<Tensor> results;
+    ASSERT_TRUE(mlir::succeeded(eval.initialize(error)) &&
+                mlir::succeeded(eval.call("f", {x}, results, error)))
+        << error;
+    // In double, what overflows float32 (exp(100)) stays finite.
+    Tensor exact = results[0];
+    for (size_t i = 0; i < exact.data.size(); ++i)
+      if (std::isinf(torch.data[i]) && std::isfinite(x.data[i]))
+        exact.data[i] = torch.data[i];
+    expectLike(exact, torch, 2.5e-7, name + " (reference, against PyTorch)");
+    expectLike(halide, exact, 1e-8, name + " (compiled, against double)");
+    ++checked;
+  }
+  EXPECT_EQ(checked, 12); // Every op of FIRN_MATH_OPS.
 }
 
 TEST(HalideLowering, LossesAndLayers) {

@@ -236,6 +236,10 @@ INSTANTIATE_TEST_SUITE_P(Models, SeedBinary,
                                            "models/accumulate4", "models/maxpool2d",
                                            "models/maxpool2d_overlap"));
 
+// The layers and functions of the real-models issue (layer_models.py).
+INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
+                         ::testing::Values("models/activations"));
+
 // BatchNorm in train mode (momentum 0.2, and momentum=None: cumulative
 // averages over num_batches_tracked) and after a convolution: the running
 // statistics and the int64 num_batches_tracked are saved under PyTorch's

@@ -223,8 +223,10 @@ TEST(GradCheck, BroadcastingElementwise) {
 }
 
 TEST(GradCheck, Unary) {
-  for (const char *op : {"neg", "exp", "log", "sqrt", "relu"}) {
-    bool positive = std::string(op) == "log" || std::string(op) == "sqrt";
+  for (const char *op : {"neg", "exp", "log", "sqrt", "relu", "rsqrt", "abs",
+                         "tanh", "sigmoid", "silu", "erf", "gelu", "gelu_tanh"}) {
+    bool positive = std::string(op) == "log" || std::string(op) == "sqrt" ||
+                    std::string(op) == "rsqrt";
     Operand x{"x", {2, 3}, positive ? 0.5 : -1.0, positive ? 2.0 : 1.0};
     checkCase({op, {x},
                std::string("  %y = firn.") + op + " %x : tensor<2x3xf32>"},

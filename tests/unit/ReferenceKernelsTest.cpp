@@ -70,9 +70,8 @@ TEST(ReferenceKernels, Unary) {
   Tensor x = t({4}, {-2, -0.5, 0, 3});
   expectNear(neg(x), {4}, {2, 0.5, 0, -3});
   expectNear(relu(x), {4}, {0, 0, 0, 3});
-  expectNear(exp(t({2}, {0, 1})), {2}, {1, std::exp(1.0)});
-  expectNear(log(t({2}, {1, std::exp(2.0)})), {2}, {0, 2});
-  expectNear(sqrt(t({2}, {4, 2.25})), {2}, {2, 1.5});
+  auto twice = [](double v) { return 2 * v; };
+  expectNear(mapElements(x, twice), {4}, {-4, -1, 0, 6});
   // torch.relu keeps NaN.
   EXPECT_TRUE(std::isnan(relu(t({1}, {NAN})).data[0]));
 }

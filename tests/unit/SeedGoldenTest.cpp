@@ -310,6 +310,12 @@ INSTANTIATE_TEST_SUITE_P(PoolModels, SeedGolden,
                                            MODEL("maxpool2d_overlap")),
                          caseName);
 
+// The elementwise functions of one tensor (layers Tanh, Sigmoid, GELU in both
+// forms, SiLU; builtins tanh ... abs) between two Linear layers; three SGD
+// steps (layer_models.py, activations).
+INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
+                         ::testing::Values(MODEL("activations")), caseName);
+
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and
 // clip_grad_value before ten SGD steps with momentum and two groups (the
 // clips overwrite the gradient buffers, as PyTorch's .grad; with gradients

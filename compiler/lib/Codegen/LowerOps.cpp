@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
+#include "MathHalide.h"
 
 #include "firn/Runtime/Random.h"
 
@@ -401,6 +402,19 @@ HTensor OpLowering::materialize(const HTensor &t) {
   return copy;
 }
 
+namespace {
+/// An elementwise math op's `apply` formula on a Halide Expr.
+template <class... Ops> Expr applyMathOf(Operation *op, const Expr &x) {
+  Expr e;
+  ((isa<Ops>(op) ? (e = Ops::apply(math::HalideValue{x}).expr, true) : false) ||
+   ...);
+  return e;
+}
+Expr applyMath(Operation *op, const Expr &x) {
+  return applyMathOf<FIRN_MATH_OPS>(op, x);
+}
+} // namespace
+
 LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
                                       HTensor &out) {
   std::vector<Var> v = makeVars(out.rank());
@@ -426,12 +440,8 @@ LogicalResult OpLowering::elementwise(Operation *op, ArrayRef<HTensor> in,
     e = nanMax(operand(0), 0.0f); // relu(NaN) is NaN, as in PyTorch
   else if (isa<NegOp>(op))
     e = -operand(0);
-  else if (isa<ExpOp>(op))
-    e = Halide::exp(operand(0));
-  else if (isa<LogOp>(op))
-    e = Halide::log(operand(0));
-  else if (isa<SqrtOp>(op))
-    e = Halide::sqrt(operand(0));
+  else if (isa<FIRN_MATH_OPS>(op))
+    e = applyMath(op, operand(0));
   else if (isa<ReluGradOp>(op))
     // PyTorch passes the gradient where the input is not <= 0: NaN too.
     e = Halide::select(operand(1) > 0.0f || isNaN(operand(1)), operand(0), 0.0f);

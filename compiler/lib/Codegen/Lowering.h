@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 
+
 namespace firn::codegen {
 
 /// Tensors are row-major (the last dimension contiguous, as in PyTorch)

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Frontend/MLIRGen.h"
+#include "ElementwiseFunctions.h"
 
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Frontend/Program.h"
@@ -394,8 +395,8 @@ private:
           builder.getF64FloatAttr(layer.p),
           builder.getI64IntegerAttr(training ? nextStream++ : 0),
           training ? builder.getUnitAttr() : UnitAttr());
-    case LayerKind::ReLU:
-      return builder.create<ReluOp>(loc, input);
+    case LayerKind::Activation:
+      return findElementwiseFunction(layer.function)->emit(builder, loc, input);
     case LayerKind::Flatten:
       return builder.create<ReshapeOp>(loc, type, input);
     }
@@ -415,8 +416,10 @@ private:
                  : nullptr;
     };
     Value input = emit(*operand("input", 0));
-    if (name == "relu")
-      return builder.create<ReluOp>(loc, input);
+    const ast::Expr *approximate = operand("approximate", 1);
+    if (const ElementwiseFunction *f = findElementwiseBuiltin(
+            name, approximate ? approximate->name : std::string()))
+      return f->emit(builder, loc, input);
     if (name == "flatten" || name == "reshape")
       return builder.create<ReshapeOp>(loc, type, input);
     if (name == "sum")

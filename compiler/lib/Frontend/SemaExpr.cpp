@@ -5,6 +5,7 @@
 // causes it, naming both shapes, instead of as an invalid op later.
 //
 //===----------------------------------------------------------------------===//
+#include "ElementwiseFunctions.h"
 #include "Sema.h"
 
 #include <algorithm>
@@ -13,15 +14,32 @@
 namespace firn {
 
 namespace {
-/// Builtin functions of expressions; the last two only in the loss.
+/// Builtin functions of expressions: the elementwise functions
+/// (ElementwiseFunctions.h), then the rest; the last two only in the loss.
 const std::vector<std::string> &builtinNames() {
-  static const std::vector<std::string> names = {
-      "relu", "flatten", "reshape", "sum", "mean", "softmax", "log_softmax",
-      "mse", "cross_entropy"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> all;
+    for (const ElementwiseFunction &f : elementwiseFunctions())
+      if (f.builtin && std::find(all.begin(), all.end(), f.builtin) == all.end())
+        all.push_back(f.builtin);
+    for (const char *name : {"flatten", "reshape", "sum", "mean", "softmax",
+                             "log_softmax", "mse", "cross_entropy"})
+      all.push_back(name);
+    return all;
+  }();
   return names;
 }
 
+bool isElementwiseBuiltin(const std::string &name) {
+  for (const ElementwiseFunction &f : elementwiseFunctions())
+    if (f.builtin && name == f.builtin)
+      return true;
+  return false;
+}
+
 Signature builtinSignature(const std::string &name) {
+  if (isElementwiseBuiltin(name) && !approximateChoices(name).empty())
+    return {name, {{"input", true}, {"approximate"}}, 1};
   if (name == "reshape")
     return {name, {{"input", true}, {"shape", true}}};
   if (name == "softmax" || name == "log_softmax")
@@ -197,7 +215,7 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
     result = shape::flatten(input.shape);
     break;
   case LayerKind::Dropout:
-  case LayerKind::ReLU:
+  case LayerKind::Activation:
     result = {input.shape, ""};
     break;
   }
@@ -253,8 +271,22 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
 
   if (!requireFloat(*bound.get("input"), x, "'" + name + "'"))
     return std::nullopt;
-  if (name == "relu")
+  if (isElementwiseBuiltin(name)) {
+    std::string approximate;
+    if (const ast::Expr *a = bound.get("approximate")) {
+      auto v = readString(a, "'" + name + "' argument 'approximate'", diags);
+      if (!v)
+        return std::nullopt;
+      approximate = *v;
+      if (!findElementwiseBuiltin(name, approximate)) {
+        diags.error(a->loc, "'" + name + "' argument 'approximate' must be " +
+                                approximateChoices(name) + ", got '" +
+                                approximate + "'");
+        return std::nullopt;
+      }
+    }
     return x;
+  }
   if (name == "sum" || name == "mean")
     return ValueType{ast::DType::F32, {}};
   if (name == "flatten") {

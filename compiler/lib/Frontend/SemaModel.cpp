@@ -7,8 +7,10 @@
 // BatchNorm starts at weight 1, bias 0. Then applies `freeze` and `init`.
 //
 //===----------------------------------------------------------------------===//
+#include "ElementwiseFunctions.h"
 #include "Sema.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace firn {
@@ -53,10 +55,27 @@ const std::vector<LayerInfo> &layerTable() {
          {"requires_grad"}},
         4}},
       {"Dropout", LayerKind::Dropout, {"Dropout", {{"p"}, {"requires_grad"}}, 1}},
-      {"ReLU", LayerKind::ReLU, {"ReLU", {{"requires_grad"}}, 0}},
       {"Flatten", LayerKind::Flatten, {"Flatten", {{"requires_grad"}}, 0}},
   };
-  return table;
+  static const std::vector<LayerInfo> withActivations = [] {
+    std::vector<LayerInfo> all = table;
+    // One layer per elementwise function that PyTorch has as a module;
+    // GELU(approximate=...) selects among its variants.
+    for (const ElementwiseFunction &f : elementwiseFunctions()) {
+      if (!f.layer || std::any_of(all.begin(), all.end(), [&](const LayerInfo &l) {
+            return std::string(l.kind) == f.layer;
+          }))
+        continue;
+      Signature sig{f.layer, {{"requires_grad"}}, 0};
+      if (f.approximate) {
+        sig.params.insert(sig.params.begin(), {"approximate"});
+        sig.positional = 1;
+      }
+      all.push_back({f.layer, LayerKind::Activation, sig});
+    }
+    return all;
+  }();
+  return withActivations;
 }
 
 std::string arg(const std::string &layer, const std::string &name) {
@@ -322,7 +341,24 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
       layer.p = *p;
     }
     break;
-  case LayerKind::ReLU:
+  case LayerKind::Activation: {
+    std::string approximate;
+    if (const ast::Expr *a = bound->get("approximate")) {
+      auto v = readString(a, arg(k, "approximate"), diags);
+      if (!v)
+        return false;
+      approximate = *v;
+    }
+    const ElementwiseFunction *f = findElementwiseLayer(k, approximate);
+    if (!f) {
+      diags.error(bound->get("approximate")->loc,
+                  arg(k, "approximate") + " must be " + approximateChoices(k) +
+                      ", got '" + approximate + "'");
+      return false;
+    }
+    layer.function = f->key;
+    break;
+  }
   case LayerKind::Flatten:
     break;
   }

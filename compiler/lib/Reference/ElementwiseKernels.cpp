@@ -228,14 +228,8 @@ Result softmaxImpl(const Tensor &x, int64_t axis, bool takeLog) {
 Tensor neg(const Tensor &x) {
   return mapUnary(x, [](double v) { return -v; });
 }
-Tensor exp(const Tensor &x) {
-  return mapUnary(x, [](double v) { return std::exp(v); });
-}
-Tensor log(const Tensor &x) {
-  return mapUnary(x, [](double v) { return std::log(v); });
-}
-Tensor sqrt(const Tensor &x) {
-  return mapUnary(x, [](double v) { return std::sqrt(v); });
+Tensor mapElements(const Tensor &x, double (*fn)(double)) {
+  return mapUnary(x, fn);
 }
 Tensor relu(const Tensor &x) {
   return mapUnary(x, [](double v) { return std::isnan(v) || v > 0 ? v : 0.0; });

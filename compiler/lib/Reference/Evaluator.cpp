@@ -19,6 +19,7 @@
 #include <cmath>
 
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/MathScalar.h"
 #include "firn/Runtime/Random.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -171,9 +172,11 @@ public:
     return llvm::TypeSwitch<Operation *, Result>(op)
         .Case<ConstantOp>([&](ConstantOp c) { return constant(c); })
         .Case<NegOp>([&](NegOp o) { return neg(in(o.getInput())); })
-        .Case<ExpOp>([&](ExpOp o) { return exp(in(o.getInput())); })
-        .Case<LogOp>([&](LogOp o) { return log(in(o.getInput())); })
-        .Case<SqrtOp>([&](SqrtOp o) { return sqrt(in(o.getInput())); })
+        .Case<FIRN_MATH_OPS>([&](auto o) {
+          using OpT = decltype(o);
+          return mapElements(in(o.getInput()),
+                             [](double x) { return OpT::apply(x); });
+        })
         .Case<ReluOp>([&](ReluOp o) { return relu(in(o.getInput())); })
         .Case<ReluGradOp>([&](ReluGradOp o) {
           return reluGrad(in(o.getGrad()), in(o.getInput()));

@@ -69,9 +69,9 @@ Tensor scalar(double value);
 //===----------------------------------------------------------------------===//
 
 Tensor neg(const Tensor &x);
-Tensor exp(const Tensor &x);
-Tensor log(const Tensor &x);
-Tensor sqrt(const Tensor &x);
+/// `fn` applied to every element (the elementwise math ops, through their
+/// `apply` formula: see Firn_MathOp in FirnOps.td).
+Tensor mapElements(const Tensor &x, double (*fn)(double));
 /// max(x, 0); NaN stays NaN as in torch.relu.
 Tensor relu(const Tensor &x);
 /// grad where input > 0, else 0. The shapes must be equal.

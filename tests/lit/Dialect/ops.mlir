@@ -89,6 +89,24 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %3 = firn.log %x : tensor<?x4xf32>
     // CHECK: firn.sqrt
     %4 = firn.sqrt %x : tensor<?x4xf32>
+    // CHECK: firn.rsqrt
+    // CHECK: firn.abs
+    // CHECK: firn.sign
+    // CHECK: firn.tanh
+    // CHECK: firn.sigmoid
+    // CHECK: firn.silu
+    // CHECK: firn.erf
+    // CHECK: firn.gelu %
+    // CHECK: firn.gelu_tanh
+    %m0 = firn.rsqrt %x : tensor<?x4xf32>
+    %m1 = firn.abs %x : tensor<?x4xf32>
+    %m2 = firn.sign %x : tensor<?x4xf32>
+    %m3 = firn.tanh %x : tensor<?x4xf32>
+    %m4 = firn.sigmoid %x : tensor<?x4xf32>
+    %m5 = firn.silu %x : tensor<?x4xf32>
+    %m6 = firn.erf %x : tensor<?x4xf32>
+    %m7 = firn.gelu %x : tensor<?x4xf32>
+    %m8 = firn.gelu_tanh %x : tensor<?x4xf32>
     // CHECK: firn.add %{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<4xf32> -> tensor<?x4xf32>
     %5 = firn.add %x, %y : tensor<?x4xf32>, tensor<4xf32> -> tensor<?x4xf32>
     // CHECK: firn.sub

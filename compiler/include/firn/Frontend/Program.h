@@ -42,7 +42,8 @@ enum class LayerKind {
   BatchNorm1d,
   BatchNorm2d,
   Dropout,
-  ReLU,
+  /// An elementwise function as a layer (ReLU, Tanh, GELU, ...): `function`.
+  Activation,
   Flatten
 };
 
@@ -56,6 +57,8 @@ struct Layer {
   std::array<int64_t, 2> kernel = {1, 1}, stride = {1, 1}, dilation = {1, 1};
   /// Conv2d: top, left, bottom, right. MaxPool2d: rows, columns (both sides).
   std::array<int64_t, 4> padding = {0, 0, 0, 0};
+  /// Activation: the key of its ElementwiseFunction (`relu`, `gelu_tanh`).
+  std::string function;
   double p = 0.5;                                ///< Dropout
   double eps = 1e-5, momentum = 0.1;             ///< BatchNorm
   bool affine = true;                            ///< BatchNorm

@@ -35,9 +35,26 @@ shape::Shape shapeOf(mlir::Type type);
 mlir::RankedTensorType tensorTypeOf(const shape::Shape &shape,
                                     mlir::Type elementType);
 
+namespace math {
+/// The scalar functions an elementwise math op's formula (FirnOps.td,
+/// Firn_MathOp) calls as M::exp(x), M::select(c, a, b), ...; one
+/// specialization per scalar kind: double (firn/Dialect/MathScalar.h),
+/// IRValue (firn/Dialect/MathIR.h), Halide::Expr (in code generation).
+template <class T> struct Math;
+} // namespace math
+
 } // namespace firn
 
 #define GET_OP_CLASSES
 #include "firn/Dialect/FirnOps.h.inc"
+
+/// Every elementwise math op (Firn_MathOp in FirnOps.td). The reference
+/// evaluator and the Halide lowering handle each through its `apply`; the
+/// op-completeness test (tests/unit/OpCompletenessTest.cpp) fails for an op
+/// that one of them does not handle.
+#define FIRN_MATH_OPS                                                          \
+  ::firn::ExpOp, ::firn::LogOp, ::firn::SqrtOp, ::firn::RsqrtOp,              \
+      ::firn::AbsOp, ::firn::SignOp, ::firn::TanhOp, ::firn::SigmoidOp,        \
+      ::firn::SiluOp, ::firn::ErfOp, ::firn::GeluOp, ::firn::GeluTanhOp
 
 #endif // FIRN_DIALECT_FIRNOPS_H

@@ -429,9 +429,91 @@ class Firn_UnaryOp<string mnemonic, string summaryText> :
 
 def Firn_ReluOp : Firn_UnaryOp<"relu", "max(x, 0)">;
 def Firn_NegOp : Firn_UnaryOp<"neg", "-x">;
-def Firn_ExpOp : Firn_UnaryOp<"exp", "e^x">;
-def Firn_LogOp : Firn_UnaryOp<"log", "natural logarithm">;
-def Firn_SqrtOp : Firn_UnaryOp<"sqrt", "square root">;
+
+// Elementwise math: an op of one tensor whose meaning is one scalar formula,
+// `apply`, written once for every scalar kind T that firn::math::Math<T>
+// knows (double in the reference evaluator, Halide::Expr in code
+// generation). A differentiable one also states `gradient` (dL/dx from dy =
+// dL/dy, the input x and the result y), which autodiff builds in IR through
+// Math<IRValue>. The reference evaluator,
+// the Halide lowering and autodiff take every op of FIRN_MATH_OPS
+// (FirnOps.h) this way; an op added here and to that list needs nothing
+// else below the front end.
+class Firn_MathOp<string mnemonic, string summaryText, code formula,
+                  list<Trait> traits = []> :
+    Firn_Op<mnemonic, !listconcat([Pure, SameOperandsAndResultType], traits)> {
+  let summary = summaryText;
+  let arguments = (ins Firn_FloatTensor:$input);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  code applyDeclaration = !strconcat(
+      "/// The op at one element x (see Firn_MathOp in FirnOps.td).\n"
+      "template <class T> static T apply(const T &x) {\n"
+      "  using M = ::firn::math::Math<T>; (void)sizeof(M);\n  ", formula, "\n}\n");
+  let extraClassDeclaration = applyDeclaration;
+}
+
+class Firn_DifferentiableMathOp<string mnemonic, string summaryText,
+                                code formula, code derivativeFormula> :
+    Firn_MathOp<mnemonic, summaryText, formula,
+                [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let extraClassDeclaration = !strconcat(applyDeclaration,
+      "/// dL/dx from dy = dL/dy, x and y = apply(x), as PyTorch computes it.\n"
+      "template <class T> static T gradient(const T &dy, const T &x, const T &y) {\n"
+      "  using M = ::firn::math::Math<T>; (void)sizeof(M);\n  ",
+      derivativeFormula, "\n}\n");
+  let extraClassDefinition = [{
+    ::mlir::LogicalResult $cppClass::buildGradients(
+        ::mlir::OpBuilder &builder, ::mlir::ArrayRef<::mlir::Value> resultGrads,
+        ::llvm::SmallVectorImpl<::mlir::Value> &operandGrads) {
+      return ::firn::math::buildMathGradient(*this, builder, resultGrads,
+                                             operandGrads);
+    }
+  }];
+}
+
+def Firn_ExpOp : Firn_DifferentiableMathOp<"exp", "e^x",
+    [{ return M::exp(x); }], [{ return dy * y; }]>;
+def Firn_LogOp : Firn_DifferentiableMathOp<"log", "natural logarithm",
+    [{ return M::log(x); }], [{ return dy / x; }]>;
+def Firn_SqrtOp : Firn_DifferentiableMathOp<"sqrt", "square root",
+    [{ return M::sqrt(x); }], [{ return dy / (2.0 * y); }]>;
+def Firn_RsqrtOp : Firn_DifferentiableMathOp<"rsqrt", "1 / sqrt(x)",
+    [{ return 1.0 / M::sqrt(x); }], [{ return -0.5 * dy * (y * y * y); }]>;
+def Firn_AbsOp : Firn_DifferentiableMathOp<"abs", "|x|",
+    [{ return M::abs(x); }], [{ return dy * M::sign(x); }]>;
+// Not differentiable: only gradients (of abs) use it. sign(0) = 0 and
+// sign(NaN) = 0, as torch.sign (so abs passes no gradient to a NaN).
+def Firn_SignOp : Firn_MathOp<"sign", "-1, 0 or 1 by the sign of x",
+    [{ auto zero = M::constant(x, 0.0);
+       return M::select(x > zero, M::constant(x, 1.0),
+                        M::select(x < zero, M::constant(x, -1.0), zero)); }]>;
+def Firn_TanhOp : Firn_DifferentiableMathOp<"tanh", "hyperbolic tangent",
+    [{ return M::tanh(x); }], [{ return dy * (1.0 - y * y); }]>;
+def Firn_SigmoidOp : Firn_DifferentiableMathOp<"sigmoid", "1 / (1 + e^-x)",
+    [{ return M::sigmoid(x); }], [{ return dy * (1.0 - y) * y; }]>;
+def Firn_SiluOp : Firn_DifferentiableMathOp<"silu", "x * sigmoid(x)",
+    [{ return x * M::sigmoid(x); }],
+    [{ auto s = M::sigmoid(x); return dy * s * (1.0 + x * (1.0 - s)); }]>;
+def Firn_ErfOp : Firn_DifferentiableMathOp<"erf", "the error function",
+    [{ return M::erf(x); }],
+    [{ return dy * (1.1283791670955126 * M::exp(-(x * x))); }]>; // 2 / sqrt(pi)
+// GELU as torch.nn.functional.gelu(approximate='none'): x * Phi(x).
+def Firn_GeluOp : Firn_DifferentiableMathOp<"gelu", "x * Phi(x), Phi the normal CDF",
+    [{ return 0.5 * x * (1.0 + M::erf(x * 0.7071067811865476)); }],
+    [{ auto cdf = 0.5 * (1.0 + M::erf(x * 0.7071067811865476));
+       auto pdf = 0.3989422804014327 * M::exp(-0.5 * (x * x));
+       return dy * (cdf + x * pdf); }]>;
+// GELU with approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+def Firn_GeluTanhOp : Firn_DifferentiableMathOp<"gelu_tanh",
+    "GELU, tanh approximation",
+    [{ return 0.5 * x * (1.0 + M::tanh(0.7978845608028654 *
+                                      (x + 0.044715 * (x * x * x)))); }],
+    [{ auto t = M::tanh(0.7978845608028654 * (x + 0.044715 * (x * x * x)));
+       auto left = 0.5 * (1.0 + t);
+       auto right = 0.5 * x * (1.0 - t * t) *
+                    (0.7978845608028654 * (1.0 + 0.134145 * (x * x)));
+       return dy * (left + right); }]>;
 
 class Firn_BinaryOp<string mnemonic, string summaryText, list<Trait> traits = []> :
     Firn_Op<mnemonic, !listconcat([Pure], traits)> {

@@ -1,0 +1,78 @@
+//===- ElementwiseFunctions.cpp - The DSL's functions of one tensor -------===//
+#include "ElementwiseFunctions.h"
+
+#include "firn/Dialect/FirnOps.h"
+
+namespace firn {
+
+namespace {
+template <class OpT>
+mlir::Value create(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x) {
+  return b.create<OpT>(loc, x);
+}
+} // namespace
+
+const std::vector<ElementwiseFunction> &elementwiseFunctions() {
+  // PyTorch's names: torch.tanh / nn.Tanh, F.gelu(approximate=) / nn.GELU.
+  static const std::vector<ElementwiseFunction> table = {
+      {"relu", "relu", "ReLU", nullptr, create<ReluOp>},
+      {"tanh", "tanh", "Tanh", nullptr, create<TanhOp>},
+      {"sigmoid", "sigmoid", "Sigmoid", nullptr, create<SigmoidOp>},
+      {"silu", "silu", "SiLU", nullptr, create<SiluOp>},
+      {"gelu", "gelu", "GELU", "none", create<GeluOp>},
+      {"gelu_tanh", "gelu", "GELU", "tanh", create<GeluTanhOp>},
+      {"exp", "exp", nullptr, nullptr, create<ExpOp>},
+      {"log", "log", nullptr, nullptr, create<LogOp>},
+      {"sqrt", "sqrt", nullptr, nullptr, create<SqrtOp>},
+      {"rsqrt", "rsqrt", nullptr, nullptr, create<RsqrtOp>},
+      {"abs", "abs", nullptr, nullptr, create<AbsOp>},
+  };
+  return table;
+}
+
+const ElementwiseFunction *findElementwiseFunction(const std::string &key) {
+  for (const ElementwiseFunction &f : elementwiseFunctions())
+    if (key == f.key)
+      return &f;
+  return nullptr;
+}
+
+namespace {
+const ElementwiseFunction *find(const char *ElementwiseFunction::*field,
+                                const std::string &name,
+                                const std::string &approximate) {
+  for (const ElementwiseFunction &f : elementwiseFunctions()) {
+    if (!(f.*field) || name != f.*field)
+      continue;
+    if (!f.approximate ? approximate.empty()
+                       : approximate == f.approximate ||
+                             (approximate.empty() &&
+                              std::string(f.approximate) == "none"))
+      return &f;
+  }
+  return nullptr;
+}
+} // namespace
+
+const ElementwiseFunction *findElementwiseBuiltin(const std::string &name,
+                                                  const std::string &approximate) {
+  return find(&ElementwiseFunction::builtin, name, approximate);
+}
+
+const ElementwiseFunction *findElementwiseLayer(const std::string &layer,
+                                                const std::string &approximate) {
+  return find(&ElementwiseFunction::layer, layer, approximate);
+}
+
+std::string approximateChoices(const std::string &name) {
+  std::string choices;
+  for (const ElementwiseFunction &f : elementwiseFunctions()) {
+    bool named = (f.builtin && name == f.builtin) || (f.layer && name == f.layer);
+    if (!named || !f.approximate)
+      continue;
+    choices += (choices.empty() ? "'" : " or '") + std::string(f.approximate) + "'";
+  }
+  return choices;
+}
+
+} // namespace firn
