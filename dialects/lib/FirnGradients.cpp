@@ -117,6 +117,14 @@ LogicalResult MaxPool2dOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult AvgPool2dOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                          SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<AvgPool2dGradOp>(
+      getLoc(), getInput().getType(), dys[0], getKernelAttr(), getStrideAttr(),
+      getPaddingAttr(), getCountIncludePadAttr()));
+  return success();
+}
+
 LogicalResult Conv2dOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                        SmallVectorImpl<Value> &grads) {
   Value dy = dys[0];

@@ -369,16 +369,36 @@ shape::Inferred pooledShape(Operation *op, RankedTensorType input,
   if (kernel.size() != 2 || stride.size() != 2 || padding.size() != 2)
     return shape::Inferred::fail(
         "expects 2 kernel sizes, 2 strides and 2 paddings (rows, columns)");
-  return shape::maxPool2d(shapeOf(input), {kernel[0], kernel[1]},
-                          {stride[0], stride[1]}, {padding[0], padding[1]});
+  auto rule = isa<AvgPool2dOp, AvgPool2dGradOp>(op) ? shape::avgPool2d
+                                                    : shape::maxPool2d;
+  return rule(shapeOf(input), {kernel[0], kernel[1]}, {stride[0], stride[1]},
+              {padding[0], padding[1]});
 }
 } // namespace
 
-LogicalResult MaxPool2dOp::verify() {
-  return checkResult(*this,
-                     pooledShape(*this, getInput().getType(), getKernel(),
-                                 getStride(), getPadding()),
-                     getType());
+/// A pooling op's result type is its input pooled.
+template <class PoolOp> static LogicalResult verifyPool(PoolOp op) {
+  return checkResult(op,
+                     pooledShape(op, op.getInput().getType(), op.getKernel(),
+                                 op.getStride(), op.getPadding()),
+                     op.getType());
+}
+
+LogicalResult MaxPool2dOp::verify() { return verifyPool(*this); }
+
+LogicalResult AvgPool2dOp::verify() { return verifyPool(*this); }
+
+LogicalResult AvgPool2dGradOp::verify() {
+  shape::Inferred pooled =
+      pooledShape(*this, getType(), getKernel(), getStride(), getPadding());
+  if (!pooled.ok())
+    return emitOpError() << pooled.error;
+  if (pooled.shape != shapeOf(getGradOutput().getType()))
+    return emitOpError() << "avg_pool2d of the result type gives "
+                         << shape::str(pooled.shape)
+                         << ", not the grad_output shape "
+                         << shape::str(shapeOf(getGradOutput().getType()));
+  return success();
 }
 
 LogicalResult MaxPool2dGradOp::verify() {

@@ -127,16 +127,17 @@ Inferred conv2d(const Shape &x, const Shape &w, const std::optional<Shape> &b,
   return {out, ""};
 }
 
-Inferred maxPool2d(const Shape &x, const std::array<int64_t, 2> &kernel,
-                   const std::array<int64_t, 2> &stride,
-                   const std::array<int64_t, 2> &padding) {
+Inferred pool2d(const std::string &op, const Shape &x,
+                const std::array<int64_t, 2> &kernel,
+                const std::array<int64_t, 2> &stride,
+                const std::array<int64_t, 2> &padding) {
   if (x.size() != 4)
-    return Inferred::fail("max_pool2d input must be [N, C, H, W], got " + str(x));
+    return Inferred::fail(op + " input must be [N, C, H, W], got " + str(x));
   for (int i = 0; i < 2; ++i) {
     if (kernel[i] <= 0 || stride[i] <= 0)
-      return Inferred::fail("max_pool2d kernel and stride must be positive");
+      return Inferred::fail(op + " kernel and stride must be positive");
     if (padding[i] < 0 || 2 * padding[i] > kernel[i])
-      return Inferred::fail("max_pool2d padding must be between 0 and half "
+      return Inferred::fail(op + " padding must be between 0 and half "
                             "the kernel size, got padding " +
                             std::to_string(padding[i]) + " for kernel " +
                             std::to_string(kernel[i]));
@@ -145,12 +146,24 @@ Inferred maxPool2d(const Shape &x, const std::array<int64_t, 2> &kernel,
   for (int i = 0; i < 2; ++i) {
     int64_t padded = x[2 + i] + 2 * padding[i];
     if (x[2 + i] == kBatch || padded < kernel[i])
-      return Inferred::fail("max_pool2d kernel " + std::to_string(kernel[0]) +
+      return Inferred::fail(op + " kernel " + std::to_string(kernel[0]) +
                             "x" + std::to_string(kernel[1]) +
                             " is larger than the padded input " + str(x));
     out[2 + i] = (padded - kernel[i]) / stride[i] + 1;
   }
   return {out, ""};
+}
+
+Inferred maxPool2d(const Shape &x, const std::array<int64_t, 2> &kernel,
+                   const std::array<int64_t, 2> &stride,
+                   const std::array<int64_t, 2> &padding) {
+  return pool2d("max_pool2d", x, kernel, stride, padding);
+}
+
+Inferred avgPool2d(const Shape &x, const std::array<int64_t, 2> &kernel,
+                   const std::array<int64_t, 2> &stride,
+                   const std::array<int64_t, 2> &padding) {
+  return pool2d("avg_pool2d", x, kernel, stride, padding);
 }
 
 Inferred reshape(const Shape &x, const Shape &newShape) {

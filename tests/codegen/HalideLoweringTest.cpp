@@ -486,6 +486,18 @@ TEST(HalideLowering, MaxPooling) {
                 " {\n  %y = firn.max_pool2d_grad %dy, %x " + g.attrs + " : (" + out +
                 ", " + in + ") -> " + in + "\n  return %y : " + in + "\n}",
             {dy, x});
+    // Average pooling on the same windows, with and without the padding in
+    // the divisor, and its gradient.
+    for (const char *count : {" count_include_pad", ""}) {
+      std::string attrs = g.attrs + std::string(count);
+      checkOp("func.func @f(%x: " + in + ") -> " + out + " {\n  %y = firn.avg_pool2d %x " +
+                  attrs + " : " + in + " -> " + out + "\n  return %y : " + out + "\n}",
+              {x});
+      checkOp("func.func @f(%dy: " + out + ") -> " + in +
+                  " {\n  %y = firn.avg_pool2d_grad %dy " + attrs + " : " + out + " -> " +
+                  in + "\n  return %y : " + in + "\n}",
+              {dy});
+    }
   }
 }
 

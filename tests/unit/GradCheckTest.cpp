@@ -213,6 +213,25 @@ TEST(GradCheck, MaxPool2d) {
             "tensor<1x1x5x3xf32>");
 }
 
+TEST(GradCheck, AvgPool2d) {
+  // A row and column left over; overlapping windows with zero padding,
+  // counted in the divisor or not (count_include_pad); rectangular ones.
+  checkCase({"avgpool-2x2", {{"x", {2, 2, 5, 5}}},
+             "  %y = firn.avg_pool2d %x kernel [2, 2] stride [2, 2] padding [0, 0] "
+             "count_include_pad : tensor<2x2x5x5xf32> -> tensor<2x2x2x2xf32>"},
+            "tensor<2x2x2x2xf32>");
+  for (const char *count : {"count_include_pad ", ""})
+    checkCase({"avgpool-3x3-stride2-pad1", {{"x", {1, 2, 6, 6}}},
+               std::string("  %y = firn.avg_pool2d %x kernel [3, 3] stride [2, 2] "
+                           "padding [1, 1] ") +
+                   count + ": tensor<1x2x6x6xf32> -> tensor<1x2x3x3xf32>"},
+              "tensor<1x2x3x3xf32>");
+  checkCase({"avgpool-rect", {{"x", {1, 1, 4, 7}}},
+             "  %y = firn.avg_pool2d %x kernel [2, 3] stride [1, 2] padding [1, 0] "
+             ": tensor<1x1x4x7xf32> -> tensor<1x1x5x3xf32>"},
+            "tensor<1x1x5x3xf32>");
+}
+
 TEST(GradCheck, BroadcastingElementwise) {
   std::vector<Operand> ops = {{"a", {3, 1}, 0.5, 1.5}, {"c", {4}, 0.5, 1.5}};
   const char *type = "tensor<3x1xf32>, tensor<4xf32> -> tensor<3x4xf32>";

@@ -311,10 +311,11 @@ INSTANTIATE_TEST_SUITE_P(PoolModels, SeedGolden,
                          caseName);
 
 // The elementwise functions of one tensor (layers Tanh, Sigmoid, GELU in both
-// forms, SiLU; builtins tanh ... abs) between two Linear layers; three SGD
-// steps (layer_models.py, activations).
+// forms, SiLU; builtins tanh ... abs) between two Linear layers, and average
+// pooling over overlapping, padded windows; three SGD steps (layer_models.py).
 INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
-                         ::testing::Values(MODEL("activations")), caseName);
+                         ::testing::Values(MODEL("activations"), MODEL("avgpool2d")),
+                         caseName);
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and
 // clip_grad_value before ten SGD steps with momentum and two groups (the

@@ -3,6 +3,8 @@
 
 #include "firn/Dialect/FirnOps.h"
 
+#include "llvm/ADT/TypeSwitch.h"
+
 using namespace mlir;
 using namespace firn;
 
@@ -63,6 +65,17 @@ Cost firn::estimateCost(Operation *op, int64_t batch) {
     cost.flops = convFlops(grad.getGradOutput(), grad.getWeight(), batch);
   } else if (auto grad = dyn_cast<Conv2dGradWeightOp>(op)) {
     cost.flops = convFlops(grad.getGradOutput(), grad.getResult(), batch);
+  } else if (isa<MaxPool2dOp, AvgPool2dOp, MaxPool2dGradOp, AvgPool2dGradOp>(op)) {
+    // One comparison or addition per tap of each window (the windows are
+    // counted on the pooled side: the op's operand 0 for the gradients).
+    ArrayRef<int64_t> kernel =
+        TypeSwitch<Operation *, ArrayRef<int64_t>>(op)
+            .Case<MaxPool2dOp, AvgPool2dOp, MaxPool2dGradOp, AvgPool2dGradOp>(
+                [](auto pool) { return pool.getKernel(); });
+    int64_t windows = isa<MaxPool2dOp, AvgPool2dOp>(op)
+                          ? out
+                          : elements(op->getOperand(0).getType(), batch);
+    cost.flops = saturatingMul(windows, kernel[0] * kernel[1]);
   } else if (isa<SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, MSELossOp>(op)) {
     cost.flops = saturatingMul(4, elements(op->getOperand(0).getType(), batch));
   } else if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(op)) {

@@ -188,6 +188,29 @@ struct PoolWindow {
   }
 };
 
+/// The windows of avg_pool2d over an input of H x W: kernel, stride and
+/// padding as ints, and the divisor of each window's mean.
+struct AvgWindows {
+  Expr H, W;
+  int kh, kw, sh, sw, ph, pw;
+  bool countIncludePad;
+  AvgWindows(Expr H, Expr W, ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
+             ArrayRef<int64_t> padding, bool countIncludePad)
+      : H(std::move(H)), W(std::move(W)), kh(static_cast<int>(kernel[0])),
+        kw(static_cast<int>(kernel[1])), sh(static_cast<int>(stride[0])),
+        sw(static_cast<int>(stride[1])), ph(static_cast<int>(padding[0])),
+        pw(static_cast<int>(padding[1])), countIncludePad(countIncludePad) {}
+  /// The window's area, or (count_include_pad=False) its taps inside.
+  Expr divisor(Expr oh, Expr ow) const {
+    if (countIncludePad || (!ph && !pw))
+      return Expr(static_cast<float>(kh * kw));
+    Expr h0 = oh * sh - ph, w0 = ow * sw - pw;
+    Expr rows = Halide::min(h0 + kh, H) - Halide::max(h0, 0);
+    Expr cols = Halide::min(w0 + kw, W) - Halide::max(w0, 0);
+    return Halide::cast<float>(rows * cols);
+  }
+};
+
 /// A convolution's kernel taps (c, kh, kw) flattened into one reduction
 /// index k = (c * KH + kh) * KW + kw, and back.
 struct ConvShape {
@@ -884,6 +907,57 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
                best(owc, ohc, idx[1], idx[0])[1] == r.y;
     define(out.func, v,
            Halide::sum(Halide::select(hit, dy.at({idx[0], idx[1], ohc, owc}), 0.0f)));
+    root(out);
+    out.stored = true;
+    return success();
+  }
+  if (auto pool = dyn_cast<AvgPool2dOp>(op)) {
+    const HTensor &x = in[0];
+    AvgWindows windows(x.extents[2], x.extents[3], pool.getKernel(),
+                       pool.getStride(), pool.getPadding(),
+                       pool.getCountIncludePad());
+    RDom r(0, windows.kw, 0, windows.kh);
+    Expr h = idx[2] * windows.sh + r.y - windows.ph;
+    Expr w = idx[3] * windows.sw + r.x - windows.pw;
+    Expr tap = x.at({idx[0], idx[1], h, w});
+    if (windows.ph || windows.pw)
+      tap = Halide::select(h >= 0 && h < x.extents[2] && w >= 0 && w < x.extents[3],
+                           x.at({idx[0], idx[1], Halide::clamp(h, 0, x.extents[2] - 1),
+                                 Halide::clamp(w, 0, x.extents[3] - 1)}),
+                           0.0f);
+    define(out.func, v, Halide::sum(tap) / windows.divisor(idx[2], idx[3]));
+    root(out);
+    out.stored = true;
+    return success();
+  }
+  if (auto grad = dyn_cast<AvgPool2dGradOp>(op)) {
+    const HTensor &dy = in[0];
+    AvgWindows windows(out.extents[2], out.extents[3], grad.getKernel(),
+                       grad.getStride(), grad.getPadding(),
+                       grad.getCountIncludePad());
+    if (windows.kh == windows.sh && windows.kw == windows.sw && !windows.ph &&
+        !windows.pw) {
+      // Windows that tile the input: each input is in at most one window,
+      // so its gradient is that window's share, inlined into its consumer.
+      Expr oh = idx[2] / windows.sh, ow = idx[3] / windows.sw;
+      Expr inWindow = oh < dy.extents[2] && ow < dy.extents[3];
+      Expr share = dy.at({idx[0], idx[1], Halide::min(oh, dy.extents[2] - 1),
+                          Halide::min(ow, dy.extents[3] - 1)}) /
+                   static_cast<float>(windows.kh * windows.kw);
+      define(out.func, v, Halide::select(inWindow, share, 0.0f));
+      return success();
+    }
+    // Input (h, w) is tap (ky, kx) of window (oh, ow) when
+    // oh * stride - padding + ky = h.
+    RDom r(0, windows.kw, 0, windows.kh);
+    Expr th = idx[2] + windows.ph - r.y, tw = idx[3] + windows.pw - r.x;
+    Expr oh = th / windows.sh, ow = tw / windows.sw;
+    Expr valid = th >= 0 && tw >= 0 && th % windows.sh == 0 &&
+                 tw % windows.sw == 0 && oh < dy.extents[2] && ow < dy.extents[3];
+    Expr ohc = Halide::clamp(oh, 0, dy.extents[2] - 1);
+    Expr owc = Halide::clamp(ow, 0, dy.extents[3] - 1);
+    Expr share = dy.at({idx[0], idx[1], ohc, owc}) / windows.divisor(ohc, owc);
+    define(out.func, v, Halide::sum(Halide::select(valid, share, 0.0f)));
     root(out);
     out.stored = true;
     return success();

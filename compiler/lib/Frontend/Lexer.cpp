@@ -82,6 +82,8 @@ const char *firn::tokenKindName(TokenKind kind) {
     return "'.'";
   case TokenKind::Star:
     return "'*'";
+  case TokenKind::Slash:
+    return "'/'";
   case TokenKind::Question:
     return "'?'";
   case TokenKind::Plus:
@@ -325,6 +327,9 @@ Token Lexer::lexPunctuation(size_t start, SourceLocation loc) {
     break;
   case '*':
     kind = TokenKind::Star;
+    break;
+  case '/':
+    kind = TokenKind::Slash;
     break;
   case '?':
     kind = TokenKind::Question;

@@ -315,6 +315,8 @@ private:
         return builder.create<AddOp>(loc, type, lhs, rhs);
       if (expr.name == "-")
         return builder.create<SubOp>(loc, type, lhs, rhs);
+      if (expr.name == "/")
+        return builder.create<DivOp>(loc, type, lhs, rhs);
       return builder.create<MulOp>(loc, type, lhs, rhs);
     }
     case ast::ExprKind::Call:
@@ -362,6 +364,12 @@ private:
           loc, type, input, builder.getDenseI64ArrayAttr(layer.kernel),
           builder.getDenseI64ArrayAttr(layer.stride),
           builder.getDenseI64ArrayAttr({layer.padding[0], layer.padding[1]}));
+    case LayerKind::AvgPool2d:
+      return builder.create<AvgPool2dOp>(
+          loc, type, input, builder.getDenseI64ArrayAttr(layer.kernel),
+          builder.getDenseI64ArrayAttr(layer.stride),
+          builder.getDenseI64ArrayAttr({layer.padding[0], layer.padding[1]}),
+          layer.countIncludePad ? builder.getUnitAttr() : UnitAttr());
     case LayerKind::BatchNorm1d:
     case LayerKind::BatchNorm2d: {
       Value mean = readBuffer(layer, "running_mean", loc);

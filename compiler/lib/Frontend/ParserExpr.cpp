@@ -179,10 +179,10 @@ ExprPtr Parser::parseExpr() {
   return lhs;
 }
 
-/// term ::= unary ('*' unary)*
+/// term ::= unary (('*' | '/') unary)*
 ExprPtr Parser::parseTerm() {
   ExprPtr lhs = parseUnary();
-  while (lhs && check(TokenKind::Star)) {
+  while (lhs && (check(TokenKind::Star) || check(TokenKind::Slash))) {
     Token op = consume();
     ExprPtr rhs = parseUnary();
     if (!rhs)

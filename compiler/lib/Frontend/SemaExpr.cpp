@@ -197,6 +197,10 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
     result = shape::maxPool2d(input.shape, layer.kernel, layer.stride,
                               {layer.padding[0], layer.padding[1]});
     break;
+  case LayerKind::AvgPool2d:
+    result = shape::avgPool2d(input.shape, layer.kernel, layer.stride,
+                              {layer.padding[0], layer.padding[1]});
+    break;
   case LayerKind::BatchNorm1d:
   case LayerKind::BatchNorm2d: {
     bool is2d = layer.kind == LayerKind::BatchNorm2d;

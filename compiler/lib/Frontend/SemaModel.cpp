@@ -42,6 +42,12 @@ const std::vector<LayerInfo> &layerTable() {
        {"MaxPool2d",
         {{"kernel_size", true}, {"stride"}, {"padding"}, {"requires_grad"}},
         3}},
+      {"AvgPool2d",
+       LayerKind::AvgPool2d,
+       {"AvgPool2d",
+        {{"kernel_size", true}, {"stride"}, {"padding"}, {"ceil_mode"},
+         {"count_include_pad"}, {"requires_grad"}},
+        5}},
       {"BatchNorm1d",
        LayerKind::BatchNorm1d,
        {"BatchNorm1d",
@@ -253,7 +259,20 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
       addParam(layer, "bias", {layer.out}, b);
     break;
   }
-  case LayerKind::MaxPool2d: {
+  case LayerKind::MaxPool2d:
+  case LayerKind::AvgPool2d: {
+    if (layer.kind == LayerKind::AvgPool2d) {
+      bool ceil = false;
+      if (!readFlag("ceil_mode", ceil) ||
+          !readFlag("count_include_pad", layer.countIncludePad))
+        return false;
+      if (ceil) {
+        diags.error(bound->get("ceil_mode")->loc,
+                    arg(k, "ceil_mode") + " must be False: firn pools with "
+                                          "floor mode only");
+        return false;
+      }
+    }
     auto kernel = readIntPair(bound->get("kernel_size"), 1,
                               arg(k, "kernel_size"), diags);
     if (!kernel)

@@ -197,6 +197,18 @@ public:
           return maxPool2d(in(o.getInput()),
                            poolGeometry(o.getKernel(), o.getStride(), o.getPadding()));
         })
+        .Case<AvgPool2dOp>([&](AvgPool2dOp o) {
+          return avgPool2d(in(o.getInput()),
+                           poolGeometry(o.getKernel(), o.getStride(), o.getPadding()),
+                           o.getCountIncludePad());
+        })
+        .Case<AvgPool2dGradOp>([&](AvgPool2dGradOp o) {
+          const Tensor &dy = in(o.getGradOutput());
+          return avgPool2dGrad(
+              dy, resolve(o.getType(), batchOf(dy)),
+              poolGeometry(o.getKernel(), o.getStride(), o.getPadding()),
+              o.getCountIncludePad());
+        })
         .Case<MaxPool2dGradOp>([&](MaxPool2dGradOp o) {
           return maxPool2dGrad(
               in(o.getGradOutput()), in(o.getInput()),

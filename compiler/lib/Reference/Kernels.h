@@ -134,6 +134,15 @@ Result maxPool2d(const Tensor &x, const PoolGeometry &geometry);
 Result maxPool2dGrad(const Tensor &gradOutput, const Tensor &x,
                      const PoolGeometry &geometry);
 
+/// F.avg_pool2d: x[N, C, H, W] -> [N, C, Ho, Wo], zero padding; each
+/// window divided by its area (countIncludePad) or by its taps inside x.
+Result avgPool2d(const Tensor &x, const PoolGeometry &geometry,
+                 bool countIncludePad);
+/// Its adjoint: each gradOutput element, divided as its window, to every
+/// input of the window; `inputShape` is x's.
+Result avgPool2dGrad(const Tensor &gradOutput, const Shape &inputShape,
+                     const PoolGeometry &geometry, bool countIncludePad);
+
 /// F.conv2d: x[N, C, H, W], w[O, C, kh, kw], bias[O] -> [N, O, Ho, Wo].
 Result conv2d(const Tensor &x, const Tensor &w, const Tensor *bias,
               const Conv2dGeometry &geometry);

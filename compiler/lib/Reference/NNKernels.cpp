@@ -230,6 +230,60 @@ Result maxPool2dGrad(const Tensor &gradOutput, const Tensor &x,
   return dx;
 }
 
+namespace {
+/// Calls visit(window, xi, divisor) for every window of avg_pool2d (its flat
+/// index in the pooled shape `out`) and every tap of it inside the input
+/// (flat index xi), with the divisor of that window's mean.
+template <typename Visit>
+void forEachAvgTap(const Shape &xShape, const Shape &out, const PoolGeometry &g,
+                   bool countIncludePad, Visit visit) {
+  const int64_t planes = xShape[0] * xShape[1], h = xShape[2], w = xShape[3];
+  const int64_t ho = out[2], wo = out[3];
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox) {
+        int64_t y0 = oy * g.stride[0] - g.padding[0];
+        int64_t x0 = ox * g.stride[1] - g.padding[1];
+        int64_t yBegin = std::max<int64_t>(y0, 0), yEnd = std::min(y0 + g.kernel[0], h);
+        int64_t xBegin = std::max<int64_t>(x0, 0), xEnd = std::min(x0 + g.kernel[1], w);
+        double divisor = countIncludePad
+                             ? static_cast<double>(g.kernel[0] * g.kernel[1])
+                             : static_cast<double>((yEnd - yBegin) * (xEnd - xBegin));
+        for (int64_t iy = yBegin; iy < yEnd; ++iy)
+          for (int64_t ix = xBegin; ix < xEnd; ++ix)
+            visit((plane * ho + oy) * wo + ox, (plane * h + iy) * w + ix, divisor);
+      }
+}
+} // namespace
+
+Result avgPool2d(const Tensor &x, const PoolGeometry &g, bool countIncludePad) {
+  shape::Inferred out = shape::avgPool2d(x.shape, g.kernel, g.stride, g.padding);
+  if (!out.ok())
+    return Result::fail(out.error);
+  Tensor y = filled(out.shape, 0.0);
+  forEachAvgTap(x.shape, out.shape, g, countIncludePad,
+                [&](int64_t yi, int64_t xi, double divisor) {
+                  y.data[yi] += x.data[xi] / divisor;
+                });
+  return y;
+}
+
+Result avgPool2dGrad(const Tensor &gradOutput, const Shape &inputShape,
+                     const PoolGeometry &g, bool countIncludePad) {
+  shape::Inferred out = shape::avgPool2d(inputShape, g.kernel, g.stride, g.padding);
+  if (!out.ok())
+    return Result::fail(out.error);
+  if (gradOutput.shape != out.shape)
+    return Result::fail("avg_pool2d gradient " + shapeStr(gradOutput.shape) +
+                        " must be " + shapeStr(out.shape));
+  Tensor dx = filled(inputShape, 0.0);
+  forEachAvgTap(inputShape, out.shape, g, countIncludePad,
+                [&](int64_t yi, int64_t xi, double divisor) {
+                  dx.data[xi] += gradOutput.data[yi] / divisor;
+                });
+  return dx;
+}
+
 Result conv2d(const Tensor &x, const Tensor &w, const Tensor *bias,
               const Conv2dGeometry &geometry) {
   ConvDims d;

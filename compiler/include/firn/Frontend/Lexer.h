@@ -66,6 +66,7 @@ enum class TokenKind {
   Arrow,    ///< `->`
   Dot,      ///< `.`
   Star,     ///< `*`
+  Slash,    ///< `/`
   Question, ///< `?`
   Plus,     ///< `+`
   Minus,    ///< `-`

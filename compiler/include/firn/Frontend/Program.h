@@ -39,6 +39,7 @@ enum class LayerKind {
   Linear,
   Conv2d,
   MaxPool2d,
+  AvgPool2d,
   BatchNorm1d,
   BatchNorm2d,
   Dropout,
@@ -55,13 +56,14 @@ struct Layer {
   int64_t in = 0, out = 0;
   bool bias = true;
   std::array<int64_t, 2> kernel = {1, 1}, stride = {1, 1}, dilation = {1, 1};
-  /// Conv2d: top, left, bottom, right. MaxPool2d: rows, columns (both sides).
+  /// Conv2d: top, left, bottom, right. Pooling: rows, columns (both sides).
   std::array<int64_t, 4> padding = {0, 0, 0, 0};
   /// Activation: the key of its ElementwiseFunction (`relu`, `gelu_tanh`).
   std::string function;
   double p = 0.5;                                ///< Dropout
   double eps = 1e-5, momentum = 0.1;             ///< BatchNorm
   bool affine = true;                            ///< BatchNorm
+  bool countIncludePad = true;                   ///< AvgPool2d
   /// BatchNorm with momentum=None: running statistics are cumulative
   /// averages over num_batches_tracked batches.
   bool cumulativeAverage = false;

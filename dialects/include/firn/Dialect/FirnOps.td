@@ -284,6 +284,33 @@ def Firn_MaxPool2dOp : Firn_Op<"max_pool2d", [Pure, DeclareOpInterfaceMethods<Fi
   let hasVerifier = 1;
 }
 
+def Firn_AvgPool2dOp : Firn_Op<"avg_pool2d", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "F.avg_pool2d on NCHW input";
+  let description = [{
+    The mean of each `kernel` window, windows `stride` apart, over the input
+    padded by `padding` (rows, columns) on both sides with zeros (no ceil
+    mode, no divisor_override). With `count_include_pad` (PyTorch's
+    default) each window divides by its area, else by the number of its
+    taps inside the input. A fused op rather than a composite: one pass
+    over each window, its gradient a spread of each window's share.
+
+    ```mlir
+    %y = firn.avg_pool2d %x kernel [2, 2] stride [2, 2] padding [0, 0] count_include_pad
+        : tensor<?x6x28x28xf32> -> tensor<?x6x14x14xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       UnitAttr:$count_include_pad);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `kernel` $kernel `stride` $stride `padding` $padding
+    (`count_include_pad` $count_include_pad^)? attr-dict `:`
+    type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Firn_MSELossOp : Firn_Op<"mse_loss", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.mse_loss";
   let arguments = (ins Firn_FloatTensor:$prediction, Firn_FloatTensor:$target,
@@ -680,6 +707,25 @@ def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Pure]> {
   let assemblyFormat = [{
     $grad_output `,` $weight `stride` $stride `padding` $padding `dilation` $dilation
     attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_AvgPool2dGradOp : Firn_Op<"avg_pool2d_grad", [Pure]> {
+  let summary = "gradient of avg_pool2d with respect to its input";
+  let description = [{
+    Each element of `grad_output`, divided as its window's mean divides,
+    goes to every input of that window; windows that overlap add up. The
+    result type is the pooled input's.
+  }];
+  let arguments = (ins Firn_FloatTensor:$grad_output,
+                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
+                       DenseI64ArrayAttr:$padding, UnitAttr:$count_include_pad);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `kernel` $kernel `stride` $stride `padding` $padding
+    (`count_include_pad` $count_include_pad^)? attr-dict `:`
+    type($grad_output) `->` type($result)
   }];
   let hasVerifier = 1;
 }

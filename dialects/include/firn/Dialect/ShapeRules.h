@@ -79,6 +79,10 @@ Inferred conv2d(const Shape &x, const Shape &w, const std::optional<Shape> &b,
 Inferred maxPool2d(const Shape &x, const std::array<int64_t, 2> &kernel,
                    const std::array<int64_t, 2> &stride,
                    const std::array<int64_t, 2> &padding);
+/// F.avg_pool2d: the same windows (and rules) as max_pool2d.
+Inferred avgPool2d(const Shape &x, const std::array<int64_t, 2> &kernel,
+                   const std::array<int64_t, 2> &stride,
+                   const std::array<int64_t, 2> &padding);
 
 /// Paddings (top, left, bottom, right) that make a stride-1 conv keep its
 /// size: PyTorch's padding='same'.
