@@ -516,10 +516,13 @@ LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
     index.push_back(isReduced(i) ? Expr(r[o++]) : Expr(c));
   index.insert(index.end(), run.begin(), run.end());
   Func partial(out.func.name() + "_lanes");
-  partial(lane, c) =
-      Halide::sum(Halide::select(flat < static_cast<int>(length), in.at(index), 0.0f));
+  // In double: a gradient's sum over a batch of images (16 x 32 x 32 terms)
+  // cancels to a thousandth of its terms, and float32 accumulators lost a
+  // few tenths of a percent of it against PyTorch's (cascaded) sums.
+  partial(lane, c) = Halide::sum(Halide::cast<double>(
+      Halide::select(flat < static_cast<int>(length), in.at(index), 0.0f)));
   RDom l(0, kLanes);
-  Expr total = Halide::sum(partial(l, c));
+  Expr total = Halide::cast<float>(Halide::sum(partial(l, c)));
   if (isa<ReduceMeanOp>(op))
     total = total / Halide::cast<float>(product(in.extents, reduced));
   out.func(c) = total;
@@ -563,11 +566,12 @@ LogicalResult OpLowering::reduce(Operation *op, const HTensor &input,
       ++next;
   }
   Expr x = in.at(index);
+  // Sums accumulate in double (see vectorSum).
+  Expr sum = Halide::cast<float>(Halide::sum(Halide::cast<double>(x)));
   if (isa<ReduceSumOp>(op))
-    define(out.func, v, Halide::sum(x));
+    define(out.func, v, sum);
   else if (isa<ReduceMeanOp>(op))
-    define(out.func, v, Halide::sum(x) /
-                  Halide::cast<float>(product(in.extents, reduced)));
+    define(out.func, v, sum / Halide::cast<float>(product(in.extents, reduced)));
   else
     // amax: NaN if any element is NaN, as PyTorch's. Two inline reductions
     // (keeping one pure definition for the schedule): whether there is a
@@ -1084,10 +1088,11 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     Func var("bn_var_" + std::to_string(counter++));
     float eps = static_cast<float>(bn.getEps().convertToDouble());
     if (bn.getTraining()) {
-      mean(c) = Halide::sum(x.at(xi)) / count;
+      // Statistics accumulate in double (see vectorSum).
+      mean(c) = Halide::cast<float>(Halide::sum(Halide::cast<double>(x.at(xi)))) / count;
       root(mean);
       Expr d = x.at(xi) - mean(c);
-      var(c) = Halide::sum(d * d) / count;
+      var(c) = Halide::cast<float>(Halide::sum(Halide::cast<double>(d * d))) / count;
       root(var);
     } else {
       mean(c) = rm.at({c});

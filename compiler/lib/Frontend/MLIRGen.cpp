@@ -370,6 +370,10 @@ private:
           builder.getDenseI64ArrayAttr(layer.stride),
           builder.getDenseI64ArrayAttr({layer.padding[0], layer.padding[1]}),
           layer.countIncludePad ? builder.getUnitAttr() : UnitAttr());
+    case LayerKind::AdaptiveAvgPool2d:
+      return builder.create<ReduceMeanOp>(loc, type, input,
+                                          builder.getDenseI64ArrayAttr({2, 3}),
+                                          builder.getUnitAttr());
     case LayerKind::BatchNorm1d:
     case LayerKind::BatchNorm2d: {
       Value mean = readBuffer(layer, "running_mean", loc);
@@ -430,14 +434,16 @@ private:
       return f->emit(builder, loc, input);
     if (name == "flatten" || name == "reshape")
       return builder.create<ReshapeOp>(loc, type, input);
-    if (name == "sum")
-      return builder.create<ReduceSumOp>(loc, type, input,
-                                         builder.getDenseI64ArrayAttr({}),
-                                         UnitAttr());
-    if (name == "mean")
-      return builder.create<ReduceMeanOp>(loc, type, input,
-                                          builder.getDenseI64ArrayAttr({}),
-                                          UnitAttr());
+    if (name == "sum" || name == "mean") {
+      auto it = program.reductions.find(&call);
+      Program::Reduction all;
+      const Program::Reduction &r = it == program.reductions.end() ? all : it->second;
+      auto axes = builder.getDenseI64ArrayAttr(r.axes);
+      UnitAttr keep = r.keepdim ? builder.getUnitAttr() : UnitAttr();
+      if (name == "sum")
+        return builder.create<ReduceSumOp>(loc, type, input, axes, keep);
+      return builder.create<ReduceMeanOp>(loc, type, input, axes, keep);
+    }
     if (name == "softmax" || name == "log_softmax") {
       int64_t dim = static_cast<int64_t>(operand("dim", 1)->number);
       if (operand("dim", 1)->kind == ast::ExprKind::Negate)

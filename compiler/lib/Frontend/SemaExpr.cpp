@@ -44,6 +44,8 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"input", true}, {"shape", true}}};
   if (name == "softmax" || name == "log_softmax")
     return {name, {{"input", true}, {"dim", true}}};
+  if (name == "sum" || name == "mean")
+    return {name, {{"input", true}, {"dim"}, {"keepdim"}}, 3};
   if (name == "mse" || name == "cross_entropy")
     return {name, {{"input", true}, {"target", true}, {"reduction"}}, 2};
   return {name, {{"input", true}}};
@@ -201,6 +203,12 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
     result = shape::avgPool2d(input.shape, layer.kernel, layer.stride,
                               {layer.padding[0], layer.padding[1]});
     break;
+  case LayerKind::AdaptiveAvgPool2d:
+    result = input.shape.size() == 4
+                 ? shape::reduce(input.shape, {2, 3}, /*keepDims=*/true)
+                 : shape::Inferred::fail("AdaptiveAvgPool2d expects [N, C, H, W], got " +
+                                         shape::str(input.shape));
+    break;
   case LayerKind::BatchNorm1d:
   case LayerKind::BatchNorm2d: {
     bool is2d = layer.kind == LayerKind::BatchNorm2d;
@@ -291,8 +299,59 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     }
     return x;
   }
-  if (name == "sum" || name == "mean")
-    return ValueType{ast::DType::F32, {}};
+  if (name == "sum" || name == "mean") {
+    const ast::Expr *dim = bound.get("dim");
+    const ast::Expr *keepdim = bound.get("keepdim");
+    if (!dim) {
+      if (keepdim) {
+        diags.error(keepdim->loc, "'" + name + "' argument 'keepdim' needs 'dim'");
+        return std::nullopt;
+      }
+      return ValueType{ast::DType::F32, {}};
+    }
+    // dim: an integer or a tuple/list of them, negative from the end.
+    std::vector<const ast::Expr *> dims;
+    if (dim->kind == ast::ExprKind::Tuple || dim->kind == ast::ExprKind::List)
+      for (const ast::ExprPtr &e : dim->elements)
+        dims.push_back(e.get());
+    else
+      dims.push_back(dim);
+    if (dims.empty()) {
+      diags.error(dim->loc, "'" + name + "' argument 'dim' names no dimension");
+      return std::nullopt;
+    }
+    Program::Reduction reduction;
+    int64_t rank = static_cast<int64_t>(x.shape.size());
+    for (const ast::Expr *e : dims) {
+      auto d = readInt(e, "'" + name + "' dim", diags);
+      if (!d)
+        return std::nullopt;
+      if (*d < -rank || *d >= rank) {
+        diags.error(e->loc, "dim " + std::to_string(*d) + " is out of range for " +
+                                str(x));
+        return std::nullopt;
+      }
+      int64_t axis = *d < 0 ? *d + rank : *d;
+      if (std::find(reduction.axes.begin(), reduction.axes.end(), axis) !=
+          reduction.axes.end()) {
+        diags.error(e->loc, "dim " + std::to_string(axis) + " appears twice");
+        return std::nullopt;
+      }
+      reduction.axes.push_back(axis);
+    }
+    std::sort(reduction.axes.begin(), reduction.axes.end());
+    if (keepdim) {
+      auto k = readBool(keepdim, "'" + name + "' argument 'keepdim'", diags);
+      if (!k)
+        return std::nullopt;
+      reduction.keepdim = *k;
+    }
+    shape::Inferred r = shape::reduce(x.shape, reduction.axes, reduction.keepdim);
+    if (!r.ok())
+      return fail(r.error);
+    program.reductions[&call] = reduction;
+    return ValueType{ast::DType::F32, r.shape};
+  }
   if (name == "flatten") {
     shape::Inferred r = shape::flatten(x.shape);
     if (!r.ok())

@@ -48,6 +48,9 @@ const std::vector<LayerInfo> &layerTable() {
         {{"kernel_size", true}, {"stride"}, {"padding"}, {"ceil_mode"},
          {"count_include_pad"}, {"requires_grad"}},
         5}},
+      {"AdaptiveAvgPool2d",
+       LayerKind::AdaptiveAvgPool2d,
+       {"AdaptiveAvgPool2d", {{"output_size", true}, {"requires_grad"}}, 1}},
       {"BatchNorm1d",
        LayerKind::BatchNorm1d,
        {"BatchNorm1d",
@@ -297,6 +300,18 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
           return false;
         }
       layer.padding = {(*p)[0], (*p)[1], 0, 0};
+    }
+    break;
+  }
+  case LayerKind::AdaptiveAvgPool2d: {
+    auto size = readIntPair(bound->get("output_size"), 1, arg(k, "output_size"), diags);
+    if (!size)
+      return false;
+    if ((*size)[0] != 1 || (*size)[1] != 1) {
+      diags.error(bound->get("output_size")->loc,
+                  arg(k, "output_size") + " must be 1 (global average pooling); "
+                                          "other sizes are not supported yet");
+      return false;
     }
     break;
   }

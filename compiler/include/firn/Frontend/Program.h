@@ -40,6 +40,8 @@ enum class LayerKind {
   Conv2d,
   MaxPool2d,
   AvgPool2d,
+  /// AdaptiveAvgPool2d(1): the mean over each channel's plane (a reduce_mean).
+  AdaptiveAvgPool2d,
   BatchNorm1d,
   BatchNorm2d,
   Dropout,
@@ -156,6 +158,13 @@ struct Program {
   std::unordered_map<const ast::Expr *, ValueType> types;
   /// For each call of a layer in forward/loss: the layer's index.
   std::unordered_map<const ast::Expr *, size_t> layerCalls;
+  /// For each `sum`/`mean` call with `dim`: the axes (sorted, nonnegative)
+  /// and whether they are kept (`keepdim`). Calls without `dim` reduce all.
+  struct Reduction {
+    std::vector<int64_t> axes;
+    bool keepdim = false;
+  };
+  std::unordered_map<const ast::Expr *, Reduction> reductions;
 
   /// Appends a layer; findLayer finds it by name in constant time (a model
   /// with 50,000 layers took 10 s with a linear search per lookup).
