@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Compile time, cold kernel cache (issue 10, item 5): firnc -o on the bench CNN, LeNet-5
-# (examples/lenet5.firn) and on MLPs of
+# Compile time, cold kernel cache (issue 10, item 5): firnc -o on the bench CNN, LeNet-5 and
+# the ResNet example (examples/lenet5.firn, resnet.firn) and on MLPs of
 # Linear(64, 64) + ReLU layers whose depth doubles (10, 20, 40, 80), each in a fresh cache
 # directory, wall and CPU seconds. Doubling the depth should at most double the time: the
 # blocks share their kernels (compiler/include/firn/Codegen/KernelPartition.h).
@@ -42,5 +42,6 @@ measure() { # name file
 echo "firnc -o, cold cache, $(nproc) cores, $(date -u +%F)"
 measure cnn bench/models/cnn.firn
 measure lenet5 examples/lenet5.firn
+measure resnet examples/resnet.firn
 measure mlp-bench bench/models/mlp.firn
 for n in 10 20 40 80; do measure "mlp-$n" "$(mlp $n)"; done
