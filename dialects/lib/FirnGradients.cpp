@@ -96,13 +96,22 @@ LogicalResult LinearOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                        SmallVectorImpl<Value> &grads) {
   Value dy = dys[0];
   Location loc = getLoc();
-  if (getInput().getType().getRank() != 2)
-    return emitOpError("autodiff supports linear on [N, in] inputs only");
   // y = x W^T + b:  dx = dy W,  dW = dy^T x,  db = sum of dy over rows.
-  grads.push_back(b.create<MatmulOp>(loc, getInput().getType(), dy,
-                                     getWeight(), false, false));
-  grads.push_back(b.create<MatmulOp>(loc, getWeight().getType(), dy,
-                                     getInput(), true, false));
+  if (getInput().getType().getRank() == 2) {
+    grads.push_back(b.create<MatmulOp>(loc, getInput().getType(), dy,
+                                       getWeight(), false, false));
+    grads.push_back(b.create<MatmulOp>(loc, getWeight().getType(), dy,
+                                       getInput(), true, false));
+  } else {
+    // [N, *, in]: dx = linear(dy, W^T) at every position; dW sums over all
+    // of them.
+    auto w = getWeight().getType();
+    Value wt = b.create<TransposeOp>(
+        loc, RankedTensorType::get({w.getDimSize(1), w.getDimSize(0)}, w.getElementType()),
+        getWeight(), b.getDenseI64ArrayAttr({1, 0}));
+    grads.push_back(b.create<LinearOp>(loc, getInput().getType(), dy, wt, Value()));
+    grads.push_back(b.create<LinearWeightGradOp>(loc, w, dy, getInput()));
+  }
   if (getBias())
     grads.push_back(unbroadcast(b, loc, dy, typeOf(getBias())));
   return success();

@@ -543,6 +543,21 @@ LogicalResult TransposeOp::verify() {
                      getType());
 }
 
+LogicalResult LinearWeightGradOp::verify() {
+  shape::Shape dy = shapeOf(getGradOutput().getType());
+  shape::Shape x = shapeOf(getInput().getType());
+  shape::Shape w = shapeOf(getType());
+  if (dy.size() < 2 || dy.size() != x.size() ||
+      !std::equal(dy.begin(), dy.end() - 1, x.begin()))
+    return emitOpError() << "grad_output " << shape::str(dy) << " and input "
+                         << shape::str(x)
+                         << " must have the same leading dimensions";
+  if (w != shape::Shape{dy.back(), x.back()})
+    return emitOpError() << "result " << shape::str(w) << " must be ["
+                         << dy.back() << ", " << x.back() << "]";
+  return success();
+}
+
 LogicalResult MatmulOp::verify() {
   return checkResult(*this,
                      shape::matmul(shapeOf(getLhs().getType()),

@@ -317,6 +317,19 @@ TEST(HalideLowering, Contractions) {
           "(tensor<?x11xf32>, tensor<3x11xf32>, tensor<3xf32>) -> "
           "tensor<?x3xf32>\n  return %y : tensor<?x3xf32>\n}",
           {x, w, b});
+  // On a sequence: the positions are the product's rows; the weight's
+  // gradient sums over them.
+  Tensor seq = random({3, 7, 11}, seed), dseq = random({3, 7, 19}, seed);
+  checkOp("func.func @f(%x: tensor<?x7x11xf32>, %w: tensor<3x11xf32>, %b: "
+          "tensor<3xf32>) -> tensor<?x7x3xf32> {\n  %y = firn.linear %x, %w, %b : "
+          "(tensor<?x7x11xf32>, tensor<3x11xf32>, tensor<3xf32>) -> "
+          "tensor<?x7x3xf32>\n  return %y : tensor<?x7x3xf32>\n}",
+          {seq, w, b});
+  checkOp("func.func @f(%dy: tensor<?x7x19xf32>, %x: tensor<?x7x11xf32>) -> "
+          "tensor<19x11xf32> {\n  %y = firn.linear_weight_grad %dy, %x : "
+          "(tensor<?x7x19xf32>, tensor<?x7x11xf32>) -> tensor<19x11xf32>\n"
+          "  return %y : tensor<19x11xf32>\n}",
+          {dseq, seq});
   checkOp("func.func @f(%x: tensor<?x11xf32>, %m: tensor<11x3xf32>) -> "
           "tensor<?x3xf32> {\n  %y = firn.matmul %x, %m : tensor<?x11xf32>, "
           "tensor<11x3xf32> -> tensor<?x3xf32>\n  return %y : tensor<?x3xf32>\n}",

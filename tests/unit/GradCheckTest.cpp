@@ -171,6 +171,16 @@ TEST(GradCheck, LinearWithBroadcastBias) {
              "  %y = firn.linear %x, %w, %b : (tensor<3x2xf32>, "
              "tensor<4x2xf32>, tensor<4xf32>) -> tensor<3x4xf32>"},
             "tensor<3x4xf32>");
+  // On a sequence [N, L, in] and on [N, A, B, in]: the same layer at every
+  // position (linear_weight_grad sums the weight's gradient over them).
+  checkCase({"linear-sequence", {{"x", {2, 3, 2}}, {"w", {4, 2}}, {"b", {4}}},
+             "  %y = firn.linear %x, %w, %b : (tensor<2x3x2xf32>, "
+             "tensor<4x2xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>"},
+            "tensor<2x3x4xf32>");
+  checkCase({"linear-rank4", {{"x", {2, 2, 3, 5}}, {"w", {3, 5}}},
+             "  %y = firn.linear %x, %w : (tensor<2x2x3x5xf32>, "
+             "tensor<3x5xf32>) -> tensor<2x2x3x3xf32>"},
+            "tensor<2x2x3x3xf32>");
 }
 
 TEST(GradCheck, Conv2dStrideAndPadding) {

@@ -53,6 +53,10 @@ Cost firn::estimateCost(Operation *op, int64_t batch) {
     int64_t in = linear.getWeight().getType().getDimSize(1);
     cost.flops = saturatingAdd(saturatingMul(saturatingMul(2, out), in),
                                linear.getBias() ? out : 0);
+  } else if (auto grad = dyn_cast<LinearWeightGradOp>(op)) {
+    // 2 FLOPs per (position, out, in): the operand's elements times `out`.
+    cost.flops = saturatingMul(saturatingMul(2, elements(grad.getInput().getType(), batch)),
+                               grad.getType().getDimSize(0));
   } else if (auto matmul = dyn_cast<MatmulOp>(op)) {
     auto lhs = matmul.getLhs().getType();
     int64_t k = matmul.getTransposeLhs() ? lhs.getDimSize(0) : lhs.getDimSize(1);

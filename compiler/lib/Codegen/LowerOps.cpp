@@ -678,6 +678,28 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     root(out.func);
     return success();
   }
+  if (isa<LinearWeightGradOp>(op)) {
+    // dW[o, i] = sum over the leading positions p of dy[p, o] x[p, i]: a
+    // product with the positions (flattened) as its depth.
+    const HTensor &dy = in[0], &x = in[1];
+    std::vector<Expr> lead(x.extents.begin(), x.extents.end() - 1);
+    Expr depth = lead[0];
+    for (size_t i = 1; i < lead.size(); ++i)
+      depth = depth * lead[i];
+    auto at = [&](const HTensor &t, Expr position, Expr last) {
+      std::vector<Expr> index = unflatten(position, lead);
+      index.push_back(last);
+      return t.at(index);
+    };
+    Func product = matrixProduct(
+        name, out.extents[0], depth, static_cast<int>(out.shape[1]),
+        [&](Expr row, Expr kk) { return at(dy, kk, row); },
+        [&](Expr kk, Expr col) { return at(x, kk, col); },
+        /*lhsTransposed=*/true, /*lhsStored=*/false);
+    out.func = product;
+    out.stored = true;
+    return success();
+  }
   if (auto linear = dyn_cast<LinearOp>(op)) {
     const HTensor &x = in[0], &w = in[1];
     Expr e;
@@ -695,13 +717,23 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
       }
       e = call(product, idx);
     } else {
-      RDom r(0, w.extents[1]);
-      std::vector<Expr> xi(idx.begin(), idx.end() - 1);
-      xi.push_back(r);
-      Func product("linear_dot_" + std::to_string(counter++));
-      define(product, v, Halide::sum(x.at(xi) * w.at({idx.back(), r})));
-      root(product);
-      e = call(product, idx);
+      // [N, *, in]: the leading dimensions as the product's rows (row r is
+      // x's element unflatten(r) of them).
+      std::vector<Expr> lead(x.extents.begin(), x.extents.end() - 1);
+      Expr rows = lead[0];
+      for (size_t i = 1; i < lead.size(); ++i)
+        rows = rows * lead[i];
+      Func product = matrixProduct(
+          "linear", rows, w.extents[1], static_cast<int>(w.shape[0]),
+          [&](Expr row, Expr kk) {
+            std::vector<Expr> at = unflatten(row, lead);
+            at.push_back(kk);
+            return x.at(at);
+          },
+          [&](Expr kk, Expr col) { return w.at({col, kk}); },
+          /*lhsTransposed=*/false, /*lhsStored=*/false);
+      std::vector<Expr> leadIdx(idx.begin(), idx.end() - 1);
+      e = product(idx.back(), flatIndex(leadIdx, lead));
     }
     if (linear.getBias())
       e = e + in[2].at(broadcastIndex(in[2], {idx.back()}));

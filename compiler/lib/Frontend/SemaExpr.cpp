@@ -176,16 +176,6 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
   shape::Inferred result;
   switch (layer.kind) {
   case LayerKind::Linear:
-    // The gradient of linear exists for [N, in] only (FirnGradients.cpp);
-    // inference takes any rank, as PyTorch does.
-    if (training && input.shape.size() != 2) {
-      diags.error(call.loc, "layer '" + layer.name + "' (Linear) gets " +
-                                str(input) +
-                                "; for training, Linear supports only [N, "
-                                "in] inputs for now: flatten or reshape the "
-                                "input to two dimensions first");
-      return std::nullopt;
-    }
     result = shape::linear(input.shape, *paramShape("weight"),
                            paramShape("bias"));
     break;

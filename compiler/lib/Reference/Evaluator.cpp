@@ -197,6 +197,9 @@ public:
           return maxPool2d(in(o.getInput()),
                            poolGeometry(o.getKernel(), o.getStride(), o.getPadding()));
         })
+        .Case<LinearWeightGradOp>([&](LinearWeightGradOp o) {
+          return linearWeightGrad(in(o.getGradOutput()), in(o.getInput()));
+        })
         .Case<AvgPool2dOp>([&](AvgPool2dOp o) {
           return avgPool2d(in(o.getInput()),
                            poolGeometry(o.getKernel(), o.getStride(), o.getPadding()),

@@ -134,6 +134,10 @@ Result maxPool2d(const Tensor &x, const PoolGeometry &geometry);
 Result maxPool2dGrad(const Tensor &gradOutput, const Tensor &x,
                      const PoolGeometry &geometry);
 
+/// The gradient of linear's weight: dy[..., out], x[..., in] (the same
+/// leading dimensions) -> sum over the leading positions of dy^T x [out, in].
+Result linearWeightGrad(const Tensor &dy, const Tensor &x);
+
 /// F.avg_pool2d: x[N, C, H, W] -> [N, C, Ho, Wo], zero padding; each
 /// window divided by its area (countIncludePad) or by its taps inside x.
 Result avgPool2d(const Tensor &x, const PoolGeometry &geometry,

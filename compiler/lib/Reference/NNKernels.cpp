@@ -138,6 +138,21 @@ Result matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs,
   return out;
 }
 
+Result linearWeightGrad(const Tensor &dy, const Tensor &x) {
+  if (dy.shape.size() != x.shape.size() || dy.shape.size() < 2 ||
+      !std::equal(dy.shape.begin(), dy.shape.end() - 1, x.shape.begin()))
+    return Result::fail("linear weight gradient: " + shapeStr(dy.shape) + " and " +
+                        shapeStr(x.shape) + " differ in their leading dimensions");
+  int64_t out = dy.shape.back(), in = x.shape.back();
+  int64_t positions = numelOf(Shape(x.shape.begin(), x.shape.end() - 1));
+  Tensor w = filled({out, in}, 0.0);
+  for (int64_t p = 0; p < positions; ++p)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        w.data[o * in + i] += dy.data[p * out + o] * x.data[p * in + i];
+  return w;
+}
+
 Result linear(const Tensor &x, const Tensor &w, const Tensor *bias) {
   if (w.shape.size() != 2 || x.shape.empty() || x.shape.back() != w.shape[1])
     return Result::fail("linear input " + shapeStr(x.shape) +

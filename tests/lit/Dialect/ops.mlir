@@ -157,6 +157,8 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %25 = firn.max_pool2d %img kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x5x5xf32> -> tensor<?x2x3x3xf32>
     // CHECK: firn.max_pool2d_grad %{{.*}}, %{{.*}} kernel [3, 3] stride [2, 2] padding [1, 1] : (tensor<?x2x3x3xf32>, tensor<?x2x5x5xf32>) -> tensor<?x2x5x5xf32>
     %26 = firn.max_pool2d_grad %25, %img kernel [3, 3] stride [2, 2] padding [1, 1] : (tensor<?x2x3x3xf32>, tensor<?x2x5x5xf32>) -> tensor<?x2x5x5xf32>
+    // CHECK: firn.linear_weight_grad %{{.*}}, %{{.*}} : (tensor<?x4x3x3xf32>, tensor<?x4x3x3xf32>) -> tensor<3x3xf32>
+    %lw = firn.linear_weight_grad %dy, %dy : (tensor<?x4x3x3xf32>, tensor<?x4x3x3xf32>) -> tensor<3x3xf32>
     // CHECK: firn.avg_pool2d %{{.*}} kernel [3, 3] stride [2, 2] padding [1, 1] count_include_pad : tensor<?x2x5x5xf32> -> tensor<?x2x3x3xf32>
     %a25 = firn.avg_pool2d %img kernel [3, 3] stride [2, 2] padding [1, 1] count_include_pad : tensor<?x2x5x5xf32> -> tensor<?x2x3x3xf32>
     // CHECK: firn.avg_pool2d_grad %{{.*}} kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x3x3xf32> -> tensor<?x2x5x5xf32>

@@ -711,6 +711,27 @@ def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Firn_LinearWeightGradOp : Firn_Op<"linear_weight_grad", [Pure]> {
+  let summary = "gradient of linear's weight on [N, *, in] inputs";
+  let description = [{
+    `dW[o, i] = sum over every leading position p of dy[p, o] * x[p, i]`:
+    dy is `[N, *, out]`, x `[N, *, in]` with the same leading dimensions,
+    the result `[out, in]`. (On [N, in] the gradient is a transposed
+    matmul; the leading dimensions of a sequence cannot be merged into the
+    batch by a reshape, which keeps the batch first.)
+
+    ```mlir
+    %dw = firn.linear_weight_grad %dy, %x : (tensor<?x5x3xf32>, tensor<?x5x4xf32>) -> tensor<3x4xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$grad_output, Firn_FloatTensor:$input);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `,` $input attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Firn_AvgPool2dGradOp : Firn_Op<"avg_pool2d_grad", [Pure]> {
   let summary = "gradient of avg_pool2d with respect to its input";
   let description = [{
