@@ -370,6 +370,8 @@ private:
           builder.getDenseI64ArrayAttr(layer.stride),
           builder.getDenseI64ArrayAttr({layer.padding[0], layer.padding[1]}),
           layer.countIncludePad ? builder.getUnitAttr() : UnitAttr());
+    case LayerKind::LayerNorm:
+      return layerNorm(layer, input, type, loc, weight, bias);
     case LayerKind::AdaptiveAvgPool2d:
       return builder.create<ReduceMeanOp>(loc, type, input,
                                           builder.getDenseI64ArrayAttr({2, 3}),
@@ -413,6 +415,39 @@ private:
       return builder.create<ReshapeOp>(loc, type, input);
     }
     llvm_unreachable("unknown layer kind");
+  }
+
+  /// F.layer_norm written in primitive ops, so that its gradient, reference
+  /// evaluation and lowering are theirs: the mean and the biased variance
+  /// over the normalized (trailing) dimensions, as PyTorch computes them.
+  Value layerNorm(const Layer &layer, Value x, RankedTensorType type,
+                  Location loc, Value weight, Value bias) {
+    int64_t rank = type.getRank();
+    int64_t normalized = static_cast<int64_t>(layer.normalizedShape.size());
+    SmallVector<int64_t> axes;
+    shape::Shape kept = shapeOf(type);
+    for (int64_t a = rank - normalized; a < rank; ++a) {
+      axes.push_back(a);
+      kept[a] = 1;
+    }
+    auto keptType = tensorTypeOf(kept, builder.getF32Type());
+    auto axesAttr = builder.getDenseI64ArrayAttr(axes);
+    Value mean = builder.create<ReduceMeanOp>(loc, keptType, x, axesAttr,
+                                              builder.getUnitAttr());
+    Value centered = builder.create<SubOp>(loc, type, x, mean);
+    Value squares = builder.create<MulOp>(loc, type, centered, centered);
+    Value var = builder.create<ReduceMeanOp>(loc, keptType, squares, axesAttr,
+                                             builder.getUnitAttr());
+    Value eps = builder.create<ConstantOp>(
+        loc, DenseElementsAttr::get(f32Tensor({}), static_cast<float>(layer.eps)));
+    Value inv = builder.create<RsqrtOp>(
+        loc, builder.create<AddOp>(loc, keptType, var, eps).getResult());
+    Value y = builder.create<MulOp>(loc, type, centered, inv);
+    if (weight)
+      y = builder.create<MulOp>(loc, type, y, weight);
+    if (bias)
+      y = builder.create<AddOp>(loc, type, y, bias);
+    return y;
   }
 
   Value emitBuiltin(const ast::Expr &call, RankedTensorType type,

@@ -51,6 +51,12 @@ const std::vector<LayerInfo> &layerTable() {
       {"AdaptiveAvgPool2d",
        LayerKind::AdaptiveAvgPool2d,
        {"AdaptiveAvgPool2d", {{"output_size", true}, {"requires_grad"}}, 1}},
+      {"LayerNorm",
+       LayerKind::LayerNorm,
+       {"LayerNorm",
+        {{"normalized_shape", true}, {"eps"}, {"elementwise_affine"},
+         {"requires_grad"}},
+        3}},
       {"BatchNorm1d",
        LayerKind::BatchNorm1d,
        {"BatchNorm1d",
@@ -133,8 +139,11 @@ bool readTensorLiteral(const ast::Expr &expr, shape::Shape &shape,
   return true;
 }
 
-bool isBatchNorm(LayerKind kind) {
-  return kind == LayerKind::BatchNorm1d || kind == LayerKind::BatchNorm2d;
+/// Normalization layers: weight starts at 1, bias at 0 (PyTorch's
+/// reset_parameters), not uniform.
+bool isNormalization(LayerKind kind) {
+  return kind == LayerKind::BatchNorm1d || kind == LayerKind::BatchNorm2d ||
+         kind == LayerKind::LayerNorm;
 }
 } // namespace
 
@@ -144,7 +153,7 @@ void Sema::addParam(Layer &layer, const std::string &role, shape::Shape shape,
   param.name = layer.name + "." + role;
   param.layer = program.layers.size();
   param.shape = std::move(shape);
-  if (isBatchNorm(layer.kind)) {
+  if (isNormalization(layer.kind)) {
     param.init = ParamInit::Constant;
     param.values = {role == "weight" ? 1.0 : 0.0};
   } else {
@@ -192,6 +201,20 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
     if (v)
       out = *v;
     return v.has_value();
+  };
+
+  auto readEps = [&] { // Normalization layers: positive.
+    if (!bound->has("eps"))
+      return true;
+    auto eps = readNumber(bound->get("eps"), arg(k, "eps"), diags);
+    if (!eps)
+      return false;
+    if (*eps <= 0) {
+      diags.error(bound->get("eps")->loc, arg(k, "eps") + " must be positive");
+      return false;
+    }
+    layer.eps = *eps;
+    return true;
   };
 
   switch (layer.kind) {
@@ -315,22 +338,44 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
     }
     break;
   }
+  case LayerKind::LayerNorm: {
+    // normalized_shape: an integer or a tuple/list of them (the trailing
+    // dimensions normalized over).
+    const ast::Expr *shapeArg = bound->get("normalized_shape");
+    std::vector<const ast::Expr *> dims;
+    if (shapeArg->kind == ast::ExprKind::Tuple || shapeArg->kind == ast::ExprKind::List)
+      for (const ast::ExprPtr &e : shapeArg->elements)
+        dims.push_back(e.get());
+    else
+      dims.push_back(shapeArg);
+    if (dims.empty()) {
+      diags.error(shapeArg->loc, arg(k, "normalized_shape") + " names no dimension");
+      return false;
+    }
+    for (const ast::Expr *e : dims) {
+      auto d = readIntAtLeast(e, 1, arg(k, "normalized_shape"), diags);
+      if (!d)
+        return false;
+      layer.normalizedShape.push_back(*d);
+    }
+    if (!readFlag("elementwise_affine", layer.affine))
+      return false;
+    if (!readEps())
+      return false;
+    if (layer.affine) {
+      addParam(layer, "weight", layer.normalizedShape, 0);
+      addParam(layer, "bias", layer.normalizedShape, 0);
+    }
+    break;
+  }
   case LayerKind::BatchNorm1d:
   case LayerKind::BatchNorm2d: {
     if (!readPositive("num_features", layer.in) ||
         !readFlag("affine", layer.affine))
       return false;
     layer.out = layer.in;
-    if (bound->has("eps")) {
-      auto eps = readNumber(bound->get("eps"), arg(k, "eps"), diags);
-      if (!eps)
-        return false;
-      if (*eps <= 0) {
-        diags.error(bound->get("eps")->loc, arg(k, "eps") + " must be positive");
-        return false;
-      }
-      layer.eps = *eps;
-    }
+    if (!readEps())
+      return false;
     const ast::Expr *momentum = bound->has("momentum") ? bound->get("momentum")
                                                        : nullptr;
     if (momentum && momentum->kind == ast::ExprKind::Name &&
@@ -504,7 +549,7 @@ bool Sema::applyInit(const ast::InitStmt &stmt) {
     if (isDefault) {
       // Undo an earlier init: back to what declareLayer chose.
       const Layer &layer = program.layers[param.layer];
-      if (isBatchNorm(layer.kind)) {
+      if (isNormalization(layer.kind)) {
         param.init = ParamInit::Constant;
         param.values = {param.name == layer.name + ".weight" ? 1.0 : 0.0};
       } else {

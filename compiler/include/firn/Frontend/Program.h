@@ -44,6 +44,8 @@ enum class LayerKind {
   AdaptiveAvgPool2d,
   BatchNorm1d,
   BatchNorm2d,
+  /// LayerNorm: a composite, written out in primitive ops by IR generation.
+  LayerNorm,
   Dropout,
   /// An elementwise function as a layer (ReLU, Tanh, GELU, ...): `function`.
   Activation,
@@ -66,6 +68,7 @@ struct Layer {
   double eps = 1e-5, momentum = 0.1;             ///< BatchNorm
   bool affine = true;                            ///< BatchNorm
   bool countIncludePad = true;                   ///< AvgPool2d
+  shape::Shape normalizedShape;                  ///< LayerNorm
   /// BatchNorm with momentum=None: running statistics are cumulative
   /// averages over num_batches_tracked batches.
   bool cumulativeAverage = false;
