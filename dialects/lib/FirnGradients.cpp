@@ -400,6 +400,13 @@ LogicalResult ReduceMeanOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult OneHotOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                       SmallVectorImpl<Value> &grads) {
+  // Of integer class indices (nll_loss picks with it): no gradient.
+  grads.push_back(nullptr);
+  return success();
+}
+
 LogicalResult BroadcastLikeOp::buildGradients(OpBuilder &b,
                                               ArrayRef<Value> dys,
                                               SmallVectorImpl<Value> &grads) {

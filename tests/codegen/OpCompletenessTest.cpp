@@ -46,7 +46,6 @@ const std::map<std::string, std::string> &withoutGradient() {
       {"firn.write_buffer", "a side effect of the forward, not on the loss's path"},
       {"firn.advance_counter", "an integer count"},
       {"firn.constant", "a constant"},
-      {"firn.one_hot", "of integer class indices"},
       {"firn.numel", "a count (optimizer and loss scaling)"},
       {"firn.bias_correction", "optimizer arithmetic, after autodiff"},
       {"firn.pow", "optimizer arithmetic (Adam's bias corrections), after autodiff"},

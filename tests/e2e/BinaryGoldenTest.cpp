@@ -239,7 +239,8 @@ INSTANTIATE_TEST_SUITE_P(Models, SeedBinary,
 // The layers and functions of the real-models issue (layer_models.py).
 INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
                          ::testing::Values("models/activations", "models/avgpool2d",
-                                           "models/linear_seq", "models/layernorm"));
+                                           "models/linear_seq", "models/layernorm",
+                                           "models/loss_nll", "models/loss_l1_bce"));
 
 // BatchNorm in train mode (momentum 0.2, and momentum=None: cumulative
 // averages over num_batches_tracked) and after a convolution: the running

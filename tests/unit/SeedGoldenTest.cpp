@@ -313,10 +313,12 @@ INSTANTIATE_TEST_SUITE_P(PoolModels, SeedGolden,
 // The elementwise functions of one tensor (layers Tanh, Sigmoid, GELU in both
 // forms, SiLU; builtins tanh ... abs) between two Linear layers, and average
 // pooling over overlapping, padded windows, and Linear on [N, 5, 4] with a
-// mean over the positions, and LayerNorm; three SGD steps (layer_models.py).
+// mean over the positions, LayerNorm, and the composite losses; three SGD
+// steps (layer_models.py).
 INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
                          ::testing::Values(MODEL("activations"), MODEL("avgpool2d"),
-                                           MODEL("linear_seq"), MODEL("layernorm")),
+                                           MODEL("linear_seq"), MODEL("layernorm"),
+                                           MODEL("loss_nll"), MODEL("loss_l1_bce")),
                          caseName);
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and

@@ -497,8 +497,52 @@ private:
     if (name == "mse")
       return builder.create<MSELossOp>(loc, type, input, target,
                                        reductionAttr);
-    return builder.create<CrossEntropyOp>(loc, type, input, target,
-                                          reductionAttr);
+    if (name == "cross_entropy")
+      return builder.create<CrossEntropyOp>(loc, type, input, target,
+                                            reductionAttr);
+    return compositeLoss(name, input, target, reduction, loc);
+  }
+
+  /// The losses that are composites, in primitive ops (their gradients are
+  /// the primitives'), each as PyTorch defines it, reduced to a scalar.
+  Value compositeLoss(const std::string &name, Value x, Value target,
+                      Reduction reduction, Location loc) {
+    auto xType = cast<RankedTensorType>(x.getType());
+    auto scalar = [&](float v) -> Value {
+      return builder.create<ConstantOp>(
+          loc, DenseElementsAttr::get(f32Tensor({}), v));
+    };
+    auto reduceAll = [&](Value v) -> Value {
+      auto all = builder.getDenseI64ArrayAttr({});
+      if (reduction == Reduction::Sum)
+        return builder.create<ReduceSumOp>(loc, f32Tensor({}), v, all, UnitAttr());
+      return builder.create<ReduceMeanOp>(loc, f32Tensor({}), v, all, UnitAttr());
+    };
+    if (name == "l1_loss") // |x - y|
+      return reduceAll(builder.create<AbsOp>(
+          loc, builder.create<SubOp>(loc, xType, x, target).getResult()));
+    if (name == "nll_loss") {
+      // -x[n, t_n]: the one-hot row of t_n picks it.
+      Value onehot = builder.create<OneHotOp>(loc, xType, target);
+      Value picked = builder.create<ReduceSumOp>(
+          loc, f32Tensor({shape::kBatch}), builder.create<MulOp>(loc, xType, onehot, x),
+          builder.getDenseI64ArrayAttr({1}), UnitAttr());
+      return builder.create<NegOp>(loc, reduceAll(picked));
+    }
+    // binary_cross_entropy_with_logits, stable as PyTorch computes it:
+    // (1 - y) x + m + log(exp(-m) + exp(-x - m)), m = max(-x, 0).
+    Value negX = builder.create<NegOp>(loc, x);
+    Value m = builder.create<ReluOp>(loc, negX);
+    Value oneMinusY = builder.create<SubOp>(loc, xType, scalar(1.0f), target);
+    Value linear = builder.create<MulOp>(loc, xType, oneMinusY, x);
+    Value a = builder.create<ExpOp>(loc, builder.create<NegOp>(loc, m).getResult());
+    Value b = builder.create<ExpOp>(
+        loc, builder.create<SubOp>(loc, xType, negX, m).getResult());
+    Value logSum = builder.create<LogOp>(
+        loc, builder.create<AddOp>(loc, xType, a, b).getResult());
+    Value perElement = builder.create<AddOp>(
+        loc, xType, builder.create<AddOp>(loc, xType, linear, m).getResult(), logSum);
+    return reduceAll(perElement);
   }
 
   OpBuilder builder;

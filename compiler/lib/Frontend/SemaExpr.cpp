@@ -23,11 +23,18 @@ const std::vector<std::string> &builtinNames() {
       if (f.builtin && std::find(all.begin(), all.end(), f.builtin) == all.end())
         all.push_back(f.builtin);
     for (const char *name : {"flatten", "reshape", "sum", "mean", "softmax",
-                             "log_softmax", "mse", "cross_entropy"})
+                             "log_softmax", "mse", "cross_entropy", "l1_loss",
+                             "nll_loss", "binary_cross_entropy_with_logits"})
       all.push_back(name);
     return all;
   }();
   return names;
+}
+
+/// The losses (only in the train block's `loss`): input, target, reduction.
+bool isLoss(const std::string &name) {
+  return name == "mse" || name == "cross_entropy" || name == "l1_loss" ||
+         name == "nll_loss" || name == "binary_cross_entropy_with_logits";
 }
 
 bool isElementwiseBuiltin(const std::string &name) {
@@ -46,7 +53,7 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"input", true}, {"dim", true}}};
   if (name == "sum" || name == "mean")
     return {name, {{"input", true}, {"dim"}, {"keepdim"}}, 3};
-  if (name == "mse" || name == "cross_entropy")
+  if (isLoss(name))
     return {name, {{"input", true}, {"target", true}, {"reduction"}}, 2};
   return {name, {{"input", true}}};
 }
@@ -249,7 +256,7 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     diags.error(call.loc, "shape mismatch in '" + name + "': " + message);
     return std::nullopt;
   };
-  if (name == "mse" || name == "cross_entropy") {
+  if (isLoss(name)) {
     if (!inLoss) {
       diags.error(call.loc, "'" + name + "' is a loss; use it in the train "
                                          "block's 'loss'");
@@ -269,10 +276,20 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       return std::nullopt;
     const ValueType &target = args[1];
     shape::Inferred r;
-    if (name == "mse") {
-      if (!requireFloat(*bound.get("target"), target, "'mse' target"))
+    if (name == "mse" || name == "l1_loss" ||
+        name == "binary_cross_entropy_with_logits") {
+      // Elementwise against a float target of the input's shape.
+      if (!requireFloat(*bound.get("target"), target, "'" + name + "' target"))
         return std::nullopt;
       r = shape::mseLoss(x.shape, target.shape);
+    } else if (name == "nll_loss") {
+      // Log-probabilities [N, C] and class indices [N].
+      if (target.dtype != ast::DType::I64) {
+        diags.error(bound.get("target")->loc,
+                    "'nll_loss' target must be i64 class indices, got " + str(target));
+        return std::nullopt;
+      }
+      r = shape::crossEntropy(x.shape, target.shape, /*indexTarget=*/true);
     } else {
       r = shape::crossEntropy(x.shape, target.shape,
                               target.dtype == ast::DType::I64);

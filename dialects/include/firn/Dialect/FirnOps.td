@@ -685,7 +685,7 @@ class Firn_SoftmaxLikeOp<string mnemonic, string summaryText> :
 def Firn_SoftmaxOp : Firn_SoftmaxLikeOp<"softmax", "softmax along an axis">;
 def Firn_LogSoftmaxOp : Firn_SoftmaxLikeOp<"log_softmax", "log of softmax along an axis, computed stably">;
 
-def Firn_OneHotOp : Firn_Op<"one_hot", [Pure]> {
+def Firn_OneHotOp : Firn_Op<"one_hot", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "class indices [N] to f32 one-hot rows [N, C]";
   let arguments = (ins Firn_Tensor:$indices);
   let results = (outs Firn_FloatTensor:$result);
