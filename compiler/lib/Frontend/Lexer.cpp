@@ -188,7 +188,19 @@ Token Lexer::next() {
   }
   if (isIdentStart(c))
     return lexIdentifier(start, loc);
-  if (isDigit(c) || (c == '.' && isDigit(peekChar(1))))
+  // In a dotted name (`features.0.weight`: nn.Sequential's names) a dot
+  // glued to a name is a Dot, and the digits after it a name's part.
+  bool afterName = pos > 0 && isIdentChar(source[pos - 1]);
+  bool afterNameDot = pos > 1 && source[pos - 1] == '.' && isIdentChar(source[pos - 2]);
+  if (isDigit(c) && afterNameDot) {
+    while (isDigit(peekChar()) && pos - start < 9)
+      advance();
+    Token part = makeToken(TokenKind::Integer, start, loc);
+    part.integer = std::strtoll(part.text.c_str(), nullptr, 10);
+    part.number = static_cast<double>(part.integer);
+    return part;
+  }
+  if (isDigit(c) || (c == '.' && !afterName && isDigit(peekChar(1))))
     return lexNumber(start, loc);
   if (c == '\'' || c == '"')
     return lexString(start, loc);

@@ -322,8 +322,8 @@ private:
     case ast::ExprKind::Call:
       if (auto it = program.layerCalls.find(&expr);
           it != program.layerCalls.end())
-        return emitLayer(program.layers[it->second],
-                         emit(*expr.args[0].value), type, loc);
+        return emitCall(program.layers[it->second], expr,
+                        emit(*expr.args[0].value), type, loc);
       return emitBuiltin(expr, type, loc);
     default:
       llvm_unreachable("semantic analysis rejects other expressions");
@@ -345,12 +345,26 @@ private:
                                         buffer.name);
   }
 
+  /// A layer call; a Sequential applies its layers in order.
+  Value emitCall(const Layer &layer, const ast::Expr &call, Value input,
+                 RankedTensorType type, Location loc) {
+    if (layer.kind != LayerKind::Sequential)
+      return emitLayer(layer, input, type, loc);
+    const std::vector<ValueType> &types = program.sequenceTypes.at(&call);
+    for (size_t i = 0; i < layer.children.size(); ++i)
+      input = emitLayer(program.layers[layer.children[i]], input,
+                        f32Tensor(types[i].shape), loc);
+    return input;
+  }
+
   Value emitLayer(const Layer &layer, Value input, RankedTensorType type,
                   Location loc) {
     // Read in PyTorch's parameter order so the IR reads weight, then bias.
     Value weight = readParam(layer, "weight", loc);
     Value bias = readParam(layer, "bias", loc);
     switch (layer.kind) {
+    case LayerKind::Sequential:
+      llvm_unreachable("emitSequential applies a Sequential's layers");
     case LayerKind::Linear:
       return builder.create<LinearOp>(loc, type, input, weight, bias);
     case LayerKind::Conv2d:

@@ -29,9 +29,11 @@ inline ExprPtr makeExpr(ExprKind kind, SourceLocation loc) {
   return std::make_unique<Expr>(kind, loc);
 }
 
-/// Tokens that selectors are glued from: `fc1`, `.`, `*`, `?`.
+/// Tokens that selectors are glued from: `fc1`, `.`, `*`, `?`, and the
+/// positions in a Sequential's names (`features.0.weight`).
 inline bool isSelectorPiece(TokenKind kind) {
   return kind == TokenKind::Identifier || kind == TokenKind::Dot ||
+         kind == TokenKind::Integer ||
          kind == TokenKind::Star || kind == TokenKind::Question;
 }
 

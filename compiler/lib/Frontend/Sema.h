@@ -66,6 +66,11 @@ public:
 private:
   // SemaModel.cpp
   bool declareLayer(const ast::LayerDecl &decl);
+  bool declareLayer(const std::string &name, SourceLocation loc,
+                    const std::string &kind, SourceLocation kindLoc,
+                    const std::vector<ast::Arg> &args);
+  bool declareSequential(const std::string &name, SourceLocation loc,
+                         SourceLocation kindLoc, const std::vector<ast::Arg> &args);
   bool applyFreeze(const ast::FreezeStmt &stmt);
   bool applyInit(const ast::InitStmt &stmt);
   void addParam(Layer &layer, const std::string &role, shape::Shape shape,

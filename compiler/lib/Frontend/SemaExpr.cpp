@@ -182,6 +182,19 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
   };
   shape::Inferred result;
   switch (layer.kind) {
+  case LayerKind::Sequential: {
+    std::vector<ValueType> types;
+    ValueType current = input;
+    for (size_t child : layer.children) {
+      auto next = typeOfLayerCall(call, program.layers[child], current);
+      if (!next)
+        return std::nullopt;
+      types.push_back(*next);
+      current = *next;
+    }
+    program.sequenceTypes[&call] = types;
+    return current;
+  }
   case LayerKind::Linear:
     result = shape::linear(input.shape, *paramShape("weight"),
                            paramShape("bias"));

@@ -171,23 +171,73 @@ void Sema::addBuffer(Layer &layer, const std::string &role, int64_t size,
       {layer.name + "." + role, program.layers.size(), {size}, value});
 }
 
-bool Sema::declareLayer(const ast::LayerDecl &decl) {
-  if (program.findLayer(decl.name)) {
-    diags.error(decl.loc, "duplicate layer name '" + decl.name + "'");
+bool Sema::declareSequential(const std::string &name, SourceLocation loc,
+                             SourceLocation kindLoc,
+                             const std::vector<ast::Arg> &args) {
+  // Sequential(Conv2d(1, 6, 5), Tanh(), ...): each argument a layer, named
+  // by its position as nn.Sequential names its modules (`features.0`), so
+  // its parameters are `features.0.weight`, as PyTorch's state_dict has them.
+  Layer sequence;
+  sequence.name = name;
+  sequence.kind = LayerKind::Sequential;
+  sequence.loc = loc;
+  if (args.empty()) {
+    diags.error(kindLoc, "'Sequential' needs at least one layer");
     return false;
   }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const ast::Arg &a = args[i];
+    const ast::Expr &layer = *a.value;
+    if (!a.name.empty() || layer.kind != ast::ExprKind::Call) {
+      diags.error(a.name.empty() ? layer.loc : a.loc,
+                  "'Sequential' takes layers, such as Linear(2, 3), by position; got " +
+                      (a.name.empty() ? describe(&layer) : "'" + a.name + "='"));
+      return false;
+    }
+    if (layer.name == "Sequential") {
+      diags.error(layer.loc, "a Sequential inside a Sequential is not supported; "
+                             "declare it as a layer of its own");
+      return false;
+    }
+    if (!declareLayer(name + "." + std::to_string(i), layer.loc, layer.name,
+                      layer.loc, layer.args) ||
+        !checkLayerSizes(program.layers.back()))
+      return false;
+    sequence.children.push_back(program.layers.size() - 1);
+    // Its parameters are the Sequential's too (`freeze features`, and the
+    // check that a loss depends on a trainable one).
+    for (const auto &[role, index] : program.layers.back().params)
+      sequence.params[std::to_string(i) + "." + role] = index;
+  }
+  program.addLayer(std::move(sequence));
+  return true;
+}
+
+bool Sema::declareLayer(const ast::LayerDecl &decl) {
+  return declareLayer(decl.name, decl.loc, decl.kind, decl.kindLoc, decl.args);
+}
+
+bool Sema::declareLayer(const std::string &name, SourceLocation loc,
+                        const std::string &kind, SourceLocation kindLoc,
+                        const std::vector<ast::Arg> &args) {
+  if (program.findLayer(name)) {
+    diags.error(loc, "duplicate layer name '" + name + "'");
+    return false;
+  }
+  if (kind == "Sequential")
+    return declareSequential(name, loc, kindLoc, args);
   const LayerInfo *info =
-      lookupKind(layerTable(), decl.kind, "layer", decl.kindLoc);
+      lookupKind(layerTable(), kind, "layer", kindLoc);
   if (!info)
     return false;
-  auto bound = bindArgs(info->signature, decl.args, decl.kindLoc, diags);
+  auto bound = bindArgs(info->signature, args, kindLoc, diags);
   if (!bound)
     return false;
   Layer layer;
-  layer.name = decl.name;
+  layer.name = name;
   layer.kind = info->layerKind;
-  layer.loc = decl.loc;
-  const std::string &k = decl.kind;
+  layer.loc = loc;
+  const std::string &k = kind;
   auto readPositive = [&](const char *name, int64_t &out) {
     auto v = readIntAtLeast(bound->get(name), 1, arg(k, name), diags);
     if (v)
@@ -439,6 +489,7 @@ bool Sema::declareLayer(const ast::LayerDecl &decl) {
     break;
   }
   case LayerKind::Flatten:
+  case LayerKind::Sequential: // declareSequential
     break;
   }
 

@@ -49,7 +49,10 @@ enum class LayerKind {
   Dropout,
   /// An elementwise function as a layer (ReLU, Tanh, GELU, ...): `function`.
   Activation,
-  Flatten
+  Flatten,
+  /// Sequential(...): its layers, named `<name>.0`, `<name>.1`, ... as
+  /// nn.Sequential names them, applied in order (`children`).
+  Sequential
 };
 
 struct Layer {
@@ -72,6 +75,7 @@ struct Layer {
   /// BatchNorm with momentum=None: running statistics are cumulative
   /// averages over num_batches_tracked batches.
   bool cumulativeAverage = false;
+  std::vector<size_t> children;          ///< Sequential: layer indices
   std::map<std::string, size_t> params;  ///< "weight" -> index into params
   std::map<std::string, size_t> buffers; ///< "running_mean" -> index
 };
@@ -168,6 +172,8 @@ struct Program {
     bool keepdim = false;
   };
   std::unordered_map<const ast::Expr *, Reduction> reductions;
+  /// For each call of a Sequential: the type after each of its layers.
+  std::unordered_map<const ast::Expr *, std::vector<ValueType>> sequenceTypes;
 
   /// Appends a layer; findLayer finds it by name in constant time (a model
   /// with 50,000 layers took 10 s with a linear search per lookup).
