@@ -7,8 +7,21 @@ namespace firn {
 
 namespace {
 template <class OpT>
-mlir::Value create(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x) {
+mlir::Value create(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, double) {
   return b.create<OpT>(loc, x);
+}
+
+/// F.leaky_relu as a composite: relu(x) - slope * relu(-x) (x where x > 0,
+/// slope * x elsewhere, each with PyTorch's single rounding; NaN stays NaN).
+mlir::Value leakyRelu(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                      double slope) {
+  auto type = x.getType();
+  mlir::Value c = b.create<ConstantOp>(
+      loc, mlir::DenseElementsAttr::get(
+               mlir::RankedTensorType::get({}, b.getF32Type()), static_cast<float>(slope)));
+  mlir::Value negative = b.create<ReluOp>(loc, b.create<NegOp>(loc, x).getResult());
+  mlir::Value scaled = b.create<MulOp>(loc, type, c, negative);
+  return b.create<SubOp>(loc, type, b.create<ReluOp>(loc, x).getResult(), scaled);
 }
 } // namespace
 
@@ -26,6 +39,8 @@ const std::vector<ElementwiseFunction> &elementwiseFunctions() {
       {"sqrt", "sqrt", nullptr, nullptr, create<SqrtOp>},
       {"rsqrt", "rsqrt", nullptr, nullptr, create<RsqrtOp>},
       {"abs", "abs", nullptr, nullptr, create<AbsOp>},
+      {"leaky_relu", "leaky_relu", "LeakyReLU", nullptr, leakyRelu,
+       "negative_slope", 0.01},
   };
   return table;
 }

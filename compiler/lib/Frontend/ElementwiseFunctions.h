@@ -27,7 +27,12 @@ struct ElementwiseFunction {
   /// For functions with variants: the value of `approximate=` that selects
   /// this entry ("none" is the default), else nullptr.
   const char *approximate;
-  mlir::Value (*emit)(mlir::OpBuilder &, mlir::Location, mlir::Value);
+  mlir::Value (*emit)(mlir::OpBuilder &, mlir::Location, mlir::Value,
+                      double parameter);
+  /// A number the function takes (`negative_slope`), with PyTorch's
+  /// default; nullptr if none.
+  const char *parameter = nullptr;
+  double defaultValue = 0;
 };
 
 const std::vector<ElementwiseFunction> &elementwiseFunctions();

@@ -424,7 +424,8 @@ private:
           builder.getI64IntegerAttr(training ? nextStream++ : 0),
           training ? builder.getUnitAttr() : UnitAttr());
     case LayerKind::Activation:
-      return findElementwiseFunction(layer.function)->emit(builder, loc, input);
+      return findElementwiseFunction(layer.function)
+          ->emit(builder, loc, input, layer.functionParameter);
     case LayerKind::Flatten:
       return builder.create<ReshapeOp>(loc, type, input);
     }
@@ -479,8 +480,12 @@ private:
     Value input = emit(*operand("input", 0));
     const ast::Expr *approximate = operand("approximate", 1);
     if (const ElementwiseFunction *f = findElementwiseBuiltin(
-            name, approximate ? approximate->name : std::string()))
-      return f->emit(builder, loc, input);
+            name, approximate ? approximate->name : std::string())) {
+      auto parameter = program.functionParameters.find(&call);
+      return f->emit(builder, loc, input,
+                     parameter == program.functionParameters.end() ? 0.0
+                                                                   : parameter->second);
+    }
     if (name == "flatten" || name == "reshape")
       return builder.create<ReshapeOp>(loc, type, input);
     if (name == "sum" || name == "mean") {

@@ -47,6 +47,9 @@ bool isElementwiseBuiltin(const std::string &name) {
 Signature builtinSignature(const std::string &name) {
   if (isElementwiseBuiltin(name) && !approximateChoices(name).empty())
     return {name, {{"input", true}, {"approximate"}}, 1};
+  if (const ElementwiseFunction *f = findElementwiseBuiltin(name, "");
+      f && f->parameter)
+    return {name, {{"input", true}, {f->parameter}}, 2};
   if (name == "reshape")
     return {name, {{"input", true}, {"shape", true}}};
   if (name == "softmax" || name == "log_softmax")
@@ -327,6 +330,17 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
                                 approximate + "'");
         return std::nullopt;
       }
+    }
+    const ElementwiseFunction *f = findElementwiseBuiltin(name, approximate);
+    if (f->parameter) {
+      double value = f->defaultValue;
+      if (const ast::Expr *p = bound.get(f->parameter)) {
+        auto v = readNumber(p, "'" + name + "' argument '" + f->parameter + "'", diags);
+        if (!v)
+          return std::nullopt;
+        value = *v;
+      }
+      program.functionParameters[&call] = value;
     }
     return x;
   }

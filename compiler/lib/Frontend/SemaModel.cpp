@@ -82,8 +82,8 @@ const std::vector<LayerInfo> &layerTable() {
           }))
         continue;
       Signature sig{f.layer, {{"requires_grad"}}, 0};
-      if (f.approximate) {
-        sig.params.insert(sig.params.begin(), {"approximate"});
+      if (f.approximate || f.parameter) {
+        sig.params.insert(sig.params.begin(), {f.approximate ? "approximate" : f.parameter});
         sig.positional = 1;
       }
       all.push_back({f.layer, LayerKind::Activation, sig});
@@ -486,6 +486,13 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
       return false;
     }
     layer.function = f->key;
+    layer.functionParameter = f->defaultValue;
+    if (f->parameter && bound->has(f->parameter)) {
+      auto v = readNumber(bound->get(f->parameter), arg(k, f->parameter), diags);
+      if (!v)
+        return false;
+      layer.functionParameter = *v;
+    }
     break;
   }
   case LayerKind::Flatten:

@@ -67,6 +67,7 @@ struct Layer {
   std::array<int64_t, 4> padding = {0, 0, 0, 0};
   /// Activation: the key of its ElementwiseFunction (`relu`, `gelu_tanh`).
   std::string function;
+  double functionParameter = 0; ///< Activation: its parameter, if it has one.
   double p = 0.5;                                ///< Dropout
   double eps = 1e-5, momentum = 0.1;             ///< BatchNorm
   bool affine = true;                            ///< BatchNorm
@@ -172,6 +173,9 @@ struct Program {
     bool keepdim = false;
   };
   std::unordered_map<const ast::Expr *, Reduction> reductions;
+  /// For each call of an elementwise function with a parameter
+  /// (`leaky_relu(x, 0.2)`): its value.
+  std::unordered_map<const ast::Expr *, double> functionParameters;
   /// For each call of a Sequential: the type after each of its layers.
   std::unordered_map<const ast::Expr *, std::vector<ValueType>> sequenceTypes;
 
