@@ -638,8 +638,10 @@ TEST(ParserErrorTest, Expressions) {
             "test.firn:3:7: error: expected '=' after 'h'");
   EXPECT_EQ(errorHeader(inModel(prefix + "h = x y\n  }")),
             "test.firn:3:11: error: expected end of line after assignment");
-  EXPECT_EQ(errorHeader(inModel(prefix + "h = fc1.weight\n  }")),
-            "test.firn:3:12: error: expected end of line after assignment");
+  // A parameter's name is written without spaces (`fc1.weight` is one
+  // name: tests/fixtures/models/param_refs.firn).
+  EXPECT_EQ(errorHeader(inModel(prefix + "h = fc1 .weight\n  }")),
+            "test.firn:3:13: error: expected end of line after assignment");
 }
 
 TEST(ParserErrorTest, ForwardSignature) {

@@ -302,6 +302,10 @@ private:
     RankedTensorType type = typeOf(program.types.at(&expr));
     switch (expr.kind) {
     case ast::ExprKind::Name:
+      if (auto ref = program.paramRefs.find(&expr); ref != program.paramRefs.end()) {
+        const Parameter &param = program.params[ref->second];
+        return builder.create<ReadParamOp>(loc, f32Tensor(param.shape), param.name);
+      }
       return scope.at(expr.name);
     case ast::ExprKind::Number:
       return builder.create<ConstantOp>(

@@ -278,6 +278,17 @@ ExprPtr Parser::parseCallOrName() {
   if (!check(TokenKind::LParen)) {
     ExprPtr ref = makeExpr(ExprKind::Name, name.loc);
     ref->name = name.text;
+    // A parameter by its PyTorch name, written without spaces: `fc1.weight`,
+    // `net.0.bias`.
+    size_t end = name.end();
+    while (peek().is(TokenKind::Dot) && peek().offset == end &&
+           (peek(1).is(TokenKind::Identifier) || peek(1).is(TokenKind::Integer)) &&
+           peek(1).offset == end + 1) {
+      consume();
+      Token part = consume();
+      ref->name += "." + part.text;
+      end = part.end();
+    }
     return ref;
   }
   NestingLevel level(nesting);

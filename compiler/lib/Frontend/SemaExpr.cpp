@@ -533,9 +533,24 @@ std::optional<ValueType> Sema::typeOf(const ast::Expr &expr, Scope &scope,
                                 expr.name + "(...)");
       return std::nullopt;
     }
+    // A parameter used directly (weights tied, a bias added twice): its
+    // gradient sums over every use, as PyTorch's does.
+    if (expr.name.find('.') != std::string::npos) {
+      for (size_t i = 0; i < program.params.size(); ++i)
+        if (program.params[i].name == expr.name) {
+          program.paramRefs[&expr] = i;
+          type = ValueType{ast::DType::F32, program.params[i].shape};
+          break;
+        }
+      if (type)
+        break;
+    }
     std::vector<std::string> candidates;
     for (const auto &[name, t] : scope)
       candidates.push_back(name);
+    if (expr.name.find('.') != std::string::npos)
+      for (const Parameter &param : program.params)
+        candidates.push_back(param.name);
     std::string message = "undefined name '" + expr.name + "'";
     std::string guess = suggest(expr.name, candidates);
     if (!guess.empty())

@@ -419,6 +419,8 @@ bool Sema::requiresGrad(const ast::Expr &expr,
   // Recursion is bounded by the parser's nesting limit.
   switch (expr.kind) {
   case ast::ExprKind::Name: {
+    if (auto ref = program.paramRefs.find(&expr); ref != program.paramRefs.end())
+      return program.params[ref->second].trainable;
     auto it = scope.find(expr.name);
     return it != scope.end() && it->second;
   }

@@ -176,6 +176,9 @@ struct Program {
   /// For each call of an elementwise function with a parameter
   /// (`leaky_relu(x, 0.2)`): its value.
   std::unordered_map<const ast::Expr *, double> functionParameters;
+  /// For each name in forward that is a parameter (`fc1.weight`): its index
+  /// into params.
+  std::unordered_map<const ast::Expr *, size_t> paramRefs;
   /// For each call of a Sequential: the type after each of its layers.
   std::unordered_map<const ast::Expr *, std::vector<ValueType>> sequenceTypes;
 
