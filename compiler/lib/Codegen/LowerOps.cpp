@@ -41,8 +41,7 @@ Expr nanMax(Expr a, Expr b) {
   return Halide::strict_float(Halide::select(a > b || Halide::is_nan(a), a, b));
 }
 
-/// Whether `x` is NaN, in a form fast-math cannot fold away (nanMax).
-Expr isNaN(Expr x) { return Halide::strict_float(Halide::is_nan(x)); }
+using math::isNaN;
 
 /// A float32 NaN.
 Expr quietNaN() { return Expr(std::numeric_limits<float>::quiet_NaN()); }
@@ -163,15 +162,17 @@ Window window(Expr outH, Expr outW, Expr kh, Expr kw, ArrayRef<int64_t> stride,
   return {Halide::clamp(h, 0, H - 1), Halide::clamp(w, 0, W - 1), inside};
 }
 
-/// The taps of a max_pool2d window at output index `at` ([n, c, oh, ow]):
+/// The taps of a pooling window at output index `at` ([n, c, oh, ow]):
 /// `r` walks the window in row-major order (r.y rows, r.x columns: the
 /// order in which PyTorch takes the first maximum), `value` is the input
-/// there, the lowest float in the padding (PyTorch pads with -inf).
+/// there and `pad` in the padding (max pooling: the lowest float, PyTorch
+/// pads with -inf; average pooling: 0).
 struct PoolWindow {
   RDom r;
   Expr value;
   PoolWindow(const HTensor &x, ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
-             ArrayRef<int64_t> padding, const std::vector<Expr> &at)
+             ArrayRef<int64_t> padding, const std::vector<Expr> &at,
+             Expr pad = Halide::Float(32).min())
       : r(0, static_cast<int>(kernel[1]), 0, static_cast<int>(kernel[0])) {
     Expr h = at[2] * static_cast<int>(stride[0]) + r.y - static_cast<int>(padding[0]);
     Expr w = at[3] * static_cast<int>(stride[1]) + r.x - static_cast<int>(padding[1]);
@@ -184,7 +185,25 @@ struct PoolWindow {
         inside,
         x.at({at[0], at[1], Halide::clamp(h, 0, x.extents[2] - 1),
               Halide::clamp(w, 0, x.extents[3] - 1)}),
-        Halide::Float(32).min());
+        pad);
+  }
+};
+
+/// A tensor's leading dimensions (all but its last) as positions: their
+/// extents and how many there are (the rows of a Linear on [N, *, in]).
+struct Positions {
+  std::vector<Expr> extents;
+  Expr count;
+  explicit Positions(const HTensor &t)
+      : extents(t.extents.begin(), t.extents.end() - 1), count(extents[0]) {
+    for (size_t i = 1; i < extents.size(); ++i)
+      count = count * extents[i];
+  }
+  /// t's element at flat position `p` and last coordinate `last`.
+  Expr at(const HTensor &t, Expr p, Expr last) const {
+    std::vector<Expr> index = unflatten(p, extents);
+    index.push_back(last);
+    return t.at(index);
   }
 };
 
@@ -682,19 +701,11 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     // dW[o, i] = sum over the leading positions p of dy[p, o] x[p, i]: a
     // product with the positions (flattened) as its depth.
     const HTensor &dy = in[0], &x = in[1];
-    std::vector<Expr> lead(x.extents.begin(), x.extents.end() - 1);
-    Expr depth = lead[0];
-    for (size_t i = 1; i < lead.size(); ++i)
-      depth = depth * lead[i];
-    auto at = [&](const HTensor &t, Expr position, Expr last) {
-      std::vector<Expr> index = unflatten(position, lead);
-      index.push_back(last);
-      return t.at(index);
-    };
+    Positions positions(x);
     Func product = matrixProduct(
-        name, out.extents[0], depth, static_cast<int>(out.shape[1]),
-        [&](Expr row, Expr kk) { return at(dy, kk, row); },
-        [&](Expr kk, Expr col) { return at(x, kk, col); },
+        name, out.extents[0], positions.count, static_cast<int>(out.shape[1]),
+        [&](Expr row, Expr kk) { return positions.at(dy, kk, row); },
+        [&](Expr kk, Expr col) { return positions.at(x, kk, col); },
         /*lhsTransposed=*/true, /*lhsStored=*/false);
     out.func = product;
     out.stored = true;
@@ -719,21 +730,14 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     } else {
       // [N, *, in]: the leading dimensions as the product's rows (row r is
       // x's element unflatten(r) of them).
-      std::vector<Expr> lead(x.extents.begin(), x.extents.end() - 1);
-      Expr rows = lead[0];
-      for (size_t i = 1; i < lead.size(); ++i)
-        rows = rows * lead[i];
+      Positions positions(x);
       Func product = matrixProduct(
-          "linear", rows, w.extents[1], static_cast<int>(w.shape[0]),
-          [&](Expr row, Expr kk) {
-            std::vector<Expr> at = unflatten(row, lead);
-            at.push_back(kk);
-            return x.at(at);
-          },
+          "linear", positions.count, w.extents[1], static_cast<int>(w.shape[0]),
+          [&](Expr row, Expr kk) { return positions.at(x, row, kk); },
           [&](Expr kk, Expr col) { return w.at({col, kk}); },
           /*lhsTransposed=*/false, /*lhsStored=*/false);
       std::vector<Expr> leadIdx(idx.begin(), idx.end() - 1);
-      e = product(idx.back(), flatIndex(leadIdx, lead));
+      e = product(idx.back(), flatIndex(leadIdx, positions.extents));
     }
     if (linear.getBias())
       e = e + in[2].at(broadcastIndex(in[2], {idx.back()}));
@@ -952,16 +956,9 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     AvgWindows windows(x.extents[2], x.extents[3], pool.getKernel(),
                        pool.getStride(), pool.getPadding(),
                        pool.getCountIncludePad());
-    RDom r(0, windows.kw, 0, windows.kh);
-    Expr h = idx[2] * windows.sh + r.y - windows.ph;
-    Expr w = idx[3] * windows.sw + r.x - windows.pw;
-    Expr tap = x.at({idx[0], idx[1], h, w});
-    if (windows.ph || windows.pw)
-      tap = Halide::select(h >= 0 && h < x.extents[2] && w >= 0 && w < x.extents[3],
-                           x.at({idx[0], idx[1], Halide::clamp(h, 0, x.extents[2] - 1),
-                                 Halide::clamp(w, 0, x.extents[3] - 1)}),
-                           0.0f);
-    define(out.func, v, Halide::sum(tap) / windows.divisor(idx[2], idx[3]));
+    PoolWindow win(x, pool.getKernel(), pool.getStride(), pool.getPadding(), idx,
+                   Expr(0.0f));
+    define(out.func, v, Halide::sum(win.value) / windows.divisor(idx[2], idx[3]));
     root(out);
     out.stored = true;
     return success();

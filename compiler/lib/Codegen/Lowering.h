@@ -17,7 +17,6 @@
 #include <functional>
 #include <map>
 
-
 namespace firn::codegen {
 
 /// Tensors are row-major (the last dimension contiguous, as in PyTorch)

@@ -17,6 +17,12 @@
 
 namespace firn::math {
 
+/// Whether `x` is NaN, in a form that fast-math cannot fold away: Halide's
+/// simplifier and LLVM's fast-math flags assume that no value is NaN.
+inline Halide::Expr isNaN(const Halide::Expr &x) {
+  return Halide::strict_float(Halide::is_nan(x));
+}
+
 struct HalideValue {
   Halide::Expr expr;
 };
@@ -45,25 +51,15 @@ inline HalideValue operator-(const HalideValue &a) { return {-a.expr}; }
 template <> struct Math<HalideValue> {
   using V = HalideValue;
   using Expr = Halide::Expr;
-  /// strict_float: without it Halide may assume that no value is NaN.
-  static Expr isNaN(const Expr &x) { return Halide::strict_float(Halide::is_nan(x)); }
   static V constant(const V &, double v) { return lit(v); }
   static V select(const V &c, const V &a, const V &b) {
     return {Halide::select(c.expr, a.expr, b.expr)};
   }
-  /// Halide's exp gives 0 for NaN and +inf, its erf NaN for +-inf (checked
-  /// by HalideLoweringTest's MathOpsAtExtremes): these are guarded.
-  static V exp(const V &x) {
-    Expr inf = Expr(std::numeric_limits<float>::infinity());
-    return {Halide::select(isNaN(x.expr) || x.expr == inf, x.expr,
-                           Halide::exp(x.expr))};
-  }
-  /// Halide's log gives about 89 for NaN and +inf.
-  static V log(const V &x) {
-    Expr inf = Expr(std::numeric_limits<float>::infinity());
-    return {Halide::select(isNaN(x.expr) || x.expr == inf, x.expr,
-                           Halide::log(x.expr))};
-  }
+  /// Halide's exp gives 0 for NaN and +inf, its log about 89, its erf NaN
+  /// for +-inf (HalideLoweringTest's MathOpsAtExtremes): guarded. exp and
+  /// log are x itself at NaN and +inf.
+  static V exp(const V &x) { return passNaNAndInf(x, Halide::exp(x.expr)); }
+  static V log(const V &x) { return passNaNAndInf(x, Halide::log(x.expr)); }
   static V sqrt(const V &x) { return {Halide::sqrt(x.expr)}; }
   static V abs(const V &x) { return {Halide::abs(x.expr)}; }
   static V sign(const V &x) { return SignOp::apply(x); }
@@ -73,6 +69,12 @@ template <> struct Math<HalideValue> {
                            Halide::erf(Halide::clamp(x.expr, -10.0f, 10.0f)))};
   }
   static V sigmoid(const V &x) { return 1.0 / (1.0 + exp(-x)); }
+
+private:
+  static V passNaNAndInf(const V &x, const Expr &value) {
+    Expr inf = Expr(std::numeric_limits<float>::infinity());
+    return {Halide::select(isNaN(x.expr) || x.expr == inf, x.expr, value)};
+  }
 };
 
 } // namespace firn::math

@@ -193,7 +193,7 @@ Token Lexer::next() {
   bool afterName = pos > 0 && isIdentChar(source[pos - 1]);
   bool afterNameDot = pos > 1 && source[pos - 1] == '.' && isIdentChar(source[pos - 2]);
   if (isDigit(c) && afterNameDot) {
-    while (isDigit(peekChar()) && pos - start < 9)
+    while (isDigit(peekChar()))
       advance();
     Token part = makeToken(TokenKind::Integer, start, loc);
     part.integer = std::strtoll(part.text.c_str(), nullptr, 10);

@@ -361,6 +361,11 @@ private:
     return input;
   }
 
+  /// A 0-d f32 constant.
+  Value scalar(float value, Location loc) {
+    return builder.create<ConstantOp>(loc, DenseElementsAttr::get(f32Tensor({}), value));
+  }
+
   Value emitLayer(const Layer &layer, Value input, RankedTensorType type,
                   Location loc) {
     // Read in PyTorch's parameter order so the IR reads weight, then bias.
@@ -368,7 +373,7 @@ private:
     Value bias = readParam(layer, "bias", loc);
     switch (layer.kind) {
     case LayerKind::Sequential:
-      llvm_unreachable("emitSequential applies a Sequential's layers");
+      llvm_unreachable("emitCall applies a Sequential's layers");
     case LayerKind::Linear:
       return builder.create<LinearOp>(loc, type, input, weight, bias);
     case LayerKind::Conv2d:
@@ -457,8 +462,7 @@ private:
     Value squares = builder.create<MulOp>(loc, type, centered, centered);
     Value var = builder.create<ReduceMeanOp>(loc, keptType, squares, axesAttr,
                                              builder.getUnitAttr());
-    Value eps = builder.create<ConstantOp>(
-        loc, DenseElementsAttr::get(f32Tensor({}), static_cast<float>(layer.eps)));
+    Value eps = scalar(static_cast<float>(layer.eps), loc);
     Value inv = builder.create<RsqrtOp>(
         loc, builder.create<AddOp>(loc, keptType, var, eps).getResult());
     Value y = builder.create<MulOp>(loc, type, centered, inv);
@@ -531,10 +535,6 @@ private:
   Value compositeLoss(const std::string &name, Value x, Value target,
                       Reduction reduction, Location loc) {
     auto xType = cast<RankedTensorType>(x.getType());
-    auto scalar = [&](float v) -> Value {
-      return builder.create<ConstantOp>(
-          loc, DenseElementsAttr::get(f32Tensor({}), v));
-    };
     auto reduceAll = [&](Value v) -> Value {
       auto all = builder.getDenseI64ArrayAttr({});
       if (reduction == Reduction::Sum)
@@ -556,7 +556,7 @@ private:
     // (1 - y) x + m + log(exp(-m) + exp(-x - m)), m = max(-x, 0).
     Value negX = builder.create<NegOp>(loc, x);
     Value m = builder.create<ReluOp>(loc, negX);
-    Value oneMinusY = builder.create<SubOp>(loc, xType, scalar(1.0f), target);
+    Value oneMinusY = builder.create<SubOp>(loc, xType, scalar(1.0f, loc), target);
     Value linear = builder.create<MulOp>(loc, xType, oneMinusY, x);
     Value a = builder.create<ExpOp>(loc, builder.create<NegOp>(loc, m).getResult());
     Value b = builder.create<ExpOp>(

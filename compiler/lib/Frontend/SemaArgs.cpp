@@ -182,6 +182,15 @@ std::optional<std::string> readString(const ast::Expr *expr,
   return std::nullopt;
 }
 
+std::vector<const ast::Expr *> oneOrMany(const ast::Expr *expr) {
+  if (expr->kind != ast::ExprKind::Tuple && expr->kind != ast::ExprKind::List)
+    return {expr};
+  std::vector<const ast::Expr *> elements;
+  for (const ast::ExprPtr &e : expr->elements)
+    elements.push_back(e.get());
+  return elements;
+}
+
 std::optional<std::array<int64_t, 2>> readIntPair(const ast::Expr *expr,
                                                   int64_t min,
                                                   const std::string &what,

@@ -71,6 +71,9 @@ std::optional<bool> readBool(const ast::Expr *expr, const std::string &what,
 std::optional<std::string> readString(const ast::Expr *expr,
                                       const std::string &what,
                                       DiagnosticEngine &diags);
+/// The elements of a tuple or list, else the expression itself: an argument
+/// that takes one value or several (`dim=1`, `dim=(2, 3)`).
+std::vector<const ast::Expr *> oneOrMany(const ast::Expr *expr);
 /// An integer or a pair `(h, w)` of integers, each >= min.
 std::optional<std::array<int64_t, 2>> readIntPair(const ast::Expr *expr,
                                                   int64_t min,

@@ -355,12 +355,7 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       return ValueType{ast::DType::F32, {}};
     }
     // dim: an integer or a tuple/list of them, negative from the end.
-    std::vector<const ast::Expr *> dims;
-    if (dim->kind == ast::ExprKind::Tuple || dim->kind == ast::ExprKind::List)
-      for (const ast::ExprPtr &e : dim->elements)
-        dims.push_back(e.get());
-    else
-      dims.push_back(dim);
+    std::vector<const ast::Expr *> dims = oneOrMany(dim);
     if (dims.empty()) {
       diags.error(dim->loc, "'" + name + "' argument 'dim' names no dimension");
       return std::nullopt;

@@ -392,12 +392,7 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     // normalized_shape: an integer or a tuple/list of them (the trailing
     // dimensions normalized over).
     const ast::Expr *shapeArg = bound->get("normalized_shape");
-    std::vector<const ast::Expr *> dims;
-    if (shapeArg->kind == ast::ExprKind::Tuple || shapeArg->kind == ast::ExprKind::List)
-      for (const ast::ExprPtr &e : shapeArg->elements)
-        dims.push_back(e.get());
-    else
-      dims.push_back(shapeArg);
+    std::vector<const ast::Expr *> dims = oneOrMany(shapeArg);
     if (dims.empty()) {
       diags.error(shapeArg->loc, arg(k, "normalized_shape") + " names no dimension");
       return false;
