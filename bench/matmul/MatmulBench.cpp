@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Build.h"
 #include "firn/Codegen/HalideLowering.h"
+#include "firn/Codegen/Scheduler.h"
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Runtime/Allocator.h"
 
@@ -115,7 +116,11 @@ int main(int argc, char **argv) {
           module->lookupSymbol<mlir::func::FuncOp>("f"));
       if (mlir::failed(lowered))
         return 2;
-      firn::codegen::scheduleForTarget(*lowered, target);
+      std::string error;
+      if (mlir::failed(firn::codegen::scheduleForTarget(*lowered, target, error))) {
+        std::fprintf(stderr, "firn-matmul-bench: %s\n", error.c_str());
+        return 2;
+      }
 
       std::vector<float> a(size_t(aRows) * aCols), b(size_t(bRows) * bCols),
           cFirn(size_t(m) * n), cBlas(size_t(m) * n);

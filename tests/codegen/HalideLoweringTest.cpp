@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Build.h"
 #include "firn/Codegen/HalideLowering.h"
+#include "firn/Codegen/Scheduler.h"
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Frontend/Diagnostics.h"
 #include "firn/Frontend/MLIRGen.h"
@@ -154,7 +155,10 @@ std::map<std::string, Tensor> runFunction(const std::string &body,
   EXPECT_TRUE(mlir::succeeded(lowered));
   if (mlir::failed(lowered))
     return {};
-  codegen::scheduleForTarget(*lowered, Halide::get_jit_target_from_environment());
+  std::string scheduleError;
+  EXPECT_TRUE(mlir::succeeded(codegen::scheduleForTarget(
+      *lowered, Halide::get_jit_target_from_environment(), scheduleError)))
+      << scheduleError;
   std::map<std::string, Tensor> values;
   for (size_t i = 0; i < args.size(); ++i)
     values["arg" + std::to_string(i)] = args[i];
@@ -175,10 +179,12 @@ void checkOp(const std::string &body, const std::vector<Tensor> &args,
   auto lowered = codegen::lowerFunction(func);
   ASSERT_TRUE(mlir::succeeded(lowered));
   // The schedule that ships: fused, vectorized with guarded tails.
-  codegen::scheduleForTarget(*lowered, Halide::get_jit_target_from_environment());
+  std::string error;
+  ASSERT_TRUE(mlir::succeeded(codegen::scheduleForTarget(
+      *lowered, Halide::get_jit_target_from_environment(), error)))
+      << error;
 
   reference::Evaluator eval(*parsed);
-  std::string error;
   ASSERT_TRUE(mlir::succeeded(eval.initialize(error))) << error;
   std::map<std::string, Tensor> values;
   for (size_t i = 0; i < args.size(); ++i)
@@ -750,11 +756,13 @@ TEST_P(SeedHalide, TrainingStepMatchesPyTorch) {
   auto step = codegen::lowerFunction(ir->lookupSymbol<mlir::func::FuncOp>("train_step"));
   auto update = codegen::lowerFunction(ir->lookupSymbol<mlir::func::FuncOp>("optimizer_step"));
   ASSERT_TRUE(mlir::succeeded(step) && mlir::succeeded(update));
-  codegen::scheduleForTarget(*step, Halide::get_jit_target_from_environment());
-  codegen::scheduleForTarget(*update, Halide::get_jit_target_from_environment());
+  std::string error;
+  for (codegen::LoweredFunction *fn : {&*step, &*update})
+    ASSERT_TRUE(mlir::succeeded(codegen::scheduleForTarget(
+        *fn, Halide::get_jit_target_from_environment(), error)))
+        << error;
 
   runtime::SafetensorsFile fixture;
-  std::string error;
   ASSERT_TRUE(runtime::readSafetensors(std::string(FIRN_FIXTURES_DIR) + "/" +
                                            stem + ".safetensors",
                                        fixture, error))

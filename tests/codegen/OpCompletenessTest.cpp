@@ -117,8 +117,9 @@ TEST(OpCompleteness, EveryOpHasAGradientReferenceKernelAndLowering) {
                  "reason in withoutGradient()";
     EXPECT_FALSE(differentiable && excused)
         << op << " has a gradient rule: remove it from withoutGradient()";
-    if (declared.count(op))
+    if (declared.count(op)) {
       EXPECT_TRUE(excused) << op << " is a module-level op with a gradient?";
+    }
   }
   EXPECT_GT(registered, 40);
 

@@ -13,6 +13,7 @@
 #include "firn/Codegen/Build.h"
 
 #include "KernelCache.h"
+#include "firn/Codegen/Scheduler.h"
 
 #include "firn/Codegen/KernelPartition.h"
 
@@ -60,9 +61,13 @@ LogicalResult lowerModel(ModuleOp module, const Halide::Target &target,
       temporaries = *used;
     }
   }
+  std::string error;
+  std::unique_ptr<Scheduler> scheduler = makeScheduler(target, error);
+  if (!scheduler)
+    return module.emitError(error);
   for (size_t i = first; i < functions.size(); ++i)
     if (!functions[i].duplicate)
-      scheduleForTarget(functions[i], target);
+      scheduler->schedule(functions[i]);
   return success();
 }
 

@@ -56,8 +56,6 @@ public:
              cast<RankedTensorType>(func.getResultTypes()[i]),
              static_cast<int>(i));
     writeStateOutputs();
-    for (Halide::Func &f : result.rootFuncs)
-      f.compute_root();
     return success();
   }
 

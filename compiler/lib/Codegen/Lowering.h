@@ -1,7 +1,8 @@
 //===- Lowering.h - Shared state of the Halide lowering (internal) -*- C++ -*-===//
 //
 // HalideLowering.cpp walks functions and keeps the state; LowerOps.cpp
-// defines one Halide Func per op. A value is a Func with its extents (Exprs:
+// and the family files beside it (LowerProducts.cpp, ...) define one
+// Halide Func per op. A value is a Func with its extents (Exprs:
 // the batch dimension's comes from an input buffer) and its static shape
 // (for broadcasting, which is decided at compile time).
 //
@@ -16,8 +17,16 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace firn::codegen {
+
+// Shorthands for the lowering files (this header is theirs alone).
+using namespace mlir;
+using Halide::Expr;
+using Halide::Func;
+using Halide::RDom;
+using Halide::Var;
 
 /// Tensors are row-major (the last dimension contiguous, as in PyTorch)
 /// while Halide's first dimension is its innermost: every Func takes its
@@ -47,11 +56,28 @@ struct HTensor {
 std::vector<Halide::Var> makeVars(int rank);
 std::vector<Halide::Expr> asExprs(const std::vector<Halide::Var> &vars);
 
+/// The operand's index for a result coordinate under NumPy broadcasting:
+/// size-1 dimensions read element 0, missing leading ones are dropped.
+std::vector<Halide::Expr> broadcastIndex(const HTensor &operand,
+                                         const std::vector<Halide::Expr> &index);
+/// Row-major flat index of `index` in `extents`, and back.
+Halide::Expr flatIndex(const std::vector<Halide::Expr> &index,
+                       const std::vector<Halide::Expr> &extents);
+std::vector<Halide::Expr> unflatten(Halide::Expr flat,
+                                    const std::vector<Halide::Expr> &extents);
+/// The number of elements over `axes` of `extents` (all of them if none).
+Halide::Expr product(const std::vector<Halide::Expr> &extents,
+                     llvm::ArrayRef<int64_t> axes);
+/// max(a, b) as torch.maximum computes it: NaN if either is NaN.
+Halide::Expr nanMax(Halide::Expr a, Halide::Expr b);
+/// A float32 NaN.
+Halide::Expr quietNaN();
+
 /// Defines the Funcs of ops, given their operands' values.
 class OpLowering {
 public:
   OpLowering(Halide::Expr batch, uint64_t seed,
-             std::vector<Halide::Func> &rootFuncs,
+             std::vector<RootFunc> &rootFuncs,
              std::vector<Contraction> &contractions,
              std::map<std::string, int> &rowWidths)
       : batch(std::move(batch)), seed(seed), rootFuncs(rootFuncs),
@@ -69,14 +95,32 @@ public:
 private:
   HTensor make(mlir::Value result, const std::string &name);
   /// Marks a Func that reduces (or is otherwise expensive to recompute) so
-  /// it is computed once, at root, instead of inlined into every consumer.
-  void root(const Halide::Func &f) { rootFuncs.push_back(f); }
+  /// it is computed once instead of inlined into every consumer; `kind`
+  /// tells the scheduler what work it is.
+  void root(const Halide::Func &f, RootFunc::Kind kind) {
+    rootFuncs.push_back({f, kind, {}});
+  }
   /// root(t.func), noting the width of t's rows when it is static.
-  void root(const HTensor &t) {
-    root(t.func);
+  void root(const HTensor &t, RootFunc::Kind kind) {
+    root(t.func, kind);
     if (!t.shape.empty() && t.shape.back() != shape::kBatch)
       rowWidths[t.func.name()] = static_cast<int>(t.shape.back());
   }
+
+  /// One per op family, each in its own file (see LowerOps.cpp): lowers
+  /// `op` into `results` (made by `lower`), or returns std::nullopt when
+  /// `op` is not of the family.
+  using FamilyResult = std::optional<mlir::LogicalResult>;
+  FamilyResult lowerLayout(mlir::Operation *op, llvm::ArrayRef<HTensor> in,
+                           std::vector<HTensor> &results);
+  FamilyResult lowerElementwise(mlir::Operation *op, llvm::ArrayRef<HTensor> in,
+                                std::vector<HTensor> &results);
+  FamilyResult lowerProducts(mlir::Operation *op, llvm::ArrayRef<HTensor> in,
+                             std::vector<HTensor> &results);
+  FamilyResult lowerPooling(mlir::Operation *op, llvm::ArrayRef<HTensor> in,
+                            std::vector<HTensor> &results);
+  FamilyResult lowerReductions(mlir::Operation *op, llvm::ArrayRef<HTensor> in,
+                               std::vector<HTensor> &results);
 
   /// A matrix product (see Contraction): `rows` x `columns` for each
   /// batch index (extents `batch`, possibly none), summed over the
@@ -134,8 +178,6 @@ private:
   /// kernel tap) is computed once.
   HTensor materialize(const HTensor &t);
 
-  mlir::LogicalResult elementwise(mlir::Operation *op,
-                                  llvm::ArrayRef<HTensor> in, HTensor &out);
   /// reduce_sum/reduce_mean to a vector with sixteen accumulators per sum
   /// when the sum runs over contiguous trailing axes; fails (lowering
   /// nothing) when the reduction is not of that form.
@@ -147,7 +189,7 @@ private:
 
   Halide::Expr batch;
   uint64_t seed;
-  std::vector<Halide::Func> &rootFuncs;
+  std::vector<RootFunc> &rootFuncs;
   std::vector<Contraction> &contractions;
   std::map<std::string, int> &rowWidths;
   std::map<std::string, HTensor> materialized; ///< By the inlined Func's name.

@@ -23,11 +23,9 @@ namespace firn::codegen {
 /// table lists them.
 const std::vector<std::string> &modelFunctions();
 
-/// Vectorizes and parallelizes the Funcs lowering computes at root and the
-/// outputs, for `target`; elementwise ops stay inlined (fused).
-void scheduleForTarget(LoweredFunction &function, const Halide::Target &target);
-
-/// Lowers and schedules every model function the module has.
+/// Lowers every model function the module has and schedules it with the
+/// target's scheduler (Scheduler.h); fails with a diagnostic on the module
+/// when firn has no scheduler for the target.
 mlir::LogicalResult lowerModel(mlir::ModuleOp module,
                                const Halide::Target &target,
                                std::vector<LoweredFunction> &functions);

@@ -9,7 +9,8 @@
 //
 // Elementwise ops become Halide Funcs that are inlined into their consumers
 // (fused: no buffer in between); contractions, convolutions and reductions
-// are computed at root. Compilation (JIT for tests, AOT for binaries) is the
+// are computed once each, in the way the target's scheduler decides
+// (Scheduler.h). Compilation (JIT for tests, AOT for binaries) is the
 // caller's business.
 //
 //===----------------------------------------------------------------------===//
@@ -46,7 +47,7 @@ struct Port {
 /// and a convolution as an implicit GEMM (its forward and input gradient
 /// one product per image, its weight gradient one product summed over the
 /// images). Lowering defines each in this one canonical form so that one
-/// hand-written schedule (scheduleContraction in Schedule.cpp) serves
+/// hand-written schedule (scheduleContraction in HostScheduler.cpp) serves
 /// them all. Halide coordinates are reversed: `result(j, i, b...)` is row
 /// i, column j of the product for batch index b (convolutions: the image).
 /// The reduction may run over several coordinates (k...: a convolution's
@@ -81,6 +82,32 @@ struct Contraction {
 /// Rows per register tile of a contraction's schedule.
 constexpr int kContractionTileRows = 8;
 
+/// A Func that lowering computes once (not inlined into its consumers),
+/// and what kind of work each of its elements is: the target's scheduler
+/// (Scheduler.h) decides how to run each kind. Lowering itself makes no
+/// scheduling decision.
+struct RootFunc {
+  enum class Kind {
+    /// A stored copy: an operand that a product or reduction reads many
+    /// times (computing an inlined producer once), a zero-padded source.
+    Copy,
+    /// Each element an inline reduction over a few axes: a softmax's row
+    /// maximum and sum, BatchNorm's statistics, a pooling window's sum, a
+    /// pooling gradient's taps, a sum over some axes.
+    Reduction,
+    /// A vector of long sums (a bias gradient over a batch of images),
+    /// each the sum of the lanes of `partial`: partial(lane, c) adds lane
+    /// `lane` of every chunk of the run that sum c reduces.
+    LaneSum,
+    /// A max-pooling window's first maximum: a Tuple (column, row, value)
+    /// per output element.
+    WindowArgmax,
+  };
+  Halide::Func func;
+  Kind kind = Kind::Reduction;
+  Halide::Func partial; ///< LaneSum only.
+};
+
 struct LoweredFunction {
   /// The kernel's name (firn_k_<name>): the model function's, or for one
   /// kernel of a partitioned function a digest of what it computes, which
@@ -99,8 +126,8 @@ struct LoweredFunction {
   std::vector<Halide::ImageParam> params; ///< One per input, same order.
   std::vector<Port> outputs;
   std::vector<Halide::Func> funcs; ///< One per output, same order.
-  /// Every Func lowering created, for scheduling and inspection.
-  std::vector<Halide::Func> rootFuncs;
+  /// The Funcs lowering computes once, for the schedule (see RootFunc).
+  std::vector<RootFunc> rootFuncs;
   /// The matrix products, scheduled apart from rootFuncs.
   std::vector<Contraction> contractions;
   /// The static extent of the contiguous dimension of root Funcs and

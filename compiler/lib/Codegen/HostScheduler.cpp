@@ -1,11 +1,11 @@
-//===- Schedule.cpp - A host schedule for lowered pipelines ---------------===//
+//===- HostScheduler.cpp - The CPU schedule of lowered pipelines ----------===//
 //
 // Elementwise ops stay inlined into their consumers: that is the fusion
-// (no buffer between a linear layer and its ReLU). What lowering marked as
-// root (convolutions, reductions) and the pipeline's outputs are computed
-// once each, vectorized along their contiguous dimension (Halide's
-// dimension 0, the tensor's last) and parallel over their outermost one;
-// the reductions in register tiles.
+// (no buffer between a linear layer and its ReLU). What lowering computes
+// once (RootFunc: reductions, copies) and the pipeline's outputs are
+// vectorized along their contiguous dimension (Halide's dimension 0, the
+// tensor's last) and parallel over their outermost one; the reductions in
+// register tiles.
 //
 // Matrix products (Contraction) get a hand-written schedule, the classic
 // one for a CPU GEMM: a register tile of 2 vectors x 8 rows of
@@ -23,7 +23,7 @@
 // (bench/matmul); see docs/benchmarks.md.
 //
 //===----------------------------------------------------------------------===//
-#include "firn/Codegen/Build.h"
+#include "firn/Codegen/Scheduler.h"
 
 #include "llvm/ADT/STLExtras.h"
 
@@ -131,10 +131,25 @@ void scheduleContraction(Contraction &c, int lanes) {
   }
   c.lhs.compute_root().vectorize(c.k[0], lanes, TailStrategy::GuardWithIf).parallel(c.i);
 }
-} // namespace
 
-void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) {
-  int lanes = target.natural_vector_size(Halide::Float(32));
+/// The widest vector of at most 16 lanes that fits in a row of `width`
+/// elements (0: none, or the width is unknown).
+int shortRowVector(int width) {
+  return width >= 16 ? 16 : width >= 8 ? 8 : width >= 4 ? 4 : 0;
+}
+
+class HostScheduler final : public Scheduler {
+public:
+  explicit HostScheduler(const Halide::Target &target)
+      : lanes(target.natural_vector_size(Halide::Float(32))) {}
+  const char *name() const override { return "host"; }
+  void schedule(LoweredFunction &function) const override;
+
+private:
+  int lanes; ///< float32 lanes of the target's vectors.
+};
+
+void HostScheduler::schedule(LoweredFunction &function) const {
   // The vector for rows of `f`: where their width is known, the widest that
   // fits in a row, its last one shifted inwards to overlap the one before
   // (a 16-lane vector with a masked tail turns strided loads into
@@ -154,7 +169,7 @@ void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) 
         return;
       }
   };
-  auto schedule = [&](Halide::Func f, bool reduces) {
+  auto scheduleRoot = [&](Halide::Func f, bool reduces) {
     f.compute_root();
     std::vector<Halide::Var> args = f.args();
     if (args.empty())
@@ -193,13 +208,42 @@ void scheduleForTarget(LoweredFunction &function, const Halide::Target &target) 
   };
   for (Contraction &c : function.contractions)
     scheduleContraction(c, lanes);
-  for (Halide::Func &f : function.rootFuncs)
-    schedule(f, /*reduces=*/true);
+  for (RootFunc &root : function.rootFuncs) {
+    Halide::Func &f = root.func;
+    switch (root.kind) {
+    case RootFunc::Kind::Copy:
+    case RootFunc::Kind::Reduction:
+      scheduleRoot(f, /*reduces=*/true);
+      break;
+    case RootFunc::Kind::LaneSum:
+      // One sum per task, its lanes one vector of accumulators.
+      f.compute_root().parallel(f.args()[0]);
+      root.partial.compute_at(f, f.args()[0]).vectorize(root.partial.args()[0]);
+      break;
+    case RootFunc::Kind::WindowArgmax: {
+      // Pooled rows are short (14 and 7 after two 2x2 pools of 28): a
+      // vector of 16 lanes with the row's tail masked makes every strided
+      // load a gather; the widest vector that fits in a row, its last one
+      // shifted inwards to overlap the one before, needs no mask.
+      auto known = function.rowWidths.find(f.name());
+      int width = known == function.rowWidths.end() ? 0 : shortRowVector(known->second);
+      f.compute_root().parallel(f.args().back());
+      if (width)
+        f.vectorize(f.args()[0], width, TailStrategy::ShiftInwards);
+      break;
+    }
+    }
+  }
   for (Halide::Func &f : function.funcs)
     if (llvm::none_of(function.contractions, [&](const Contraction &c) {
           return c.isOutput && c.result.name() == f.name();
         }))
-      schedule(f, /*reduces=*/false);
+      scheduleRoot(f, /*reduces=*/false);
+}
+} // namespace
+
+std::unique_ptr<Scheduler> makeHostScheduler(const Halide::Target &target) {
+  return std::make_unique<HostScheduler>(target);
 }
 
 } // namespace firn::codegen

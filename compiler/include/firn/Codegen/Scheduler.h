@@ -1,0 +1,50 @@
+//===- Scheduler.h - How a target runs lowered pipelines -------*- C++ -*-===//
+//
+// Lowering (HalideLowering.h) says what each Func computes and what kind
+// of work it is: a matrix product (Contraction), a reduction, a window
+// argmax, a copy (RootFunc), an output. A Scheduler says how that work
+// runs on one kind of target: loop order, tiles, vectors, threads, and on
+// a GPU blocks and shared memory. Every scheduling decision lives in a
+// Scheduler, none in the lowering, so a new target is a new Scheduler and
+// nothing else in code generation changes.
+//
+// Targets: the host CPU (HostScheduler.cpp). CUDA plugs in here next.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_CODEGEN_SCHEDULER_H
+#define FIRN_CODEGEN_SCHEDULER_H
+
+#include "firn/Codegen/HalideLowering.h"
+
+#include <memory>
+#include <string>
+
+namespace firn::codegen {
+
+class Scheduler {
+public:
+  virtual ~Scheduler();
+  /// A short name for messages and `--emit=halide` ("host").
+  virtual const char *name() const = 0;
+  /// Schedules the contractions, root Funcs and outputs of `function`;
+  /// everything else stays inlined into its consumers (fused).
+  virtual void schedule(LoweredFunction &function) const = 0;
+};
+
+/// The scheduler for the host CPU `target` (any vector width).
+std::unique_ptr<Scheduler> makeHostScheduler(const Halide::Target &target);
+
+/// The scheduler for `target`, or null with `error` saying why when firn
+/// has none for it (a GPU feature it does not schedule yet).
+std::unique_ptr<Scheduler> makeScheduler(const Halide::Target &target,
+                                         std::string &error);
+
+/// Schedules `function` with makeScheduler(target); fails with `error`
+/// when there is no scheduler for the target.
+mlir::LogicalResult scheduleForTarget(LoweredFunction &function,
+                                      const Halide::Target &target,
+                                      std::string &error);
+
+} // namespace firn::codegen
+
+#endif // FIRN_CODEGEN_SCHEDULER_H

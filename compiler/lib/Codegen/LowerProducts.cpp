@@ -1,0 +1,444 @@
+//===- LowerProducts.cpp - Matrix products and convolutions ---------------===//
+//
+// matmul, linear (on [N, in] and [N, *, in]) and its weight gradient, and
+// conv2d with its two gradients, each defined as one canonical matrix
+// product (Contraction, HalideLowering.h), so that one hand-written
+// schedule per target serves them all: convolutions as implicit GEMMs
+// (im2col is never materialized), stride-1 convolutions as products over
+// shifted views of the zero-padded source.
+//
+//===----------------------------------------------------------------------===//
+#include "Lowering.h"
+
+namespace firn::codegen {
+
+namespace {
+/// Coordinates of a padded, strided, dilated window, and whether they are
+/// inside the input (outside reads as zero).
+struct Window {
+  Expr h, w, inside;
+};
+Window window(Expr outH, Expr outW, Expr kh, Expr kw, ArrayRef<int64_t> stride,
+              ArrayRef<int64_t> padding, ArrayRef<int64_t> dilation, Expr H,
+              Expr W) {
+  Expr h = outH * static_cast<int>(stride[0]) +
+           kh * static_cast<int>(dilation[0]) - static_cast<int>(padding[0]);
+  Expr w = outW * static_cast<int>(stride[1]) +
+           kw * static_cast<int>(dilation[1]) - static_cast<int>(padding[1]);
+  Expr inside = h >= 0 && h < H && w >= 0 && w < W;
+  return {Halide::clamp(h, 0, H - 1), Halide::clamp(w, 0, W - 1), inside};
+}
+
+/// A tensor's leading dimensions (all but its last) as positions: their
+/// extents and how many there are (the rows of a Linear on [N, *, in]).
+struct Positions {
+  std::vector<Expr> extents;
+  Expr count;
+  explicit Positions(const HTensor &t)
+      : extents(t.extents.begin(), t.extents.end() - 1), count(extents[0]) {
+    for (size_t i = 1; i < extents.size(); ++i)
+      count = count * extents[i];
+  }
+  /// t's element at flat position `p` and last coordinate `last`.
+  Expr at(const HTensor &t, Expr p, Expr last) const {
+    std::vector<Expr> index = unflatten(p, extents);
+    index.push_back(last);
+    return t.at(index);
+  }
+};
+
+/// A convolution's kernel taps (c, kh, kw) flattened into one reduction
+/// index k = (c * KH + kh) * KW + kw, and back.
+struct ConvShape {
+  int channels_, kh_, kw_;
+  explicit ConvShape(const shape::Shape &weight)
+      : channels_(static_cast<int>(weight[1])), kh_(static_cast<int>(weight[2])),
+        kw_(static_cast<int>(weight[3])) {}
+  /// The taps of `channels` channels (the weight's input channels by default).
+  int taps(int64_t channels) const { return static_cast<int>(channels) * kh_ * kw_; }
+  int taps() const { return taps(channels_); }
+  Expr channel(Expr k) const { return k / (kh_ * kw_); }
+  Expr kh(Expr k) const { return (k / kw_) % kh_; }
+  Expr kw(Expr k) const { return k % kw_; }
+  Expr flatTap(Expr c, Expr h, Expr w) const { return (c * kh_ + h) * kw_ + w; }
+};
+} // namespace
+
+Func OpLowering::contraction(const ContractionSpec &spec) {
+  std::string suffix = "_" + std::to_string(counter++);
+  Contraction c;
+  c.result = Func(spec.name + "_product" + suffix);
+  c.acc = Func(spec.name + "_acc" + suffix);
+  c.lhs = Func(spec.name + "_lhs" + suffix);
+  c.rhs = Func(spec.name + "_rhs" + suffix);
+  c.j = Var("j");
+  c.i = Var("i");
+  std::vector<Halide::Range> ranges;
+  for (size_t d = 0; d < spec.depth.size(); ++d) {
+    c.k.emplace_back("k" + std::to_string(d));
+    ranges.emplace_back(0, spec.depth[d]);
+  }
+  for (size_t d = 0; d < spec.batch.size(); ++d)
+    c.batch.emplace_back("b" + std::to_string(d));
+  c.batchExtents = spec.batch;
+  c.r = RDom(ranges, spec.name + "_k" + suffix);
+  c.rows = spec.rows;
+  c.columns = spec.columns;
+  c.lhsDirect = spec.lhsStored && !spec.lhsTransposed;
+  c.rhsDirect = spec.rhsDirect;
+  // The schedule computes whole row tiles, so rows past the end exist in
+  // the (padded) result; they read the last row, clamped, and no consumer
+  // reads them. The reduction coordinates are clamped as well so a tiled
+  // copy of the operand may overrun safely.
+  Expr row = Halide::clamp(c.i, 0, spec.rows - 1);
+  Indices ks, bs(c.batch.begin(), c.batch.end());
+  for (size_t d = 0; d < c.k.size(); ++d)
+    ks.push_back(Halide::clamp(c.k[d], 0, spec.depth[d] - 1));
+  // Unless it says otherwise, the left operand is the same for every batch
+  // index (a convolution's weight): it takes no batch coordinate, so it is
+  // packed once.
+  std::vector<Var> lhsArgs = c.k, rhsArgs = {c.j}, accArgs = {c.j, c.i};
+  lhsArgs.push_back(c.i);
+  rhsArgs.insert(rhsArgs.end(), c.k.begin(), c.k.end());
+  for (const Var &b : c.batch) {
+    if (spec.lhsBatched)
+      lhsArgs.push_back(b);
+    rhsArgs.push_back(b);
+    accArgs.push_back(b);
+  }
+  if (spec.lhsTransposed && !spec.lhsBatched) {
+    // dyᵀ·x: row i of the left operand is a column of the stored tensor.
+    // It is copied once into row tiles, tiles(ii, k, io) = row io*8 + ii at
+    // k: for each k the 8 values a register tile broadcasts are adjacent,
+    // and the copy moves runs of 8 contiguous floats (no transposition).
+    Var ii("ii"), io("io");
+    c.lhsTiles = Func(spec.name + "_lhs_tiles" + suffix);
+    std::vector<Var> tileArgs = {ii};
+    tileArgs.insert(tileArgs.end(), c.k.begin(), c.k.end());
+    tileArgs.push_back(io);
+    Expr tileRow = Halide::clamp(io * kContractionTileRows + ii, 0, spec.rows - 1);
+    c.lhsTiles(tileArgs) = spec.lhs(tileRow, ks, bs);
+    std::vector<Expr> at = {c.i % kContractionTileRows};
+    at.insert(at.end(), c.k.begin(), c.k.end());
+    at.push_back(c.i / kContractionTileRows);
+    c.lhs(lhsArgs) = c.lhsTiles(at);
+  } else {
+    c.lhs(lhsArgs) = spec.lhs(row, ks, bs);
+  }
+  c.rhs(rhsArgs) = spec.rhs(Indices(c.k.begin(), c.k.end()), c.j, bs);
+  Indices lhsAt, rhsAt = {c.j};
+  for (int d = 0; d < c.r.dimensions(); ++d) {
+    lhsAt.push_back(c.r[d]);
+    rhsAt.push_back(c.r[d]);
+  }
+  lhsAt.push_back(c.i);
+  for (const Var &b : c.batch) {
+    if (spec.lhsBatched)
+      lhsAt.push_back(b);
+    rhsAt.push_back(b);
+  }
+  c.acc(accArgs) = 0.0f;
+  c.acc(accArgs) += c.lhs(lhsAt) * c.rhs(rhsAt);
+  c.result(accArgs) = c.acc(accArgs);
+  contractions.push_back(c);
+  return c.result;
+}
+
+Func OpLowering::matrixProduct(const std::string &name, Expr rows, Expr depth,
+                               int columns, Element lhs, Element rhs,
+                               bool lhsTransposed, bool lhsStored) {
+  ContractionSpec spec;
+  spec.name = name;
+  spec.rows = rows;
+  spec.columns = columns;
+  spec.depth = {depth};
+  spec.lhs = [lhs](Expr row, const Indices &k, const Indices &) {
+    return lhs(row, k[0]);
+  };
+  spec.rhs = [rhs](const Indices &k, Expr column, const Indices &) {
+    return rhs(k[0], column);
+  };
+  spec.lhsTransposed = lhsTransposed;
+  spec.lhsStored = lhsStored;
+  return contraction(spec);
+}
+
+/// The source, zero-padded, stored with each (image, channel) plane flat
+/// and `width` columns wide: the window of output (h, w) at tap (kh, kw)
+/// then starts at flat index (h + kh*d0) * width + w + kw*d1, so the
+/// columns of one output row, and of consecutive rows (the columns past
+/// the output's width are computed and dropped), are consecutive in
+/// memory for every tap: the product reads its right operand in place, no
+/// im2col and no packing.
+Expr OpLowering::shiftedConvolution(const std::string &name, const HTensor &src,
+                                    Expr outChannels, int outH, int outW, int kh,
+                                    int kw, ArrayRef<int64_t> dilation, int offH,
+                                    int offW, KernelElement kernel,
+                                    const std::vector<Expr> &idx) {
+  const int d0 = static_cast<int>(dilation[0]), d1 = static_cast<int>(dilation[1]);
+  const int width = outW + (kw - 1) * d1;
+  Var q("q"), c("c"), n("n");
+  Func flat(name + "_shifted_" + std::to_string(counter++));
+  Expr a = q / width - offH, b = q % width - offW;
+  Expr inside = a >= 0 && a < src.extents[2] && b >= 0 && b < src.extents[3];
+  flat(q, c, n) = Halide::select(
+      inside,
+      src.at({n, c, Halide::clamp(a, 0, src.extents[2] - 1),
+              Halide::clamp(b, 0, src.extents[3] - 1)}),
+      0.0f);
+  root(flat, RootFunc::Kind::Copy);
+  ContractionSpec spec;
+  spec.name = name;
+  spec.rows = outChannels;
+  spec.columns = outH * width;
+  spec.depth = {Expr(kw), Expr(kh), src.extents[1]};
+  spec.batch = {src.extents[0]};
+  spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
+    return kernel(o, k[2], k[1], k[0]);
+  };
+  spec.rhs = [&](const Indices &k, Expr j, const Indices &batch) {
+    return flat(j + k[1] * (d0 * width) + k[0] * d1, k[2], batch[0]);
+  };
+  spec.rhsDirect = true;
+  Func product = contraction(spec);
+  return product(idx[2] * width + idx[3], idx[1], idx[0]);
+}
+
+std::optional<LogicalResult>
+OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
+                          std::vector<HTensor> &results) {
+  std::string name = op->getName().stripDialect().str();
+  HTensor &out = results[0];
+  std::vector<Var> v = makeVars(out.rank());
+  std::vector<Expr> idx = asExprs(v);
+  if (auto matmul = dyn_cast<MatmulOp>(op)) {
+    const HTensor &a = in[0], &b = in[1];
+    bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
+    Expr k = tl ? a.extents[0] : a.extents[1];
+    if (out.shape[1] != shape::kBatch) {
+      Func product = matrixProduct(
+          name, out.extents[0], k, static_cast<int>(out.shape[1]),
+          [&](Expr row, Expr kk) { return tl ? a.at({kk, row}) : a.at({row, kk}); },
+          [&](Expr kk, Expr col) { return tr ? b.at({col, kk}) : b.at({kk, col}); },
+          /*lhsTransposed=*/tl, /*lhsStored=*/a.stored);
+      out.func = product; // The product itself: what its consumers read.
+      out.stored = true;
+      return success();
+    }
+    RDom r(0, k);
+    Expr av = tl ? a.at({r, idx[0]}) : a.at({idx[0], r});
+    Expr bv = tr ? b.at({idx[1], r}) : b.at({r, idx[1]});
+    define(out.func, v, Halide::sum(av * bv));
+    root(out.func, RootFunc::Kind::Reduction);
+    return success();
+  }
+  if (isa<LinearWeightGradOp>(op)) {
+    // dW[o, i] = sum over the leading positions p of dy[p, o] x[p, i]: a
+    // product with the positions (flattened) as its depth.
+    const HTensor &dy = in[0], &x = in[1];
+    Positions positions(x);
+    Func product = matrixProduct(
+        name, out.extents[0], positions.count, static_cast<int>(out.shape[1]),
+        [&](Expr row, Expr kk) { return positions.at(dy, kk, row); },
+        [&](Expr kk, Expr col) { return positions.at(x, kk, col); },
+        /*lhsTransposed=*/true, /*lhsStored=*/false);
+    out.func = product;
+    out.stored = true;
+    return success();
+  }
+  if (auto linear = dyn_cast<LinearOp>(op)) {
+    const HTensor &x = in[0], &w = in[1];
+    Expr e;
+    if (x.rank() == 2) {
+      // y = x·Wᵀ: row n of x times row o of W.
+      Func product = matrixProduct(
+          "linear", x.extents[0], w.extents[1], static_cast<int>(w.shape[0]),
+          [&](Expr row, Expr kk) { return x.at({row, kk}); },
+          [&](Expr kk, Expr col) { return w.at({col, kk}); },
+          /*lhsTransposed=*/false, /*lhsStored=*/x.stored);
+      if (!linear.getBias()) {
+        out.func = product;
+        out.stored = true;
+        return success();
+      }
+      e = call(product, idx);
+    } else {
+      // [N, *, in]: the leading dimensions as the product's rows (row r is
+      // x's element unflatten(r) of them).
+      Positions positions(x);
+      Func product = matrixProduct(
+          "linear", positions.count, w.extents[1], static_cast<int>(w.shape[0]),
+          [&](Expr row, Expr kk) { return positions.at(x, row, kk); },
+          [&](Expr kk, Expr col) { return w.at({col, kk}); },
+          /*lhsTransposed=*/false, /*lhsStored=*/false);
+      std::vector<Expr> leadIdx(idx.begin(), idx.end() - 1);
+      e = product(idx.back(), flatIndex(leadIdx, positions.extents));
+    }
+    if (linear.getBias())
+      e = e + in[2].at(broadcastIndex(in[2], {idx.back()}));
+    define(out.func, v, e);
+    return success();
+  }
+  // Convolutions are implicit GEMMs (see Contraction): im2col is never
+  // materialized, only the column panel a tile reads.
+  if (auto conv = dyn_cast<Conv2dOp>(op)) {
+    const HTensor x = materialize(in[0]), &w = in[1];
+    ConvShape cs(w.shape);
+    const int outH = static_cast<int>(out.shape[2]), outW = static_cast<int>(out.shape[3]);
+    auto stride = conv.getStride(), padding = conv.getPadding();
+    if (stride[0] == 1 && stride[1] == 1) {
+      Expr e = shiftedConvolution(
+          "conv2d", x, w.extents[0], outH, outW, static_cast<int>(w.shape[2]),
+          static_cast<int>(w.shape[3]), conv.getDilation(),
+          static_cast<int>(padding[0]), static_cast<int>(padding[1]),
+          [&](Expr o, Expr c, Expr kh, Expr kw) { return w.at({o, c, kh, kw}); },
+          idx);
+      if (conv.getBias())
+        e = e + in[2].at({idx[1]});
+      define(out.func, v, e);
+      return success();
+    }
+    // y[n] = W[o, (c, kh, kw)] · im2col(x[n])[(c, kh, kw), (oh, ow)].
+    ContractionSpec spec;
+    spec.name = "conv2d";
+    spec.rows = w.extents[0];
+    spec.columns = outH * outW;
+    spec.depth = {Expr(cs.taps())};
+    spec.batch = {x.extents[0]};
+    spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
+      return w.at({o, cs.channel(k[0]), cs.kh(k[0]), cs.kw(k[0])});
+    };
+    spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
+      Window win = window(p / outW, p % outW, cs.kh(k[0]), cs.kw(k[0]),
+                          conv.getStride(), conv.getPadding(), conv.getDilation(),
+                          x.extents[2], x.extents[3]);
+      return Halide::select(win.inside, x.at({b[0], cs.channel(k[0]), win.h, win.w}),
+                            0.0f);
+    };
+    Func product = contraction(spec);
+    Expr e = product(idx[2] * outW + idx[3], idx[1], idx[0]);
+    if (conv.getBias())
+      e = e + in[2].at({idx[1]});
+    define(out.func, v, e);
+    return success();
+  }
+  if (auto grad = dyn_cast<Conv2dGradInputOp>(op)) {
+    const HTensor dy = materialize(in[0]), &w = in[1];
+    auto stride = grad.getStride(), padding = grad.getPadding(),
+         dilation = grad.getDilation();
+    ConvShape cs(w.shape);
+    const int inW = static_cast<int>(out.shape[3]);
+    if (stride[0] == 1 && stride[1] == 1) {
+      // The correlation of dy, padded by (K-1)*d - padding, with the
+      // flipped kernel: dx(h) = sum over kh of dy(h + padding - kh*d) W(kh).
+      const int kh = static_cast<int>(w.shape[2]), kw = static_cast<int>(w.shape[3]);
+      Expr e = shiftedConvolution(
+          "conv2d_grad_input", dy, w.extents[1], static_cast<int>(out.shape[2]),
+          inW, kh, kw, dilation,
+          (kh - 1) * static_cast<int>(dilation[0]) - static_cast<int>(padding[0]),
+          (kw - 1) * static_cast<int>(dilation[1]) - static_cast<int>(padding[1]),
+          [&](Expr c, Expr o, Expr fh, Expr fw) {
+            return w.at({o, c, kh - 1 - fh, kw - 1 - fw});
+          },
+          idx);
+      define(out.func, v, e);
+      return success();
+    }
+    // dx[n] = Wᵀ[c, (o, kh, kw)] · cols(dy[n])[(o, kh, kw), (h, w)], where
+    // cols holds dy at the output position whose tap (kh, kw) reads (h, w).
+    ContractionSpec spec;
+    spec.name = "conv2d_grad_input";
+    spec.rows = w.extents[1];
+    spec.columns = static_cast<int>(out.shape[2]) * inW;
+    spec.depth = {Expr(cs.taps(w.shape[0]))};
+    spec.batch = {dy.extents[0]};
+    spec.lhs = [&](Expr c, const Indices &k, const Indices &) {
+      return w.at({cs.channel(k[0]), c, cs.kh(k[0]), cs.kw(k[0])});
+    };
+    spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
+      // Output row oh reads input row oh*s + kh*d - p: invert that.
+      Expr th = p / inW + static_cast<int>(padding[0]) -
+                cs.kh(k[0]) * static_cast<int>(dilation[0]);
+      Expr tw = p % inW + static_cast<int>(padding[1]) -
+                cs.kw(k[0]) * static_cast<int>(dilation[1]);
+      Expr oh = th / static_cast<int>(stride[0]);
+      Expr ow = tw / static_cast<int>(stride[1]);
+      Expr valid = th >= 0 && tw >= 0 && th % static_cast<int>(stride[0]) == 0 &&
+                   tw % static_cast<int>(stride[1]) == 0 && oh < dy.extents[2] &&
+                   ow < dy.extents[3];
+      return Halide::select(
+          valid,
+          dy.at({b[0], cs.channel(k[0]), Halide::clamp(oh, 0, dy.extents[2] - 1),
+                 Halide::clamp(ow, 0, dy.extents[3] - 1)}),
+          0.0f);
+    };
+    Func product = contraction(spec);
+    define(out.func, v, product(idx[2] * inW + idx[3], idx[1], idx[0]));
+    return success();
+  }
+  if (auto grad = dyn_cast<Conv2dGradWeightOp>(op)) {
+    const HTensor &x = in[0], dy = materialize(in[1]);
+    auto stride = grad.getStride(), padding = grad.getPadding(),
+         dilation = grad.getDilation();
+    ConvShape cs(out.shape);
+    // The input with its zero padding, stored once, so the product reads
+    // it in place without testing bounds.
+    std::vector<Var> pv = makeVars(4);
+    Func padded("conv2d_padded_" + std::to_string(counter++));
+    Expr h = pv[2] - static_cast<int>(padding[0]), wc = pv[3] - static_cast<int>(padding[1]);
+    Expr inside = h >= 0 && h < x.extents[2] && wc >= 0 && wc < x.extents[3];
+    define(padded, pv,
+           Halide::select(inside,
+                          x.at({pv[0], pv[1], Halide::clamp(h, 0, x.extents[2] - 1),
+                                Halide::clamp(wc, 0, x.extents[3] - 1)}),
+                          0.0f));
+    root(padded, RootFunc::Kind::Copy);
+    // dWᵀ[(c, kh, kw), o] = sum over (n, oh, ow) of x(n, c, oh*s + kh*d,
+    // ow*s + kw*d) (padded) times dy(n, o, oh, ow): the weight gradient
+    // transposed, so that the right-hand panel is dy's contiguous rows.
+    // (Measured: with dy as the left operand instead, packing im2col panels
+    // costs more than the simpler inner loop saves.) The images are summed
+    // in chunks, one product per chunk (a batch index), so that a chunk's
+    // panel of dy (about 128 KB) stays in cache while every row tile reads
+    // it, and the chunks run in parallel; their products are added at the
+    // end.
+    const int outH = static_cast<int>(dy.shape[2]), outW = static_cast<int>(dy.shape[3]);
+    const int chunk = std::max(1, 1024 / (outH * outW));
+    Expr images = dy.extents[0];
+    Expr chunks = (images + chunk - 1) / chunk;
+    ContractionSpec spec;
+    spec.name = "conv2d_grad_weight";
+    spec.rows = Expr(cs.taps(out.shape[1]));
+    spec.columns = static_cast<int>(out.shape[0]);
+    spec.depth = {dy.extents[3], dy.extents[2], Expr(chunk)};
+    spec.batch = {chunks};
+    spec.lhsBatched = true;
+    spec.lhsStored = true;
+    spec.lhs = [&](Expr row, const Indices &k, const Indices &b) {
+      Expr n = Halide::min(b[0] * chunk + k[2], images - 1);
+      return call(padded,
+                  {n, cs.channel(row),
+                   k[1] * static_cast<int>(stride[0]) +
+                       cs.kh(row) * static_cast<int>(dilation[0]),
+                   k[0] * static_cast<int>(stride[1]) +
+                       cs.kw(row) * static_cast<int>(dilation[1])});
+    };
+    spec.rhs = [&](const Indices &k, Expr o, const Indices &b) {
+      // The last chunk's images past the end contribute zeros.
+      Expr n = b[0] * chunk + k[2];
+      return Halide::select(n < images,
+                            dy.at({Halide::min(n, images - 1), o, k[1], k[0]}), 0.0f);
+    };
+    Func product = contraction(spec);
+    RDom rc(0, chunks);
+    Func total("conv2d_grad_weight_sum_" + std::to_string(counter++));
+    Var o("o"), t("t");
+    total(o, t) = Halide::sum(product(o, t, rc));
+    root(total, RootFunc::Kind::Reduction);
+    define(out.func, v, total(idx[0], cs.flatTap(idx[1], idx[2], idx[3])));
+    return success();
+  }
+  return std::nullopt;
+}
+
+} // namespace firn::codegen
