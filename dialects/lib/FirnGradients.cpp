@@ -407,6 +407,14 @@ LogicalResult OneHotOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult EmbeddingOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                          SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<EmbeddingGradOp>(getLoc(), getWeight().getType(), dys[0],
+                                            getIndices(), getPaddingIdxAttr()));
+  grads.push_back(nullptr); // Integer indices.
+  return success();
+}
+
 LogicalResult BroadcastLikeOp::buildGradients(OpBuilder &b,
                                               ArrayRef<Value> dys,
                                               SmallVectorImpl<Value> &grads) {

@@ -130,10 +130,20 @@ LogicalResult ParamOp::verify() {
   } else if (getValueAttr()) {
     return emitOpError("only a constant init takes a value");
   }
-  if ((getInit() == InitKind::Uniform) != static_cast<bool>(getBoundAttr()))
-    return emitOpError("a uniform init needs a bound, and only it takes one");
+  bool random = getInit() == InitKind::Uniform || getInit() == InitKind::Normal;
+  if (random != static_cast<bool>(getBoundAttr()))
+    return emitOpError("a uniform or normal init needs a bound (the normal's "
+                       "standard deviation), and only they take one");
   if (getBoundAttr() && getBoundAttr().getValueAsDouble() < 0)
-    return emitOpError("the uniform bound must not be negative");
+    return emitOpError("the bound must not be negative");
+  if (auto row = getZeroRow()) {
+    if (getInit() != InitKind::Normal)
+      return emitOpError("only a normal init takes a zero_row");
+    if (getTensorType().getRank() != 2 ||
+        *row >= static_cast<uint64_t>(getTensorType().getDimSize(0)))
+      return emitOpError() << "zero_row " << static_cast<int64_t>(*row)
+                           << " is not a row of " << getType();
+  }
   if (static_cast<bool>(getOwnerAttr()) != static_cast<bool>(getGroupAttr()))
     return emitOpError("an owner needs a group index");
   if (shape::hasBatch(shapeOf(getType())))
@@ -619,6 +629,41 @@ LogicalResult OneHotOp::verify() {
     return emitOpError() << "result must be [" << shape::str(shapeOf(indices))
                          << "[0], C], got " << getType();
   return success();
+}
+
+namespace {
+/// embedding and embedding_grad: i64 indices, a [rows, dim] table, values
+/// of the indices' shape + [dim], and a padding row inside the table.
+LogicalResult verifyEmbedding(Operation *op, RankedTensorType table,
+                              RankedTensorType indices, RankedTensorType values,
+                              std::optional<uint64_t> paddingIdx) {
+  if (!indices.getElementType().isInteger(64))
+    return op->emitOpError() << "indices must be i64, got " << indices;
+  if (table.getRank() != 2 || table.isDynamicDim(0) || table.isDynamicDim(1))
+    return op->emitOpError() << "the table must be a static [rows, dim] tensor, got "
+                             << table;
+  shape::Shape expected = shapeOf(indices);
+  expected.push_back(table.getDimSize(1));
+  if (shapeOf(values) != expected)
+    return op->emitOpError() << "values must be " << shape::str(expected)
+                             << " (the indices' shape and the table's width), got "
+                             << shape::str(shapeOf(values));
+  if (paddingIdx && *paddingIdx >= static_cast<uint64_t>(table.getDimSize(0)))
+    return op->emitOpError() << "padding_idx " << static_cast<int64_t>(*paddingIdx)
+                             << " is not a row of the table (" << table.getDimSize(0)
+                             << " rows)";
+  return success();
+}
+} // namespace
+
+LogicalResult EmbeddingOp::verify() {
+  return verifyEmbedding(*this, getWeight().getType(), getIndices().getType(),
+                         getType(), getPaddingIdx());
+}
+
+LogicalResult EmbeddingGradOp::verify() {
+  return verifyEmbedding(*this, getType(), getIndices().getType(),
+                         getGradOutput().getType(), getPaddingIdx());
 }
 
 LogicalResult Conv2dGradInputOp::verify() {

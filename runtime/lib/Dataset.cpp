@@ -1,7 +1,7 @@
 //===- Dataset.cpp - Training data from .npy files, batched ---------------===//
 //
 // See Dataset.h. The arrays are converted once, at load time, to the element
-// types the kernels take (float32 inputs, int64 or float32 targets), so that
+// types the kernels take (float32 or int64 inputs, int64 or float32 targets), so that
 // slicing a batch is a plain copy of consecutive rows.
 //
 //===----------------------------------------------------------------------===//
@@ -65,7 +65,15 @@ bool checkSampleShape(const std::string &name, const char *what,
 }
 
 bool checkInputs(const TensorData &inputs, const std::string &name,
-                 std::string &error) {
+                 const DatasetSpec &spec, std::string &error) {
+  if (spec.inputIsIndices) {
+    if (!isFloat(inputs.dtype))
+      return true;
+    error = name + ": the inputs are floating point (" + dtypeName(inputs.dtype) +
+            ") but the model takes int64 indices (token ids); save "
+            "x.astype(np.int64)";
+    return false;
+  }
   if (isFloat(inputs.dtype))
     return true;
   error = name + ": the inputs are integers (" + dtypeName(inputs.dtype) +
@@ -91,21 +99,39 @@ bool checkTargetType(const TensorData &targets, const std::string &name,
   return true;
 }
 
+/// The position of the first of `indices` outside [0, limit), or -1 when
+/// all are inside (or `limit` is not positive: unchecked).
+int64_t firstOutOfRange(const std::vector<int64_t> &indices, int64_t limit) {
+  if (limit <= 0)
+    return -1;
+  for (size_t i = 0; i < indices.size(); ++i)
+    if (indices[i] < 0 || indices[i] >= limit)
+      return int64_t(i);
+  return -1;
+}
+
 bool checkClassRange(const std::vector<int64_t> &indices, int64_t stride,
                      int64_t numClasses, const std::string &name,
                      std::string &error) {
-  if (numClasses <= 0)
+  int64_t bad = firstOutOfRange(indices, numClasses);
+  if (bad < 0)
     return true;
-  for (size_t i = 0; i < indices.size(); ++i) {
-    if (indices[i] >= 0 && indices[i] < numClasses)
-      continue;
-    error = name + ": target " + std::to_string(indices[i]) + " of sample " +
-            std::to_string(stride ? int64_t(i) / stride : 0) +
-            " is not a class index in [0, " + std::to_string(numClasses) +
-            ") (the model has " + std::to_string(numClasses) + " classes)";
-    return false;
-  }
-  return true;
+  error = name + ": target " + std::to_string(indices[size_t(bad)]) + " of sample " +
+          std::to_string(stride ? bad / stride : 0) +
+          " is not a class index in [0, " + std::to_string(numClasses) +
+          ") (the model has " + std::to_string(numClasses) + " classes)";
+  return false;
+}
+
+bool checkInputRange(const std::vector<int64_t> &indices, int64_t stride,
+                     int64_t limit, const std::string &name, std::string &error) {
+  int64_t bad = firstOutOfRange(indices, limit);
+  if (bad < 0)
+    return true;
+  error = name + ": index " + std::to_string(indices[size_t(bad)]) + " of sample " +
+          std::to_string(stride ? bad / stride : 0) + " is not in [0, " +
+          std::to_string(limit) + ") (the rows of the Embedding it indexes)";
+  return false;
 }
 
 /// splitmix64's step: advances `state` and returns the next output.
@@ -129,7 +155,7 @@ bool Dataset::load(const std::string &inputsPath,
   // reported even when --y is wrong too.
   std::vector<int64_t> sample;
   if (!splitSampleAxis(inputs, inputsPath, sample, error) ||
-      !checkInputs(inputs, inputsPath, error) ||
+      !checkInputs(inputs, inputsPath, spec, error) ||
       !checkSampleShape(inputsPath, "sample", sample, spec.inputShape, error))
     return false;
   if (!targetsPath.empty() && !readNpy(targetsPath, targets, error))
@@ -147,7 +173,7 @@ bool Dataset::fromTensors(const TensorData &inputs,
                           std::string &error) {
   Dataset result;
   if (!splitSampleAxis(inputs, inputsName, result.inputSample, error) ||
-      !checkInputs(inputs, inputsName, error) ||
+      !checkInputs(inputs, inputsName, spec, error) ||
       !checkSampleShape(inputsName, "sample", result.inputSample,
                         spec.inputShape, error))
     return false;
@@ -185,7 +211,15 @@ bool Dataset::fromTensors(const TensorData &inputs,
     }
   }
 
-  result.inputValues = inputs.asFloats();
+  result.indexInput = spec.inputIsIndices;
+  if (spec.inputIsIndices) {
+    result.inputIndices = inputs.asInt64s();
+    if (!checkInputRange(result.inputIndices, result.inputStride, spec.inputLimit,
+                         inputsName, error))
+      return false;
+  } else {
+    result.inputValues = inputs.asFloats();
+  }
   result.unshuffle();
   out = std::move(result);
   return true;
@@ -225,7 +259,8 @@ bool Dataset::batch(int64_t index, int64_t batchSize, Batch &out) const {
   const int64_t first = index * batchSize;
   const int64_t rows = std::min(batchSize, samples - first);
   out.rows = rows;
-  out.inputs.resize(size_t(rows * inputStride));
+  out.inputs.resize(indexInput ? 0 : size_t(rows * inputStride));
+  out.indexInputs.resize(indexInput ? size_t(rows * inputStride) : 0);
   out.classTargets.clear();
   out.floatTargets.clear();
   if (withTargets && kind == TargetKind::ClassIndices)
@@ -235,8 +270,12 @@ bool Dataset::batch(int64_t index, int64_t batchSize, Batch &out) const {
 
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t sample = sampleOrder[size_t(first + r)];
-    std::copy_n(inputValues.begin() + sample * inputStride, inputStride,
-                out.inputs.begin() + r * inputStride);
+    if (indexInput)
+      std::copy_n(inputIndices.begin() + sample * inputStride, inputStride,
+                  out.indexInputs.begin() + r * inputStride);
+    else
+      std::copy_n(inputValues.begin() + sample * inputStride, inputStride,
+                  out.inputs.begin() + r * inputStride);
     if (!out.classTargets.empty())
       std::copy_n(classValues.begin() + sample * targetStride, targetStride,
                   out.classTargets.begin() + r * targetStride);

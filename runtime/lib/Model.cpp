@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 namespace firn::runtime {
@@ -78,6 +79,23 @@ void ModelState::initialize(uint64_t seed) {
                                          static_cast<uint32_t>(s),
                                          static_cast<uint32_t>(i));
         t.f32[i] = static_cast<float>(-state.bound + 2.0 * state.bound * u);
+      }
+      break;
+    case FIRN_INIT_NORMAL:
+      // Box-Muller on two draws of the same stream per element (2i and
+      // 2i + 1): N(0, 1) scaled by the standard deviation; then the
+      // padding row, if any, is zero (nn.Embedding's padding_idx).
+      for (size_t i = 0; i < n; ++i) {
+        double u1 = firn::random::uniform(seed, kInitRandomKey, static_cast<uint32_t>(s),
+                                          static_cast<uint32_t>(2 * i));
+        double u2 = firn::random::uniform(seed, kInitRandomKey, static_cast<uint32_t>(s),
+                                          static_cast<uint32_t>(2 * i + 1));
+        double z = std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * M_PI * u2);
+        t.f32[i] = static_cast<float>(state.bound * z);
+      }
+      if (state.zero_row >= 0) {
+        const size_t width = static_cast<size_t>(state.shape[1]);
+        std::fill_n(t.f32.begin() + static_cast<size_t>(state.zero_row) * width, width, 0.0f);
       }
       break;
     default: // FIRN_INIT_LOAD

@@ -151,6 +151,16 @@ bool validateModel(const firn_model_desc &desc, std::string &error) {
         return false;
       }
       break;
+    case FIRN_INIT_NORMAL:
+      if (state.dtype != FIRN_F32 || !std::isfinite(state.bound) ||
+          state.bound < 0 || state.zero_row < -1 ||
+          (state.zero_row >= 0 && (state.rank != 2 || state.zero_row >= state.shape[0]))) {
+        error = where + ": normal initialization needs float32, a finite, "
+                        "non-negative standard deviation and a zero row inside "
+                        "the tensor";
+        return false;
+      }
+      break;
     case FIRN_INIT_LOAD:
       break;
     default:

@@ -34,34 +34,33 @@ bool sampleShape(const firn_port &port, const char *what,
   return true;
 }
 
-/// Moves a batch's samples into the tensors the kernels take.
 /// Moves a batch into tensors by swapping storage, so that the next batch
 /// is read into the previous tensors' storage: no allocation per batch.
 void toTensors(const Dataset &data, Batch &batch, HostTensor &x,
                HostTensor &y) {
-  auto setShape = [&](HostTensor &t, const std::vector<int64_t> &sample) {
+  // `t` gets `sample`'s shape behind the batch, and the values of its
+  // dtype (int64 `ints` or float32 `floats`).
+  auto take = [&](HostTensor &t, const std::vector<int64_t> &sample, bool integer,
+                  std::vector<float> &floats, std::vector<int64_t> &ints) {
     t.shape.resize(1 + sample.size());
     t.shape[0] = batch.rows;
     std::copy(sample.begin(), sample.end(), t.shape.begin() + 1);
+    t.dtype = integer ? FIRN_I64 : FIRN_F32;
+    if (integer) {
+      t.i64.swap(ints);
+      t.f32.clear();
+    } else {
+      t.f32.swap(floats);
+      t.i64.clear();
+    }
   };
-  x.dtype = FIRN_F32;
-  setShape(x, data.inputShape());
-  x.f32.swap(batch.inputs);
-  x.i64.clear();
+  take(x, data.inputShape(), data.inputIsIndices(), batch.inputs, batch.indexInputs);
   if (!data.hasTargets()) {
     y = HostTensor();
     return;
   }
-  setShape(y, data.targetShape());
-  if (data.targetKind() == TargetKind::ClassIndices) {
-    y.dtype = FIRN_I64;
-    y.i64.swap(batch.classTargets);
-    y.f32.clear();
-  } else {
-    y.dtype = FIRN_F32;
-    y.f32.swap(batch.floatTargets);
-    y.i64.clear();
-  }
+  take(y, data.targetShape(), data.targetKind() == TargetKind::ClassIndices,
+       batch.floatTargets, batch.classTargets);
 }
 
 /// Dataset::batch, with its failure (an index out of range: a bug) as an
@@ -189,6 +188,9 @@ bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
   spec = DatasetSpec();
   if (!sampleShape(*input, "input", spec.inputShape, error))
     return false;
+  spec.inputIsIndices = input->dtype == FIRN_I64;
+  if (spec.inputIsIndices && desc.input_index_limits)
+    spec.inputLimit = desc.input_index_limits[0];
   hasTarget = desc.target_name != nullptr;
   if (!hasTarget)
     return true;

@@ -682,6 +682,28 @@ TEST(HalideLowering, MathOpsAtExtremes) {
   EXPECT_EQ(checked, static_cast<int>(std::tuple_size_v<std::tuple<FIRN_MATH_OPS>>));
 }
 
+TEST(HalideLowering, EmbeddingGathersAndScattersRows) {
+  // 37 columns: a vector tail; 45 positions over 7 rows: every row is hit
+  // several times, so the gradient adds into rows.
+  uint64_t seed = 11;
+  Tensor table = random({7, 37}, seed), ids = random({5, 9}, seed, 0, 6.999, true),
+         dy = random({5, 9, 37}, seed);
+  for (const char *padding : {"", " padding_idx 2"}) {
+    checkOp(std::string("func.func @f(%w: tensor<7x37xf32>, %i: tensor<?x9xi64>) -> "
+                        "tensor<?x9x37xf32> {\n  %y = firn.embedding %w[%i]") +
+                padding +
+                " : (tensor<7x37xf32>, tensor<?x9xi64>) -> tensor<?x9x37xf32>\n"
+                "  return %y : tensor<?x9x37xf32>\n}",
+            {table, ids});
+    checkOp(std::string("func.func @f(%dy: tensor<?x9x37xf32>, %i: tensor<?x9xi64>) -> "
+                        "tensor<7x37xf32> {\n  %y = firn.embedding_grad %dy[%i]") +
+                padding +
+                " : (tensor<?x9x37xf32>, tensor<?x9xi64>) -> tensor<7x37xf32>\n"
+                "  return %y : tensor<7x37xf32>\n}",
+            {dy, ids});
+  }
+}
+
 TEST(HalideLowering, LossesAndLayers) {
   uint64_t seed = 5;
   Tensor z = random({6, 5}, seed), t = random({6, 5}, seed, 0, 1),

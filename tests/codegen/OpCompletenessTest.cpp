@@ -58,6 +58,7 @@ const std::map<std::string, std::string> &withoutGradient() {
       {"firn.max_pool2d_grad", "a gradient op"},
       {"firn.avg_pool2d_grad", "a gradient op"},
       {"firn.linear_weight_grad", "a gradient op"},
+      {"firn.embedding_grad", "a gradient op"},
   };
   return reasons;
 }

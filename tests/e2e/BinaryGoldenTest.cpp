@@ -241,7 +241,8 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
                          ::testing::Values("models/activations", "models/avgpool2d",
                                            "models/linear_seq", "models/layernorm",
                                            "models/loss_nll", "models/loss_l1_bce",
-                                           "models/sequential", "models/param_refs"));
+                                           "models/sequential", "models/param_refs",
+                                           "models/embedding"));
 
 // BatchNorm in train mode (momentum 0.2, and momentum=None: cumulative
 // averages over num_batches_tracked) and after a convolution: the running

@@ -149,6 +149,39 @@ TEST_F(DatasetTest, Int32AndUint8TargetsAreWidenedToInt64) {
   EXPECT_EQ(b.classTargets, (std::vector<int64_t>{0, 7, 255, 1}));
 }
 
+TEST_F(DatasetTest, IndexInputsAreWidenedAndCheckedAgainstTheTable) {
+  // Token ids for an Embedding of 5 rows: int32 ids are widened, each must
+  // be a row, and float inputs are refused with the fix.
+  DatasetSpec spec = classifier();
+  spec.inputShape = {3};
+  spec.inputIsIndices = true;
+  spec.inputLimit = 5;
+  Dataset d = loadOk(write("ids", TensorData::fromInt32s({2, 3}, {0, 4, 2, 1, 1, 3})),
+                     write("y", labels(2)), spec);
+  EXPECT_TRUE(d.inputIsIndices());
+  Batch b;
+  ASSERT_TRUE(d.batch(0, 2, b));
+  EXPECT_EQ(b.indexInputs, (std::vector<int64_t>{0, 4, 2, 1, 1, 3}));
+  EXPECT_TRUE(b.inputs.empty());
+
+  std::string error = loadError(
+      write("bad", TensorData::fromInt64s({2, 3}, {0, 4, 2, 1, 5, 3})),
+      write("y2", labels(2)), spec);
+  EXPECT_NE(error.find("bad.npy: index 5 of sample 1 is not in [0, 5) (the rows of the "
+                       "Embedding it indexes)"),
+            std::string::npos)
+      << error;
+  error = loadError(write("negative", TensorData::fromInt64s({1, 3}, {0, -1, 2})),
+                    write("y3", labels(1)), spec);
+  EXPECT_NE(error.find("index -1 of sample 0"), std::string::npos) << error;
+  error = loadError(write("floats", TensorData::fromFloats({1, 3}, {0, 1, 2})),
+                    write("y4", labels(1)), spec);
+  EXPECT_NE(error.find("the model takes int64 indices (token ids); save "
+                       "x.astype(np.int64)"),
+            std::string::npos)
+      << error;
+}
+
 TEST_F(DatasetTest, FloatTargets) {
   DatasetSpec spec;
   spec.inputShape = {2};

@@ -347,6 +347,18 @@ TEST(GradCheck, Softmax) {
             "tensor<3x2xf32>");
 }
 
+TEST(GradCheck, Embedding) {
+  // Ids [2, 3] over 4 rows, row 1 picked three times (its gradient adds up),
+  // row 3 never. (padding_idx masks a row's gradient, which is not the
+  // derivative: the PyTorch golden model embedding.firn checks it.)
+  Tensor ids = indices({2, 3}, {1, 0, 1, 2, 1, 0});
+  checkCase({"embedding", {{"w", {4, 5}}},
+             "  %y = firn.embedding %w[%i] : (tensor<4x5xf32>, tensor<2x3xi64>) -> "
+             "tensor<2x3x5xf32>",
+             "%i: tensor<2x3xi64>", {ids}},
+            "tensor<2x3x5xf32>");
+}
+
 TEST(GradCheck, Losses) {
   for (const char *reduction : {"mean", "sum"})
     checkCase({"mse", {{"p", {3, 2}}, {"t", {3, 2}}},

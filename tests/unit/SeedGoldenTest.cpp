@@ -319,7 +319,8 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
                          ::testing::Values(MODEL("activations"), MODEL("avgpool2d"),
                                            MODEL("linear_seq"), MODEL("layernorm"),
                                            MODEL("loss_nll"), MODEL("loss_l1_bce"),
-                                           MODEL("sequential"), MODEL("param_refs")),
+                                           MODEL("sequential"), MODEL("param_refs"),
+                                           MODEL("embedding")),
                          caseName);
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and

@@ -195,6 +195,47 @@ TEST_F(TrainerTest, UniformInitializationIsReproducibleAndBounded) {
   EXPECT_NE(u[0], u[1]);
 }
 
+TEST_F(TrainerTest, NormalInitializationFollowsItsFormulaAndZeroesItsRow) {
+  // An Embedding's default: N(0, std^2) by Box-Muller on draws 2i and 2i+1
+  // of the state's stream, then the padding row set to zero.
+  std::vector<firn_state_desc> states = kLinregStates;
+  firn_state_desc &u = states[kU];
+  u.init = FIRN_INIT_NORMAL;
+  u.bound = 2.0;
+  u.shape[0] = 1000;
+  u.shape[1] = 8;
+  u.zero_row = 3;
+  firn_model_desc desc = kLinreg;
+  desc.states = states.data();
+  std::string error;
+  ASSERT_TRUE(validateModel(desc, error)) << error;
+  ModelState state(desc);
+  state.initialize(42);
+  const std::vector<float> &w = state.tensor(kU).f32;
+  ASSERT_EQ(w.size(), 8000u);
+  double sum = 0, squares = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (i / 8 == 3) {
+      EXPECT_EQ(w[i], 0.0f) << i;
+      continue;
+    }
+    double u1 = firn::random::uniform(42, kInitRandomKey, kU, static_cast<uint32_t>(2 * i));
+    double u2 = firn::random::uniform(42, kInitRandomKey, kU, static_cast<uint32_t>(2 * i + 1));
+    double z = std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * M_PI * u2);
+    EXPECT_EQ(w[i], static_cast<float>(2.0 * z)) << i;
+    sum += w[i];
+    squares += double(w[i]) * w[i];
+  }
+  // 7992 draws: the mean within 4 standard errors of 0, the std within 5%.
+  const double n = 7992, mean = sum / n, stddev = std::sqrt(squares / n - mean * mean);
+  EXPECT_LT(std::abs(mean), 4 * 2.0 / std::sqrt(n));
+  EXPECT_NEAR(stddev, 2.0, 0.1);
+
+  u.zero_row = 1000; // Outside the table.
+  EXPECT_FALSE(validateModel(desc, error));
+  EXPECT_NE(error.find("normal initialization"), std::string::npos) << error;
+}
+
 TEST_F(TrainerTest, LoadInitializedParameterNeedsAValue) {
   ModelState state(kClf);
   state.initialize(0);

@@ -84,8 +84,12 @@ Cost firn::estimateCost(Operation *op, int64_t batch) {
     cost.flops = saturatingMul(4, elements(op->getOperand(0).getType(), batch));
   } else if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(op)) {
     cost.flops = elements(op->getOperand(0).getType(), batch);
+  } else if (auto grad = dyn_cast<EmbeddingGradOp>(op)) {
+    // One addition per element of the gradient that is scattered.
+    cost.flops = elements(grad.getGradOutput().getType(), batch);
   } else if (isa<ReadParamOp, ReadBufferOp, WriteParamOp, WriteBufferOp,
-                 ConstantOp, ReshapeOp, NumelOp>(op)) {
+                 ConstantOp, ReshapeOp, NumelOp, EmbeddingOp>(op)) {
+    // Data movement: an embedding copies rows.
     cost.flops = 0;
   } else {
     cost.flops = out; // Elementwise.

@@ -220,6 +220,18 @@ void HostScheduler::schedule(LoweredFunction &function) const {
       f.compute_root().parallel(f.args()[0]);
       root.partial.compute_at(f, f.args()[0]).vectorize(root.partial.args()[0]);
       break;
+    case RootFunc::Kind::Scatter: {
+      // Vectors along the row; the positions in order within each vector
+      // (their sums then add in PyTorch's order), columns in parallel.
+      Halide::Var col = f.args()[0], co("co"), ci("ci");
+      f.compute_root().vectorize(col, lanes, TailStrategy::GuardWithIf);
+      for (int u = 0; u < f.num_update_definitions(); ++u)
+        f.update(u)
+            .split(col, co, ci, lanes, TailStrategy::GuardWithIf)
+            .vectorize(ci)
+            .parallel(co);
+      break;
+    }
     case RootFunc::Kind::WindowArgmax: {
       // Pooled rows are short (14 and 7 after two 2x2 pools of 28): a
       // vector of 16 lanes with the row's tail masked makes every strided

@@ -35,7 +35,8 @@ namespace {
 bool isAnchor(Operation *op) {
   return isa<LinearOp, LinearWeightGradOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
              MaxPool2dOp, MaxPool2dGradOp, AvgPool2dOp, AvgPool2dGradOp, BatchNormOp, SoftmaxOp, LogSoftmaxOp,
-             ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MSELossOp, CrossEntropyOp>(op);
+             ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MSELossOp, CrossEntropyOp,
+             EmbeddingGradOp>(op);
 }
 
 /// The state symbol `op` reads, if any.

@@ -10,6 +10,7 @@
 //   LowerProducts.cpp     matmul, linear and convolutions (Contraction)
 //   LowerPooling.cpp      max and average pooling and their gradients
 //   LowerReductions.cpp   sums, softmax, BatchNorm, the fused losses
+//   LowerIndexing.cpp     gathers and scatters by integer indices (embedding)
 //
 // Reductions use RDoms; padding and gathers clamp their coordinates and
 // select, so no Func reads outside its producer's bounds. Lowering makes
@@ -131,7 +132,7 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     results.push_back(make(result, name));
   for (auto family : {&OpLowering::lowerLayout, &OpLowering::lowerElementwise,
                       &OpLowering::lowerProducts, &OpLowering::lowerPooling,
-                      &OpLowering::lowerReductions})
+                      &OpLowering::lowerReductions, &OpLowering::lowerIndexing})
     if (std::optional<LogicalResult> lowered = (this->*family)(op, in, results))
       return *lowered;
   return op->emitOpError("cannot be compiled to Halide yet");

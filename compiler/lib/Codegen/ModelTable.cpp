@@ -107,11 +107,17 @@ std::string generateModelTable(ModuleOp module,
       data = "state" + std::to_string(index) + "_data";
       count = writeData(os, data, value);
     }
-    int init = 1;
+    int init = 1; // FIRN_INIT_CONSTANT
     double bound = 0;
+    int64_t zeroRow = -1;
     if (param && param.getInit() == InitKind::Uniform) {
       init = 0;
       bound = param.getBoundAttr().getValueAsDouble();
+    } else if (param && param.getInit() == InitKind::Normal) {
+      init = 3;
+      bound = param.getBoundAttr().getValueAsDouble();
+      if (auto row = param.getZeroRow())
+        zeroRow = static_cast<int64_t>(*row);
     } else if (param && param.getInit() == InitKind::Load) {
       init = 2;
     }
@@ -124,7 +130,7 @@ std::string generateModelTable(ModuleOp module,
                  ? cString(param.getOwnerAttr().getValue())
                  : std::string("nullptr"))
          << ", " << (param && param.getGroup() ? *param.getGroup() : 0)
-         << "},\n";
+         << ", " << zeroRow << "},\n";
     stateIndex[name] = index++;
   }
   os << "\nstatic const firn_state_desc states[] = {\n" << rows.str() << "};\n\n";
@@ -247,6 +253,20 @@ std::string generateModelTable(ModuleOp module,
   for (unsigned i = 0; i < predict.getNumArguments(); ++i)
     os << cString(argName(predict, i)) << ", ";
   os << "nullptr};\n";
+  // Each int64 input's bound, checked by the runtime before any kernel
+  // runs: the rows of the smallest Embedding table it indexes.
+  os << "static const int64_t input_index_limits[] = {";
+  for (BlockArgument arg : predict.getArguments()) {
+    int64_t limit = 0;
+    for (Operation *user : arg.getUsers())
+      if (auto embedding = dyn_cast<EmbeddingOp>(user);
+          embedding && embedding.getIndices() == arg) {
+        int64_t rows = embedding.getWeight().getType().getDimSize(0);
+        limit = limit ? std::min(limit, rows) : rows;
+      }
+    os << limit << ", ";
+  }
+  os << "0};\n";
   std::string target = "nullptr";
   if (step && step.getNumArguments() > predict.getNumArguments())
     target = cString(argName(step, predict.getNumArguments()));
@@ -312,7 +332,7 @@ std::string generateModelTable(ModuleOp module,
      << desc("train_step") << ", " << desc("zero_grad") << ", "
      << desc("optimizer_step") << ", " << desc("fused_step") << ",\n  "
      << numSchedules << ", "
-     << (numSchedules ? "schedules" : "nullptr") << "};\n\n"
+     << (numSchedules ? "schedules" : "nullptr") << ", input_index_limits};\n\n"
      << "#ifndef FIRN_NO_MAIN\n"
      << "extern \"C\" int firn_main(int argc, char **argv, const firn_model_desc "
         "*model);\n"

@@ -120,12 +120,19 @@ private:
       group = builder.getI64IntegerAttr(static_cast<int64_t>(*param.group));
     }
     FloatAttr bound;
+    IntegerAttr zeroRow;
     ElementsAttr value;
     InitKind init = InitKind::Load;
     switch (param.init) {
     case ParamInit::Uniform:
       init = ::firn::InitKind::Uniform;
       bound = builder.getF64FloatAttr(param.bound);
+      break;
+    case ParamInit::Normal:
+      init = ::firn::InitKind::Normal;
+      bound = builder.getF64FloatAttr(param.bound);
+      if (param.zeroRow)
+        zeroRow = builder.getI64IntegerAttr(*param.zeroRow);
       break;
     case ParamInit::Constant: {
       init = ::firn::InitKind::Constant;
@@ -142,7 +149,7 @@ private:
         TypeAttr::get(type),
         TrainabilityAttr::get(ctx, param.trainable ? Trainability::Trainable
                                                    : Trainability::Frozen),
-        owner, group, InitKindAttr::get(ctx, init), bound, value);
+        owner, group, InitKindAttr::get(ctx, init), bound, zeroRow, value);
   }
 
   void emitBuffer(const Buffer &buffer) {
@@ -395,6 +402,10 @@ private:
           layer.countIncludePad ? builder.getUnitAttr() : UnitAttr());
     case LayerKind::LayerNorm:
       return layerNorm(layer, input, type, loc, weight, bias);
+    case LayerKind::Embedding:
+      return builder.create<EmbeddingOp>(
+          loc, type, weight, input,
+          layer.paddingIdx ? builder.getI64IntegerAttr(*layer.paddingIdx) : IntegerAttr());
     case LayerKind::AdaptiveAvgPool2d:
       return builder.create<ReduceMeanOp>(loc, type, input,
                                           builder.getDenseI64ArrayAttr({2, 3}),

@@ -175,7 +175,19 @@ bool Sema::requireFloat(const ast::Expr &expr, const ValueType &type,
 std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
                                                const Layer &layer,
                                                const ValueType &input) {
-  if (!requireFloat(call, input, "layer '" + layer.name + "'"))
+  if (layer.kind == LayerKind::Embedding) {
+    // Integer indices of any shape -> their shape + [embedding_dim].
+    if (input.dtype != ast::DType::I64) {
+      diags.error(call.loc, "Embedding '" + layer.name + "' takes i64 indices "
+                            "(token ids), got " + str(input));
+      return std::nullopt;
+    }
+    shape::Shape shape = input.shape;
+    shape.push_back(layer.out);
+    return ValueType{ast::DType::F32, shape};
+  }
+  if (layer.kind != LayerKind::Sequential && // Its first layer checks.
+      !requireFloat(call, input, "layer '" + layer.name + "'"))
     return std::nullopt;
   auto paramShape = [&](const char *role) -> std::optional<shape::Shape> {
     auto it = layer.params.find(role);
@@ -254,6 +266,8 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
   case LayerKind::Activation:
     result = {input.shape, ""};
     break;
+  case LayerKind::Embedding:
+    break; // Above.
   }
   if (!result.ok()) {
     diags.error(call.loc,
@@ -617,11 +631,8 @@ bool Sema::checkForward(const ast::ForwardDef &forward) {
     auto type = checkType(param.type);
     if (!type)
       return false;
-    if (type->dtype != ast::DType::F32) {
-      diags.error(param.type.loc, "forward inputs must be f32, got " +
-                                      str(*type));
-      return false;
-    }
+    // i64 inputs are indices (token ids): Sema lets them reach only an
+    // Embedding (every other layer and op asks for f32).
     scope[param.name] = *type;
     program.inputs.push_back({param.name, *type, param.loc});
   }
@@ -639,6 +650,11 @@ bool Sema::checkForward(const ast::ForwardDef &forward) {
     if (!type)
       return false;
     if (stmt.isReturn) {
+      if (type->dtype != ast::DType::F32) {
+        diags.error(stmt.value->loc, "forward must return an f32 tensor (the model's "
+                                     "output), got " + str(*type));
+        return false;
+      }
       returned = &stmt;
       program.output = *type;
       continue;

@@ -69,6 +69,13 @@ const std::vector<LayerInfo> &layerTable() {
         {{"num_features", true}, {"eps"}, {"momentum"}, {"affine"},
          {"requires_grad"}},
         4}},
+      {"Embedding",
+       LayerKind::Embedding,
+       {"Embedding",
+        {{"num_embeddings", true}, {"embedding_dim", true}, {"padding_idx"},
+         {"max_norm"}, {"norm_type"}, {"scale_grad_by_freq"}, {"sparse"},
+         {"requires_grad"}},
+        7}},
       {"Dropout", LayerKind::Dropout, {"Dropout", {{"p"}, {"requires_grad"}}, 1}},
       {"Flatten", LayerKind::Flatten, {"Flatten", {{"requires_grad"}}, 0}},
   };
@@ -139,27 +146,45 @@ bool readTensorLiteral(const ast::Expr &expr, shape::Shape &shape,
   return true;
 }
 
-/// Normalization layers: weight starts at 1, bias at 0 (PyTorch's
-/// reset_parameters), not uniform.
-bool isNormalization(LayerKind kind) {
-  return kind == LayerKind::BatchNorm1d || kind == LayerKind::BatchNorm2d ||
-         kind == LayerKind::LayerNorm;
+/// PyTorch's reset_parameters for `param`, the `role` of `layer`:
+/// normalization layers start at weight 1, bias 0; an Embedding draws from
+/// N(0, 1) and zeroes its padding row; Linear and Conv2d draw weight and
+/// bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+void setDefaultInit(const Layer &layer, const std::string &role, Parameter &param) {
+  param.values.clear();
+  param.zeroRow.reset();
+  switch (layer.kind) {
+  case LayerKind::BatchNorm1d:
+  case LayerKind::BatchNorm2d:
+  case LayerKind::LayerNorm:
+    param.init = ParamInit::Constant;
+    param.values = {role == "weight" ? 1.0 : 0.0};
+    return;
+  case LayerKind::Embedding:
+    param.init = ParamInit::Normal;
+    param.bound = 1.0;
+    param.zeroRow = layer.paddingIdx;
+    return;
+  default: {
+    // In double: the product of three 32-bit sizes may overflow int64 (the
+    // weight is reported as too large right after).
+    double fanIn = static_cast<double>(layer.in);
+    if (layer.kind == LayerKind::Conv2d)
+      fanIn *= static_cast<double>(layer.kernel[0]) * static_cast<double>(layer.kernel[1]);
+    param.init = ParamInit::Uniform;
+    param.bound = 1.0 / std::sqrt(fanIn);
+    return;
+  }
+  }
 }
 } // namespace
 
-void Sema::addParam(Layer &layer, const std::string &role, shape::Shape shape,
-                    double bound) {
+void Sema::addParam(Layer &layer, const std::string &role, shape::Shape shape) {
   Parameter param;
   param.name = layer.name + "." + role;
   param.layer = program.layers.size();
   param.shape = std::move(shape);
-  if (isNormalization(layer.kind)) {
-    param.init = ParamInit::Constant;
-    param.values = {role == "weight" ? 1.0 : 0.0};
-  } else {
-    param.init = ParamInit::Uniform;
-    param.bound = bound;
-  }
+  setDefaultInit(layer, role, param);
   layer.params[role] = program.params.size();
   program.params.push_back(std::move(param));
 }
@@ -272,10 +297,9 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     if (!readPositive("in_features", layer.in) ||
         !readPositive("out_features", layer.out) || !readFlag("bias", layer.bias))
       return false;
-    double b = 1.0 / std::sqrt(static_cast<double>(layer.in));
-    addParam(layer, "weight", {layer.out, layer.in}, b);
+    addParam(layer, "weight", {layer.out, layer.in});
     if (layer.bias)
-      addParam(layer, "bias", {layer.out}, b);
+      addParam(layer, "bias", {layer.out});
     break;
   }
   case LayerKind::Conv2d: {
@@ -324,15 +348,10 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
         layer.padding = {(*p)[0], (*p)[1], (*p)[0], (*p)[1]};
       }
     }
-    // In double: the product of three 32-bit sizes may overflow int64 (the
-    // weight is reported as too large right after).
-    double b = 1.0 / std::sqrt(static_cast<double>(layer.in) *
-                               static_cast<double>(layer.kernel[0]) *
-                               static_cast<double>(layer.kernel[1]));
     addParam(layer, "weight",
-             {layer.out, layer.in, layer.kernel[0], layer.kernel[1]}, b);
+             {layer.out, layer.in, layer.kernel[0], layer.kernel[1]});
     if (layer.bias)
-      addParam(layer, "bias", {layer.out}, b);
+      addParam(layer, "bias", {layer.out});
     break;
   }
   case LayerKind::MaxPool2d:
@@ -408,8 +427,8 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     if (!readEps())
       return false;
     if (layer.affine) {
-      addParam(layer, "weight", layer.normalizedShape, 0);
-      addParam(layer, "bias", layer.normalizedShape, 0);
+      addParam(layer, "weight", layer.normalizedShape);
+      addParam(layer, "bias", layer.normalizedShape);
     }
     break;
   }
@@ -439,8 +458,8 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
       layer.momentum = *m;
     }
     if (layer.affine) {
-      addParam(layer, "weight", {layer.in}, 0);
-      addParam(layer, "bias", {layer.in}, 0);
+      addParam(layer, "weight", {layer.in});
+      addParam(layer, "bias", {layer.in});
     }
     addBuffer(layer, "running_mean", layer.in, 0.0);
     addBuffer(layer, "running_var", layer.in, 1.0);
@@ -449,6 +468,48 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     layer.buffers["num_batches_tracked"] = program.buffers.size();
     program.buffers.push_back({layer.name + ".num_batches_tracked",
                                program.layers.size(), {}, 0.0, true});
+    break;
+  }
+  case LayerKind::Embedding: {
+    if (!readPositive("num_embeddings", layer.in) ||
+        !readPositive("embedding_dim", layer.out))
+      return false;
+    if (const ast::Expr *padding = bound->get("padding_idx");
+        padding && !(padding->kind == ast::ExprKind::Name && padding->name == "None")) {
+      // PyTorch: an index in [-num, num); a negative one counts from the end.
+      auto p = readInt(padding, arg(k, "padding_idx"), diags);
+      if (!p)
+        return false;
+      if (*p < -layer.in || *p >= layer.in) {
+        diags.error(padding->loc, arg(k, "padding_idx") + " must be within "
+                                      "num_embeddings (in [" +
+                                      std::to_string(-layer.in) + ", " +
+                                      std::to_string(layer.in) + "))");
+        return false;
+      }
+      layer.paddingIdx = *p < 0 ? *p + layer.in : *p;
+    }
+    // What firn does not implement is refused, not ignored.
+    if (const ast::Expr *maxNorm = bound->get("max_norm");
+        maxNorm && !(maxNorm->kind == ast::ExprKind::Name && maxNorm->name == "None")) {
+      diags.error(maxNorm->loc, arg(k, "max_norm") + " must be None: firn does "
+                                                      "not renormalize embeddings");
+      return false;
+    }
+    for (const char *flag : {"scale_grad_by_freq", "sparse"}) {
+      bool on = false;
+      if (!readFlag(flag, on))
+        return false;
+      if (on) {
+        diags.error(bound->get(flag)->loc,
+                    arg(k, flag) + " must be False: not supported by firn");
+        return false;
+      }
+    }
+    if (bound->has("norm_type") &&
+        !readNumber(bound->get("norm_type"), arg(k, "norm_type"), diags))
+      return false;
+    addParam(layer, "weight", {layer.in, layer.out});
     break;
   }
   case LayerKind::Dropout:
@@ -553,6 +614,7 @@ bool Sema::applyInit(const ast::InitStmt &stmt) {
   ParamInit kind = ParamInit::Constant;
   std::vector<double> values;
   std::optional<shape::Shape> literalShape;
+  double normalStd = 0;
   bool isDefault = false;
   if (value.kind == ast::ExprKind::Name && value.name == "load") {
     kind = ParamInit::Load;
@@ -577,14 +639,42 @@ bool Sema::applyInit(const ast::InitStmt &stmt) {
     } else {
       values = {value.name == "ones" ? 1.0 : 0.0};
     }
+  } else if (value.kind == ast::ExprKind::Call && value.name == "normal") {
+    // nn.init.normal_(p, mean=0.0, std=1.0), drawn by firn's generator.
+    Signature sig{"normal", {{"mean"}, {"std"}}, 2};
+    auto bound = bindArgs(sig, value.args, value.loc, diags);
+    if (!bound)
+      return false;
+    normalStd = 1.0;
+    if (const ast::Expr *mean = bound->get("mean")) {
+      auto m = readNumber(mean, "'normal' mean", diags);
+      if (!m)
+        return false;
+      if (*m != 0) {
+        diags.error(mean->loc, "'normal' mean must be 0; other means are not "
+                               "supported yet");
+        return false;
+      }
+    }
+    if (const ast::Expr *stdArg = bound->get("std")) {
+      auto s = readNumber(stdArg, "'normal' std", diags);
+      if (!s)
+        return false;
+      if (!(*s >= 0) || !std::isfinite(*s)) {
+        diags.error(stdArg->loc, "'normal' std must be a finite number >= 0");
+        return false;
+      }
+      normalStd = *s;
+    }
+    kind = ParamInit::Normal;
   } else if (value.kind == ast::ExprKind::List) {
     literalShape = shape::Shape();
     if (!readTensorLiteral(value, *literalShape, values, 0, diags))
       return false;
   } else {
     diags.error(value.loc, "expected an initial value: fill(v), zeros(), "
-                           "ones(), a number, a tensor literal, 'load' or "
-                           "'default'; got " +
+                           "ones(), normal(std=s), a number, a tensor literal, "
+                           "'load' or 'default'; got " +
                                describe(&value));
     return false;
   }
@@ -602,21 +692,13 @@ bool Sema::applyInit(const ast::InitStmt &stmt) {
     if (isDefault) {
       // Undo an earlier init: back to what declareLayer chose.
       const Layer &layer = program.layers[param.layer];
-      if (isNormalization(layer.kind)) {
-        param.init = ParamInit::Constant;
-        param.values = {param.name == layer.name + ".weight" ? 1.0 : 0.0};
-      } else {
-        param.init = ParamInit::Uniform;
-        double fanIn = static_cast<double>(layer.in);
-        if (layer.kind != LayerKind::Linear)
-          fanIn *= static_cast<double>(layer.kernel[0] * layer.kernel[1]);
-        param.bound = 1.0 / std::sqrt(fanIn);
-        param.values.clear();
-      }
+      setDefaultInit(layer, param.name.substr(layer.name.size() + 1), param);
       continue;
     }
     param.init = kind;
     param.values = values;
+    param.bound = normalStd;
+    param.zeroRow.reset();
   }
   return true;
 }

@@ -261,6 +261,15 @@ public:
         .Case<OneHotOp>([&](OneHotOp o) {
           return oneHot(in(o.getIndices()), o.getType().getDimSize(1));
         })
+        .Case<EmbeddingOp>([&](EmbeddingOp o) {
+          return embedding(in(o.getWeight()), in(o.getIndices()));
+        })
+        .Case<EmbeddingGradOp>([&](EmbeddingGradOp o) {
+          auto padding = o.getPaddingIdx();
+          return embeddingGrad(in(o.getGradOutput()), in(o.getIndices()),
+                               o.getType().getDimSize(0),
+                               padding ? static_cast<int64_t>(*padding) : -1);
+        })
         .Case<MSELossOp>([&](MSELossOp o) {
           return mseLoss(in(o.getPrediction()), in(o.getTarget()),
                          reductionOf(o.getReduction()));

@@ -170,6 +170,15 @@ Result crossEntropy(const Tensor &logits, const Tensor &target,
                     Reduction reduction);
 /// Integer class indices [N] -> float one-hot rows [N, numClasses].
 Result oneHot(const Tensor &indices, int64_t numClasses);
+/// nn.Embedding: rows of `table` [V, D] picked by integer `indices` (any
+/// shape); the result is the indices' shape + [D]. An index outside
+/// [0, V) is an error, as PyTorch's IndexError.
+Result embedding(const Tensor &table, const Tensor &indices);
+/// Its gradient with respect to the table: `dy` (the indices' shape + [D])
+/// added into row indices[p] of a [rows, D] zero table, in position order;
+/// the row `paddingIdx` (when >= 0) stays zero.
+Result embeddingGrad(const Tensor &dy, const Tensor &indices, int64_t rows,
+                     int64_t paddingIdx);
 
 /// BatchNorm's three results, or why there are none.
 struct BatchNormResult {

@@ -424,6 +424,59 @@ Result crossEntropy(const Tensor &logits, const Tensor &target,
   return scalar(total);
 }
 
+namespace {
+/// Checks that embedding's indices are integers that pick one of `rows`
+/// rows; "" when they do.
+std::string checkEmbedding(const Tensor &indices, int64_t rows) {
+  if (!indices.isInteger)
+    return "embedding needs integer indices";
+  for (size_t p = 0; p < indices.data.size(); ++p)
+    if (classIndex(indices.data[p], rows) < 0)
+      return "embedding index " + numberStr(indices.data[p]) + " at position " +
+             std::to_string(p) + " is out of range [0, " + std::to_string(rows) + ")";
+  return "";
+}
+} // namespace
+
+Result embedding(const Tensor &table, const Tensor &indices) {
+  if (table.shape.size() != 2)
+    return Result::fail("embedding table must be [rows, dim], got " +
+                        shapeStr(table.shape));
+  const int64_t rows = table.shape[0], dim = table.shape[1];
+  if (std::string error = checkEmbedding(indices, rows); !error.empty())
+    return Result::fail(error);
+  Shape shape = indices.shape;
+  shape.push_back(dim);
+  Tensor out = filled(shape, 0.0);
+  for (size_t p = 0; p < indices.data.size(); ++p) {
+    int64_t row = static_cast<int64_t>(indices.data[p]);
+    for (int64_t d = 0; d < dim; ++d)
+      out.data[p * dim + d] = table.data[row * dim + d];
+  }
+  return out;
+}
+
+Result embeddingGrad(const Tensor &dy, const Tensor &indices, int64_t rows,
+                     int64_t paddingIdx) {
+  if (std::string error = checkEmbedding(indices, rows); !error.empty())
+    return Result::fail(error);
+  Shape expected = indices.shape;
+  expected.push_back(dy.shape.empty() ? 0 : dy.shape.back());
+  if (dy.shape.empty() || dy.shape != expected)
+    return Result::fail("embedding gradient " + shapeStr(dy.shape) +
+                        " does not fit indices " + shapeStr(indices.shape));
+  const int64_t dim = dy.shape.back();
+  Tensor table = filled({rows, dim}, 0.0);
+  for (size_t p = 0; p < indices.data.size(); ++p) {
+    int64_t row = static_cast<int64_t>(indices.data[p]);
+    if (row == paddingIdx)
+      continue;
+    for (int64_t d = 0; d < dim; ++d)
+      table.data[row * dim + d] += dy.data[p * dim + d];
+  }
+  return table;
+}
+
 Result oneHot(const Tensor &indices, int64_t numClasses) {
   if (!indices.isInteger || indices.shape.size() != 1)
     return Result::fail("one_hot needs integer class indices [N], got " +

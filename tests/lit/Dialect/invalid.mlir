@@ -293,8 +293,18 @@ firn.param @p : tensor<2xf32> trainable init constant
 
 // -----
 
-// expected-error @+1 {{a uniform init needs a bound}}
+// expected-error @+1 {{a uniform or normal init needs a bound}}
 firn.param @p : tensor<2xf32> trainable init uniform
+
+// -----
+
+// expected-error @+1 {{zero_row 4 is not a row of 'tensor<4x3xf32>'}}
+firn.param @p : tensor<4x3xf32> trainable init normal bound 1.0 zero_row 4
+
+// -----
+
+// expected-error @+1 {{only a normal init takes a zero_row}}
+firn.param @p : tensor<4x3xf32> trainable init uniform bound 1.0 zero_row 0
 
 // -----
 
@@ -410,5 +420,37 @@ module attributes {firn.colour = "blue"} {}
 func.func @numel_axis(%a: tensor<?x4xf32>) {
   // expected-error @+1 {{reduction axis 3 is out of range or repeated for [N, 4]}}
   %0 = firn.numel %a axes [3] : tensor<?x4xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @embedding_float_indices(%w: tensor<5x3xf32>, %i: tensor<?x4xf32>) {
+  // expected-error @+1 {{indices must be i64, got 'tensor<?x4xf32>'}}
+  %0 = firn.embedding %w[%i] : (tensor<5x3xf32>, tensor<?x4xf32>) -> tensor<?x4x3xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_shape(%w: tensor<5x3xf32>, %i: tensor<?x4xi64>) {
+  // expected-error @+1 {{values must be [N, 4, 3] (the indices' shape and the table's width), got [N, 3]}}
+  %0 = firn.embedding %w[%i] : (tensor<5x3xf32>, tensor<?x4xi64>) -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_padding_idx(%w: tensor<5x3xf32>, %i: tensor<?xi64>) {
+  // expected-error @+1 {{padding_idx 5 is not a row of the table (5 rows)}}
+  %0 = firn.embedding %w[%i] padding_idx 5 : (tensor<5x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_grad_table(%dy: tensor<?x3xf32>, %i: tensor<?xi64>) {
+  // expected-error @+1 {{the table must be a static [rows, dim] tensor, got 'tensor<?x3xf32>'}}
+  %0 = firn.embedding_grad %dy[%i] : (tensor<?x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
   return
 }

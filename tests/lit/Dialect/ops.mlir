@@ -16,6 +16,8 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
   firn.param @fc.bias : tensor<1xf32> frozen init constant = dense<3.0> : tensor<1xf32>
   // CHECK: firn.param @conv.weight : tensor<4x2x3x3xf32> trainable owner @sgd group 0 init load
   firn.param @conv.weight : tensor<4x2x3x3xf32> trainable owner @sgd group 0 init load
+  // CHECK: firn.param @emb.weight : tensor<5x3xf32> frozen init normal bound 1.000000e+00 zero_row 2
+  firn.param @emb.weight : tensor<5x3xf32> frozen init normal bound 1.0 zero_row 2
   // CHECK: firn.buffer @bn.running_mean : tensor<4xf32> = dense<0.000000e+00> : tensor<4xf32>
   firn.buffer @bn.running_mean : tensor<4xf32> = dense<0.0> : tensor<4xf32>
   // CHECK: firn.buffer @"rng/step" : tensor<i64> = dense<0> : tensor<i64>
@@ -163,6 +165,10 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %a25 = firn.avg_pool2d %img kernel [3, 3] stride [2, 2] padding [1, 1] count_include_pad : tensor<?x2x5x5xf32> -> tensor<?x2x3x3xf32>
     // CHECK: firn.avg_pool2d_grad %{{.*}} kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x3x3xf32> -> tensor<?x2x5x5xf32>
     %a26 = firn.avg_pool2d_grad %a25 kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x3x3xf32> -> tensor<?x2x5x5xf32>
+    // CHECK: firn.embedding %{{.*}}[%{{.*}}] padding_idx 1 : (tensor<4x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
+    %e = firn.embedding %m[%idx] padding_idx 1 : (tensor<4x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
+    // CHECK: firn.embedding_grad %{{.*}}[%{{.*}}] : (tensor<?x3xf32>, tensor<?xi64>) -> tensor<4x3xf32>
+    %eg = firn.embedding_grad %e[%idx] : (tensor<?x3xf32>, tensor<?xi64>) -> tensor<4x3xf32>
     return
   }
 }

@@ -102,6 +102,10 @@ struct RootFunc {
     /// A max-pooling window's first maximum: a Tuple (column, row, value)
     /// per output element.
     WindowArgmax,
+    /// Rows added into by position (an embedding's gradient): a zero pure
+    /// definition and an update over the positions that must run in
+    /// position order; each column (the pure dimension 0) is independent.
+    Scatter,
   };
   Halide::Func func;
   Kind kind = Kind::Reduction;

@@ -46,6 +46,8 @@ enum class LayerKind {
   BatchNorm2d,
   /// LayerNorm: a composite, written out in primitive ops by IR generation.
   LayerNorm,
+  /// Embedding: rows of its weight picked by i64 indices.
+  Embedding,
   Dropout,
   /// An elementwise function as a layer (ReLU, Tanh, GELU, ...): `function`.
   Activation,
@@ -73,6 +75,7 @@ struct Layer {
   bool affine = true;                            ///< BatchNorm
   bool countIncludePad = true;                   ///< AvgPool2d
   shape::Shape normalizedShape;                  ///< LayerNorm
+  std::optional<int64_t> paddingIdx;             ///< Embedding (non-negative)
   /// BatchNorm with momentum=None: running statistics are cumulative
   /// averages over num_batches_tracked batches.
   bool cumulativeAverage = false;
@@ -81,7 +84,7 @@ struct Layer {
   std::map<std::string, size_t> buffers; ///< "running_mean" -> index
 };
 
-enum class ParamInit { Uniform, Constant, Load };
+enum class ParamInit { Uniform, Normal, Constant, Load };
 
 struct Parameter {
   std::string name; ///< PyTorch name: `fc1.weight`.
@@ -89,7 +92,9 @@ struct Parameter {
   shape::Shape shape; ///< After any `init name: type = ...` retyping.
   bool trainable = true;
   ParamInit init = ParamInit::Uniform;
-  double bound = 0;            ///< Uniform: U(-bound, bound).
+  double bound = 0;            ///< Uniform: U(-bound, bound). Normal: the std.
+  /// Normal: a row set to zero after drawing (an Embedding's padding_idx).
+  std::optional<int64_t> zeroRow;
   std::vector<double> values;  ///< Constant: one value (a fill) or all.
   std::optional<size_t> optimizer, group;
 };

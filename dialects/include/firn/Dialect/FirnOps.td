@@ -47,7 +47,8 @@ def Firn_Trainability : I32EnumAttr<"Trainability", "whether a parameter learns"
 def Firn_InitKind : I32EnumAttr<"InitKind", "where a parameter's first value comes from", [
     I32EnumAttrCase<"Uniform", 0, "uniform">,   // PyTorch default: U(-bound, bound)
     I32EnumAttrCase<"Constant", 1, "constant">,
-    I32EnumAttrCase<"Load", 2, "load">]> {       // from a checkpoint at run time
+    I32EnumAttrCase<"Load", 2, "load">,          // from a checkpoint at run time
+    I32EnumAttrCase<"Normal", 3, "normal">]> {   // N(0, bound^2): bound is the std
   let cppNamespace = "::firn";
 }
 
@@ -76,7 +77,10 @@ def Firn_ParamOp : Firn_Op<"param", [Symbol,
     so autodiff, pruning and optimizer lowering read them here. `init` says
     where the first value comes from: `uniform` is PyTorch's default
     initialization U(-bound, bound) drawn in module order from the seeded
-    generator, `constant` a given tensor, `load` a checkpoint at run time.
+    generator, `normal` N(0, bound^2) from the same generator (an
+    Embedding's default, with bound 1; `zero_row`, its padding_idx, is set
+    to zero after drawing), `constant` a given tensor, `load` a checkpoint
+    at run time.
 
     ```mlir
     firn.param @fc1.weight : tensor<2x2xf32> trainable owner @opt group 0 init uniform bound 0.7071
@@ -90,10 +94,11 @@ def Firn_ParamOp : Firn_Op<"param", [Symbol,
                        OptionalAttr<I64Attr>:$group,
                        Firn_InitKind:$init,
                        OptionalAttr<F64Attr>:$bound,
+                       OptionalAttr<I64Attr>:$zero_row,
                        OptionalAttr<ElementsAttr>:$value);
   let assemblyFormat = [{
     $sym_name `:` $type $trainability (`owner` $owner^ `group` $group)?
-    `init` $init (`bound` $bound^)? (`=` $value^)? attr-dict
+    `init` $init (`bound` $bound^)? (`zero_row` $zero_row^)? (`=` $value^)? attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
@@ -690,6 +695,45 @@ def Firn_OneHotOp : Firn_Op<"one_hot", [Pure, DeclareOpInterfaceMethods<Firn_Dif
   let arguments = (ins Firn_Tensor:$indices);
   let results = (outs Firn_FloatTensor:$result);
   let assemblyFormat = "$indices attr-dict `:` type($indices) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Firn_EmbeddingOp : Firn_Op<"embedding", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "rows of a table picked by integer indices (nn.Embedding)";
+  let description = [{
+    `result[p..., d] = weight[indices[p...], d]`: the indices (i64, any
+    shape) pick rows of the `[num_embeddings, embedding_dim]` table; the
+    result has the indices' shape with `embedding_dim` appended. A fused
+    op, not a composite: a gather, never a one-hot product. `padding_idx`
+    changes only the gradient (that row gets none), as in PyTorch. Indices
+    outside `[0, num_embeddings)` are the caller's error (the runtime checks
+    its inputs); the kernels clamp them so they never read out of bounds.
+  }];
+  let arguments = (ins Firn_FloatTensor:$weight, Firn_Tensor:$indices,
+                       OptionalAttr<I64Attr>:$padding_idx);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $weight `[` $indices `]` (`padding_idx` $padding_idx^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_EmbeddingGradOp : Firn_Op<"embedding_grad", [Pure]> {
+  let summary = "gradient of embedding with respect to its table: a scatter-add";
+  let description = [{
+    `result[v, d]` is the sum of `grad_output[p..., d]` over the positions
+    p whose index is v, in position order (as PyTorch's CPU kernel adds
+    them), and zero for the row `padding_idx`. The result type, the
+    table's, gives the number of rows.
+  }];
+  let arguments = (ins Firn_FloatTensor:$grad_output, Firn_Tensor:$indices,
+                       OptionalAttr<I64Attr>:$padding_idx);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `[` $indices `]` (`padding_idx` $padding_idx^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
   let hasVerifier = 1;
 }
 

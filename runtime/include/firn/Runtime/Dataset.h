@@ -10,7 +10,10 @@
 //   - inputs and targets must have the same number of samples;
 //   - inputs must be floating point: float32 is used as it is and float64 is
 //     converted to float32 (PyTorch users often save float64 by accident);
-//     integer inputs are an error (most likely --x and --y swapped);
+//     integer inputs are an error (most likely --x and --y swapped), unless
+//     the model takes int64 indices (token ids for an Embedding): then they
+//     must be integers (int64, int32 or uint8, widened to int64), each in
+//     the range the model gives (the rows of the table they index);
 //   - class-index targets may be int64, int32 or uint8 and are widened to
 //     int64 (optionally checked against the number of classes); float targets
 //     may be float32 or float64 and become float32;
@@ -48,6 +51,10 @@ struct DatasetSpec {
   /// The shape of one input sample (the input's shape without the batch
   /// dimension); empty for a scalar per sample.
   std::vector<int64_t> inputShape;
+  /// The input is int64 indices (token ids) rather than float32 values.
+  bool inputIsIndices = false;
+  /// For index inputs: when positive, every index must lie in [0, inputLimit).
+  int64_t inputLimit = 0;
   TargetKind targetKind = TargetKind::Floats;
   /// The shape of one target sample; not checked when absent.
   std::optional<std::vector<int64_t>> targetShape;
@@ -62,6 +69,7 @@ struct DatasetSpec {
 struct Batch {
   int64_t rows = 0;
   std::vector<float> inputs;
+  std::vector<int64_t> indexInputs; ///< Instead of `inputs` for index inputs.
   std::vector<int64_t> classTargets;
   std::vector<float> floatTargets;
 };
@@ -85,6 +93,7 @@ public:
   /// The number of samples (the first dimension).
   int64_t size() const { return samples; }
   bool hasTargets() const { return withTargets; }
+  bool inputIsIndices() const { return indexInput; }
   TargetKind targetKind() const { return kind; }
   /// The shape of one sample (the files' shapes without the first dimension).
   const std::vector<int64_t> &inputShape() const { return inputSample; }
@@ -131,11 +140,13 @@ public:
 private:
   int64_t samples = 0;
   bool withTargets = false;
+  bool indexInput = false;
   TargetKind kind = TargetKind::Floats;
   std::vector<int64_t> inputSample, targetSample;
   int64_t inputStride = 0, targetStride = 0;
   std::string inputsFile, targetsFile;
   std::vector<float> inputValues;
+  std::vector<int64_t> inputIndices; ///< For index inputs.
   std::vector<int64_t> classValues;
   std::vector<float> floatValues;
   std::vector<int64_t> sampleOrder;

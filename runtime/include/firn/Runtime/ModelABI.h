@@ -35,6 +35,7 @@ enum firn_init_kind {
   FIRN_INIT_UNIFORM = 0,  /* U(-bound, bound) from the seeded generator */
   FIRN_INIT_CONSTANT = 1, /* `data`: one value (a fill) or all of them */
   FIRN_INIT_LOAD = 2,     /* must come from a checkpoint (--init) */
+  FIRN_INIT_NORMAL = 3,   /* N(0, bound^2) from the seeded generator */
 };
 
 typedef struct firn_state_desc {
@@ -44,12 +45,15 @@ typedef struct firn_state_desc {
   int rank;
   int64_t shape[FIRN_MAX_RANK]; /* state never has the batch dimension */
   int init;                     /* enum firn_init_kind */
-  double bound;                 /* FIRN_INIT_UNIFORM */
+  double bound;                 /* UNIFORM: the bound; NORMAL: the std */
   const void *data;             /* FIRN_INIT_CONSTANT: float or int64_t */
   int64_t data_count;           /* 1 for a fill, else the element count */
   int trainable;                /* parameters: requires_grad */
   const char *optimizer;        /* parameters: the owner, or NULL */
   int group;                    /* the owner's parameter group */
+  /* FIRN_INIT_NORMAL: the row of a [rows, dim] parameter set to zero after
+   * drawing (an Embedding's padding_idx), or -1 for none. */
+  int64_t zero_row;
 } firn_state_desc;
 
 /* One input or output of a function: a piece of state, or an argument or
@@ -122,6 +126,10 @@ typedef struct firn_model_desc {
   /* Learning-rate schedules, in the order the .firn file declares them. */
   int num_schedules;
   const firn_schedule_desc *schedules;
+  /* Per input: an int64 input's values must lie in [0, limit) (the rows of
+   * the Embedding tables it indexes); 0 for none (float inputs). NULL: no
+   * limits. */
+  const int64_t *input_index_limits;
 } firn_model_desc;
 
 /* The table firnc generates for one model. */
