@@ -213,11 +213,15 @@ Inferred flatten(const Shape &x) {
 
 Inferred matmul(const Shape &a, const Shape &b, bool transposeA,
                 bool transposeB) {
-  if (a.size() != 2 || b.size() != 2)
-    return Inferred::fail("matmul operands must be matrices, got " + str(a) +
-                          " and " + str(b));
-  int64_t m = transposeA ? a[1] : a[0], ka = transposeA ? a[0] : a[1];
-  int64_t kb = transposeB ? b[1] : b[0], n = transposeB ? b[0] : b[1];
+  if (a.size() < 2 || b.size() != a.size())
+    return Inferred::fail("matmul operands must be matrices or batches of them "
+                          "of the same rank, got " + str(a) + " and " + str(b));
+  const size_t r = a.size();
+  if (!std::equal(a.begin(), a.end() - 2, b.begin()))
+    return Inferred::fail("matmul batch dimensions differ: " + str(a) + " and " +
+                          str(b));
+  int64_t m = transposeA ? a[r - 1] : a[r - 2], ka = transposeA ? a[r - 2] : a[r - 1];
+  int64_t kb = transposeB ? b[r - 1] : b[r - 2], n = transposeB ? b[r - 2] : b[r - 1];
   if (ka != kb)
     return Inferred::fail("matmul inner dimensions differ: " + str(a) +
                           (transposeA ? "^T" : "") + " and " + str(b) +
@@ -226,7 +230,13 @@ Inferred matmul(const Shape &a, const Shape &b, bool transposeA,
     return Inferred::fail(
         "matmul result would have the batch dimension last: " + str(a) +
         " and " + str(b));
-  return {{m, n}, ""};
+  if (r > 2 && (m == kBatch || ka == kBatch))
+    return Inferred::fail("a batched matmul takes the batch dimension only among "
+                          "its leading dimensions, got " + str(a) + " and " + str(b));
+  Shape out(a.begin(), a.end() - 2);
+  out.push_back(m);
+  out.push_back(n);
+  return {out, ""};
 }
 
 Inferred transpose(const Shape &x, const std::vector<int64_t> &perm) {

@@ -682,6 +682,31 @@ TEST(HalideLowering, MathOpsAtExtremes) {
   EXPECT_EQ(checked, static_cast<int>(std::tuple_size_v<std::tuple<FIRN_MATH_OPS>>));
 }
 
+TEST(HalideLowering, BatchedMatmul) {
+  // Attention's shapes: [N, heads, T, d] products in every transposition,
+  // with T = 19 (a row tail) and d = 24 (a column tail); the forward of
+  // scores (q k^T, T x T) and of the output (p v, T x d).
+  uint64_t seed = 13;
+  auto type = [](int64_t a, int64_t b) {
+    return "tensor<?x3x" + std::to_string(a) + "x" + std::to_string(b) + "xf32>";
+  };
+  struct Variant {
+    const char *flags;
+    int64_t a0, a1, b0, b1, m, n;
+  };
+  for (const Variant &c : {Variant{"", 19, 24, 24, 19, 19, 19},
+                           Variant{"transpose_rhs", 19, 24, 19, 24, 19, 19},
+                           Variant{"transpose_lhs", 19, 24, 19, 24, 24, 24},
+                           Variant{"transpose_lhs transpose_rhs", 19, 24, 24, 19, 24, 24}}) {
+    Tensor a = random({2, 3, c.a0, c.a1}, seed), b = random({2, 3, c.b0, c.b1}, seed);
+    checkOp("func.func @f(%a: " + type(c.a0, c.a1) + ", %b: " + type(c.b0, c.b1) + ") -> " +
+                type(c.m, c.n) + " {\n  %y = firn.matmul %a, %b " + c.flags + " : " +
+                type(c.a0, c.a1) + ", " + type(c.b0, c.b1) + " -> " + type(c.m, c.n) +
+                "\n  return %y : " + type(c.m, c.n) + "\n}",
+            {a, b});
+  }
+}
+
 TEST(HalideLowering, EmbeddingGathersAndScattersRows) {
   // 37 columns: a vector tail; 45 positions over 7 rows: every row is hit
   // several times, so the gradient adds into rows.

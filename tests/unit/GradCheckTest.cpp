@@ -319,6 +319,23 @@ TEST(GradCheck, MatmulAllTranspositions) {
               "tensor<2x4xf32>");
 }
 
+TEST(GradCheck, BatchedMatmulAllTranspositions) {
+  // [2, 3] batches of products, as attention's heads run them.
+  struct Variant {
+    const char *flags;
+    std::vector<int64_t> a, b;
+  };
+  for (const Variant &v : {Variant{"", {2, 3, 2, 3}, {2, 3, 3, 4}},
+                           Variant{"transpose_lhs", {2, 3, 3, 2}, {2, 3, 3, 4}},
+                           Variant{"transpose_rhs", {2, 3, 2, 3}, {2, 3, 4, 3}},
+                           Variant{"transpose_lhs transpose_rhs", {2, 3, 3, 2}, {2, 3, 4, 3}}})
+    checkCase({v.flags, {{"a", v.a}, {"c", v.b}},
+               std::string("  %y = firn.matmul %a, %c ") + v.flags + " : " +
+                   tensorType(v.a) + ", " + tensorType(v.b) +
+                   " -> tensor<2x3x2x4xf32>"},
+              "tensor<2x3x2x4xf32>");
+}
+
 TEST(GradCheck, Reductions) {
   checkCase({"reduce_sum-keepdims", {{"x", {3, 4}}},
              "  %y = firn.reduce_sum %x axes [1] keepdims : tensor<3x4xf32> -> "

@@ -211,6 +211,40 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
   HTensor &out = results[0];
   std::vector<Var> v = makeVars(out.rank());
   std::vector<Expr> idx = asExprs(v);
+  if (auto matmul = dyn_cast<MatmulOp>(op); matmul && out.rank() > 2) {
+    // [B..., M, K] x [B..., K, N]: one product per index of the flattened
+    // leading dimensions (a batch of the contraction; attention's heads).
+    const HTensor &a = in[0], &b = in[1];
+    bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
+    const int r = out.rank();
+    std::vector<Expr> lead(out.extents.begin(), out.extents.end() - 2);
+    Expr count = product(lead, {});
+    auto element = [&](const HTensor &t, Expr flatBatch, Expr row, Expr col) {
+      std::vector<Expr> index = unflatten(flatBatch, lead);
+      index.push_back(row);
+      index.push_back(col);
+      return t.at(index);
+    };
+    ContractionSpec spec;
+    spec.name = name;
+    spec.rows = out.extents[r - 2];
+    spec.columns = static_cast<int>(out.shape[r - 1]);
+    spec.depth = {tl ? a.extents[r - 2] : a.extents[r - 1]};
+    spec.batch = {count};
+    spec.lhsBatched = true;
+    spec.lhsTransposed = tl;
+    spec.lhsStored = a.stored;
+    spec.lhs = [&](Expr row, const Indices &k, const Indices &batch) {
+      return tl ? element(a, batch[0], k[0], row) : element(a, batch[0], row, k[0]);
+    };
+    spec.rhs = [&](const Indices &k, Expr col, const Indices &batch) {
+      return tr ? element(b, batch[0], col, k[0]) : element(b, batch[0], k[0], col);
+    };
+    Func result = contraction(spec);
+    std::vector<Expr> leadIdx(idx.begin(), idx.end() - 2);
+    define(out.func, v, result(idx[r - 1], idx[r - 2], flatIndex(leadIdx, lead)));
+    return success();
+  }
   if (auto matmul = dyn_cast<MatmulOp>(op)) {
     const HTensor &a = in[0], &b = in[1];
     bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();

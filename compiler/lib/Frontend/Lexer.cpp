@@ -84,6 +84,8 @@ const char *firn::tokenKindName(TokenKind kind) {
     return "'*'";
   case TokenKind::Slash:
     return "'/'";
+  case TokenKind::At:
+    return "'@'";
   case TokenKind::Question:
     return "'?'";
   case TokenKind::Plus:
@@ -342,6 +344,9 @@ Token Lexer::lexPunctuation(size_t start, SourceLocation loc) {
     break;
   case '/':
     kind = TokenKind::Slash;
+    break;
+  case '@':
+    kind = TokenKind::At;
     break;
   case '?':
     kind = TokenKind::Question;

@@ -308,12 +308,22 @@ private:
     Location loc = locOf(expr.loc);
     RankedTensorType type = typeOf(program.types.at(&expr));
     switch (expr.kind) {
-    case ast::ExprKind::Name:
+    case ast::ExprKind::Name: {
+      Value value;
+      auto perm = program.permutations.find(&expr); // `w.T`
       if (auto ref = program.paramRefs.find(&expr); ref != program.paramRefs.end()) {
         const Parameter &param = program.params[ref->second];
-        return builder.create<ReadParamOp>(loc, f32Tensor(param.shape), param.name);
+        value = builder.create<ReadParamOp>(loc, f32Tensor(param.shape), param.name);
+      } else {
+        value = scope.at(perm == program.permutations.end()
+                             ? expr.name
+                             : expr.name.substr(0, expr.name.size() - 2));
       }
-      return scope.at(expr.name);
+      if (perm == program.permutations.end())
+        return value;
+      return builder.create<TransposeOp>(loc, type, value,
+                                         builder.getDenseI64ArrayAttr(perm->second));
+    }
     case ast::ExprKind::Number:
       return builder.create<ConstantOp>(
           loc, DenseElementsAttr::get(type, static_cast<float>(expr.number)));
@@ -328,6 +338,8 @@ private:
         return builder.create<SubOp>(loc, type, lhs, rhs);
       if (expr.name == "/")
         return builder.create<DivOp>(loc, type, lhs, rhs);
+      if (expr.name == "@")
+        return matmul(lhs, rhs, type, loc);
       return builder.create<MulOp>(loc, type, lhs, rhs);
     }
     case ast::ExprKind::Call:
@@ -366,6 +378,37 @@ private:
       input = emitLayer(program.layers[layer.children[i]], input,
                         f32Tensor(types[i].shape), loc);
     return input;
+  }
+
+  /// torch.matmul as Sema allows it: batches of matrices of the same rank,
+  /// or a batch of matrices times one matrix: a Linear (without bias) whose
+  /// weight is that matrix transposed.
+  /// An operand written as a transpose of its last two dimensions
+  /// (`k.transpose(-2, -1)`, `w.T`) is read through the product's transpose
+  /// flag, or as a Linear's weight, instead of being transposed first.
+  Value matmul(Value lhs, Value rhs, RankedTensorType type, Location loc) {
+    auto untransposed = [](Value v) -> Value {
+      auto t = v.getDefiningOp<TransposeOp>();
+      if (!t)
+        return nullptr;
+      ArrayRef<int64_t> perm = t.getPerm();
+      const int64_t r = static_cast<int64_t>(perm.size());
+      for (int64_t i = 0; i < r - 2; ++i)
+        if (perm[i] != i)
+          return nullptr;
+      return perm[r - 2] == r - 1 && perm[r - 1] == r - 2 ? t.getInput() : nullptr;
+    };
+    auto b = cast<RankedTensorType>(rhs.getType());
+    Value a0 = untransposed(lhs), b0 = untransposed(rhs);
+    if (cast<RankedTensorType>(lhs.getType()).getRank() == b.getRank())
+      return builder.create<MatmulOp>(loc, type, a0 ? a0 : lhs, b0 ? b0 : rhs,
+                                      static_cast<bool>(a0), static_cast<bool>(b0));
+    Value weight = b0;
+    if (!weight)
+      weight = builder.create<TransposeOp>(
+          loc, RankedTensorType::get({b.getDimSize(1), b.getDimSize(0)}, b.getElementType()),
+          rhs, builder.getDenseI64ArrayAttr({1, 0}));
+    return builder.create<LinearOp>(loc, type, lhs, weight, Value());
   }
 
   /// A 0-d f32 constant.
@@ -507,6 +550,11 @@ private:
     }
     if (name == "flatten" || name == "reshape")
       return builder.create<ReshapeOp>(loc, type, input);
+    if (name == "matmul")
+      return matmul(input, emit(*operand("other", 1)), type, loc);
+    if (name == "transpose")
+      return builder.create<TransposeOp>(
+          loc, type, input, builder.getDenseI64ArrayAttr(program.permutations.at(&call)));
     if (name == "sum" || name == "mean") {
       auto it = program.reductions.find(&call);
       Program::Reduction all;

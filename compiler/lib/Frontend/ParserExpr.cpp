@@ -179,10 +179,11 @@ ExprPtr Parser::parseExpr() {
   return lhs;
 }
 
-/// term ::= unary (('*' | '/') unary)*
+/// term ::= unary (('*' | '/' | '@') unary)*  (Python's precedence)
 ExprPtr Parser::parseTerm() {
   ExprPtr lhs = parseUnary();
-  while (lhs && (check(TokenKind::Star) || check(TokenKind::Slash))) {
+  while (lhs && (check(TokenKind::Star) || check(TokenKind::Slash) ||
+                 check(TokenKind::At))) {
     Token op = consume();
     ExprPtr rhs = parseUnary();
     if (!rhs)

@@ -96,6 +96,11 @@ private:
                  const std::string &what);
   /// checkSize for the parameters and buffers `layer` declared.
   bool checkLayerSizes(const Layer &layer);
+  /// torch.matmul's result type for `a @ b` (or matmul(a, b)) at `expr`:
+  /// batches of matrices with the same leading dimensions, or a batch of
+  /// matrices times one matrix (a Linear without bias).
+  std::optional<ValueType> matmulType(const ast::Expr &expr, const ValueType &a,
+                                      const ValueType &b);
   bool requireFloat(const ast::Expr &expr, const ValueType &type,
                     const std::string &what);
 

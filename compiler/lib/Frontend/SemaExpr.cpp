@@ -9,6 +9,7 @@
 #include "Sema.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cctype>
 
 namespace firn {
@@ -23,7 +24,8 @@ const std::vector<std::string> &builtinNames() {
       if (f.builtin && std::find(all.begin(), all.end(), f.builtin) == all.end())
         all.push_back(f.builtin);
     for (const char *name : {"flatten", "reshape", "sum", "mean", "softmax",
-                             "log_softmax", "mse", "cross_entropy", "l1_loss",
+                             "log_softmax", "matmul", "transpose",
+                             "mse", "cross_entropy", "l1_loss",
                              "nll_loss", "binary_cross_entropy_with_logits"})
       all.push_back(name);
     return all;
@@ -54,6 +56,10 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"input", true}, {"shape", true}}};
   if (name == "softmax" || name == "log_softmax")
     return {name, {{"input", true}, {"dim", true}}};
+  if (name == "matmul")
+    return {name, {{"input", true}, {"other", true}}};
+  if (name == "transpose")
+    return {name, {{"input", true}, {"dim0", true}, {"dim1", true}}};
   if (name == "sum" || name == "mean")
     return {name, {{"input", true}, {"dim"}, {"keepdim"}}, 3};
   if (isLoss(name))
@@ -406,6 +412,36 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     program.reductions[&call] = reduction;
     return ValueType{ast::DType::F32, r.shape};
   }
+  if (name == "matmul")
+    return matmulType(call, x, args[1]);
+  if (name == "transpose") {
+    // x.transpose(dim0, dim1): negative dims count from the end.
+    const int64_t rank = static_cast<int64_t>(x.shape.size());
+    std::vector<int64_t> perm(static_cast<size_t>(rank));
+    std::iota(perm.begin(), perm.end(), 0);
+    int64_t dims[2];
+    for (int i = 0; i < 2; ++i) {
+      const char *param = i ? "dim1" : "dim0";
+      auto d = readInt(bound.get(param), "'transpose' " + std::string(param), diags);
+      if (!d)
+        return std::nullopt;
+      if (*d < -rank || *d >= rank) {
+        diags.error(bound.get(param)->loc, "dim " + std::to_string(*d) +
+                                               " is out of range for " + str(x));
+        return std::nullopt;
+      }
+      dims[i] = *d < 0 ? *d + rank : *d;
+    }
+    if ((dims[0] == 0 || dims[1] == 0) && dims[0] != dims[1] &&
+        shape::hasBatch(x.shape)) {
+      diags.error(call.loc, "'transpose' would move the batch dimension from the "
+                            "front of " + str(x));
+      return std::nullopt;
+    }
+    std::swap(perm[dims[0]], perm[dims[1]]);
+    program.permutations[&call] = perm;
+    return ValueType{ast::DType::F32, shape::transpose(x.shape, perm).shape};
+  }
   if (name == "flatten") {
     shape::Inferred r = shape::flatten(x.shape);
     if (!r.ok())
@@ -515,7 +551,7 @@ std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
   if (!bound)
     return std::nullopt;
   std::vector<ValueType> tensors;
-  for (const char *operand : {"input", "target"}) {
+  for (const char *operand : {"input", "target", "other"}) {
     const ast::Expr *expr = bound->get(operand);
     if (!expr)
       continue;
@@ -535,6 +571,29 @@ std::optional<ValueType> Sema::typeOf(const ast::Expr &expr, Scope &scope,
     auto it = scope.find(expr.name);
     if (it != scope.end()) {
       type = it->second;
+      break;
+    }
+    if (expr.name.size() > 2 && expr.name.compare(expr.name.size() - 2, 2, ".T") == 0) {
+      // `w.T`: the transpose of a matrix (a value or a parameter), as
+      // PyTorch's Tensor.T (which other ranks deprecate).
+      ast::Expr base(ast::ExprKind::Name, expr.loc);
+      base.name = expr.name.substr(0, expr.name.size() - 2);
+      auto inner = typeOf(base, scope, inLoss);
+      if (!inner)
+        return std::nullopt;
+      if (inner->shape.size() != 2 || shape::hasBatch(inner->shape)) {
+        diags.error(expr.loc, "'.T' transposes a matrix without the batch "
+                              "dimension; '" + base.name + "' is " + str(*inner) +
+                              " (use transpose(x, dim0, dim1))");
+        return std::nullopt;
+      }
+      if (auto ref = program.paramRefs.find(&base); ref != program.paramRefs.end()) {
+        program.paramRefs[&expr] = ref->second;
+        program.paramRefs.erase(ref);
+      }
+      program.types.erase(&base);
+      program.permutations[&expr] = {1, 0};
+      type = ValueType{inner->dtype, {inner->shape[1], inner->shape[0]}};
       break;
     }
     if (program.findLayer(expr.name)) {
@@ -588,6 +647,12 @@ std::optional<ValueType> Sema::typeOf(const ast::Expr &expr, Scope &scope,
     if (!requireFloat(*expr.elements[0], *lhs, op) ||
         !requireFloat(*expr.elements[1], *rhs, op))
       return std::nullopt;
+    if (expr.name == "@") {
+      type = matmulType(expr, *lhs, *rhs);
+      if (!type)
+        return std::nullopt;
+      break;
+    }
     shape::Inferred r = shape::broadcast(lhs->shape, rhs->shape);
     if (!r.ok()) {
       diags.error(expr.loc, "shape mismatch in " + op + ": " + str(*lhs) +
@@ -683,6 +748,33 @@ bool Sema::checkForward(const ast::ForwardDef &forward) {
     }
   }
   return true;
+}
+
+std::optional<ValueType> Sema::matmulType(const ast::Expr &expr, const ValueType &a,
+                                          const ValueType &b) {
+  auto fail = [&](const std::string &message) -> std::optional<ValueType> {
+    diags.error(expr.loc, "shape mismatch in '@': " + message);
+    return std::nullopt;
+  };
+  const std::string operands = str(a) + " and " + str(b);
+  if (a.shape.size() < 2 || b.shape.size() < 2)
+    return fail("both operands must have at least two dimensions (vectors are "
+                "not supported yet), got " + operands);
+  if (b.shape.size() == 2 && a.shape.size() > 2) {
+    // [N, *, K] @ [K, M]: the product at every leading position.
+    if (a.shape.back() != b.shape[0] || shape::hasBatch(b.shape))
+      return fail("inner dimensions differ: " + operands);
+    shape::Shape out(a.shape.begin(), a.shape.end() - 1);
+    out.push_back(b.shape[1]);
+    return ValueType{ast::DType::F32, out};
+  }
+  if (a.shape.size() != b.shape.size())
+    return fail("the leading (batch) dimensions must be the same; broadcasting "
+                "them is not supported yet, got " + operands);
+  shape::Inferred r = shape::matmul(a.shape, b.shape, false, false);
+  if (!r.ok())
+    return fail(r.error);
+  return ValueType{ast::DType::F32, r.shape};
 }
 
 } // namespace firn

@@ -110,31 +110,37 @@ std::string checkGradOutput(const Tensor &gradOutput, const ConvDims &d) {
 
 Result matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs,
               bool transposeRhs) {
-  if (lhs.shape.size() != 2 || rhs.shape.size() != 2)
-    return Result::fail("matmul operands must be matrices, got " +
+  const size_t r = lhs.shape.size();
+  if (r < 2 || rhs.shape.size() != r ||
+      !std::equal(lhs.shape.begin(), lhs.shape.end() - 2, rhs.shape.begin()))
+    return Result::fail("matmul operands must be matrices or batches of them "
+                        "with the same leading dimensions, got " +
                         shapeStr(lhs.shape) + " and " + shapeStr(rhs.shape));
-  // op(lhs) is [m, k] and op(rhs) is [k, n].
-  int64_t m = lhs.shape[transposeLhs ? 1 : 0];
-  int64_t k = lhs.shape[transposeLhs ? 0 : 1];
-  int64_t rhsK = rhs.shape[transposeRhs ? 1 : 0];
-  int64_t n = rhs.shape[transposeRhs ? 0 : 1];
+  // op(lhs) is [m, k] and op(rhs) is [k, n], for each of `batch` indices.
+  int64_t m = lhs.shape[transposeLhs ? r - 1 : r - 2];
+  int64_t k = lhs.shape[transposeLhs ? r - 2 : r - 1];
+  int64_t rhsK = rhs.shape[transposeRhs ? r - 1 : r - 2];
+  int64_t n = rhs.shape[transposeRhs ? r - 2 : r - 1];
   if (k != rhsK)
     return Result::fail("matmul inner dimensions differ: " +
                         shapeStr(lhs.shape) + " and " + shapeStr(rhs.shape));
-  auto a = [&](int64_t i, int64_t p) {
-    return transposeLhs ? lhs.data[p * m + i] : lhs.data[i * k + p];
-  };
-  auto b = [&](int64_t p, int64_t j) {
-    return transposeRhs ? rhs.data[j * k + p] : rhs.data[p * n + j];
-  };
-  Tensor out = filled({m, n}, 0.0);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      double sum = 0.0;
-      for (int64_t p = 0; p < k; ++p)
-        sum += a(i, p) * b(p, j);
-      out.data[i * n + j] = sum;
-    }
+  Shape shape(lhs.shape.begin(), lhs.shape.end() - 2);
+  const int64_t batch = numelOf(shape);
+  shape.push_back(m);
+  shape.push_back(n);
+  Tensor out = filled(shape, 0.0);
+  for (int64_t bi = 0; bi < batch; ++bi) {
+    const double *a0 = lhs.data.data() + bi * m * k, *b0 = rhs.data.data() + bi * k * n;
+    auto a = [&](int64_t i, int64_t p) { return transposeLhs ? a0[p * m + i] : a0[i * k + p]; };
+    auto b = [&](int64_t p, int64_t j) { return transposeRhs ? b0[j * k + p] : b0[p * n + j]; };
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0.0;
+        for (int64_t p = 0; p < k; ++p)
+          sum += a(i, p) * b(p, j);
+        out.data[(bi * m + i) * n + j] = sum;
+      }
+  }
   return out;
 }
 

@@ -454,3 +454,19 @@ func.func @embedding_grad_table(%dy: tensor<?x3xf32>, %i: tensor<?xi64>) {
   %0 = firn.embedding_grad %dy[%i] : (tensor<?x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
   return
 }
+
+// -----
+
+func.func @matmul_batch(%a: tensor<?x4x2x3xf32>, %b: tensor<?x5x3x2xf32>) {
+  // expected-error @+1 {{matmul batch dimensions differ: [N, 4, 2, 3] and [N, 5, 3, 2]}}
+  %0 = firn.matmul %a, %b : tensor<?x4x2x3xf32>, tensor<?x5x3x2xf32> -> tensor<?x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_rank(%a: tensor<?x4x2x3xf32>, %b: tensor<3x2xf32>) {
+  // expected-error @+1 {{matmul operands must be matrices or batches of them of the same rank, got [N, 4, 2, 3] and [3, 2]}}
+  %0 = firn.matmul %a, %b : tensor<?x4x2x3xf32>, tensor<3x2xf32> -> tensor<?x4x2x2xf32>
+  return
+}

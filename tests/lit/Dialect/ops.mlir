@@ -165,6 +165,8 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %a25 = firn.avg_pool2d %img kernel [3, 3] stride [2, 2] padding [1, 1] count_include_pad : tensor<?x2x5x5xf32> -> tensor<?x2x3x3xf32>
     // CHECK: firn.avg_pool2d_grad %{{.*}} kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x3x3xf32> -> tensor<?x2x5x5xf32>
     %a26 = firn.avg_pool2d_grad %a25 kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x3x3xf32> -> tensor<?x2x5x5xf32>
+    // CHECK: firn.matmul %{{.*}}, %{{.*}} transpose_rhs : tensor<?x4x3x3xf32>, tensor<?x4x3x3xf32> -> tensor<?x4x3x3xf32>
+    %bm = firn.matmul %dy, %dy transpose_rhs : tensor<?x4x3x3xf32>, tensor<?x4x3x3xf32> -> tensor<?x4x3x3xf32>
     // CHECK: firn.embedding %{{.*}}[%{{.*}}] padding_idx 1 : (tensor<4x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
     %e = firn.embedding %m[%idx] padding_idx 1 : (tensor<4x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
     // CHECK: firn.embedding_grad %{{.*}}[%{{.*}}] : (tensor<?x3xf32>, tensor<?xi64>) -> tensor<4x3xf32>

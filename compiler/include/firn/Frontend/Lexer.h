@@ -67,6 +67,7 @@ enum class TokenKind {
   Dot,      ///< `.`
   Star,     ///< `*`
   Slash,    ///< `/`
+  At,       ///< `@` (matrix product)
   Question, ///< `?`
   Plus,     ///< `+`
   Minus,    ///< `-`

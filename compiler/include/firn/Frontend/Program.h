@@ -184,6 +184,9 @@ struct Program {
   /// For each name in forward that is a parameter (`fc1.weight`): its index
   /// into params.
   std::unordered_map<const ast::Expr *, size_t> paramRefs;
+  /// For each `transpose(x, d0, d1)` and `name.T`: the permutation (the
+  /// name's value itself is found by the name without `.T`).
+  std::unordered_map<const ast::Expr *, std::vector<int64_t>> permutations;
   /// For each call of a Sequential: the type after each of its layers.
   std::unordered_map<const ast::Expr *, std::vector<ValueType>> sequenceTypes;
 

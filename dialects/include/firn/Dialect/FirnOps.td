@@ -594,10 +594,18 @@ def Firn_TransposeOp : Firn_Op<"transpose", [Pure, DeclareOpInterfaceMethods<Fir
 }
 
 def Firn_MatmulOp : Firn_Op<"matmul", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
-  let summary = "matrix product, optionally of transposed operands";
+  let summary = "matrix product, optionally of transposed operands, batched";
   let description = [{
+    The product of the last two dimensions of each operand (each transposed
+    first when its flag says so), for every index of the leading (batch)
+    dimensions, which both operands share exactly (the frontend broadcasts
+    before): `[B..., M, K]` times `[B..., K, N]` is `[B..., M, N]`, as
+    torch.matmul computes it. Attention's `q @ k.transpose(-2, -1)` is one
+    op with `transpose_rhs`.
+
     ```mlir
     %dw = firn.matmul %dy, %x transpose_lhs : tensor<?x1xf32>, tensor<?x2xf32> -> tensor<1x2xf32>
+    %s = firn.matmul %q, %k transpose_rhs : tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32> -> tensor<?x4x8x8xf32>
     ```
   }];
   let arguments = (ins Firn_FloatTensor:$lhs, Firn_FloatTensor:$rhs,
