@@ -320,7 +320,8 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
                                            MODEL("linear_seq"), MODEL("layernorm"),
                                            MODEL("loss_nll"), MODEL("loss_l1_bce"),
                                            MODEL("sequential"), MODEL("param_refs"),
-                                           MODEL("embedding"), MODEL("attention")),
+                                           MODEL("embedding"), MODEL("attention"),
+                                           MODEL("gpt_block")),
                          caseName);
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and

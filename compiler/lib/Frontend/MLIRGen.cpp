@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
+#include <limits>
 #include <map>
 
 using namespace mlir;
@@ -495,6 +496,35 @@ private:
     llvm_unreachable("unknown layer kind");
   }
 
+  /// F.scaled_dot_product_attention in primitive ops:
+  /// softmax(q kᵀ · scale + mask) v, the causal mask 0 on and below the
+  /// diagonal and -inf above it (PyTorch's is_causal=True, a constant added
+  /// before the softmax, which gives the masked scores weight 0 and
+  /// gradient 0). The [L, S] score matrix of each head is materialized.
+  Value attention(const Program::Attention &options, Value q, Value k, Value v,
+                  RankedTensorType type, Location loc) {
+    auto qType = cast<RankedTensorType>(q.getType());
+    const int64_t r = qType.getRank(), l = qType.getDimSize(r - 2);
+    const int64_t s = cast<RankedTensorType>(k.getType()).getDimSize(r - 2);
+    SmallVector<int64_t> scoreShape(qType.getShape().begin(), qType.getShape().end() - 1);
+    scoreShape.push_back(s);
+    auto scoreType = RankedTensorType::get(scoreShape, builder.getF32Type());
+    Value scores = builder.create<MatmulOp>(loc, scoreType, q, k, false, true);
+    scores = builder.create<MulOp>(loc, scoreType, scores,
+                                   scalar(static_cast<float>(options.scale), loc));
+    if (options.causal) {
+      SmallVector<float> mask(static_cast<size_t>(l * s), 0.0f);
+      for (int64_t i = 0; i < l; ++i)
+        for (int64_t j = i + 1; j < s; ++j)
+          mask[static_cast<size_t>(i * s + j)] = -std::numeric_limits<float>::infinity();
+      Value maskValue = builder.create<ConstantOp>(
+          loc, DenseElementsAttr::get(f32Tensor({l, s}), ArrayRef<float>(mask)));
+      scores = builder.create<AddOp>(loc, scoreType, scores, maskValue);
+    }
+    Value weights = builder.create<SoftmaxOp>(loc, scores, r - 1);
+    return builder.create<MatmulOp>(loc, type, weights, v, false, false);
+  }
+
   /// F.layer_norm written in primitive ops, so that its gradient, reference
   /// evaluation and lowering are theirs: the mean and the biased variance
   /// over the normalized (trailing) dimensions, as PyTorch computes them.
@@ -552,6 +582,9 @@ private:
       return builder.create<ReshapeOp>(loc, type, input);
     if (name == "matmul")
       return matmul(input, emit(*operand("other", 1)), type, loc);
+    if (name == "scaled_dot_product_attention")
+      return attention(program.attentions.at(&call), emit(*operand("query", 0)),
+                       emit(*operand("key", 1)), emit(*operand("value", 2)), type, loc);
     if (name == "transpose")
       return builder.create<TransposeOp>(
           loc, type, input, builder.getDenseI64ArrayAttr(program.permutations.at(&call)));

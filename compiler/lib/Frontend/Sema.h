@@ -101,6 +101,11 @@ private:
   /// matrices times one matrix (a Linear without bias).
   std::optional<ValueType> matmulType(const ast::Expr &expr, const ValueType &a,
                                       const ValueType &b);
+  /// F.scaled_dot_product_attention(query, key, value, ...): [..., L, E],
+  /// [..., S, E], [..., S, Ev] -> [..., L, Ev].
+  std::optional<ValueType> attentionType(const ast::Expr &call,
+                                         const std::vector<ValueType> &args,
+                                         const BoundArgs &bound);
   bool requireFloat(const ast::Expr &expr, const ValueType &type,
                     const std::string &what);
 

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <numeric>
 #include <cctype>
+#include <cmath>
 
 namespace firn {
 
@@ -25,6 +26,7 @@ const std::vector<std::string> &builtinNames() {
         all.push_back(f.builtin);
     for (const char *name : {"flatten", "reshape", "sum", "mean", "softmax",
                              "log_softmax", "matmul", "transpose",
+                             "scaled_dot_product_attention",
                              "mse", "cross_entropy", "l1_loss",
                              "nll_loss", "binary_cross_entropy_with_logits"})
       all.push_back(name);
@@ -58,6 +60,11 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"input", true}, {"dim", true}}};
   if (name == "matmul")
     return {name, {{"input", true}, {"other", true}}};
+  if (name == "scaled_dot_product_attention")
+    return {name,
+            {{"query", true}, {"key", true}, {"value", true}, {"attn_mask"},
+             {"dropout_p"}, {"is_causal"}, {"scale"}},
+            7};
   if (name == "transpose")
     return {name, {{"input", true}, {"dim0", true}, {"dim1", true}}};
   if (name == "sum" || name == "mean")
@@ -288,6 +295,8 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
                     const BoundArgs &bound, bool inLoss) {
   const std::string &name = call.name;
   const ValueType &x = args[0];
+  if (name == "scaled_dot_product_attention")
+    return attentionType(call, args, bound);
   auto fail = [&](const std::string &message) -> std::optional<ValueType> {
     diags.error(call.loc, "shape mismatch in '" + name + "': " + message);
     return std::nullopt;
@@ -551,7 +560,7 @@ std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
   if (!bound)
     return std::nullopt;
   std::vector<ValueType> tensors;
-  for (const char *operand : {"input", "target", "other"}) {
+  for (const char *operand : {"input", "target", "other", "query", "key", "value"}) {
     const ast::Expr *expr = bound->get(operand);
     if (!expr)
       continue;
@@ -775,6 +784,67 @@ std::optional<ValueType> Sema::matmulType(const ast::Expr &expr, const ValueType
   if (!r.ok())
     return fail(r.error);
   return ValueType{ast::DType::F32, r.shape};
+}
+
+std::optional<ValueType> Sema::attentionType(const ast::Expr &call,
+                                             const std::vector<ValueType> &args,
+                                             const BoundArgs &bound) {
+  const ValueType &q = args[0], &k = args[1], &v = args[2];
+  const char *roles[] = {"query", "key", "value"};
+  for (int i = 0; i < 3; ++i)
+    if (!requireFloat(*bound.get(roles[i]), args[i],
+                      "'scaled_dot_product_attention' " + std::string(roles[i])))
+      return std::nullopt;
+  auto fail = [&](const std::string &message) -> std::optional<ValueType> {
+    diags.error(call.loc, "shape mismatch in 'scaled_dot_product_attention': " + message);
+    return std::nullopt;
+  };
+  const size_t r = q.shape.size();
+  if (r < 2 || k.shape.size() != r || v.shape.size() != r ||
+      !std::equal(q.shape.begin(), q.shape.end() - 2, k.shape.begin()) ||
+      !std::equal(q.shape.begin(), q.shape.end() - 2, v.shape.begin()))
+    return fail("query, key and value must have the same leading dimensions, got " +
+                str(q) + ", " + str(k) + " and " + str(v));
+  if (q.shape[r - 1] != k.shape[r - 1] || k.shape[r - 2] != v.shape[r - 2] ||
+      shape::hasBatch({q.shape[r - 2], q.shape[r - 1], k.shape[r - 2], v.shape[r - 1]}))
+    return fail("expected query [..., L, E], key [..., S, E] and value [..., S, Ev] "
+                "with static L, S, E, Ev, got " + str(q) + ", " + str(k) + " and " + str(v));
+  // What firn does not implement is refused, not ignored.
+  if (const ast::Expr *mask = bound.get("attn_mask");
+      mask && !(mask->kind == ast::ExprKind::Name && mask->name == "None")) {
+    diags.error(mask->loc, "'scaled_dot_product_attention' attn_mask must be None; "
+                           "use is_causal=true for a causal mask");
+    return std::nullopt;
+  }
+  if (const ast::Expr *p = bound.get("dropout_p")) {
+    auto value = readNumber(p, "'scaled_dot_product_attention' dropout_p", diags);
+    if (!value)
+      return std::nullopt;
+    if (*value != 0) {
+      diags.error(p->loc, "'scaled_dot_product_attention' dropout_p must be 0: "
+                          "attention dropout is not supported yet");
+      return std::nullopt;
+    }
+  }
+  Program::Attention attention;
+  if (const ast::Expr *causal = bound.get("is_causal")) {
+    auto value = readBool(causal, "'scaled_dot_product_attention' is_causal", diags);
+    if (!value)
+      return std::nullopt;
+    attention.causal = *value;
+  }
+  attention.scale = 1.0 / std::sqrt(static_cast<double>(q.shape[r - 1]));
+  if (const ast::Expr *scale = bound.get("scale");
+      scale && !(scale->kind == ast::ExprKind::Name && scale->name == "None")) {
+    auto value = readNumber(scale, "'scaled_dot_product_attention' scale", diags);
+    if (!value)
+      return std::nullopt;
+    attention.scale = *value;
+  }
+  program.attentions[&call] = attention;
+  shape::Shape out(q.shape.begin(), q.shape.end() - 1);
+  out.push_back(v.shape[r - 1]);
+  return ValueType{ast::DType::F32, out};
 }
 
 } // namespace firn

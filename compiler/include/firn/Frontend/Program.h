@@ -178,6 +178,12 @@ struct Program {
     bool keepdim = false;
   };
   std::unordered_map<const ast::Expr *, Reduction> reductions;
+  /// For each scaled_dot_product_attention call: its options.
+  struct Attention {
+    bool causal = false;
+    double scale = 1.0; ///< Resolved: 1 / sqrt(E) unless `scale=` is given.
+  };
+  std::unordered_map<const ast::Expr *, Attention> attentions;
   /// For each call of an elementwise function with a parameter
   /// (`leaky_relu(x, 0.2)`): its value.
   std::unordered_map<const ast::Expr *, double> functionParameters;
