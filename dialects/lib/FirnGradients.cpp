@@ -168,8 +168,12 @@ LogicalResult CrossEntropyOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                              SmallVectorImpl<Value> &grads) {
   Location loc = getLoc();
   Value z = getLogits(), t = getTarget();
-  // Mean reduction divides by the batch size N for both kinds of target.
-  Value scale = lossScale(b, loc, dys[0], getReduction(), z, {0});
+  // Mean reduction divides by N x d... (every axis but the classes') for
+  // both kinds of target.
+  SmallVector<int64_t> countAxes = {0};
+  for (int64_t axis = 2; axis < typeOf(z).getRank(); ++axis)
+    countAxes.push_back(axis);
+  Value scale = lossScale(b, loc, dys[0], getReduction(), z, countAxes);
   Value softmax = b.create<SoftmaxOp>(loc, z, 1);
   if (typeOf(t).getElementType().isInteger(64)) {
     // L_n = -log softmax(z_n)[t_n]:  dz = softmax(z) - onehot(t).

@@ -622,12 +622,17 @@ LogicalResult LogSoftmaxOp::verify() {
 
 LogicalResult OneHotOp::verify() {
   RankedTensorType indices = getIndices().getType();
-  if (!indices.getElementType().isInteger(64) || indices.getRank() != 1)
-    return emitOpError() << "indices must be a 1-d i64 tensor, got "
+  if (!indices.getElementType().isInteger(64) || indices.getRank() < 1)
+    return emitOpError() << "indices must be an i64 tensor [N, d...], got "
                          << indices;
-  if (getType().getRank() != 2 || getType().getDimSize(0) != indices.getDimSize(0))
-    return emitOpError() << "result must be [" << shape::str(shapeOf(indices))
-                         << "[0], C], got " << getType();
+  // [N, d...] -> [N, C, d...].
+  shape::Shape result = shapeOf(getType());
+  if (result.size() == static_cast<size_t>(indices.getRank()) + 1)
+    result.erase(result.begin() + 1);
+  if (result != shapeOf(indices))
+    return emitOpError() << "result must be the indices' shape "
+                         << shape::str(shapeOf(indices))
+                         << " with the classes at dimension 1, got " << getType();
   return success();
 }
 

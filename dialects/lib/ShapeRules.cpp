@@ -290,12 +290,15 @@ Inferred mseLoss(const Shape &prediction, const Shape &target) {
 
 Inferred crossEntropy(const Shape &logits, const Shape &target,
                       bool indexTarget) {
-  if (logits.size() != 2)
-    return Inferred::fail("cross_entropy logits must be [N, C], got " +
+  if (logits.size() < 2)
+    return Inferred::fail("cross_entropy logits must be [N, C] or [N, C, d...], got " +
                           str(logits));
-  if (indexTarget && (target.size() != 1 || target[0] != logits[0]))
+  // Class indices: the logits' shape without the class dimension (1).
+  Shape indices = logits;
+  indices.erase(indices.begin() + 1);
+  if (indexTarget && target != indices)
     return Inferred::fail("cross_entropy class-index target " + str(target) +
-                          " must be " + str({logits[0]}) + " for logits " +
+                          " must be " + str(indices) + " for logits " +
                           str(logits));
   if (!indexTarget && target != logits)
     return Inferred::fail("cross_entropy class-probability target " +

@@ -203,15 +203,19 @@ bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
   spec.targetShape = shape;
   spec.targetKind =
       target->dtype == FIRN_I64 ? TargetKind::ClassIndices : TargetKind::Floats;
-  // Class indices index the last dimension of predict's output: checking
-  // them up front names the file instead of computing garbage.
+  // Class indices index the last dimension of predict's output when it is
+  // the target's shape plus classes ([N, C] for [N], a sequence model's
+  // [N, T, V] for [N, T]): checking them up front names the file instead
+  // of computing garbage.
   const firn_function_desc *p = desc.predict;
   if (spec.targetKind == TargetKind::ClassIndices && p)
-    for (int o = 0; o < p->num_outputs; ++o)
-      if (p->outputs[o].state < 0 && p->outputs[o].index == 0 &&
-          p->outputs[o].rank >= 2 &&
-          p->outputs[o].shape[p->outputs[o].rank - 1] > 0)
-        spec.numClasses = p->outputs[o].shape[p->outputs[o].rank - 1];
+    for (int o = 0; o < p->num_outputs; ++o) {
+      const firn_port &out = p->outputs[o];
+      if (out.state < 0 && out.index == 0 && out.rank == target->rank + 1 &&
+          std::equal(target->shape + 1, target->shape + target->rank, out.shape + 1) &&
+          out.shape[out.rank - 1] > 0)
+        spec.numClasses = out.shape[out.rank - 1];
+    }
   return true;
 }
 

@@ -751,6 +751,26 @@ TEST(HalideLowering, LossesAndLayers) {
           "  %y = firn.one_hot %t : tensor<?xi64> -> tensor<?x5xf32>\n"
           "  return %y : tensor<?x5xf32>\n}",
           {idx});
+  // A class per position: logits [N, C, T] (a sequence model's, transposed
+  // as PyTorch takes them) and targets [N, T].
+  Tensor zt = random({3, 5, 7}, seed), tt = random({3, 5, 7}, seed, 0, 1),
+         it = random({3, 7}, seed, 0, 4.999, true);
+  for (const char *reduction : {"mean", "sum"})
+    checkOp(std::string("func.func @f(%z: tensor<?x5x7xf32>, %t: tensor<?x7xi64>) -> "
+                        "tensor<f32> {\n  %y = firn.cross_entropy %z, %t ") +
+                reduction +
+                " : tensor<?x5x7xf32>, tensor<?x7xi64> -> tensor<f32>\n"
+                "  return %y : tensor<f32>\n}",
+            {zt, it});
+  checkOp("func.func @f(%z: tensor<?x5x7xf32>, %t: tensor<?x5x7xf32>) -> "
+          "tensor<f32> {\n  %y = firn.cross_entropy %z, %t mean : "
+          "tensor<?x5x7xf32>, tensor<?x5x7xf32> -> tensor<f32>\n"
+          "  return %y : tensor<f32>\n}",
+          {zt, tt});
+  checkOp("func.func @f(%t: tensor<?x7xi64>) -> tensor<?x5x7xf32> {\n"
+          "  %y = firn.one_hot %t : tensor<?x7xi64> -> tensor<?x5x7xf32>\n"
+          "  return %y : tensor<?x5x7xf32>\n}",
+          {it});
   Tensor x = random({4, 3, 2, 5}, seed), w = random({3}, seed),
          rv = random({3}, seed, 0.5, 1.5);
   for (const char *mode : {"training", ""})

@@ -389,6 +389,19 @@ TEST(GradCheck, Losses) {
              "tensor<3x4xf32> -> tensor<f32>",
              "", {}, true},
             "tensor<f32>");
+  // A class per position, PyTorch's [N, C, d] logits: a sequence model's loss.
+  for (const char *reduction : {"mean", "sum"})
+    checkCase({"cross_entropy-positions", {{"z", {2, 4, 3}}},
+               std::string("  %y = firn.cross_entropy %z, %t ") + reduction +
+                   " : tensor<2x4x3xf32>, tensor<2x3xi64> -> tensor<f32>",
+               "%t: tensor<2x3xi64>", {indices({2, 3}, {1, 3, 0, 2, 2, 1})}, true},
+              "tensor<f32>");
+  checkCase({"cross_entropy-position-probabilities",
+             {{"z", {2, 4, 3}}, {"t", {2, 4, 3}, 0.1, 1.0}},
+             "  %y = firn.cross_entropy %z, %t mean : tensor<2x4x3xf32>, "
+             "tensor<2x4x3xf32> -> tensor<f32>",
+             "", {}, true},
+            "tensor<f32>");
   for (const char *reduction : {"mean", "sum"})
     checkCase({"cross_entropy-indices", {{"z", {3, 4}}},
                std::string("  %y = firn.cross_entropy %z, %t ") + reduction +

@@ -200,8 +200,11 @@ OpLowering::lowerLayout(Operation *op, ArrayRef<HTensor> in,
     return success();
   }
   if (isa<OneHotOp>(op)) {
+    // [N, d...] -> [N, C, d...]: the class is coordinate 1.
+    std::vector<Expr> position = idx;
+    position.erase(position.begin() + 1);
     define(out.func, v, Halide::select(
-        Halide::cast<int>(in[0].at({idx[0]})) == idx[1], 1.0f, 0.0f));
+        Halide::cast<int>(in[0].at(position)) == idx[1], 1.0f, 0.0f));
     return success();
   }
   return std::nullopt;

@@ -180,31 +180,50 @@ OpLowering::lowerReductions(Operation *op, ArrayRef<HTensor> in,
   }
   if (auto ce = dyn_cast<CrossEntropyOp>(op)) {
     const HTensor &z = in[0], &t = in[1];
+    // Logits [N, C, d...]: a "row" is one position (n, d...), flattened,
+    // whose classes lie along dimension 1.
+    std::vector<Expr> inner(z.extents.begin() + 2, z.extents.end());
+    Expr perRow = product(inner, {});
+    Expr rows = z.extents[0] * perRow;
+    auto position = [&](Expr row) { // (n, d...) of a row
+      std::vector<Expr> at = {inner.empty() ? row : row / perRow};
+      if (!inner.empty())
+        for (const Expr &e : unflatten(row % perRow, inner))
+          at.push_back(e);
+      return at;
+    };
+    auto logit = [&](Expr row, Expr cls) {
+      std::vector<Expr> at = position(row);
+      at.insert(at.begin() + 1, cls);
+      return z.at(at);
+    };
     Var n("n");
     RDom c(0, z.extents[1]);
     Func rowMax("ce_max_" + std::to_string(counter++));
     Func logSum("ce_logsum_" + std::to_string(counter++));
     // log_softmax = (z - max) - log(sum(exp(z - max))): subtracting the
     // maximum first keeps large logits exact, as PyTorch does.
-    rowMax(n) = Halide::maximum(z.at({n, c}));
-    logSum(n) = Halide::log(Halide::sum(Halide::exp(z.at({n, c}) - rowMax(n))));
+    rowMax(n) = Halide::maximum(logit(n, c));
+    logSum(n) = Halide::log(Halide::sum(Halide::exp(logit(n, c) - rowMax(n))));
     root(rowMax, RootFunc::Kind::Reduction);
     root(logSum, RootFunc::Kind::Reduction);
     auto logSoftmax = [&](Expr row, Expr cls) {
-      return z.at({row, cls}) - rowMax(row) - logSum(row);
+      return logit(row, cls) - rowMax(row) - logSum(row);
     };
-    RDom rn(0, z.extents[0]);
+    RDom rn(0, rows);
     Expr total;
     if (t.type.is_int()) {
-      Expr cls = Halide::clamp(Halide::cast<int>(t.at({rn})), 0,
+      Expr cls = Halide::clamp(Halide::cast<int>(t.at(position(rn))), 0,
                                z.extents[1] - 1);
       total = Halide::sum(-logSoftmax(rn, cls));
     } else {
-      RDom rc(0, z.extents[0], 0, z.extents[1]);
-      total = Halide::sum(-t.at({rc.x, rc.y}) * logSoftmax(rc.x, rc.y));
+      RDom rc(0, rows, 0, z.extents[1]);
+      std::vector<Expr> at = position(rc.x);
+      at.insert(at.begin() + 1, rc.y);
+      total = Halide::sum(-t.at(at) * logSoftmax(rc.x, rc.y));
     }
     out.func() = ce.getReduction() == Reduction::Mean
-                     ? total / Halide::cast<float>(z.extents[0])
+                     ? total / Halide::cast<float>(rows)
                      : total;
     return success();
   }

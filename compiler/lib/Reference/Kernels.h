@@ -163,12 +163,13 @@ Result conv2dGradWeight(const Tensor &x, const Tensor &gradOutput,
 /// F.mse_loss: prediction and target of equal shape.
 Result mseLoss(const Tensor &prediction, const Tensor &target,
                Reduction reduction);
-/// F.cross_entropy on logits[N, C]: an integer target [N] holds class
-/// indices, a float target [N, C] class probabilities. Mean divides by N in
-/// both cases (PyTorch's rule; probabilities need not sum to 1).
+/// F.cross_entropy on logits [N, C, d...] (d... may be none): an integer
+/// target [N, d...] holds class indices, a float target of the logits' shape
+/// class probabilities. Mean divides by N x d... in both cases (PyTorch's
+/// rule; probabilities need not sum to 1).
 Result crossEntropy(const Tensor &logits, const Tensor &target,
                     Reduction reduction);
-/// Integer class indices [N] -> float one-hot rows [N, numClasses].
+/// Integer class indices [N, d...] -> float one-hot [N, numClasses, d...].
 Result oneHot(const Tensor &indices, int64_t numClasses);
 /// nn.Embedding: rows of `table` [V, D] picked by integer `indices` (any
 /// shape); the result is the indices' shape + [D]. An index outside

@@ -391,31 +391,48 @@ static std::string numberStr(double value) {
   return std::to_string(value);
 }
 
+/// The class index at sample `s`, position `p` of integer `indices`
+/// ([N, d...], `inner` positions per sample) among `classes`; false with a
+/// message naming the sample when it is not one.
+static bool classAt(const Tensor &indices, int64_t s, int64_t p, int64_t inner,
+                    int64_t classes, int64_t &label, std::string &error) {
+  double value = indices.data[s * inner + p];
+  label = classIndex(value, classes);
+  if (label >= 0)
+    return true;
+  error = "class index " + numberStr(value) + " of sample " + std::to_string(s) +
+          " is out of range [0, " + std::to_string(classes) + ")";
+  return false;
+}
+
 Result crossEntropy(const Tensor &logits, const Tensor &target,
                     Reduction reduction) {
-  if (logits.shape.size() != 2)
-    return Result::fail("cross_entropy logits must be [N, C], got " +
+  if (logits.shape.size() < 2)
+    return Result::fail("cross_entropy logits must be [N, C] or [N, C, d...], got " +
                         shapeStr(logits.shape));
+  // [N, C, d...]: the classes of position (s, p) are logits[s, :, p].
   int64_t n = logits.shape[0], classes = logits.shape[1];
+  const int64_t inner = numelOf(Shape(logits.shape.begin() + 2, logits.shape.end()));
   Result logProbs = logSoftmax(logits, 1);
   if (!logProbs.ok())
     return logProbs;
   const std::vector<double> &logp = logProbs.value.data;
   double total = 0.0;
   if (target.isInteger) {
-    if (target.shape != Shape{n})
+    Shape indices = logits.shape;
+    indices.erase(indices.begin() + 1);
+    if (target.shape != indices)
       return Result::fail("cross_entropy class indices " +
                           shapeStr(target.shape) + " do not fit logits " +
                           shapeStr(logits.shape));
-    for (int64_t s = 0; s < n; ++s) {
-      int64_t label = classIndex(target.data[s], classes);
-      if (label < 0)
-        return Result::fail("class index " + numberStr(target.data[s]) +
-                            " of sample " + std::to_string(s) +
-                            " is out of range [0, " + std::to_string(classes) +
-                            ")");
-      total -= logp[s * classes + label];
-    }
+    std::string error;
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t p = 0; p < inner; ++p) {
+        int64_t label;
+        if (!classAt(target, s, p, inner, classes, label, error))
+          return Result::fail(error);
+        total -= logp[(s * classes + label) * inner + p];
+      }
   } else {
     if (target.shape != logits.shape)
       return Result::fail("cross_entropy class probabilities " +
@@ -424,9 +441,10 @@ Result crossEntropy(const Tensor &logits, const Tensor &target,
     for (int64_t i = 0; i < logits.numel(); ++i)
       total -= target.data[i] * logp[i];
   }
-  // PyTorch divides by N for both kinds of target (no class weights here).
+  // PyTorch divides by N x d... for both kinds of target (no class weights
+  // here).
   if (reduction == Reduction::Mean)
-    total /= static_cast<double>(n);
+    total /= static_cast<double>(n * inner);
   return scalar(total);
 }
 
@@ -484,20 +502,23 @@ Result embeddingGrad(const Tensor &dy, const Tensor &indices, int64_t rows,
 }
 
 Result oneHot(const Tensor &indices, int64_t numClasses) {
-  if (!indices.isInteger || indices.shape.size() != 1)
-    return Result::fail("one_hot needs integer class indices [N], got " +
+  if (!indices.isInteger || indices.shape.empty())
+    return Result::fail("one_hot needs integer class indices [N, d...], got " +
                         shapeStr(indices.shape));
+  // [N, d...] -> [N, numClasses, d...]: the classes at dimension 1.
   int64_t n = indices.shape[0];
-  Tensor out = filled({n, numClasses}, 0.0);
-  for (int64_t s = 0; s < n; ++s) {
-    int64_t label = classIndex(indices.data[s], numClasses);
-    if (label < 0)
-      return Result::fail("class index " + numberStr(indices.data[s]) +
-                          " of sample " + std::to_string(s) +
-                          " is out of range [0, " +
-                          std::to_string(numClasses) + ")");
-    out.data[s * numClasses + label] = 1.0;
-  }
+  const int64_t inner = numelOf(Shape(indices.shape.begin() + 1, indices.shape.end()));
+  Shape shape = indices.shape;
+  shape.insert(shape.begin() + 1, numClasses);
+  Tensor out = filled(shape, 0.0);
+  std::string error;
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t p = 0; p < inner; ++p) {
+      int64_t label;
+      if (!classAt(indices, s, p, inner, numClasses, label, error))
+        return Result::fail(error);
+      out.data[(s * numClasses + label) * inner + p] = 1.0;
+    }
   return out;
 }
 

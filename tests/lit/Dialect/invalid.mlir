@@ -212,7 +212,7 @@ func.func @softmax_axis(%a: tensor<?x4xf32>) {
 // -----
 
 func.func @one_hot(%a: tensor<?xf32>) {
-  // expected-error @+1 {{indices must be a 1-d i64 tensor, got 'tensor<?xf32>'}}
+  // expected-error @+1 {{indices must be an i64 tensor [N, d...], got 'tensor<?xf32>'}}
   %0 = firn.one_hot %a : tensor<?xf32> -> tensor<?x4xf32>
   return
 }
@@ -220,7 +220,7 @@ func.func @one_hot(%a: tensor<?xf32>) {
 // -----
 
 func.func @one_hot_dtype(%a: tensor<?x2xi64>) {
-  // expected-error @+1 {{indices must be a 1-d i64 tensor}}
+  // expected-error @+1 {{result must be the indices' shape [N, 2] with the classes at dimension 1, got 'tensor<?x4xf32>'}}
   %0 = firn.one_hot %a : tensor<?x2xi64> -> tensor<?x4xf32>
   return
 }

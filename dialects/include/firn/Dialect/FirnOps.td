@@ -699,7 +699,7 @@ def Firn_SoftmaxOp : Firn_SoftmaxLikeOp<"softmax", "softmax along an axis">;
 def Firn_LogSoftmaxOp : Firn_SoftmaxLikeOp<"log_softmax", "log of softmax along an axis, computed stably">;
 
 def Firn_OneHotOp : Firn_Op<"one_hot", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
-  let summary = "class indices [N] to f32 one-hot rows [N, C]";
+  let summary = "class indices [N, d...] to f32 one-hot [N, C, d...] (classes at dimension 1)";
   let arguments = (ins Firn_Tensor:$indices);
   let results = (outs Firn_FloatTensor:$result);
   let assemblyFormat = "$indices attr-dict `:` type($indices) `->` type($result)";
