@@ -21,6 +21,7 @@ PACKAGES=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   libhalide14-0-dev
   googletest libgtest-dev
+  fortunes  # the text examples/gpt trains on (examples/gpt/make_data.py)
 )
 
 missing=()

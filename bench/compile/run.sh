@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compile time, cold kernel cache (issue 10, item 5): firnc -o on the bench CNN, LeNet-5 and
-# the ResNet example (examples/lenet5.firn, resnet.firn) and on MLPs of
+# the ResNet and GPT examples (examples/lenet5.firn, resnet.firn, gpt/gpt.firn) and on MLPs of
 # Linear(64, 64) + ReLU layers whose depth doubles (10, 20, 40, 80), each in a fresh cache
 # directory, wall and CPU seconds. Doubling the depth should at most double the time: the
 # blocks share their kernels (compiler/include/firn/Codegen/KernelPartition.h).
@@ -43,5 +43,6 @@ echo "firnc -o, cold cache, $(nproc) cores, $(date -u +%F)"
 measure cnn bench/models/cnn.firn
 measure lenet5 examples/lenet5.firn
 measure resnet examples/resnet.firn
+measure gpt examples/gpt/gpt.firn
 measure mlp-bench bench/models/mlp.firn
 for n in 10 20 40 80; do measure "mlp-$n" "$(mlp $n)"; done

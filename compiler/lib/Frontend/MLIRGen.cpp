@@ -261,8 +261,7 @@ private:
     beginFunction("train_step", args, f32Tensor({}), program.mode);
     if (training && usesDropout())
       key = emitStepKey();
-    scope["output"] = emitForwardBody();
-    Value loss = emit(*program.loss);
+    Value loss = emitForwardAndLoss();
     builder.create<func::ReturnOp>(loss.getLoc(), loss);
   }
 
@@ -274,9 +273,19 @@ private:
     if (program.target)
       args.push_back(*program.target);
     beginFunction("eval_loss", args, f32Tensor({}), "eval");
-    scope["output"] = emitForwardBody();
-    Value loss = emit(*program.loss);
+    Value loss = emitForwardAndLoss();
     builder.create<func::ReturnOp>(loss.getLoc(), loss);
+  }
+
+  /// Forward, then the loss, which sees what Sema's loss scope has: the
+  /// inputs, the target and `output`, not forward's locals (a local named
+  /// like the target must not shadow it).
+  Value emitForwardAndLoss() {
+    auto arguments = scope;
+    Value output = emitForwardBody();
+    scope = std::move(arguments);
+    scope["output"] = output;
+    return emit(*program.loss);
   }
 
   bool usesDropout() const {
