@@ -91,11 +91,29 @@ MODELS = [
          layers=[("linear", "fc1", (784, 512, True)), ("linear", "fc2", (512, 512, True)),
                  ("linear", "fc3", (512, 10, True))],
          firn_steps=9, torch_steps=12, warmup=2),
+    # A GPT (bench/models/gpt.firn): "layers" are its products for step_flops; the model
+    # itself is gpt_model() below.
+    dict(name="gpt", file="gpt.firn", label="GPT 4x256, 4 heads, T128 (b8, AdamW)",
+         x=None, y="tokens", batch=8, nbatches=4, accumulate=1, gpt=(4, 256, 4, 128, 96),
+         opt=("adamw", dict(lr=1e-3)), frozen=[], layers=[],
+         firn_steps=11, torch_steps=10, warmup=2),
 ]
+
+
+def gpt_flops(m):
+    """A training step's product FLOPs: 3x the forward's (its input and weight gradients;
+    the token ids need none): per block the q, k, v, projection and MLP products
+    (24 N T D^2) and attention's two (4 N T^2 D), then the tied output layer (2 N T D V)."""
+    layers, d, _, t, v = m["gpt"]
+    n = m["batch"] * m["accumulate"]
+    forward = layers * (24.0 * n * t * d * d + 4.0 * n * t * t * d) + 2.0 * n * t * d * v
+    return 3.0 * forward
 
 
 def step_flops(m):
     """Matmul/convolution FLOPs of one optimizer step (forward + required backward)."""
+    if "gpt" in m:
+        return gpt_flops(m)
     n = m["batch"] * m["accumulate"]
     total = 0.0
     need_input_grad = False  # does anything before this layer need a gradient?
@@ -167,11 +185,53 @@ def read_safetensors(path):
 # PyTorch side (imported only in the worker and for the init/peak measurement)
 # --------------------------------------------------------------------------------------
 
+def gpt_model(m):
+    """bench/models/gpt.firn in PyTorch (nanoGPT's block, three bias-free q, k, v
+    products, F.scaled_dot_product_attention when this PyTorch has it), default init."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    layers, d, heads, t, v = m["gpt"]
+    torch.manual_seed(0)
+    mods = {"wte": nn.Embedding(v, d), "wpe": nn.Embedding(t, d), "lnf": nn.LayerNorm(d)}
+    for i in range(layers):
+        mods[f"h{i}_ln1"], mods[f"h{i}_ln2"] = nn.LayerNorm(d), nn.LayerNorm(d)
+        for p in "qkv":
+            mods[f"h{i}_{p}"] = nn.Linear(d, d, bias=False)
+        mods[f"h{i}_proj"] = nn.Linear(d, d)
+        mods[f"h{i}_fc"], mods[f"h{i}_mlp"] = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+    model = nn.ModuleDict(mods)
+    mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
+
+    def attention(q, k, vv):
+        if hasattr(F, "scaled_dot_product_attention"):
+            return F.scaled_dot_product_attention(q, k, vv, is_causal=True)
+        s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))
+        return F.softmax(s.masked_fill(~mask, float("-inf")), dim=-1) @ vv
+
+    def forward(x):
+        n, hd = x.shape[0], d // heads
+        h = model["wte"](x) + model["wpe"].weight
+        for i in range(layers):
+            a = model[f"h{i}_ln1"](h)
+            q, k, vv = (model[f"h{i}_{p}"](a).reshape(n, t, heads, hd).transpose(1, 2)
+                        for p in "qkv")
+            y = attention(q, k, vv).transpose(1, 2).reshape(n, t, d)
+            h = h + model[f"h{i}_proj"](y)
+            h = h + model[f"h{i}_mlp"](F.gelu(model[f"h{i}_fc"](model[f"h{i}_ln2"](h)),
+                                              approximate="tanh"))
+        return (model["lnf"](h) @ model["wte"].weight.T).transpose(1, 2)  # [N, V, T]
+    return model, forward
+
+
 def torch_model(m):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
+    if "gpt" in m:
+        return gpt_model(m)
     torch.manual_seed(0)
     mods = {}
     for kind, name, a in m["layers"]:
@@ -209,6 +269,8 @@ def torch_optimizer(m, model):
     import torch
     kind, hp = m["opt"]
     params = list(model.parameters())
+    if kind == "adamw":
+        return torch.optim.AdamW(params, **hp)
     return torch.optim.Adam(params, **hp) if kind == "adam" else torch.optim.SGD(params, **hp)
 
 
@@ -284,8 +346,15 @@ def matmul_peak():
 def prepare(m, d):
     rng = np.random.default_rng(1234)
     n = m["batch"] * m["nbatches"]
-    np.save(os.path.join(d, "x.npy"), rng.standard_normal((n,) + m["x"]).astype(np.float32))
-    if m["y"] == "prob4":
+    if m["y"] == "tokens":  # token ids and the next ones, [n, T]
+        _, _, _, t, v = m["gpt"]
+        np.save(os.path.join(d, "x.npy"), rng.integers(0, v, (n, t)).astype(np.int64))
+    else:
+        np.save(os.path.join(d, "x.npy"),
+                rng.standard_normal((n,) + m["x"]).astype(np.float32))
+    if m["y"] == "tokens":
+        y = rng.integers(0, m["gpt"][4], (n, m["gpt"][3])).astype(np.int64)
+    elif m["y"] == "prob4":
         y = rng.random((n, 4)).astype(np.float32)  # as seed 000: torch.rand([N, 4])
     else:
         y = rng.integers(0, 10, n).astype(np.int64)
