@@ -454,6 +454,7 @@ private:
           builder.getDenseI64ArrayAttr({layer.padding[0], layer.padding[1]}),
           layer.countIncludePad ? builder.getUnitAttr() : UnitAttr());
     case LayerKind::LayerNorm:
+    case LayerKind::RMSNorm:
       return layerNorm(layer, input, type, loc, weight, bias);
     case LayerKind::Embedding:
       return builder.create<EmbeddingOp>(
@@ -536,7 +537,8 @@ private:
 
   /// F.layer_norm written in primitive ops, so that its gradient, reference
   /// evaluation and lowering are theirs: the mean and the biased variance
-  /// over the normalized (trailing) dimensions, as PyTorch computes them.
+  /// over the normalized (trailing) dimensions, as PyTorch computes them;
+  /// F.rms_norm the same without the mean.
   Value layerNorm(const Layer &layer, Value x, RankedTensorType type,
                   Location loc, Value weight, Value bias) {
     int64_t rank = type.getRank();
@@ -549,9 +551,13 @@ private:
     }
     auto keptType = tensorTypeOf(kept, builder.getF32Type());
     auto axesAttr = builder.getDenseI64ArrayAttr(axes);
-    Value mean = builder.create<ReduceMeanOp>(loc, keptType, x, axesAttr,
-                                              builder.getUnitAttr());
-    Value centered = builder.create<SubOp>(loc, type, x, mean);
+    // RMSNorm: x / sqrt(mean(x^2) + eps), no mean subtracted.
+    Value centered = x;
+    if (layer.kind == LayerKind::LayerNorm) {
+      Value mean = builder.create<ReduceMeanOp>(loc, keptType, x, axesAttr,
+                                                builder.getUnitAttr());
+      centered = builder.create<SubOp>(loc, type, x, mean);
+    }
     Value squares = builder.create<MulOp>(loc, type, centered, centered);
     Value var = builder.create<ReduceMeanOp>(loc, keptType, squares, axesAttr,
                                              builder.getUnitAttr());

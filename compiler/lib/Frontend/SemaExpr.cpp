@@ -241,13 +241,15 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
     result = shape::avgPool2d(input.shape, layer.kernel, layer.stride,
                               {layer.padding[0], layer.padding[1]});
     break;
-  case LayerKind::LayerNorm: {
+  case LayerKind::LayerNorm:
+  case LayerKind::RMSNorm: {
     const shape::Shape &norm = layer.normalizedShape;
     bool fits = input.shape.size() > norm.size() &&
                 std::equal(norm.begin(), norm.end(), input.shape.end() - norm.size());
     result = fits ? shape::Inferred{input.shape, ""}
                   : shape::Inferred::fail(
-                        "LayerNorm over " + shape::str(norm) + " needs an input whose "
+                        std::string(layer.kind == LayerKind::RMSNorm ? "RMSNorm" : "LayerNorm") +
+                        " over " + shape::str(norm) + " needs an input whose "
                         "last dimensions are " + shape::str(norm) + ", got " +
                         shape::str(input.shape));
     break;

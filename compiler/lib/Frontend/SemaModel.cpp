@@ -57,6 +57,12 @@ const std::vector<LayerInfo> &layerTable() {
         {{"normalized_shape", true}, {"eps"}, {"elementwise_affine"},
          {"requires_grad"}},
         3}},
+      {"RMSNorm",
+       LayerKind::RMSNorm,
+       {"RMSNorm",
+        {{"normalized_shape", true}, {"eps"}, {"elementwise_affine"},
+         {"requires_grad"}},
+        3}},
       {"BatchNorm1d",
        LayerKind::BatchNorm1d,
        {"BatchNorm1d",
@@ -157,6 +163,7 @@ void setDefaultInit(const Layer &layer, const std::string &role, Parameter &para
   case LayerKind::BatchNorm1d:
   case LayerKind::BatchNorm2d:
   case LayerKind::LayerNorm:
+  case LayerKind::RMSNorm:
     param.init = ParamInit::Constant;
     param.values = {role == "weight" ? 1.0 : 0.0};
     return;
@@ -407,7 +414,8 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     }
     break;
   }
-  case LayerKind::LayerNorm: {
+  case LayerKind::LayerNorm:
+  case LayerKind::RMSNorm: {
     // normalized_shape: an integer or a tuple/list of them (the trailing
     // dimensions normalized over).
     const ast::Expr *shapeArg = bound->get("normalized_shape");
@@ -424,6 +432,16 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     }
     if (!readFlag("elementwise_affine", layer.affine))
       return false;
+    if (layer.kind == LayerKind::RMSNorm) {
+      // eps=None (the default): torch.finfo(float32).eps.
+      layer.eps = 1.1920928955078125e-07;
+      if (const ast::Expr *eps = bound->get("eps");
+          eps && !(eps->kind == ast::ExprKind::Name && eps->name == "None") && !readEps())
+        return false;
+      if (layer.affine)
+        addParam(layer, "weight", layer.normalizedShape);
+      break;
+    }
     if (!readEps())
       return false;
     if (layer.affine) {

@@ -46,6 +46,8 @@ enum class LayerKind {
   BatchNorm2d,
   /// LayerNorm: a composite, written out in primitive ops by IR generation.
   LayerNorm,
+  /// RMSNorm: LayerNorm without the mean (and without a bias).
+  RMSNorm,
   /// Embedding: rows of its weight picked by i64 indices.
   Embedding,
   Dropout,
