@@ -361,6 +361,26 @@ LogicalResult TransposeOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult SliceOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                      SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<SliceGradOp>(getLoc(), getInput().getType(), dys[0],
+                                        getAxisAttr(), getStartAttr()));
+  return success();
+}
+
+LogicalResult ConcatOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                       SmallVectorImpl<Value> &grads) {
+  // Each operand's part of the gradient: its slice of dy.
+  int64_t start = 0;
+  for (Value input : getInputs()) {
+    auto type = cast<RankedTensorType>(input.getType());
+    grads.push_back(b.create<SliceOp>(getLoc(), type, dys[0], getAxisAttr(),
+                                      b.getI64IntegerAttr(start)));
+    start += type.getDimSize(getAxis());
+  }
+  return success();
+}
+
 LogicalResult MatmulOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                        SmallVectorImpl<Value> &grads) {
   Location loc = getLoc();

@@ -553,6 +553,55 @@ LogicalResult TransposeOp::verify() {
                      getType());
 }
 
+namespace {
+/// slice and slice_grad: `part` is `whole` with `part`'s size at `axis`,
+/// which lies in it from `start`.
+LogicalResult verifySlice(Operation *op, RankedTensorType whole,
+                          RankedTensorType part, uint64_t axis, uint64_t start) {
+  if (axis >= static_cast<uint64_t>(whole.getRank()) || whole.getRank() != part.getRank())
+    return op->emitOpError() << "axis " << static_cast<int64_t>(axis)
+                             << " is out of range for " << whole << " and " << part;
+  const int a = static_cast<int>(axis);
+  if (whole.isDynamicDim(a) || part.isDynamicDim(a))
+    return op->emitOpError() << "the sliced axis " << a << " must be static";
+  for (int d = 0; d < whole.getRank(); ++d)
+    if (d != a && whole.getDimSize(d) != part.getDimSize(d))
+      return op->emitOpError() << shape::str(shapeOf(part)) << " is not a slice of "
+                               << shape::str(shapeOf(whole)) << " along axis " << a;
+  if (start + static_cast<uint64_t>(part.getDimSize(a)) >
+      static_cast<uint64_t>(whole.getDimSize(a)))
+    return op->emitOpError() << "elements [" << start << ", "
+                             << start + part.getDimSize(a) << ") along axis " << a
+                             << " are not inside " << shape::str(shapeOf(whole));
+  return success();
+}
+} // namespace
+
+LogicalResult SliceOp::verify() {
+  return verifySlice(*this, getInput().getType(), getType(), getAxis(), getStart());
+}
+
+LogicalResult SliceGradOp::verify() {
+  return verifySlice(*this, getType(), getGradOutput().getType(), getAxis(), getStart());
+}
+
+LogicalResult ConcatOp::verify() {
+  if (getInputs().empty())
+    return emitOpError("needs at least one operand");
+  RankedTensorType result = getType();
+  uint64_t offset = 0;
+  for (Value input : getInputs()) {
+    if (failed(verifySlice(*this, result, cast<RankedTensorType>(input.getType()),
+                           getAxis(), offset)))
+      return failure();
+    offset += cast<RankedTensorType>(input.getType()).getDimSize(getAxis());
+  }
+  if (offset != static_cast<uint64_t>(result.getDimSize(getAxis())))
+    return emitOpError() << "the operands' sizes along axis " << getAxis() << " add up to "
+                         << offset << ", not " << result.getDimSize(getAxis());
+  return success();
+}
+
 LogicalResult LinearWeightGradOp::verify() {
   shape::Shape dy = shapeOf(getGradOutput().getType());
   shape::Shape x = shapeOf(getInput().getType());

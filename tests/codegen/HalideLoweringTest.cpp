@@ -707,6 +707,24 @@ TEST(HalideLowering, BatchedMatmul) {
   }
 }
 
+TEST(HalideLowering, SliceAndConcat) {
+  uint64_t seed = 17;
+  Tensor a = random({3, 24, 5}, seed), b = random({3, 7, 5}, seed);
+  checkOp("func.func @f(%a: tensor<?x24x5xf32>) -> tensor<?x8x5xf32> {\n"
+          "  %y = firn.slice %a axis 1 start 8 : tensor<?x24x5xf32> -> tensor<?x8x5xf32>\n"
+          "  return %y : tensor<?x8x5xf32>\n}",
+          {a});
+  checkOp("func.func @f(%b: tensor<?x7x5xf32>) -> tensor<?x24x5xf32> {\n"
+          "  %y = firn.slice_grad %b axis 1 start 9 : tensor<?x7x5xf32> -> tensor<?x24x5xf32>\n"
+          "  return %y : tensor<?x24x5xf32>\n}",
+          {b});
+  checkOp("func.func @f(%a: tensor<?x24x5xf32>, %b: tensor<?x7x5xf32>) -> tensor<?x38x5xf32> {\n"
+          "  %y = firn.concat %b, %a, %b axis 1 : tensor<?x7x5xf32>, tensor<?x24x5xf32>, "
+          "tensor<?x7x5xf32> -> tensor<?x38x5xf32>\n"
+          "  return %y : tensor<?x38x5xf32>\n}",
+          {a, b});
+}
+
 TEST(HalideLowering, EmbeddingGathersAndScattersRows) {
   // 37 columns: a vector tail; 45 positions over 7 rows: every row is hit
   // several times, so the gradient adds into rows.

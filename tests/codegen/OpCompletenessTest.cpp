@@ -59,6 +59,7 @@ const std::map<std::string, std::string> &withoutGradient() {
       {"firn.avg_pool2d_grad", "a gradient op"},
       {"firn.linear_weight_grad", "a gradient op"},
       {"firn.embedding_grad", "a gradient op"},
+      {"firn.slice_grad", "a gradient op"},
   };
   return reasons;
 }

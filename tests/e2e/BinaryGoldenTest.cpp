@@ -243,7 +243,8 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
                                            "models/loss_nll", "models/loss_l1_bce",
                                            "models/sequential", "models/param_refs",
                                            "models/embedding", "models/attention",
-                                           "models/gpt_block", "models/rmsnorm"));
+                                           "models/gpt_block", "models/rmsnorm",
+                                           "models/narrow_cat"));
 
 // BatchNorm in train mode (momentum 0.2, and momentum=None: cumulative
 // averages over num_batches_tracked) and after a convolution: the running

@@ -336,6 +336,16 @@ TEST(GradCheck, BatchedMatmulAllTranspositions) {
               "tensor<2x3x2x4xf32>");
 }
 
+TEST(GradCheck, SliceAndConcat) {
+  checkCase({"slice", {{"a", {2, 5, 3}}},
+             "  %y = firn.slice %a axis 1 start 1 : tensor<2x5x3xf32> -> tensor<2x3x3xf32>"},
+            "tensor<2x3x3xf32>");
+  checkCase({"concat", {{"a", {2, 2, 3}}, {"c", {2, 1, 3}}},
+             "  %y = firn.concat %a, %c, %a axis 1 : tensor<2x2x3xf32>, tensor<2x1x3xf32>, "
+             "tensor<2x2x3xf32> -> tensor<2x5x3xf32>"},
+            "tensor<2x5x3xf32>");
+}
+
 TEST(GradCheck, Reductions) {
   checkCase({"reduce_sum-keepdims", {{"x", {3, 4}}},
              "  %y = firn.reduce_sum %x axes [1] keepdims : tensor<3x4xf32> -> "

@@ -321,7 +321,8 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
                                            MODEL("loss_nll"), MODEL("loss_l1_bce"),
                                            MODEL("sequential"), MODEL("param_refs"),
                                            MODEL("embedding"), MODEL("attention"),
-                                           MODEL("gpt_block"), MODEL("rmsnorm")),
+                                           MODEL("gpt_block"), MODEL("rmsnorm"),
+                                           MODEL("narrow_cat")),
                          caseName);
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and

@@ -88,7 +88,8 @@ Cost firn::estimateCost(Operation *op, int64_t batch) {
     // One addition per element of the gradient that is scattered.
     cost.flops = elements(grad.getGradOutput().getType(), batch);
   } else if (isa<ReadParamOp, ReadBufferOp, WriteParamOp, WriteBufferOp,
-                 ConstantOp, ReshapeOp, NumelOp, EmbeddingOp>(op)) {
+                 ConstantOp, ReshapeOp, NumelOp, EmbeddingOp, SliceOp, SliceGradOp,
+                 ConcatOp>(op)) {
     // Data movement: an embedding copies rows.
     cost.flops = 0;
   } else {

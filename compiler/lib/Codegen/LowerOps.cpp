@@ -199,6 +199,39 @@ OpLowering::lowerLayout(Operation *op, ArrayRef<HTensor> in,
     out.func() = Halide::cast<float>(product(in[0].extents, numel.getAxes()));
     return success();
   }
+  if (auto slice = dyn_cast<SliceOp>(op)) {
+    std::vector<Expr> at = idx;
+    at[slice.getAxis()] += static_cast<int>(slice.getStart());
+    define(out.func, v, in[0].at(at));
+    return success();
+  }
+  if (auto grad = dyn_cast<SliceGradOp>(op)) {
+    // dy inside [start, start + size) along the axis, zero elsewhere.
+    const int axis = static_cast<int>(grad.getAxis()), start = static_cast<int>(grad.getStart());
+    const int size = static_cast<int>(in[0].shape[axis]);
+    std::vector<Expr> at = idx;
+    at[axis] = Halide::clamp(idx[axis] - start, 0, size - 1);
+    Expr inside = idx[axis] >= start && idx[axis] < start + size;
+    define(out.func, v, Halide::select(inside, in[0].at(at), 0.0f));
+    return success();
+  }
+  if (auto concat = dyn_cast<ConcatOp>(op)) {
+    // A select over the operands by where the coordinate along the axis falls.
+    const int axis = static_cast<int>(concat.getAxis());
+    int start = 0;
+    Expr e;
+    for (const HTensor &part : in) {
+      const int size = static_cast<int>(part.shape[axis]);
+      std::vector<Expr> at = idx;
+      at[axis] = Halide::clamp(idx[axis] - start, 0, size - 1);
+      e = e.defined() ? Halide::select(idx[axis] < start + size && idx[axis] >= start,
+                                       part.at(at), e)
+                      : part.at(at);
+      start += size;
+    }
+    define(out.func, v, e);
+    return success();
+  }
   if (isa<OneHotOp>(op)) {
     // [N, d...] -> [N, C, d...]: the class is coordinate 1.
     std::vector<Expr> position = idx;

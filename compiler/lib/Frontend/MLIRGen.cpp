@@ -584,6 +584,13 @@ private:
                  ? call.args[position].value.get()
                  : nullptr;
     };
+    if (name == "cat") {
+      SmallVector<Value> parts;
+      for (const ast::ExprPtr &element : operand("tensors", 0)->elements)
+        parts.push_back(emit(*element));
+      return builder.create<ConcatOp>(
+          loc, type, parts, builder.getI64IntegerAttr(program.sliceArgs.at(&call)[0]));
+    }
     Value input = emit(*operand("input", 0));
     const ast::Expr *approximate = operand("approximate", 1);
     if (const ElementwiseFunction *f = findElementwiseBuiltin(
@@ -597,6 +604,11 @@ private:
       return builder.create<ReshapeOp>(loc, type, input);
     if (name == "matmul")
       return matmul(input, emit(*operand("other", 1)), type, loc);
+    if (name == "narrow") {
+      const std::vector<int64_t> &args = program.sliceArgs.at(&call);
+      return builder.create<SliceOp>(loc, type, input, builder.getI64IntegerAttr(args[0]),
+                                     builder.getI64IntegerAttr(args[1]));
+    }
     if (name == "scaled_dot_product_attention")
       return attention(program.attentions.at(&call), emit(*operand("query", 0)),
                        emit(*operand("key", 1)), emit(*operand("value", 2)), type, loc);

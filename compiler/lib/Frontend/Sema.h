@@ -99,6 +99,12 @@ private:
   /// torch.matmul's result type for `a @ b` (or matmul(a, b)) at `expr`:
   /// batches of matrices with the same leading dimensions, or a batch of
   /// matrices times one matrix (a Linear without bias).
+  /// A dimension argument of `x` (negative counts from the end), checked.
+  std::optional<int64_t> readDim(const ast::Expr *expr, const ValueType &x,
+                                 const std::string &what);
+  /// torch.cat(tensors, dim=0): a list of tensors that agree but at `dim`.
+  std::optional<ValueType> catType(const ast::Expr &call, const BoundArgs &bound,
+                                   Scope &scope, bool inLoss);
   std::optional<ValueType> matmulType(const ast::Expr &expr, const ValueType &a,
                                       const ValueType &b);
   /// F.scaled_dot_product_attention(query, key, value, ...): [..., L, E],

@@ -26,7 +26,7 @@ const std::vector<std::string> &builtinNames() {
         all.push_back(f.builtin);
     for (const char *name : {"flatten", "reshape", "sum", "mean", "softmax",
                              "log_softmax", "matmul", "transpose",
-                             "scaled_dot_product_attention",
+                             "scaled_dot_product_attention", "narrow", "cat",
                              "mse", "cross_entropy", "l1_loss",
                              "nll_loss", "binary_cross_entropy_with_logits"})
       all.push_back(name);
@@ -67,6 +67,10 @@ Signature builtinSignature(const std::string &name) {
             7};
   if (name == "transpose")
     return {name, {{"input", true}, {"dim0", true}, {"dim1", true}}};
+  if (name == "narrow")
+    return {name, {{"input", true}, {"dim", true}, {"start", true}, {"length", true}}};
+  if (name == "cat")
+    return {name, {{"tensors", true}, {"dim"}}, 2};
   if (name == "sum" || name == "mean")
     return {name, {{"input", true}, {"dim"}, {"keepdim"}}, 3};
   if (isLoss(name))
@@ -425,6 +429,26 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
   }
   if (name == "matmul")
     return matmulType(call, x, args[1]);
+  if (name == "narrow") {
+    // torch.narrow(x, dim, start, length) along a static dimension.
+    auto dim = readDim(bound.get("dim"), x, "'narrow' dim");
+    if (!dim)
+      return std::nullopt;
+    auto start = readInt(bound.get("start"), "'narrow' start", diags);
+    auto length = start ? readInt(bound.get("length"), "'narrow' length", diags) : std::nullopt;
+    if (!length)
+      return std::nullopt;
+    if (x.shape[*dim] == shape::kBatch)
+      return fail("'narrow' cannot slice the batch dimension of " + str(x));
+    if (*start < 0 || *length < 1 || *start + *length > x.shape[*dim])
+      return fail("elements [" + std::to_string(*start) + ", " +
+                  std::to_string(*start + *length) + ") of dimension " +
+                  std::to_string(*dim) + " are not inside " + str(x));
+    program.sliceArgs[&call] = {*dim, *start, *length};
+    ValueType out = x;
+    out.shape[*dim] = *length;
+    return out;
+  }
   if (name == "transpose") {
     // x.transpose(dim0, dim1): negative dims count from the end.
     const int64_t rank = static_cast<int64_t>(x.shape.size());
@@ -561,6 +585,8 @@ std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
   auto bound = bindArgs(sig, call.args, call.loc, diags);
   if (!bound)
     return std::nullopt;
+  if (call.name == "cat")
+    return catType(call, *bound, scope, inLoss);
   std::vector<ValueType> tensors;
   for (const char *operand : {"input", "target", "other", "query", "key", "value"}) {
     const ast::Expr *expr = bound->get(operand);
@@ -847,6 +873,62 @@ std::optional<ValueType> Sema::attentionType(const ast::Expr &call,
   shape::Shape out(q.shape.begin(), q.shape.end() - 1);
   out.push_back(v.shape[r - 1]);
   return ValueType{ast::DType::F32, out};
+}
+
+std::optional<int64_t> Sema::readDim(const ast::Expr *expr, const ValueType &x,
+                                     const std::string &what) {
+  auto d = readInt(expr, what, diags);
+  if (!d)
+    return std::nullopt;
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (*d < -rank || *d >= rank) {
+    diags.error(expr->loc, what + " " + std::to_string(*d) + " is out of range for " + str(x));
+    return std::nullopt;
+  }
+  return *d < 0 ? *d + rank : *d;
+}
+
+std::optional<ValueType> Sema::catType(const ast::Expr &call, const BoundArgs &bound,
+                                       Scope &scope, bool inLoss) {
+  const ast::Expr *list = bound.get("tensors");
+  if (list->kind != ast::ExprKind::List || list->elements.empty()) {
+    diags.error(list->loc, "'cat' takes a list of tensors, such as [a, b], got " +
+                               describe(list));
+    return std::nullopt;
+  }
+  std::vector<ValueType> parts;
+  for (const ast::ExprPtr &element : list->elements) {
+    auto type = typeOf(*element, scope, inLoss);
+    if (!type || !requireFloat(*element, *type, "'cat'"))
+      return std::nullopt;
+    parts.push_back(*type);
+  }
+  int64_t dim = 0;
+  if (const ast::Expr *d = bound.get("dim")) {
+    auto value = readDim(d, parts[0], "'cat' dim");
+    if (!value)
+      return std::nullopt;
+    dim = *value;
+  }
+  ValueType out = parts[0];
+  if (out.shape[dim] == shape::kBatch) {
+    diags.error(call.loc, "'cat' cannot join along the batch dimension of " + str(out));
+    return std::nullopt;
+  }
+  out.shape[dim] = 0;
+  for (const ValueType &part : parts) {
+    ValueType expected = parts[0];
+    expected.shape[dim] = part.shape[dim];
+    if (part.shape != expected.shape) {
+      diags.error(call.loc, "shape mismatch in 'cat': " + str(part) + " and " +
+                                str(parts[0]) + " differ in a dimension other than " +
+                                std::to_string(dim));
+      return std::nullopt;
+    }
+    out.shape[dim] += part.shape[dim];
+  }
+  program.sliceArgs[&call] = {dim};
+  return out;
 }
 
 } // namespace firn

@@ -291,6 +291,70 @@ Result broadcastTo(const Tensor &x, const Shape &shape) {
 // Shape
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// Copies `from` into `to` at offset `start` along `axis` (or, with
+/// `gather`, reads `to`'s shape out of `from` from `start`): the shapes
+/// agree but at `axis`.
+void copyAlong(const Tensor &from, Tensor &to, int64_t axis, int64_t start, bool gather) {
+  const Shape &small = gather ? to.shape : from.shape;
+  const Shape &big = gather ? from.shape : to.shape;
+  int64_t outer = numelOf(Shape(small.begin(), small.begin() + axis));
+  int64_t inner = numelOf(Shape(small.begin() + axis + 1, small.end()));
+  int64_t n = small[axis], bigN = big[axis];
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < inner; ++k) {
+        int64_t smallAt = (o * n + i) * inner + k, bigAt = (o * bigN + start + i) * inner + k;
+        if (gather)
+          to.data[smallAt] = from.data[bigAt];
+        else
+          to.data[bigAt] = from.data[smallAt];
+      }
+}
+} // namespace
+
+Result slice(const Tensor &x, int64_t axis, int64_t start, int64_t size) {
+  if (axis < 0 || axis >= static_cast<int64_t>(x.shape.size()) || start < 0 ||
+      start + size > x.shape[axis])
+    return Result::fail("slice [" + std::to_string(start) + ", " +
+                        std::to_string(start + size) + ") along axis " +
+                        std::to_string(axis) + " does not fit " + shapeStr(x.shape));
+  Shape shape = x.shape;
+  shape[axis] = size;
+  Tensor out = filled(shape, 0.0);
+  copyAlong(x, out, axis, start, /*gather=*/true);
+  return out;
+}
+
+Result sliceGrad(const Tensor &part, const Shape &whole, int64_t axis, int64_t start) {
+  if (axis < 0 || axis >= static_cast<int64_t>(whole.size()) ||
+      part.shape.size() != whole.size() || start + part.shape[axis] > whole[axis])
+    return Result::fail("slice gradient " + shapeStr(part.shape) + " does not fit " +
+                        shapeStr(whole));
+  Tensor out = filled(whole, 0.0);
+  copyAlong(part, out, axis, start, /*gather=*/false);
+  return out;
+}
+
+Result concat(const std::vector<const Tensor *> &parts, int64_t axis) {
+  Shape shape = parts.front()->shape;
+  shape[axis] = 0;
+  for (const Tensor *p : parts)
+    shape[axis] += p->shape[axis];
+  Tensor out = filled(shape, 0.0);
+  int64_t start = 0;
+  for (const Tensor *p : parts) {
+    Shape expected = shape;
+    expected[axis] = p->shape[axis];
+    if (p->shape != expected)
+      return Result::fail("concat operand " + shapeStr(p->shape) + " does not fit " +
+                          shapeStr(shape) + " along axis " + std::to_string(axis));
+    copyAlong(*p, out, axis, start, /*gather=*/false);
+    start += p->shape[axis];
+  }
+  return out;
+}
+
 Result transpose(const Tensor &x, const std::vector<int64_t> &perm) {
   std::vector<bool> seen(x.shape.size(), false);
   bool valid = perm.size() == x.shape.size();

@@ -224,6 +224,23 @@ public:
         .Case<TransposeOp>([&](TransposeOp o) {
           return transpose(in(o.getInput()), o.getPerm());
         })
+        .Case<SliceOp>([&](SliceOp o) {
+          return slice(in(o.getInput()), static_cast<int64_t>(o.getAxis()),
+                       static_cast<int64_t>(o.getStart()),
+                       o.getType().getDimSize(o.getAxis()));
+        })
+        .Case<SliceGradOp>([&](SliceGradOp o) {
+          const Tensor &dy = in(o.getGradOutput());
+          return sliceGrad(dy, resolve(o.getType(), batchOf(dy)),
+                           static_cast<int64_t>(o.getAxis()),
+                           static_cast<int64_t>(o.getStart()));
+        })
+        .Case<ConcatOp>([&](ConcatOp o) {
+          std::vector<const Tensor *> parts;
+          for (Value v : o.getInputs())
+            parts.push_back(&in(v));
+          return concat(parts, static_cast<int64_t>(o.getAxis()));
+        })
         .Case<ReshapeOp>([&](ReshapeOp o) {
           // The result type fixes every size but the batch, which the input
           // carries in its first dimension.

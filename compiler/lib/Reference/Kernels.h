@@ -95,6 +95,12 @@ Result broadcastTo(const Tensor &x, const Shape &shape);
 
 /// Result dim i is input dim perm[i].
 Result transpose(const Tensor &x, const std::vector<int64_t> &perm);
+/// x's elements [start, start + size) along `axis` (torch.narrow).
+Result slice(const Tensor &x, int64_t axis, int64_t start, int64_t size);
+/// `part` placed from `start` along `axis` into zeros of shape `whole`.
+Result sliceGrad(const Tensor &part, const Shape &whole, int64_t axis, int64_t start);
+/// The tensors joined along `axis` (torch.cat).
+Result concat(const std::vector<const Tensor *> &parts, int64_t axis);
 /// The same row-major data under another shape with as many elements.
 Result reshape(const Tensor &x, const Shape &shape);
 

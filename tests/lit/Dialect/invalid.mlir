@@ -470,3 +470,19 @@ func.func @matmul_rank(%a: tensor<?x4x2x3xf32>, %b: tensor<3x2xf32>) {
   %0 = firn.matmul %a, %b : tensor<?x4x2x3xf32>, tensor<3x2xf32> -> tensor<?x4x2x2xf32>
   return
 }
+
+// -----
+
+func.func @slice_outside(%a: tensor<?x4xf32>) {
+  // expected-error @+1 {{elements [3, 5) along axis 1 are not inside [N, 4]}}
+  %0 = firn.slice %a axis 1 start 3 : tensor<?x4xf32> -> tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @concat_sizes(%a: tensor<?x4xf32>) {
+  // expected-error @+1 {{the operands' sizes along axis 1 add up to 8, not 9}}
+  %0 = firn.concat %a, %a axis 1 : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x9xf32>
+  return
+}

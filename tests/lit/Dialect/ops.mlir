@@ -167,6 +167,12 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %a26 = firn.avg_pool2d_grad %a25 kernel [3, 3] stride [2, 2] padding [1, 1] : tensor<?x2x3x3xf32> -> tensor<?x2x5x5xf32>
     // CHECK: firn.matmul %{{.*}}, %{{.*}} transpose_rhs : tensor<?x4x3x3xf32>, tensor<?x4x3x3xf32> -> tensor<?x4x3x3xf32>
     %bm = firn.matmul %dy, %dy transpose_rhs : tensor<?x4x3x3xf32>, tensor<?x4x3x3xf32> -> tensor<?x4x3x3xf32>
+    // CHECK: firn.slice %{{.*}} axis 1 start 1 : tensor<?x4xf32> -> tensor<?x2xf32>
+    %sl = firn.slice %x axis 1 start 1 : tensor<?x4xf32> -> tensor<?x2xf32>
+    // CHECK: firn.slice_grad %{{.*}} axis 1 start 2 : tensor<?x2xf32> -> tensor<?x4xf32>
+    %sg = firn.slice_grad %sl axis 1 start 2 : tensor<?x2xf32> -> tensor<?x4xf32>
+    // CHECK: firn.concat %{{.*}}, %{{.*}} axis 1 : tensor<?x2xf32>, tensor<?x4xf32> -> tensor<?x6xf32>
+    %cc = firn.concat %sl, %x axis 1 : tensor<?x2xf32>, tensor<?x4xf32> -> tensor<?x6xf32>
     // CHECK: firn.embedding %{{.*}}[%{{.*}}] padding_idx 1 : (tensor<4x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
     %e = firn.embedding %m[%idx] padding_idx 1 : (tensor<4x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
     // CHECK: firn.embedding_grad %{{.*}}[%{{.*}}] : (tensor<?x3xf32>, tensor<?xi64>) -> tensor<4x3xf32>

@@ -195,6 +195,9 @@ struct Program {
   /// For each `transpose(x, d0, d1)` and `name.T`: the permutation (the
   /// name's value itself is found by the name without `.T`).
   std::unordered_map<const ast::Expr *, std::vector<int64_t>> permutations;
+  /// For each `narrow(x, dim, start, length)`: {dim, start, length}; for
+  /// each `cat([...], dim)`: {dim}; dims nonnegative.
+  std::unordered_map<const ast::Expr *, std::vector<int64_t>> sliceArgs;
   /// For each call of a Sequential: the type after each of its layers.
   std::unordered_map<const ast::Expr *, std::vector<ValueType>> sequenceTypes;
 

@@ -593,6 +593,48 @@ def Firn_TransposeOp : Firn_Op<"transpose", [Pure, DeclareOpInterfaceMethods<Fir
   let hasVerifier = 1;
 }
 
+def Firn_SliceOp : Firn_Op<"slice", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "elements [start, start + size) along one static dimension (torch.narrow)";
+  let description = [{
+    The result has the input's shape with `size` at `axis`. What split,
+    chunk and narrow do; the axis must have a static size (not the batch).
+
+    ```mlir
+    %q = firn.slice %qkv axis 2 start 0 : tensor<?x8x24xf32> -> tensor<?x8x8xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$input, I64Attr:$axis, I64Attr:$start);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `axis` $axis `start` $start attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_SliceGradOp : Firn_Op<"slice_grad", [Pure]> {
+  let summary = "gradient of slice: grad_output placed at `start` along `axis` in zeros";
+  let arguments = (ins Firn_FloatTensor:$grad_output, I64Attr:$axis, I64Attr:$start);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `axis` $axis `start` $start attr-dict `:` type($grad_output) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_ConcatOp : Firn_Op<"concat", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "operands joined along one static dimension (torch.cat)";
+  let description = [{
+    The operands' shapes agree except at `axis`, which must be static in
+    each; the result's size there is their sum.
+  }];
+  let arguments = (ins Variadic<Firn_FloatTensor>:$inputs, I64Attr:$axis);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $inputs `axis` $axis attr-dict `:` type($inputs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Firn_MatmulOp : Firn_Op<"matmul", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "matrix product, optionally of transposed operands, batched";
   let description = [{
