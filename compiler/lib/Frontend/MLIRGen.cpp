@@ -600,7 +600,7 @@ private:
                      parameter == program.functionParameters.end() ? 0.0
                                                                    : parameter->second);
     }
-    if (name == "flatten" || name == "reshape")
+    if (name == "flatten" || name == "reshape" || name == "unsqueeze" || name == "squeeze")
       return builder.create<ReshapeOp>(loc, type, input);
     if (name == "matmul")
       return matmul(input, emit(*operand("other", 1)), type, loc);

@@ -27,6 +27,7 @@ const std::vector<std::string> &builtinNames() {
     for (const char *name : {"flatten", "reshape", "sum", "mean", "softmax",
                              "log_softmax", "matmul", "transpose",
                              "scaled_dot_product_attention", "narrow", "cat",
+                             "unsqueeze", "squeeze",
                              "mse", "cross_entropy", "l1_loss",
                              "nll_loss", "binary_cross_entropy_with_logits"})
       all.push_back(name);
@@ -69,6 +70,8 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"input", true}, {"dim0", true}, {"dim1", true}}};
   if (name == "narrow")
     return {name, {{"input", true}, {"dim", true}, {"start", true}, {"length", true}}};
+  if (name == "unsqueeze" || name == "squeeze")
+    return {name, {{"input", true}, {"dim", true}}};
   if (name == "cat")
     return {name, {{"tensors", true}, {"dim"}}, 2};
   if (name == "sum" || name == "mean")
@@ -476,6 +479,31 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     std::swap(perm[dims[0]], perm[dims[1]]);
     program.permutations[&call] = perm;
     return ValueType{ast::DType::F32, shape::transpose(x.shape, perm).shape};
+  }
+  if (name == "unsqueeze" || name == "squeeze") {
+    // A reshape that adds or drops a size-1 dimension; the batch stays first.
+    ValueType out = x;
+    if (name == "unsqueeze") {
+      ValueType wider = x;
+      wider.shape.push_back(1); // unsqueeze's dim ranges over the result's rank
+      auto dim = readDim(bound.get("dim"), wider, "'unsqueeze' dim");
+      if (!dim)
+        return std::nullopt;
+      if (*dim == 0 && shape::hasBatch(x.shape))
+        return fail("unsqueeze at 0 would move the batch dimension from the front of " +
+                    str(x));
+      out.shape.insert(out.shape.begin() + *dim, 1);
+    } else {
+      auto dim = readDim(bound.get("dim"), x, "'squeeze' dim");
+      if (!dim)
+        return std::nullopt;
+      if (x.shape[*dim] != 1)
+        return fail("dimension " + std::to_string(*dim) + " of " + str(x) +
+                    " is not of size 1 (torch.squeeze would leave it; firn asks for a "
+                    "dimension that it removes)");
+      out.shape.erase(out.shape.begin() + *dim);
+    }
+    return out;
   }
   if (name == "flatten") {
     shape::Inferred r = shape::flatten(x.shape);
