@@ -91,6 +91,22 @@ MODELS = [
          layers=[("linear", "fc1", (784, 512, True)), ("linear", "fc2", (512, 512, True)),
                  ("linear", "fc3", (512, 10, True))],
          firn_steps=9, torch_steps=12, warmup=2),
+    # A ResNet (bench/models/resnet.firn): its convolutions and classifier for step_flops;
+    # BatchNorm, ReLU and pooling (no FLOPs counted) are in resnet_model().
+    dict(name="resnet", file="resnet.firn", label="ResNet 32-64 ch, 32x32 (b32, SGD-m)",
+         x=(3, 32, 32), y="class10", batch=32, nbatches=4, accumulate=1,
+         opt=("sgd", dict(lr=0.05, momentum=0.9, weight_decay=5e-4)), frozen=[],
+         layers=[("conv", "stem", (3, 32, 3, 1, 1, False, 32, 32)),
+                 ("conv", "b1_conv1", (32, 32, 3, 1, 1, False, 32, 32)),
+                 ("conv", "b1_conv2", (32, 32, 3, 1, 1, False, 32, 32)),
+                 ("conv", "b2_conv1", (32, 64, 3, 2, 1, False, 32, 32)),
+                 ("conv", "b2_conv2", (64, 64, 3, 1, 1, False, 16, 16)),
+                 ("conv", "b2_down", (32, 64, 1, 2, 0, False, 32, 32)),
+                 ("conv", "b3_conv1", (64, 64, 3, 2, 1, False, 16, 16)),
+                 ("conv", "b3_conv2", (64, 64, 3, 1, 1, False, 8, 8)),
+                 ("conv", "b3_down", (64, 64, 1, 2, 0, False, 16, 16)),
+                 ("pool", "pool", 1), ("linear", "fc", (64, 10, True))],
+         firn_steps=6, torch_steps=10, warmup=2),
     # A GPT (bench/models/gpt.firn): "layers" are its products for step_flops; the model
     # itself is gpt_model() below.
     dict(name="gpt", file="gpt.firn", label="GPT 4x256, 4 heads, T128 (b8, AdamW)",
@@ -225,6 +241,39 @@ def gpt_model(m):
     return model, forward
 
 
+def resnet_model(m):
+    """bench/models/resnet.firn in PyTorch: basic blocks, BatchNorm after every
+    convolution (train mode), projection shortcuts, global average pooling."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    mods = {}
+    for kind, name, a in m["layers"]:
+        if kind == "conv":
+            cin, cout, k, s, p, bias, _, _ = a
+            mods[name] = nn.Conv2d(cin, cout, k, stride=s, padding=p, bias=bias)
+            mods[name.replace("conv", "bn") if "conv" in name else name + "_bn"] = \
+                nn.BatchNorm2d(cout)
+        elif kind == "linear":
+            mods[name] = nn.Linear(a[0], a[1], bias=a[2])
+    model = nn.ModuleDict(mods)
+
+    def cbr(name, h, relu=True):
+        bn = name.replace("conv", "bn") if "conv" in name else name + "_bn"
+        h = model[bn](model[name](h))
+        return F.relu(h) if relu else h
+
+    def forward(x):
+        h = cbr("stem", x)
+        h = F.relu(cbr("b1_conv2", cbr("b1_conv1", h), relu=False) + h)
+        h = F.relu(cbr("b2_conv2", cbr("b2_conv1", h), relu=False) + cbr("b2_down", h, False))
+        h = F.relu(cbr("b3_conv2", cbr("b3_conv1", h), relu=False) + cbr("b3_down", h, False))
+        return model["fc"](F.adaptive_avg_pool2d(h, 1).flatten(1))
+    return model, forward
+
+
 def torch_model(m):
     import torch
     import torch.nn as nn
@@ -232,6 +281,8 @@ def torch_model(m):
 
     if "gpt" in m:
         return gpt_model(m)
+    if m["name"] == "resnet":
+        return resnet_model(m)
     torch.manual_seed(0)
     mods = {}
     for kind, name, a in m["layers"]:

@@ -298,6 +298,12 @@ TEST(HalideLowering, ShapesAndReductions) {
                 op + " %x axes [1] : tensor<?x40xf32> -> tensor<?xf32>\n"
                      "  return %y : tensor<?xf32>\n}",
             {random({3, 40}, seed)});
+    // With keepdims (BatchNorm's gradient: [1, C, 1, 1]), the same path.
+    checkOp(std::string("func.func @f(%x: tensor<?x4x5x7xf32>) -> tensor<1x4x1x1xf32> {\n"
+                        "  %y = firn.") +
+                op + " %x axes [0, 2, 3] keepdims : tensor<?x4x5x7xf32> -> tensor<1x4x1x1xf32>\n"
+                     "  return %y : tensor<1x4x1x1xf32>\n}",
+            {image});
   }
   checkOp("func.func @f(%x: tensor<?x9xf32>) -> tensor<f32> {\n"
           "  %y = firn.numel %x axes [0] : tensor<?x9xf32> -> tensor<f32>\n"

@@ -29,7 +29,10 @@ LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
     length *= in.shape[rank - 1 - trailing];
     ++trailing;
   }
-  if (out.rank() != 1 || trailing == 0 || length < kLanes ||
+  // With keepdims the sums are [1, C, 1, 1] (BatchNorm's gradient): the same
+  // vector of sums, read through the kept shape.
+  const bool keep = out.rank() == rank && rank > 1;
+  if ((out.rank() != 1 && !keep) || trailing == 0 || length < kLanes ||
       static_cast<int>(reduced.size()) != rank - 1)
     return failure();
   // partial(l, c) sums lane l of every kLanes-wide chunk of the contiguous
@@ -64,8 +67,17 @@ LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
   Expr total = Halide::cast<float>(Halide::sum(partial(l, c)));
   if (isa<ReduceMeanOp>(op))
     total = total / Halide::cast<float>(product(in.extents, reduced));
-  out.func(c) = total;
-  rootFuncs.push_back({out.func, RootFunc::Kind::LaneSum, partial});
+  Func sums = keep ? Func(out.func.name() + "_sums") : out.func;
+  sums(c) = total;
+  rootFuncs.push_back({sums, RootFunc::Kind::LaneSum, partial});
+  if (keep) {
+    int kept = 0;
+    while (isReduced(kept))
+      ++kept;
+    std::vector<Var> v = makeVars(rank);
+    define(out.func, v, sums(v[kept]));
+    return success();
+  }
   out.stored = true;
   return success();
 }
