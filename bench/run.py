@@ -20,6 +20,9 @@ For each model of bench/models/ the script
        torch.set_num_threads(2) runs W warm-up steps, then S steps timed with
        time.perf_counter; step time = their total / S; peak memory = the child's
        resource.getrusage(RUSAGE_SELF).ru_maxrss (includes the Python + torch baseline);
+       right after its timed steps it measures torch.mm's rate on 512 x 512 (the BLAS
+       rate during that round), printed beside each round and summarized in a second
+       table with each side's best round;
   4. checks correctness: the gradients of the first step (firn's --save-grads) against
      PyTorch's from the same initial values and batches, per tensor
      ||g_firn - g_torch|| / ||g_torch||: OK <= 1e-4, NEAR <= 1e-2 (a ReLU tie, see check()),
@@ -370,7 +373,22 @@ def torch_worker(args):
         step()
     dt = (time.perf_counter() - t0) / S
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"step_s": dt, "rss_kb": rss_kb}))
+    # The BLAS rate right after this round, in this process: a round timed while
+    # OpenBLAS was slow (these hosts swing 30-230 GFLOP/s) shows as such.
+    print(json.dumps({"step_s": dt, "rss_kb": rss_kb, "blas_gflops": blas_rate(torch)}))
+
+
+def blas_rate(torch, n=512, reps=8):
+    """torch.mm's float32 rate on n x n now (best of a few), in GFLOP/s."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b)
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return 2.0 * n ** 3 / best / 1e9
 
 
 def matmul_peak():
@@ -516,7 +534,7 @@ def main():
             subprocess.run([FIRNC, os.path.join(MODELS_DIR, m["file"]), "-o", exe],
                            check=True, env=env)
             compile_s.append(time.perf_counter() - t0)
-        firn_t, torch_t, firn_rss, torch_rss = [], [], [], []
+        firn_t, torch_t, firn_rss, torch_rss, blas = [], [], [], [], []
         for _ in range(args.reps):
             w1, _ = run_firn(exe, d, m, 1)
             wS, rss = run_firn(exe, d, m, m["firn_steps"])
@@ -525,6 +543,7 @@ def main():
             r = run_torch(m, d, "time")
             torch_t.append(r["step_s"])
             torch_rss.append(r["rss_kb"])
+            blas.append(r["blas_gflops"])
         verdict, err = check(m, d, exe)
         fl = step_flops(m)
         row = dict(model=m["label"], firn_ms=1e3 * statistics.median(firn_t),
@@ -532,14 +551,17 @@ def main():
                    firn_all=[1e3 * t for t in firn_t], torch_all=[1e3 * t for t in torch_t],
                    compile_s=compile_s, firn_rss_mb=max(firn_rss) / 1024.0,
                    torch_rss_mb=max(torch_rss) / 1024.0, gflop=fl / 1e9,
-                   check=verdict, err=err)
+                   check=verdict, err=err, firn_best=1e3 * min(firn_t),
+                   torch_best=1e3 * min(torch_t), blas=blas)
         row["ratio"] = row["firn_ms"] / row["torch_ms"]
         row["firn_gflops"] = fl / (row["firn_ms"] / 1e3) / 1e9
         row["torch_gflops"] = fl / (row["torch_ms"] / 1e3) / 1e9
         rows.append(row)
-        print("%s: firn %s ms, PyTorch %s ms, check %s (rel err %.1e)" % (
-            m["name"], " ".join("%.3f" % t for t in row["firn_all"]),
-            " ".join("%.3f" % t for t in row["torch_all"]), verdict, err), flush=True)
+        print("%s: firn %s ms, PyTorch %s ms (BLAS after each PyTorch round: %s GFLOP/s), "
+              "check %s (rel err %.1e)" % (
+                  m["name"], " ".join("%.3f" % t for t in row["firn_all"]),
+                  " ".join("%.3f" % t for t in row["torch_all"]),
+                  " ".join("%.0f" % g for g in blas), verdict, err), flush=True)
 
     print()
     print("| model | firn step ms | PyTorch step ms | firn/PyTorch | firn GFLOP/s (% peak) "
@@ -557,6 +579,14 @@ def main():
                   r["err"]))
     print("\nmedian of %d alternated repetitions; matmul peak %.0f GFLOP/s; work files in %s"
           % (args.reps, peak, work))
+    print()
+    print("| model | firn best ms | PyTorch best ms | firn/PyTorch (best) "
+          "| BLAS GFLOP/s during PyTorch's rounds (min / median / max) |")
+    print("|---|---:|---:|---:|---|")
+    for r in rows:
+        print("| %s | %.3f | %.3f | %.2f | %.0f / %.0f / %.0f |" % (
+            r["model"], r["firn_best"], r["torch_best"], r["firn_best"] / r["torch_best"],
+            min(r["blas"]), statistics.median(r["blas"]), max(r["blas"])))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if any(r["check"] != "OK" for r in rows) else 0
