@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compile time, cold kernel cache (issue 10, item 5): firnc -o on the bench CNN, LeNet-5 and
-# the ResNet and GPT examples (examples/lenet5.firn, resnet.firn, gpt/gpt.firn) and on MLPs of
+# the ResNet and GPT examples (examples/lenet5.firn, resnet.firn, gpt/gpt.firn), a 12-layer GPT
+# of 768 channels and ResNet-18 (bench/compile/models/) and on MLPs of
 # Linear(64, 64) + ReLU layers whose depth doubles (10, 20, 40, 80), each in a fresh cache
 # directory, wall and CPU seconds. Doubling the depth should at most double the time: the
 # blocks share their kernels (compiler/include/firn/Codegen/KernelPartition.h).
@@ -44,5 +45,7 @@ measure cnn bench/models/cnn.firn
 measure lenet5 examples/lenet5.firn
 measure resnet examples/resnet.firn
 measure gpt examples/gpt/gpt.firn
+measure gpt12 bench/compile/models/gpt12.firn
+measure resnet18 bench/compile/models/resnet18.firn
 measure mlp-bench bench/models/mlp.firn
 for n in 10 20 40 80; do measure "mlp-$n" "$(mlp $n)"; done
