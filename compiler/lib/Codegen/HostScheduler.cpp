@@ -132,10 +132,13 @@ void scheduleContraction(Contraction &c, int lanes) {
   c.lhs.compute_root().vectorize(c.k[0], lanes, TailStrategy::GuardWithIf).parallel(c.i);
 }
 
-/// The widest vector of at most 16 lanes that fits in a row of `width`
-/// elements (0: none, or the width is unknown).
-int shortRowVector(int width) {
-  return width >= 16 ? 16 : width >= 8 ? 8 : width >= 4 ? 4 : 0;
+/// The widest vector of 4, 8, ... up to `maxLanes` lanes that fits in a row
+/// of `width` elements (0: none does).
+int widestFitting(int width, int maxLanes) {
+  for (int w = maxLanes; w >= 4; w /= 2)
+    if (width >= w)
+      return w;
+  return 0;
 }
 
 class HostScheduler final : public Scheduler {
@@ -161,13 +164,8 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     auto known = function.rowWidths.find(f.name());
     if (known == function.rowWidths.end() || known->second >= lanes)
       return;
-    width = 0;
-    for (int w = lanes / 2; w >= 4; w /= 2)
-      if (known->second >= w) {
-        width = w;
-        tail = TailStrategy::ShiftInwards;
-        return;
-      }
+    width = widestFitting(known->second, lanes / 2);
+    tail = TailStrategy::ShiftInwards;
   };
   auto scheduleRoot = [&](Halide::Func f, bool reduces) {
     f.compute_root();
@@ -238,7 +236,7 @@ void HostScheduler::schedule(LoweredFunction &function) const {
       // load a gather; the widest vector that fits in a row, its last one
       // shifted inwards to overlap the one before, needs no mask.
       auto known = function.rowWidths.find(f.name());
-      int width = known == function.rowWidths.end() ? 0 : shortRowVector(known->second);
+      int width = known == function.rowWidths.end() ? 0 : widestFitting(known->second, 16);
       f.compute_root().parallel(f.args().back());
       if (width)
         f.vectorize(f.args()[0], width, TailStrategy::ShiftInwards);

@@ -589,7 +589,7 @@ private:
       for (const ast::ExprPtr &element : operand("tensors", 0)->elements)
         parts.push_back(emit(*element));
       return builder.create<ConcatOp>(
-          loc, type, parts, builder.getI64IntegerAttr(program.sliceArgs.at(&call)[0]));
+          loc, type, parts, builder.getI64IntegerAttr(program.dimArgs.at(&call)[0]));
     }
     Value input = emit(*operand("input", 0));
     const ast::Expr *approximate = operand("approximate", 1);
@@ -605,7 +605,7 @@ private:
     if (name == "matmul")
       return matmul(input, emit(*operand("other", 1)), type, loc);
     if (name == "narrow") {
-      const std::vector<int64_t> &args = program.sliceArgs.at(&call);
+      const std::vector<int64_t> &args = program.dimArgs.at(&call);
       return builder.create<SliceOp>(loc, type, input, builder.getI64IntegerAttr(args[0]),
                                      builder.getI64IntegerAttr(args[1]));
     }
@@ -626,11 +626,7 @@ private:
       return builder.create<ReduceMeanOp>(loc, type, input, axes, keep);
     }
     if (name == "softmax" || name == "log_softmax") {
-      int64_t dim = static_cast<int64_t>(operand("dim", 1)->number);
-      if (operand("dim", 1)->kind == ast::ExprKind::Negate)
-        dim = -static_cast<int64_t>(operand("dim", 1)->elements[0]->number);
-      if (dim < 0)
-        dim += type.getRank();
+      int64_t dim = program.dimArgs.at(&call)[0];
       if (name == "softmax")
         return builder.create<SoftmaxOp>(loc, input, dim);
       return builder.create<LogSoftmaxOp>(loc, input, dim);

@@ -399,23 +399,16 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       return std::nullopt;
     }
     Program::Reduction reduction;
-    int64_t rank = static_cast<int64_t>(x.shape.size());
     for (const ast::Expr *e : dims) {
-      auto d = readInt(e, "'" + name + "' dim", diags);
-      if (!d)
+      auto axis = readDim(e, x, "'" + name + "' dim");
+      if (!axis)
         return std::nullopt;
-      if (*d < -rank || *d >= rank) {
-        diags.error(e->loc, "dim " + std::to_string(*d) + " is out of range for " +
-                                str(x));
-        return std::nullopt;
-      }
-      int64_t axis = *d < 0 ? *d + rank : *d;
-      if (std::find(reduction.axes.begin(), reduction.axes.end(), axis) !=
+      if (std::find(reduction.axes.begin(), reduction.axes.end(), *axis) !=
           reduction.axes.end()) {
-        diags.error(e->loc, "dim " + std::to_string(axis) + " appears twice");
+        diags.error(e->loc, "dim " + std::to_string(*axis) + " appears twice");
         return std::nullopt;
       }
-      reduction.axes.push_back(axis);
+      reduction.axes.push_back(*axis);
     }
     std::sort(reduction.axes.begin(), reduction.axes.end());
     if (keepdim) {
@@ -447,28 +440,22 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       return fail("elements [" + std::to_string(*start) + ", " +
                   std::to_string(*start + *length) + ") of dimension " +
                   std::to_string(*dim) + " are not inside " + str(x));
-    program.sliceArgs[&call] = {*dim, *start, *length};
+    program.dimArgs[&call] = {*dim, *start, *length};
     ValueType out = x;
     out.shape[*dim] = *length;
     return out;
   }
   if (name == "transpose") {
     // x.transpose(dim0, dim1): negative dims count from the end.
-    const int64_t rank = static_cast<int64_t>(x.shape.size());
-    std::vector<int64_t> perm(static_cast<size_t>(rank));
+    std::vector<int64_t> perm(x.shape.size());
     std::iota(perm.begin(), perm.end(), 0);
     int64_t dims[2];
     for (int i = 0; i < 2; ++i) {
       const char *param = i ? "dim1" : "dim0";
-      auto d = readInt(bound.get(param), "'transpose' " + std::string(param), diags);
+      auto d = readDim(bound.get(param), x, "'transpose' " + std::string(param));
       if (!d)
         return std::nullopt;
-      if (*d < -rank || *d >= rank) {
-        diags.error(bound.get(param)->loc, "dim " + std::to_string(*d) +
-                                               " is out of range for " + str(x));
-        return std::nullopt;
-      }
-      dims[i] = *d < 0 ? *d + rank : *d;
+      dims[i] = *d;
     }
     if ((dims[0] == 0 || dims[1] == 0) && dims[0] != dims[1] &&
         shape::hasBatch(x.shape)) {
@@ -512,16 +499,10 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     return ValueType{ast::DType::F32, r.shape};
   }
   if (name == "softmax" || name == "log_softmax") {
-    auto dim = readInt(bound.get("dim"), "'" + name + "' dim", diags);
+    auto dim = readDim(bound.get("dim"), x, "'" + name + "' dim");
     if (!dim)
       return std::nullopt;
-    int64_t rank = static_cast<int64_t>(x.shape.size());
-    if (*dim < -rank || *dim >= rank) {
-      diags.error(bound.get("dim")->loc,
-                  "dim " + std::to_string(*dim) + " is out of range for " +
-                      str(x));
-      return std::nullopt;
-    }
+    program.dimArgs[&call] = {*dim};
     return x;
   }
   // reshape(x, [N, -1, ...])
@@ -910,7 +891,7 @@ std::optional<int64_t> Sema::readDim(const ast::Expr *expr, const ValueType &x,
     return std::nullopt;
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   if (*d < -rank || *d >= rank) {
-    diags.error(expr->loc, what + " " + std::to_string(*d) + " is out of range for " + str(x));
+    diags.error(expr->loc, "dim " + std::to_string(*d) + " is out of range for " + str(x));
     return std::nullopt;
   }
   return *d < 0 ? *d + rank : *d;
@@ -955,7 +936,7 @@ std::optional<ValueType> Sema::catType(const ast::Expr &call, const BoundArgs &b
     }
     out.shape[dim] += part.shape[dim];
   }
-  program.sliceArgs[&call] = {dim};
+  program.dimArgs[&call] = {dim};
   return out;
 }
 

@@ -195,9 +195,10 @@ struct Program {
   /// For each `transpose(x, d0, d1)` and `name.T`: the permutation (the
   /// name's value itself is found by the name without `.T`).
   std::unordered_map<const ast::Expr *, std::vector<int64_t>> permutations;
-  /// For each `narrow(x, dim, start, length)`: {dim, start, length}; for
-  /// each `cat([...], dim)`: {dim}; dims nonnegative.
-  std::unordered_map<const ast::Expr *, std::vector<int64_t>> sliceArgs;
+  /// The integer arguments of calls whose dimensions Sema resolves (dims
+  /// nonnegative): `narrow(x, dim, start, length)`: {dim, start, length};
+  /// `cat([...], dim)`, `softmax(x, dim)`, `log_softmax(x, dim)`: {dim}.
+  std::unordered_map<const ast::Expr *, std::vector<int64_t>> dimArgs;
   /// For each call of a Sequential: the type after each of its layers.
   std::unordered_map<const ast::Expr *, std::vector<ValueType>> sequenceTypes;
 
