@@ -9,6 +9,10 @@
 
 #include "firn/Runtime/Buffers.h"
 
+#include "firn/Runtime/HalideErrors.h"
+
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -46,6 +50,114 @@ extern "C" int firn_describe_buffer(int dtype, int rank, const int64_t *shape,
 
 namespace firn::runtime {
 
+namespace {
+/// `t` described with its device copy and flags; false if it cannot be
+/// described (which a tensor with a device copy always can: a kernel took
+/// it).
+bool describeWithDevice(const HostTensor &t, HalideBuffer &out) {
+  if (firn_describe_buffer(t.dtype, static_cast<int>(t.shape.size()),
+                           t.shape.data(), const_cast<void *>(t.data()),
+                           &out.buffer, out.dims) != 0)
+    return false;
+  attachDevice(t, out.buffer);
+  return true;
+}
+} // namespace
+
+void attachDevice(const HostTensor &tensor, halide_buffer_t &buffer) {
+  buffer.device = tensor.device.handle;
+  buffer.device_interface = tensor.device.interface;
+  buffer.flags = (tensor.device.hostDirty ? halide_buffer_flag_host_dirty : 0) |
+                 (tensor.device.deviceDirty ? halide_buffer_flag_device_dirty : 0);
+}
+
+void takeDevice(HostTensor &tensor, const halide_buffer_t &buffer) {
+  tensor.device.handle = buffer.device;
+  tensor.device.interface = buffer.device_interface;
+  tensor.device.hostDirty = buffer.device && (buffer.flags & halide_buffer_flag_host_dirty);
+  tensor.device.deviceDirty =
+      buffer.device && (buffer.flags & halide_buffer_flag_device_dirty);
+}
+
+HostTensor::HostTensor(const HostTensor &other)
+    : dtype(other.dtype), shape(other.shape) {
+  other.syncToHost();
+  f32 = other.f32;
+  i64 = other.i64;
+}
+
+HostTensor::HostTensor(HostTensor &&other) noexcept
+    : dtype(other.dtype), shape(std::move(other.shape)), f32(std::move(other.f32)),
+      i64(std::move(other.i64)), device(other.device) {
+  other.device = DeviceCopy();
+}
+
+HostTensor &HostTensor::operator=(const HostTensor &other) {
+  if (this == &other)
+    return *this;
+  other.syncToHost();
+  releaseDevice(/*discard=*/true);
+  dtype = other.dtype;
+  shape = other.shape;
+  f32 = other.f32;
+  i64 = other.i64;
+  return *this;
+}
+
+HostTensor &HostTensor::operator=(HostTensor &&other) noexcept {
+  if (this == &other)
+    return *this;
+  releaseDevice(/*discard=*/true);
+  dtype = other.dtype;
+  shape = std::move(other.shape);
+  f32 = std::move(other.f32);
+  i64 = std::move(other.i64);
+  device = other.device;
+  other.device = DeviceCopy();
+  return *this;
+}
+
+HostTensor::~HostTensor() { releaseDevice(/*discard=*/true); }
+
+void HostTensor::syncToHost() const {
+  if (!device.handle || !device.deviceDirty)
+    return;
+  HalideBuffer described;
+  int status = -1;
+  if (describeWithDevice(*this, described) && device.interface)
+    status = device.interface->copy_to_host(nullptr, &described.buffer);
+  if (status != 0) {
+    std::string said = takeHalideErrors();
+    std::fprintf(stderr,
+                 "error: cannot copy a tensor of shape %s from the GPU "
+                 "(Halide error %d%s%s)\n",
+                 shapeString(shape).c_str(), status, said.empty() ? "" : ": ",
+                 said.c_str());
+    std::exit(1);
+  }
+  device.deviceDirty = false;
+}
+
+void HostTensor::hostWritten() {
+  if (!device.handle)
+    return;
+  syncToHost();
+  device.hostDirty = true;
+}
+
+void HostTensor::releaseDevice(bool discard) {
+  if (!device.handle)
+    return;
+  if (!discard)
+    syncToHost();
+  HalideBuffer described;
+  if (describeWithDevice(*this, described) && device.interface) {
+    described.buffer.flags = 0;
+    device.interface->device_free(nullptr, &described.buffer);
+  }
+  device = DeviceCopy();
+}
+
 HostTensor HostTensor::zeros(firn_dtype dtype, std::vector<int64_t> shape) {
   HostTensor t;
   t.dtype = dtype;
@@ -76,6 +188,7 @@ const void *HostTensor::data() const {
 }
 
 TensorData HostTensor::toTensorData() const {
+  syncToHost();
   return dtype == FIRN_F32 ? TensorData::fromFloats(shape, f32)
                            : TensorData::fromInt64s(shape, i64);
 }

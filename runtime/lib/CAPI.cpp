@@ -23,6 +23,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace firn::runtime;
@@ -241,7 +242,7 @@ bool findTensor(firn_session &session, const char *name, int &index,
             "' has no parameter or buffer named '" + name + "'";
     return false;
   }
-  const HostTensor &t = session.state->tensor(index);
+  const HostTensor &t = std::as_const(*session.state).tensor(index);
   bytes = t.numel() * (t.dtype == FIRN_F32 ? 4 : 8);
   return true;
 }
@@ -249,7 +250,7 @@ bool findTensor(firn_session &session, const char *name, int &index,
 /// The message for a buffer size that does not match state `index`.
 std::string sizeMismatch(const firn_session &session, int index, int64_t bytes,
                          const char *argument, int64_t given) {
-  const HostTensor &t = session.state->tensor(index);
+  const HostTensor &t = std::as_const(*session.state).tensor(index);
   return std::string("'") + session.state->stateDesc(index).name + "' is " +
          dtypeString(t.dtype) + " " + shapeString(t.shape) + ", " +
          std::to_string(bytes) + " bytes, but " + argument + " is " +
@@ -295,6 +296,8 @@ firn_session *firn_create(const firn_model_desc *model, uint64_t seed) {
                         "NULL)";
     } else if (!validateModel(*model, error)) {
       session->broken = "the compiled model table is malformed: " + error;
+    } else if (usesDevice(*model) && !loadCudaDriver(error)) {
+      session->broken = error;
     } else {
       session->state = std::make_unique<ModelState>(*model);
       session->state->initialize(seed);
@@ -444,7 +447,7 @@ int firn_get_tensor(firn_session *session, const char *name, void *dst,
       return false;
     }
     if (bytes)
-      std::memcpy(dst, session->state->tensor(index).data(), bytes);
+      std::memcpy(dst, std::as_const(*session->state).tensor(index).data(), bytes);
     return true;
   });
 }

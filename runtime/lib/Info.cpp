@@ -49,6 +49,7 @@ std::string argLine(const char *role, const char *name, const firn_port *p) {
 
 std::string modelInfo(const firn_model_desc &d) {
   std::string out = std::string("model ") + d.name + "\n";
+  out += std::string("target ") + (d.target ? d.target : "host") + "\n";
   size_t width = 0, shapeWidth = 0;
   for (int s = 0; s < d.num_states; ++s) {
     width = std::max(width, std::string(d.states[s].name).size());

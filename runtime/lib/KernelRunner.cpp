@@ -7,6 +7,14 @@
 // match: once every function has run, a call allocates nothing. Messages
 // are built only on failure.
 //
+// On a GPU binary every tensor a kernel takes keeps the device copy Halide
+// made for it (Buffers.h): the descriptions are refilled from the tensors'
+// DeviceCopy before a call and read back after it. Arguments come from the
+// host (a batch) and are uploaded at every call; outputs and temporaries
+// are overwritten, so their old contents are never uploaded; results are
+// copied down after the call (a loss, predictions: the caller reads them);
+// state stays on the device.
+//
 //===----------------------------------------------------------------------===//
 
 #include "firn/Runtime/Trainer.h"
@@ -14,6 +22,7 @@
 #include "firn/Runtime/HalideErrors.h"
 
 #include <algorithm>
+#include <dlfcn.h>
 #include <memory>
 
 namespace firn::runtime {
@@ -53,8 +62,45 @@ std::string portName(const ModelState &model, const firn_function_desc &fn,
 
 } // namespace
 
-KernelRunner::KernelRunner(ModelState &state) : model(state) {
+KernelRunner::KernelRunner(ModelState &state)
+    : model(state), device(usesDevice(state.desc())) {
   scratch.resize(state.size());
+}
+
+void KernelRunner::keepDeviceCopies(Workspace &ws, int numPorts) {
+  for (int slot = 0; slot < numPorts; ++slot) {
+    HostTensor *tensor = ws.tensors[slot];
+    const halide_buffer_t &buffer = ws.buffers[slot].buffer;
+    // A tensor passed twice (the same batch as two arguments) keeps the
+    // copy of its first port; a second one made for it is freed.
+    bool repeated = false;
+    for (int earlier = 0; earlier < slot && !repeated; ++earlier)
+      repeated = ws.tensors[earlier] == tensor;
+    if (!repeated) {
+      takeDevice(*tensor, buffer);
+    } else if (buffer.device && buffer.device != tensor->device.handle) {
+      HostTensor stray;
+      stray.dtype = tensor->dtype;
+      stray.shape = tensor->shape;
+      takeDevice(stray, buffer);
+      stray.releaseDevice(/*discard=*/true);
+    }
+  }
+}
+
+bool loadCudaDriver(std::string &error) {
+  // Loaded with its symbols global: Halide's CUDA runtime looks for cuInit
+  // among the loaded symbols before it tries to open "libcuda.so" itself
+  // (which only a development package provides).
+  for (const char *name : {"libcuda.so.1", "libcuda.so"})
+    if (dlopen(name, RTLD_NOW | RTLD_GLOBAL))
+      return true;
+  const char *why = dlerror();
+  error = std::string("this binary runs its kernels on an NVIDIA GPU (firnc "
+                      "--target=cuda), and no CUDA driver was found (") +
+          (why ? why : "libcuda.so.1") +
+          "); run it where one is installed, or build it with --target=host";
+  return false;
 }
 
 KernelRunner::Workspace &KernelRunner::workspace(const firn_function_desc &fn) {
@@ -64,6 +110,7 @@ KernelRunner::Workspace &KernelRunner::workspace(const firn_function_desc &fn) {
     ws.temps.resize(fn.num_temps);
     ws.buffers.reset(new HalideBuffer[numPorts]);
     ws.pointers.resize(numPorts);
+    ws.tensors.resize(numPorts);
   }
   return ws;
 }
@@ -78,7 +125,18 @@ bool KernelRunner::call(const firn_function_desc &fn,
     if (firn_describe_buffer(tensor.dtype, static_cast<int>(tensor.shape.size()),
                              tensor.shape.data(), tensor.data(),
                              &buffers[slot].buffer, buffers[slot].dims) == 0) {
-      ws.pointers[slot] = &buffers[slot].buffer;
+      halide_buffer_t &buffer = buffers[slot].buffer;
+      ws.pointers[slot] = &buffer;
+      ws.tensors[slot] = &tensor;
+      if (device) {
+        if (input && port.state < 0)
+          tensor.syncToHost(); // (A result passed back in.)
+        attachDevice(tensor, buffer);
+        if (!input)
+          buffer.flags = 0; // Overwritten: nothing to upload.
+        else if (port.state < 0 || !tensor.device.handle)
+          buffer.flags = halide_buffer_flag_host_dirty; // The host's value.
+      }
       return true;
     }
     // For the message.
@@ -90,7 +148,7 @@ bool KernelRunner::call(const firn_function_desc &fn,
     const firn_port &port = fn.inputs[i];
     HostTensor *tensor;
     if (port.state >= 0) {
-      tensor = &model.tensor(port.state);
+      tensor = &model.kernelTensor(port.state);
     } else {
       if (port.index >= static_cast<int>(args.size()) || !args[port.index]) {
         error = "no value for " + portName(model, fn, port, true);
@@ -119,7 +177,7 @@ bool KernelRunner::call(const firn_function_desc &fn,
     HostTensor *tensor;
     if (port.state >= 0) {
       tensor = &scratch[port.state];
-      const HostTensor &current = model.tensor(port.state);
+      const HostTensor &current = model.kernelTensor(port.state);
       // (A default scratch tensor has the shape of a scalar but no storage:
       // compare the storage too.)
       size_t stored = tensor->dtype == FIRN_F32 ? tensor->f32.size()
@@ -153,6 +211,8 @@ bool KernelRunner::call(const firn_function_desc &fn,
   }
 
   int status = fn.call(ws.pointers.data());
+  if (device)
+    keepDeviceCopies(ws, fn.num_inputs + fn.num_outputs + fn.num_temps);
   if (status != 0) {
     const std::string said = takeHalideErrors();
     error = std::string("kernel ") + fn.name + " failed with Halide error " +
@@ -173,10 +233,14 @@ bool KernelRunner::call(const firn_function_desc &fn,
     const firn_port &port = fn.outputs[o];
     if (port.state < 0)
       continue;
-    HostTensor &current = model.tensor(port.state);
+    HostTensor &current = model.kernelTensor(port.state);
     current.f32.swap(scratch[port.state].f32);
     current.i64.swap(scratch[port.state].i64);
+    std::swap(current.device, scratch[port.state].device);
   }
+  if (device)
+    for (HostTensor &result : results)
+      result.syncToHost();
   return true;
 }
 

@@ -322,6 +322,13 @@ int runMain(int argc, char **argv, const firn_model_desc *model) {
     std::fputs(helpText(cl.program, cl.command).c_str(), stdout);
     return kSuccess;
   }
+  // A GPU binary's commands that run kernels need the driver: say so once,
+  // before any data is read.
+  if (usesDevice(*model) && cl.command != Command::Info &&
+      !loadCudaDriver(error)) {
+    std::fprintf(stderr, "%s: error: %s\n", program.c_str(), error.c_str());
+    return kUserError;
+  }
   Driver driver(*model, cl);
   if (!driver.run(error)) {
     std::fflush(stdout);

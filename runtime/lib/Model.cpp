@@ -30,7 +30,21 @@ bool isOptimizerStateName(const std::string &name) {
 
 ModelState::~ModelState() { releaseCachedKernelMemory(); }
 
+// Halide's runtime, in a binary that has one (every compiled model; not the
+// runtime's unit tests).
+extern "C" int halide_reuse_device_allocations(void *user_context, bool)
+    __attribute__((weak));
+
+bool usesDevice(const firn_model_desc &desc) {
+  return desc.target && std::string(desc.target) == "cuda";
+}
+
 ModelState::ModelState(const firn_model_desc &desc) : model(desc) {
+  // A kernel's own intermediate buffers on a GPU come from a pool that
+  // keeps freed device blocks for the next call (as halide_malloc does on
+  // the host: Allocator.h), instead of a cuMemAlloc per buffer per call.
+  if (usesDevice(desc) && halide_reuse_device_allocations)
+    halide_reuse_device_allocations(nullptr, true);
   tensors.reserve(desc.num_states);
   for (int s = 0; s < desc.num_states; ++s) {
     const firn_state_desc &state = desc.states[s];
@@ -52,7 +66,7 @@ void ModelState::initialize(uint64_t seed) {
   extraMetadata.clear();
   for (int s = 0; s < size(); ++s) {
     const firn_state_desc &state = model.states[s];
-    HostTensor &t = tensors[s];
+    HostTensor &t = tensor(s);
     size_t n = static_cast<size_t>(t.numel());
     hasValue[s] = true;
     switch (state.init) {

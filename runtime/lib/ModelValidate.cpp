@@ -115,6 +115,12 @@ bool validateModel(const firn_model_desc &desc, std::string &error) {
             "accumulate)";
     return false;
   }
+  if (desc.target && std::string(desc.target) != "host" &&
+      std::string(desc.target) != "cuda") {
+    error = std::string("the model table names an unknown target '") +
+            desc.target + "'";
+    return false;
+  }
   std::set<std::string> names;
   for (int s = 0; s < desc.num_states; ++s) {
     const firn_state_desc &state = desc.states[s];

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <limits>
 #include <set>
+#include <utility>
 
 namespace firn::runtime {
 
@@ -531,7 +532,7 @@ bool ScheduleRunner::init(ModelState &state, std::string &error) {
       int index = d.lr_states ? d.lr_states[g] : -1;
       if (index < 0 || index >= state.size() ||
           state.stateDesc(index).dtype != FIRN_F32 ||
-          state.tensor(index).numel() != 1) {
+          std::as_const(state).tensor(index).numel() != 1) {
         error = "schedule '" + s.name() + "': group " + std::to_string(g) +
                 " has no scalar float32 lr buffer";
         return false;

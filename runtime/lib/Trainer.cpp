@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace firn::runtime {
 
@@ -640,7 +641,7 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       record.emplace_back(lrColumns[i].second,
                           i < usedRates.size()
                               ? double(usedRates[i])
-                              : double(state.tensor(lrColumns[i].first).f32[0]));
+                              : double(std::as_const(state).tensor(lrColumns[i].first).f32[0]));
   };
   // Evaluates (when there is evaluation data) and writes a record for each
   // of `epochs` after the optimizer step that finished them.
@@ -735,7 +736,7 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
     if (!fused && !zeroGrad(runner, error))
       return fail();
     for (size_t i = 0; i < restored.size(); ++i)
-      before[i] = state.tensor(restored[i]);
+      before[i] = std::as_const(state).tensor(restored[i]);
     double lossSum = 0;
     int64_t stepSamples = 0;
     for (int64_t k = 0; k < accumulate; ++k, ++micro) {
@@ -811,7 +812,7 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       return fail();
     usedRates.clear();
     for (const auto &lr : lrColumns)
-      usedRates.push_back(state.tensor(lr.first).f32[0]);
+      usedRates.push_back(std::as_const(state).tensor(lr.first).f32[0]);
     result.steps = step;
     result.loss = stepLoss;
     progress.step(step, (micro - 1 - start) / perEpoch + 1, result.loss,

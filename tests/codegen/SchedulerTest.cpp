@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include "llvm/ADT/STLExtras.h"
+
 #include <set>
 
 using namespace firn;
@@ -105,6 +107,85 @@ TEST(Scheduler, EachTargetGetsItsSchedulerOrAClearError) {
 
   auto cuda = codegen::makeScheduler(
       Halide::get_host_target().with_feature(Halide::Target::CUDA), error);
-  EXPECT_FALSE(cuda);
+  ASSERT_TRUE(cuda) << error;
+  EXPECT_STREQ(cuda->name(), "cuda");
+
+  auto openCL = codegen::makeScheduler(
+      Halide::get_host_target().with_feature(Halide::Target::OpenCL), error);
+  EXPECT_FALSE(openCL);
   EXPECT_NE(error.find("no scheduler for the GPU target"), std::string::npos) << error;
+}
+
+namespace {
+/// Whether `definition`'s loops include a GPU block and a GPU thread loop.
+bool runsOnTheGpu(const Halide::Internal::Definition &definition) {
+  bool blocks = false, threads = false;
+  for (const Halide::Internal::Dim &dim : definition.schedule().dims()) {
+    blocks |= dim.for_type == Halide::Internal::ForType::GPUBlock;
+    threads |= dim.for_type == Halide::Internal::ForType::GPUThread;
+  }
+  return blocks && threads;
+}
+
+/// Whether every definition of `f` (pure and updates) runs on the GPU.
+bool everyDefinitionOnTheGpu(const Halide::Func &f) {
+  if (!runsOnTheGpu(f.function().definition()))
+    return false;
+  for (const Halide::Internal::Definition &update : f.function().updates())
+    if (!runsOnTheGpu(update))
+      return false;
+  return true;
+}
+} // namespace
+
+TEST(Scheduler, TheCudaSchedulePutsEveryKernelOnTheGpu) {
+  // Every kind of work: products and convolutions (maxpool2d: also a
+  // padded copy and a window argmax), statistics and a lane sum
+  // (batchnorm2d), a scatter (embedding), batched products and softmax
+  // (attention).
+  using Kind = codegen::RootFunc::Kind;
+  std::set<Kind> seen;
+  const Halide::Target cuda = Halide::get_host_target()
+                                  .with_feature(Halide::Target::CUDA)
+                                  .with_feature(Halide::Target::CUDACapability75);
+  for (const char *stem : {"maxpool2d", "batchnorm2d", "embedding", "attention"}) {
+    SCOPED_TRACE(stem);
+    mlir::MLIRContext context;
+    firn::testing::CompiledModel compiled;
+    codegen::LoweredFunction fn = lowerTrainStep(stem, context, compiled);
+    ASSERT_FALSE(fn.funcs.empty());
+    std::string error;
+    ASSERT_TRUE(mlir::succeeded(codegen::scheduleForTarget(fn, cuda, error))) << error;
+    for (const codegen::RootFunc &root : fn.rootFuncs) {
+      seen.insert(root.kind);
+      if (root.kind != Kind::LaneSum) {
+        EXPECT_TRUE(everyDefinitionOnTheGpu(root.func)) << root.func.name();
+        continue;
+      }
+      // One block per sum, its lanes the block's threads.
+      auto hasLoop = [](const Halide::Func &f, Halide::Internal::ForType type) {
+        return llvm::any_of(f.function().definition().schedule().dims(),
+                            [&](const auto &dim) { return dim.for_type == type; });
+      };
+      EXPECT_TRUE(hasLoop(root.func, Halide::Internal::ForType::GPUBlock)) << root.func.name();
+      EXPECT_TRUE(hasLoop(root.partial, Halide::Internal::ForType::GPUThread))
+          << root.partial.name();
+    }
+    for (const codegen::Contraction &c : fn.contractions) {
+      EXPECT_TRUE(everyDefinitionOnTheGpu(c.result)) << c.result.name();
+      // The accumulators are registers of the thread.
+      EXPECT_EQ(c.acc.function().schedule().memory_type(), Halide::MemoryType::Register)
+          << c.acc.name();
+    }
+    for (const Halide::Func &f : fn.funcs)
+      EXPECT_TRUE(everyDefinitionOnTheGpu(f)) << f.name();
+    // And Halide accepts the schedule for CUDA (no race, no host loop it
+    // cannot offload): the module lowers, PTX and all.
+    std::vector<Halide::Argument> arguments(fn.params.begin(), fn.params.end());
+    EXPECT_NO_THROW(fn.pipeline().compile_to_module(arguments, "k", cuda));
+  }
+  for (Kind kind : {Kind::Copy, Kind::Reduction, Kind::LaneSum, Kind::WindowArgmax,
+                    Kind::Scatter})
+    EXPECT_TRUE(seen.count(kind)) << "no model above has root Funcs of kind "
+                                  << static_cast<int>(kind);
 }

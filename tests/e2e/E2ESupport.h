@@ -25,6 +25,17 @@
 
 namespace firn::e2e {
 
+/// `relative` in the source tree the tests read models, data and fixtures
+/// from: $FIRN_TEST_SOURCE_DIR when set (a copy of the repository on
+/// another machine: tests/gpu/run.sh), else the tree they were built from.
+inline std::string sourcePath(const std::string &relative) {
+  const char *root = std::getenv("FIRN_TEST_SOURCE_DIR");
+  return std::string(root && *root ? root : FIRN_SOURCE_DIR) + "/" + relative;
+}
+#define FIRN_FIXTURES_DIR (firn::e2e::sourcePath("tests/fixtures"))
+#define FIRN_EXAMPLES_DIR (firn::e2e::sourcePath("examples"))
+#define FIRN_E2E_MODELS (firn::e2e::sourcePath("tests/e2e/models"))
+
 /// A directory of this test process's own (each ctest case is a process).
 inline std::string tempDir() {
   static std::string dir = [] {
@@ -53,18 +64,42 @@ inline std::string readBytes(const std::string &path) {
   return bytes.str();
 }
 
-/// Compiles a .firn file into an executable named `stem`, once per process.
-inline std::string compileModel(const std::string &firn, const std::string &stem) {
+/// The target the golden tests build their binaries for: $FIRN_TEST_TARGET
+/// ("host" or "cuda"; tests/gpu/run.sh sets "cuda"), "host" by default.
+inline std::string testTarget() {
+  const char *target = std::getenv("FIRN_TEST_TARGET");
+  return target && *target ? target : "host";
+}
+
+/// Compiles a .firn file into an executable named `stem` for `target`
+/// (default testTarget()), once per process. With $FIRN_TEST_BINARIES set,
+/// the executables are kept in <that>/<target>/<stem>, and one already
+/// there is used as it is: the GPU machine, which has none of firnc's
+/// libraries, runs binaries built on this one (tests/gpu/run.sh).
+inline std::string compileModel(const std::string &firn, const std::string &stem,
+                                std::string target = "") {
+  if (target.empty())
+    target = testTarget();
   static std::map<std::string, std::string> compiled;
-  auto it = compiled.find(stem);
+  auto it = compiled.find(target + "/" + stem);
   if (it != compiled.end())
     return it->second;
-  std::string binary = tempDir() + "/" + stem;
+  const char *kept = std::getenv("FIRN_TEST_BINARIES");
+  std::string dir = kept && *kept ? std::string(kept) + "/" + target
+                    : target == "host" ? tempDir()
+                                       : tempDir() + "/" + target;
+  std::string binary = dir + "/" + stem;
+  if (kept && *kept && access(binary.c_str(), X_OK) == 0) {
+    compiled[target + "/" + stem] = binary;
+    return binary;
+  }
   std::string output;
-  int code = run(std::string(FIRNC) + " " + firn + " -o " + binary, output);
+  int code = run("mkdir -p " + dir + " && " + std::string(FIRNC) + " " + firn +
+                     (target == "host" ? "" : " --target=" + target) + " -o " + binary,
+                 output);
   EXPECT_EQ(code, 0) << output;
   if (code == 0)
-    compiled[stem] = binary;
+    compiled[target + "/" + stem] = binary;
   return binary;
 }
 

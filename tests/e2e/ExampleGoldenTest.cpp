@@ -38,7 +38,8 @@ struct Example {
   const char *stem;    ///< examples/<stem>.firn
   const char *inputs;  ///< Under `data` (default examples/data/).
   const char *targets;
-  const char *data = nullptr; ///< The inputs' directory, if not examples/data/.
+  /// The inputs' directory in the source tree, if not examples/data/.
+  const char *data = nullptr;
 };
 
 class ExampleGolden : public ::testing::TestWithParam<Example> {};
@@ -138,8 +139,7 @@ TEST_P(ExampleGolden, TrainsLikeItsPyTorchTwin) {
       init.tensors[key.substr(5)] = tensor;
   ASSERT_TRUE(writeSafetensors(dir + "/init.safetensors", init, error)) << error;
 
-  std::string data = example.data ? std::string(example.data)
-                                  : std::string(FIRN_EXAMPLES_DIR) + "/data/";
+  std::string data = sourcePath(example.data ? example.data : "examples/data/");
   if (fixture.metadata.count("layout") &&
       fixture.metadata.at("layout") == "teacher_forced") {
     trainTeacherForced(binary, dir, data, example, fixture);
@@ -198,7 +198,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Example{"lenet5", "lenet_train_x.npy", "digits_train_y.npy"},
                       Example{"resnet", "lenet_train_x.npy", "digits_train_y.npy"},
                       Example{"gpt", "gpt_train_x.npy", "gpt_train_y.npy",
-                              FIRN_FIXTURES_DIR "/examples/"}),
+                              "tests/fixtures/examples/"}),
     [](const ::testing::TestParamInfo<Example> &info) {
       return std::string(info.param.stem);
     });

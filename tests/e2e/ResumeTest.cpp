@@ -79,6 +79,51 @@ std::string writeData(const std::string &name, int64_t rows, int64_t features,
   return " --x " + base + "_x.npy --y " + base + "_y.npy";
 }
 
+TEST(Resume, ACheckpointMovesBetweenTheCpuAndTheGpu) {
+  // On the GPU machine (FIRN_TEST_TARGET=cuda, tests/gpu/run.sh): 4 steps
+  // on the CPU, 4 more on the GPU from its checkpoint, 4 more on the CPU
+  // from that one, against 12 steps on the CPU; the formats are the same,
+  // the numbers within float32 rounding (the GPU's products sum in the same
+  // order, but its compiler may contract a * b + c into one rounding).
+  if (testTarget() == "host")
+    GTEST_SKIP() << "needs FIRN_TEST_TARGET=cuda and a GPU";
+  std::string gpu = compile("resume");
+  std::string cpu = compileModel(std::string(FIRN_E2E_MODELS) + "/resume.firn",
+                                 "resume", "host");
+  std::string data = writeData("moves", 24, 4, 3), output;
+  std::string common = " train" + data + " --batch-size 4 --shuffle --seed 9 --steps 4";
+  std::string dir = tempDir() + "/moves-";
+  ASSERT_EQ(run(cpu + common + " --save " + dir + "cpu1.safetensors", output), 0) << output;
+  ASSERT_EQ(run(gpu + common + " --init " + dir + "cpu1.safetensors --save " + dir +
+                    "gpu2.safetensors",
+                output),
+            0)
+      << output;
+  ASSERT_EQ(run(cpu + common + " --init " + dir + "gpu2.safetensors --save " + dir +
+                    "cpu3.safetensors",
+                output),
+            0)
+      << output;
+  ASSERT_EQ(run(cpu + " train" + data + " --batch-size 4 --shuffle --seed 9 --steps 12 --save " +
+                    dir + "straight.safetensors",
+                output),
+            0)
+      << output;
+  SafetensorsFile moved, straight;
+  std::string error;
+  ASSERT_TRUE(readSafetensors(dir + "cpu3.safetensors", moved, error)) << error;
+  ASSERT_TRUE(readSafetensors(dir + "straight.safetensors", straight, error)) << error;
+  EXPECT_EQ(moved.metadata.at("step"), "12");
+  ASSERT_EQ(moved.tensors.size(), straight.tensors.size());
+  for (const auto &[name, tensor] : straight.tensors) {
+    ASSERT_TRUE(moved.tensors.count(name)) << name;
+    if (tensor.dtype == DType::F32)
+      expectClose(moved.tensors.at(name), tensor, name);
+    else
+      EXPECT_EQ(moved.tensors.at(name).bytes, tensor.bytes) << name;
+  }
+}
+
 TEST(Resume, SplitRunIsByteIdenticalToOneRun) {
   std::string binary = compile("resume");
   std::string data = writeData("resume", 24, 4, 3), output;

@@ -264,14 +264,8 @@ TEST_F(CAPITest, TrainStepIsOneStepOfTheBinarysLoop) {
   // The same two steps through train() (what `model train` runs) and
   // through the C API give the same bits.
   Dataset data;
-  DatasetSpec spec;
-  bool hasTarget;
   std::string error;
-  ASSERT_TRUE(dataSpecOf(kLinreg, spec, hasTarget, error)) << error;
-  TensorData x = TensorData::fromFloats({4, 2}, kX);
-  TensorData y = TensorData::fromFloats({4, 1}, kY);
-  ASSERT_TRUE(Dataset::fromTensors(x, "x", &y, "y", spec, data, error))
-      << error;
+  ASSERT_TRUE(linregData(data, error)) << error;
   ModelState state(kLinreg);
   state.initialize(7);
   std::FILE *progress = std::tmpfile();

@@ -8,10 +8,14 @@
 
 #include "FakeModel.h"
 
+#include "firn/Runtime/Trainer.h"
+
 #include <HalideRuntime.h>
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 
 namespace firn::fake {
@@ -265,6 +269,97 @@ const firn_function_desc kClfEval = {"eval_loss", 3,           kClfEvalIn,
 const firn_state_desc kClfStates[] = {
     stateDesc("scale", FIRN_STATE_PARAM, 1, {1}, FIRN_INIT_LOAD)};
 
+//===----------------------------------------------------------------------===//
+// A fake device, and linreg on it
+//===----------------------------------------------------------------------===//
+
+int fakeMalloc(void *, halide_buffer_t *b, const halide_device_interface_t *) {
+  size_t bytes = b->size_in_bytes();
+  void *memory = std::malloc(bytes ? bytes : 1);
+  std::memset(memory, 0xFF, bytes);
+  b->device = reinterpret_cast<uint64_t>(memory);
+  b->device_interface = fakeDeviceInterface();
+  ++fakeDevice.mallocs;
+  ++fakeDevice.live;
+  return 0;
+}
+
+int fakeFree(void *, halide_buffer_t *b) {
+  EXPECT_NE(b->device, 0u);
+  EXPECT_EQ(b->device_interface, fakeDeviceInterface());
+  std::free(reinterpret_cast<void *>(b->device));
+  b->device = 0;
+  b->device_interface = nullptr;
+  ++fakeDevice.frees;
+  --fakeDevice.live;
+  return 0;
+}
+
+int fakeCopyToHost(void *, halide_buffer_t *b) {
+  if (b->host_dirty() || !b->host)
+    return -1;
+  std::memcpy(b->host, reinterpret_cast<void *>(b->device), b->size_in_bytes());
+  b->set_device_dirty(false);
+  ++fakeDevice.downloads;
+  return 0;
+}
+
+/// What a GPU pipeline does with its buffers before the kernel runs.
+int prepare(halide_buffer_t *b, bool input) {
+  if (!b->device)
+    fakeMalloc(nullptr, b, nullptr);
+  if (!input)
+    return 0;
+  if (b->host_dirty() && b->device_dirty())
+    return -1; // halide_error_code_copy_to_device_failed, in effect.
+  if (b->host_dirty()) {
+    std::memcpy(reinterpret_cast<void *>(b->device), b->host, b->size_in_bytes());
+    b->set_host_dirty(false);
+    ++fakeDevice.uploads;
+  }
+  return 0;
+}
+
+/// `Host` run as a GPU pipeline with `NumIn` inputs and `NumOut` outputs.
+template <firn_kernel_fn Host, int NumIn, int NumOut> int onDevice(void **buf) {
+  halide_buffer_t shadow[NumIn + NumOut];
+  void *pointers[NumIn + NumOut];
+  for (int i = 0; i < NumIn + NumOut; ++i) {
+    auto *b = static_cast<halide_buffer_t *>(buf[i]);
+    if (prepare(b, i < NumIn) != 0)
+      return -1;
+    shadow[i] = *b;
+    shadow[i].host = reinterpret_cast<uint8_t *>(b->device);
+    pointers[i] = &shadow[i];
+  }
+  int status = Host(pointers);
+  for (int i = NumIn; i < NumIn + NumOut; ++i)
+    static_cast<halide_buffer_t *>(buf[i])->set_device_dirty(true);
+  return status;
+}
+
+const firn_function_desc kDevicePredict = {
+    "predict", 3, kPredictIn, 1, kPredictOut, onDevice<linregPredict, 3, 1>};
+const firn_function_desc kDeviceEval = {
+    "eval_loss", 4, kEvalIn, 1, kEvalOut, onDevice<linregEvalLoss, 4, 1>};
+const firn_function_desc kDeviceTrain = {
+    "train_step", 6, kTrainIn, 3, kTrainOut, onDevice<linregTrainStep, 6, 3>};
+const firn_function_desc kDeviceZero = {
+    "zero_grad", 0, nullptr, 2, kZeroOut, onDevice<linregZeroGrad, 0, 2>};
+const firn_function_desc kDeviceOpt = {
+    "optimizer_step", 5, kOptIn, 2, kOptOut, onDevice<linregOptimizerStep, 5, 2>};
+
+firn_model_desc linregOnDeviceDesc() {
+  firn_model_desc d = linregDesc();
+  d.predict = &kDevicePredict;
+  d.eval_loss = &kDeviceEval;
+  d.train_step = &kDeviceTrain;
+  d.zero_grad_fn = &kDeviceZero;
+  d.optimizer_step = &kDeviceOpt;
+  d.target = "cuda";
+  return d;
+}
+
 firn_model_desc clfDesc() {
   firn_model_desc d{};
   d.name = "clf";
@@ -289,9 +384,34 @@ const float kLrInit = 0.1f;
 const std::vector<firn_state_desc> kLinregStates = linregStates();
 const firn_model_desc kLinreg = linregDesc();
 const firn_model_desc kClf = clfDesc();
+const firn_model_desc kLinregOnDevice = linregOnDeviceDesc();
+
+FakeDevice fakeDevice;
+
+const halide_device_interface_t *fakeDeviceInterface() {
+  // Only what the runtime calls: device_free and copy_to_host.
+  static const halide_device_interface_t interface = [] {
+    halide_device_interface_t i{};
+    i.device_malloc = fakeMalloc;
+    i.device_free = fakeFree;
+    i.copy_to_host = fakeCopyToHost;
+    return i;
+  }();
+  return &interface;
+}
 
 const std::vector<float> kX = {1, 2, 3, -1, 0.5f, 0.5f, -2, 1};
 const std::vector<float> kY = {1, 0, 2, -1};
+
+bool linregData(runtime::Dataset &data, std::string &error) {
+  runtime::DatasetSpec spec;
+  bool hasTarget;
+  if (!runtime::dataSpecOf(kLinreg, spec, hasTarget, error))
+    return false;
+  runtime::TensorData x = runtime::TensorData::fromFloats({4, 2}, kX);
+  runtime::TensorData y = runtime::TensorData::fromFloats({4, 1}, kY);
+  return runtime::Dataset::fromTensors(x, "x", &y, "y", spec, data, error);
+}
 
 /// The MSE gradient of linreg for samples [first, first+count) of kX/kY at
 /// (w, b), in double: {dw0, dw1, db}.

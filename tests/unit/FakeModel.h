@@ -16,8 +16,12 @@
 #ifndef FIRN_TESTS_UNIT_FAKEMODEL_H
 #define FIRN_TESTS_UNIT_FAKEMODEL_H
 
+#include "firn/Runtime/Dataset.h"
 #include "firn/Runtime/ModelABI.h"
 
+#include <HalideRuntime.h>
+
+#include <string>
 #include <vector>
 
 namespace firn::fake {
@@ -54,9 +58,27 @@ extern const firn_model_desc kClf;
 extern const std::vector<float> kX;
 extern const std::vector<float> kY;
 
+/// kX and kY as linreg's data set (false with `error` if that fails).
+bool linregData(runtime::Dataset &data, std::string &error);
+
 /// The MSE gradient of linreg for samples [first, first+count) of kX/kY at
 /// (w, b), in double: {dw0, dw1, db}.
 std::vector<double> gradient(const double w[2], double b, int first, int count);
+
+/// A GPU that is host memory: the halide_device_interface_t of a fake
+/// device whose allocations are malloc'd (and filled with 0xFF bytes, so a
+/// missing upload shows as NaNs), with counters. `kLinregOnDevice` is
+/// linreg with target "cuda" whose kernels behave as Halide's GPU pipelines
+/// do: an input without a device copy gets one, a host-dirty input is
+/// uploaded (both flags set is an error), the kernel runs on the device
+/// copies, and its outputs are left device-dirty.
+struct FakeDevice {
+  int mallocs = 0, frees = 0, uploads = 0, downloads = 0;
+  int live = 0; ///< Allocations not freed.
+};
+extern FakeDevice fakeDevice;
+const halide_device_interface_t *fakeDeviceInterface();
+extern const firn_model_desc kLinregOnDevice;
 
 } // namespace firn::fake
 

@@ -25,6 +25,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -33,6 +34,8 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <optional>
 
 namespace cl = llvm::cl;
 
@@ -91,6 +94,18 @@ cl::opt<bool> profile(
     cl::desc("Build the kernels with Halide's profiler: the binary prints the "
              "time spent in each stage of each kernel when it exits"),
     cl::init(false), cl::cat(category));
+
+cl::opt<std::string> targetName(
+    "target",
+    cl::desc("Where the kernels run: host (this CPU, the default) or cuda "
+             "(an NVIDIA GPU; PTX inside, compiled by the driver at run time)"),
+    cl::value_desc("host|cuda"), cl::init("host"), cl::cat(category));
+
+cl::opt<int> cudaCapability(
+    "cuda-capability",
+    cl::desc("With --target=cuda: the oldest compute capability the PTX "
+             "targets, 70, 75 (default), 80 or 86 (newer GPUs run it too)"),
+    cl::init(75), cl::cat(category));
 
 cl::opt<bool> noCache(
     "no-cache",
@@ -164,10 +179,37 @@ void dropTraining(mlir::ModuleOp module) {
   });
 }
 
+/// The Halide target --target and --cuda-capability name; none (reported)
+/// for a name firnc does not know.
+std::optional<Halide::Target> chosenTarget() {
+  Halide::Target target = Halide::get_host_target();
+  if (targetName == "cuda") {
+    const std::pair<int, Halide::Target::Feature> capabilities[] = {
+        {70, Halide::Target::CUDACapability70},
+        {75, Halide::Target::CUDACapability75},
+        {80, Halide::Target::CUDACapability80},
+        {86, Halide::Target::CUDACapability86}};
+    auto it = llvm::find_if(capabilities,
+                            [](auto &c) { return c.first == cudaCapability; });
+    if (it == std::end(capabilities)) {
+      llvm::errs() << "firnc: error: --cuda-capability must be 70, 75, 80 or "
+                      "86, not "
+                   << cudaCapability << "\n";
+      return std::nullopt;
+    }
+    target = target.with_feature(Halide::Target::CUDA).with_feature(it->second);
+  } else if (targetName != "host") {
+    llvm::errs() << "firnc: error: unknown --target '" << targetName
+                 << "' (host or cuda)\n";
+    return std::nullopt;
+  }
+  return target;
+}
+
 /// Code generation: the lowered Halide statements, an object, a library
 /// or the executable.
 int generateCode(mlir::ModuleOp module) {
-  Halide::Target target = Halide::get_host_target();
+  Halide::Target target = *chosenTarget();
   if (profile)
     target = target.with_feature(Halide::Target::Profile);
   std::vector<firn::codegen::LoweredFunction> functions;
@@ -219,7 +261,7 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  if (!checkOutputWritable())
+  if (!checkOutputWritable() || !chosenTarget())
     return 1;
 
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/true);

@@ -269,6 +269,10 @@ void compileInParallel(const std::vector<std::function<std::string()>> &jobs) {
 }
 } // namespace
 
+const char *targetName(const Halide::Target &target) {
+  return target.has_feature(Halide::Target::CUDA) ? "cuda" : "host";
+}
+
 LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &functions,
                          const BuildOptions &options, std::string &error) {
   llvm::SmallString<128> dir;
@@ -338,7 +342,7 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
       error = "cannot write " + table + ": " + ec.message();
       return failure();
     }
-    out << generateModelTable(module, functions);
+    out << generateModelTable(module, functions, targetName(options.target));
   }
   std::vector<std::string> compile = {"-O2", "-std=c++17",
                                       "-I" + absolute(options.runtimeInclude),

@@ -35,9 +35,15 @@ mlir::LogicalResult printLowered(std::vector<LoweredFunction> &functions,
                                  const Halide::Target &target,
                                  llvm::raw_ostream &os, std::string &error);
 
-/// The C++ source of the model table and `main` (see ModelABI.h).
+/// The C++ source of the model table and `main` (see ModelABI.h);
+/// `targetName` is where its kernels run (targetName(target)).
 std::string generateModelTable(mlir::ModuleOp module,
-                               const std::vector<LoweredFunction> &functions);
+                               const std::vector<LoweredFunction> &functions,
+                               llvm::StringRef targetName);
+
+/// "cuda" for a target with Halide's CUDA feature, else "host": the model
+/// table's `target`.
+const char *targetName(const Halide::Target &target);
 
 /// What buildModel writes.
 enum class Artifact {

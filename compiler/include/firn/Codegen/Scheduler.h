@@ -8,7 +8,8 @@
 // Scheduler, none in the lowering, so a new target is a new Scheduler and
 // nothing else in code generation changes.
 //
-// Targets: the host CPU (HostScheduler.cpp). CUDA plugs in here next.
+// Targets: the host CPU (HostScheduler.cpp), NVIDIA GPUs through CUDA
+// (CudaScheduler.cpp).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_CODEGEN_SCHEDULER_H
@@ -34,8 +35,11 @@ public:
 /// The scheduler for the host CPU `target` (any vector width).
 std::unique_ptr<Scheduler> makeHostScheduler(const Halide::Target &target);
 
+/// The scheduler for a target with Halide's CUDA feature.
+std::unique_ptr<Scheduler> makeCudaScheduler();
+
 /// The scheduler for `target`, or null with `error` saying why when firn
-/// has none for it (a GPU feature it does not schedule yet).
+/// has none for it (a GPU API other than CUDA).
 std::unique_ptr<Scheduler> makeScheduler(const Halide::Target &target,
                                          std::string &error);
 

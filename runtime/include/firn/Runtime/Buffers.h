@@ -14,9 +14,21 @@
 // halide_dimension_t holds 32-bit extents and strides, so a tensor with 2^31
 // elements or more cannot be described (an error, not a silent wrap).
 //
+// On a GPU binary (firn_model_desc.target "cuda") a tensor also has a copy
+// in device memory, which Halide's runtime allocates the first time a kernel
+// takes the tensor and which the tensor owns from then on (DeviceCopy):
+// state, temporaries and results keep theirs across calls, so a training
+// step allocates nothing and copies only the batch up. Which copy is current
+// is the pair of flags halide_buffer_t has: a kernel that writes the tensor
+// leaves the device copy newer (deviceDirty), and the host copy is brought up
+// to date (syncToHost) only when the host reads it; a host write marks the
+// host copy newer (hostDirty), and the next kernel uploads it.
+//
 // Only the struct definitions of HalideRuntime.h are used: the runtime links
 // no Halide library (the generated kernels bring the little of Halide's
-// runtime they need).
+// runtime they need). Device copies are copied and freed through the
+// function pointers of the buffer's halide_device_interface_t, which
+// Halide's runtime in the binary provides.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_RUNTIME_BUFFERS_H
@@ -46,11 +58,42 @@ namespace firn::runtime {
 
 /// A tensor in host memory, row-major. Exactly one of `f32`/`i64` holds the
 /// elements (the one `dtype` names); the other stays empty.
+/// A tensor's copy in device memory (see the top of this file): Halide's
+/// handle and interface for it, and which copy holds the current value.
+struct DeviceCopy {
+  uint64_t handle = 0; ///< halide_buffer_t::device; 0: none.
+  const halide_device_interface_t *interface = nullptr;
+  bool hostDirty = false;   ///< The host copy is newer: upload before use.
+  bool deviceDirty = false; ///< The device copy is newer: copy before reading.
+};
+
 struct HostTensor {
   firn_dtype dtype = FIRN_F32;
   std::vector<int64_t> shape;
   std::vector<float> f32;
   std::vector<int64_t> i64;
+  /// The device copy, on a GPU binary. A copy of the tensor is a host copy
+  /// of its current value (without a device copy); a move takes it along.
+  mutable DeviceCopy device;
+
+  HostTensor() = default;
+  HostTensor(const HostTensor &other);
+  HostTensor(HostTensor &&other) noexcept;
+  HostTensor &operator=(const HostTensor &other);
+  HostTensor &operator=(HostTensor &&other) noexcept;
+  /// Frees the device copy.
+  ~HostTensor();
+
+  /// Brings the host copy up to date when a kernel left a newer value on
+  /// the device. A failing copy (the device lost) cannot be recovered from:
+  /// it is reported on stderr and the process exits with status 1.
+  void syncToHost() const;
+  /// Records that the host copy was (or may be about to be) written: the
+  /// next kernel that reads the tensor uploads it. Brings the host copy up
+  /// to date first (a partial write keeps the other elements).
+  void hostWritten();
+  /// Frees the device copy (after syncToHost unless `discard`).
+  void releaseDevice(bool discard = false);
 
   /// A tensor of zeros.
   static HostTensor zeros(firn_dtype dtype, std::vector<int64_t> shape);
@@ -81,8 +124,15 @@ struct HalideBuffer {
   HalideBuffer &operator=(const HalideBuffer &) = delete;
 };
 
-/// Describes `tensor` in `out` (see firn_describe_buffer); `name` is used in
-/// the error message.
+/// Sets the device fields and flags of `buffer` (which describes `tensor`'s
+/// host copy) from the tensor's device copy.
+void attachDevice(const HostTensor &tensor, halide_buffer_t &buffer);
+/// Records in `tensor` the device copy and flags a kernel left in `buffer`
+/// (which described it): the tensor owns that allocation from now on.
+void takeDevice(HostTensor &tensor, const halide_buffer_t &buffer);
+
+/// Describes `tensor`'s host copy in `out` (see firn_describe_buffer), with
+/// its device copy and flags; `name` is used in the error message.
 bool describeBuffer(HostTensor &tensor, HalideBuffer &out,
                     const std::string &name, std::string &error);
 

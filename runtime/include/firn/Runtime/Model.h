@@ -77,6 +77,9 @@ struct LoadOptions {
   bool allowMissingState = false;
 };
 
+/// Whether `desc`'s kernels run on a GPU (its target is "cuda").
+bool usesDevice(const firn_model_desc &desc);
+
 class ModelState {
 public:
   /// Allocates every state tensor (zeros). `desc` must pass validateModel
@@ -90,8 +93,20 @@ public:
   const firn_state_desc &stateDesc(int index) const {
     return model.states[index];
   }
-  HostTensor &tensor(int index) { return tensors[index]; }
-  const HostTensor &tensor(int index) const { return tensors[index]; }
+  /// State `index` for the host to read or write: its host copy, brought up
+  /// to date from the device on a GPU binary, and marked so that the next
+  /// kernel uploads it (Buffers.h).
+  HostTensor &tensor(int index) {
+    tensors[index].hostWritten();
+    return tensors[index];
+  }
+  /// State `index` for the host to read: its host copy, up to date.
+  const HostTensor &tensor(int index) const {
+    tensors[index].syncToHost();
+    return tensors[index];
+  }
+  /// State `index` as kernels take it (KernelRunner): no copy either way.
+  HostTensor &kernelTensor(int index) { return tensors[index]; }
   /// The index of the state named `name`, or -1.
   int find(const std::string &name) const;
 
@@ -160,9 +175,9 @@ std::string ModelState::findNonFinite(Include include) const {
   for (int s = 0; s < size(); ++s) {
     if (!include(s))
       continue;
-    const int64_t element = firstNonFinite(tensors[s]);
+    const int64_t element = firstNonFinite(tensor(s));
     if (element >= 0)
-      return describeNonFinite(model.states[s].name, tensors[s], element);
+      return describeNonFinite(model.states[s].name, tensor(s), element);
   }
   return "";
 }

@@ -130,6 +130,10 @@ typedef struct firn_model_desc {
    * the Embedding tables it indexes); 0 for none (float inputs). NULL: no
    * limits. */
   const int64_t *input_index_limits;
+  /* Where the kernels run: "host" (this CPU; NULL means it too) or "cuda"
+   * (an NVIDIA GPU: state stays on the device between calls, and the host
+   * copy is brought up to date when the host reads it; see Buffers.h). */
+  const char *target;
 } firn_model_desc;
 
 /* The table firnc generates for one model. */

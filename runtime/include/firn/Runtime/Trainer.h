@@ -110,6 +110,11 @@
 
 namespace firn::runtime {
 
+/// Loads the CUDA driver (libcuda.so.1) for a GPU binary's kernels; false
+/// with `error` saying what is missing and what to do. firn_main and
+/// firn_create call it before any kernel of a GPU model runs.
+bool loadCudaDriver(std::string &error);
+
 class KernelRunner {
 public:
   explicit KernelRunner(ModelState &state);
@@ -139,13 +144,20 @@ private:
   struct Workspace {
     std::unique_ptr<HalideBuffer[]> buffers;
     std::vector<void *> pointers;
+    /// The tensor each buffer describes in the current call.
+    std::vector<HostTensor *> tensors;
     std::vector<HostTensor> results;
     /// The function's temporaries, kept for the next call.
     std::vector<HostTensor> temps;
   };
   Workspace &workspace(const firn_function_desc &fn);
+  /// After a call on a GPU binary: every tensor of the call takes the
+  /// device copy and flags its buffer now has.
+  void keepDeviceCopies(Workspace &ws, int numPorts);
 
   ModelState &model;
+  /// Whether the kernels run on a GPU (firn_model_desc.target "cuda").
+  bool device;
   /// One scratch tensor per state, reused across calls: after a call it
   /// holds the state's previous value, which the next call overwrites.
   std::vector<HostTensor> scratch;
