@@ -40,17 +40,18 @@ STEPS = {"mlp": 100, "cnn": 100, "cnn_frozen": 100, "resnet": 50, "gpt": 50}
 
 
 def gpu_memory_used_mib():
-    r = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
+        r = subprocess.run(["nvidia-smi", "--query-gpu=memory.used",
+                            "--format=csv,noheader,nounits"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         return float(r.stdout.split()[0])
-    except (IndexError, ValueError):
+    except (OSError, IndexError, ValueError):
         return float("nan")
 
 
-def run_firn(m, d, steps):
+def run_firn(m, d, steps, binary):
     metrics = os.path.join(d, "metrics.jsonl")
-    cmd = [os.path.join(d, "model"), "train", "--x", os.path.join(d, "x.npy"),
+    cmd = [os.path.join(d, binary), "train", "--x", os.path.join(d, "x.npy"),
            "--y", os.path.join(d, "y.npy"), "--init", os.path.join(d, "init.safetensors"),
            "--batch-size", str(m["batch"]), "--steps", str(steps), "--metrics", metrics]
     before = gpu_memory_used_mib()
@@ -86,7 +87,9 @@ def torch_worker(args):
     if args.tf32 == "off":
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    dev = torch.device("cuda")
+    # (--dry-run: the same on the CPU, timed with the wall clock, to check
+    # this script on a machine without a GPU.)
+    dev = torch.device("cpu" if args.dry_run else "cuda")
     model, forward = bench.torch_model(m)
     init = bench.read_safetensors(os.path.join(args.dir, "init.safetensors"))
     with torch.no_grad():
@@ -116,23 +119,32 @@ def torch_worker(args):
     t0 = time.perf_counter()
     for _ in range(args.warmup):
         step()
-    torch.cuda.synchronize()
+    if not args.dry_run:
+        torch.cuda.synchronize()
     warm_s = time.perf_counter() - t0
     times = []
     for _ in range(args.steps):
+        if args.dry_run:
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+            continue
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         step()
         end.record()
         end.synchronize()
         times.append(start.elapsed_time(end) / 1e3)
+    peak = 0.0 if args.dry_run else torch.cuda.max_memory_allocated() / 2 ** 20
     print(json.dumps({"step_s": statistics.median(times), "warmup_s": warm_s,
-                      "peak_mib": torch.cuda.max_memory_allocated() / 2 ** 20}))
+                      "peak_mib": peak}))
 
 
-def run_torch(m, d, mode, tf32, steps):
+def run_torch(m, d, mode, tf32, steps, dry_run):
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", m["name"], "--dir", d,
            "--mode", mode, "--tf32", tf32, "--steps", str(steps), "--warmup", "10"]
+    if dry_run:
+        cmd.append("--dry-run")
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
         return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"}
@@ -150,12 +162,17 @@ def main():
     ap.add_argument("--tf32", default="off")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--binary", default="model", help="the binary's name in each model's folder")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="PyTorch on the CPU: checks the script where there is no GPU")
     args = ap.parse_args()
     if args.torch_worker:
         return torch_worker(args)
     import torch
-    print("GPU: %s; PyTorch %s, CUDA %s" % (torch.cuda.get_device_name(0), torch.__version__,
-                                            torch.version.cuda), flush=True)
+    if not args.dry_run:
+        print("GPU: %s; PyTorch %s, CUDA %s" % (torch.cuda.get_device_name(0),
+                                                torch.__version__, torch.version.cuda),
+              flush=True)
     configs = [(mode, "off") for mode in args.modes.split(",")] + [("eager", "default")]
     rows = []
     for m in bench.MODELS:
@@ -163,11 +180,11 @@ def main():
         if not os.path.isdir(d) or (args.only and m["name"] not in args.only.split(",")):
             continue
         steps = STEPS.get(m["name"], 50)
-        firn_s, firn_mib = run_firn(m, d, steps)
+        firn_s, firn_mib = run_firn(m, d, steps, args.binary)
         row = {"model": m["label"], "firn_ms": 1e3 * firn_s, "firn_mib": firn_mib}
         print("%s: firn %.3f ms, %.0f MiB" % (m["name"], row["firn_ms"], firn_mib), flush=True)
         for mode, tf32 in configs:
-            r = run_torch(m, d, mode, tf32, steps)
+            r = run_torch(m, d, mode, tf32, steps, args.dry_run)
             row[(mode, tf32)] = r
             print("  PyTorch %s (TF32 %s): %s" % (mode, tf32, json.dumps(r)), flush=True)
         rows.append(row)

@@ -318,13 +318,9 @@ TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {
 /// The digits example trains for real: >= 95% test accuracy (issue 4; the
 /// PyTorch reference in examples/digits_mlp.firn reaches 97.4%).
 TEST(Binary, DigitsExampleLearns) {
-  std::string binary = tempDir() + "/digits_mlp";
+  std::string binary =
+      compileModel(std::string(FIRN_EXAMPLES_DIR) + "/digits_mlp.firn", "digits_mlp");
   std::string output;
-  ASSERT_EQ(run(std::string(FIRNC) + " " + FIRN_EXAMPLES_DIR +
-                    "/digits_mlp.firn -o " + binary,
-                output),
-            0)
-      << output;
   std::string data = std::string(FIRN_EXAMPLES_DIR) + "/data/";
   std::string checkpoint = tempDir() + "/digits.safetensors";
   ASSERT_EQ(run(binary + " train --x " + data + "digits_train_x.npy --y " +

@@ -28,5 +28,5 @@ FIRN_TEST_TARGET=cuda FIRN_TEST_BINARIES=$PWD/build/gpu/binaries \
 cp build/tests/e2e/firn-e2e-tests build/gpu/
 /usr/bin/python3 bench/gpu/prepare.py build/gpu/bench
 echo "binaries: $(ls build/gpu/binaries/cuda | wc -l) CUDA, $(ls build/gpu/binaries/host 2>/dev/null | wc -l) host"
-tar -C build/gpu -cJf build/gpu-bundle.tar.xz binaries firn-e2e-tests bench
+tar -C build/gpu -I "xz -9 -T2" -cf build/gpu-bundle.tar.xz binaries firn-e2e-tests bench
 ls -la build/gpu-bundle.tar.xz
