@@ -79,11 +79,8 @@ void KernelRunner::keepDeviceCopies(Workspace &ws, int numPorts) {
     if (!repeated) {
       takeDevice(*tensor, buffer);
     } else if (buffer.device && buffer.device != tensor->device.handle) {
-      HostTensor stray;
-      stray.dtype = tensor->dtype;
-      stray.shape = tensor->shape;
-      takeDevice(stray, buffer);
-      stray.releaseDevice(/*discard=*/true);
+      halide_buffer_t stray = buffer;
+      buffer.device_interface->device_free(nullptr, &stray);
     }
   }
 }

@@ -131,8 +131,9 @@ void attachDevice(const HostTensor &tensor, halide_buffer_t &buffer);
 /// (which described it): the tensor owns that allocation from now on.
 void takeDevice(HostTensor &tensor, const halide_buffer_t &buffer);
 
-/// Describes `tensor`'s host copy in `out` (see firn_describe_buffer), with
-/// its device copy and flags; `name` is used in the error message.
+/// Describes `tensor`'s host copy in `out` (see firn_describe_buffer; no
+/// device fields: attachDevice adds them); `name` is used in the error
+/// message.
 bool describeBuffer(HostTensor &tensor, HalideBuffer &out,
                     const std::string &name, std::string &error);
 
