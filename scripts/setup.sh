@@ -22,6 +22,7 @@ PACKAGES=(
   libhalide14-0-dev
   googletest libgtest-dev
   fortunes  # the text examples/gpt trains on (examples/gpt/make_data.py)
+  openmpi-bin libopenmpi-dev  # mpirun for data-parallel training and its tests
 )
 
 missing=()

@@ -589,6 +589,11 @@ std::string helpText(const std::string &program, Command command) {
             "\n";
   }
   text += "  --help              show this help\n";
+  if (command == Command::Train)
+    text += "\nData-parallel: 'mpirun -np K " + program +
+            " train ...' (Open MPI) trains on K processes; --batch-size is "
+            "the global batch,\nwhich K must divide, gradients are averaged "
+            "across them, and rank 0 prints and saves.\n";
   return text;
 }
 

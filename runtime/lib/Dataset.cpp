@@ -253,11 +253,17 @@ int64_t Dataset::batchCount(int64_t batchSize, bool keepPartial) const {
   return samples / batchSize + (keepPartial && samples % batchSize != 0);
 }
 
-bool Dataset::batch(int64_t index, int64_t batchSize, Batch &out) const {
-  if (batchSize <= 0 || index < 0 || index >= batchCount(batchSize, true))
+bool Dataset::batch(int64_t index, int64_t batchSize, Batch &out, int rank,
+                    int ranks) const {
+  if (batchSize <= 0 || index < 0 || index >= batchCount(batchSize, true) ||
+      ranks < 1 || rank < 0 || rank >= ranks)
     return false;
   const int64_t first = index * batchSize;
-  const int64_t rows = std::min(batchSize, samples - first);
+  // A rank's share of a global batch: every ranks-th sample from its own
+  // offset, as DistributedSampler deals them out.
+  if (ranks > 1 && (batchSize % ranks || first + batchSize > samples))
+    return false;
+  const int64_t rows = std::min(batchSize, samples - first) / ranks;
   out.rows = rows;
   out.inputs.resize(indexInput ? 0 : size_t(rows * inputStride));
   out.indexInputs.resize(indexInput ? size_t(rows * inputStride) : 0);
@@ -269,7 +275,7 @@ bool Dataset::batch(int64_t index, int64_t batchSize, Batch &out) const {
     out.floatTargets.resize(size_t(rows * targetStride));
 
   for (int64_t r = 0; r < rows; ++r) {
-    const int64_t sample = sampleOrder[size_t(first + r)];
+    const int64_t sample = sampleOrder[size_t(first + rank + r * ranks)];
     if (indexInput)
       std::copy_n(inputIndices.begin() + sample * inputStride, inputStride,
                   out.indexInputs.begin() + r * inputStride);

@@ -13,6 +13,7 @@
 
 #include "firn/Runtime/AtomicFile.h"
 #include "firn/Runtime/CommandLine.h"
+#include "firn/Runtime/Communicator.h"
 #include "firn/Runtime/Dataset.h"
 #include "firn/Runtime/Info.h"
 #include "firn/Runtime/Interrupt.h"
@@ -48,8 +49,9 @@ std::string baseName(const char *path) {
 
 class Driver {
 public:
-  Driver(const firn_model_desc &desc, const CommandLine &cl)
-      : desc(desc), cl(cl), state(desc) {}
+  Driver(const firn_model_desc &desc, const CommandLine &cl,
+         Communicator &comm)
+      : desc(desc), cl(cl), comm(comm), state(desc) {}
 
   /// The exit status of a run that succeeded (run() returned true): 0, or
   /// 128 + the signal that stopped training (after its checkpoint was
@@ -77,7 +79,11 @@ public:
 private:
   const firn_model_desc &desc;
   const CommandLine &cl;
+  /// The data-parallel job; only its rank 0 writes files and prints.
+  Communicator &comm;
   ModelState state;
+
+  bool leader() const { return comm.rank() == 0; }
 
   uint64_t seed() const { return cl.seed.value_or(desc.seed); }
 
@@ -172,8 +178,10 @@ private:
     Dataset data, evalData;
     TrainOptions options;
     MetricsFormat format;
+    const std::string save = leader() ? cl.save : std::string();
+    const std::string metricsPath = leader() ? cl.metrics : std::string();
     if ((!cl.metrics.empty() && !metricsFormatOf(cl.metrics, format, error)) ||
-        (!cl.save.empty() && !prepareOutput("--save", cl.save, error)) ||
+        (!save.empty() && !prepareOutput("--save", save, error)) ||
         !prepareState(error) || !loadData(true, data, error) ||
         !batchSize(data, kDefaultTrainBatch, false, options.batchSize, error))
       return false;
@@ -194,10 +202,10 @@ private:
     }
     // The metrics continue the file of the run a checkpoint came from.
     MetricsWriter metrics;
-    if (!cl.metrics.empty()) {
+    if (!metricsPath.empty()) {
       const bool resuming = !cl.init.empty() && state.steps() > 0;
       if (!metrics.open(
-              cl.metrics, resuming,
+              metricsPath, resuming,
               metricsColumns(desc, options.evalData != nullptr,
                              options.evalData &&
                                  evalHasAccuracy(desc, *options.evalData)),
@@ -211,10 +219,11 @@ private:
     options.keepGradients = cl.saveGrads;
     options.shuffle = cl.shuffle;
     options.seed = seed();
-    options.progress = stderr;
-    options.terminal = ProgressReporter::isTerminal(stderr);
+    options.progress = leader() ? stderr : nullptr;
+    options.terminal = ProgressReporter::isTerminal(options.progress);
     options.onNonFinite = cl.onNonFinite;
-    options.savePath = cl.save;
+    options.savePath = save;
+    options.comm = &comm;
     options.saveEvery = cl.saveEvery;
     options.saveEveryEpoch = cl.saveEveryEpoch;
     TrainResult result;
@@ -223,6 +232,10 @@ private:
       options.stop = InterruptGuard::received();
       if (!train(state, data, options, result, error))
         return false;
+    }
+    if (!leader()) {
+      exitStatus = result.stoppedBy ? 128 + result.stoppedBy : kSuccess;
+      return true;
     }
     std::printf("trained %" PRId64 " steps (step %" PRId64 "), loss %.6f",
                 result.steps, state.steps(), result.loss);
@@ -329,11 +342,30 @@ int runMain(int argc, char **argv, const firn_model_desc *model) {
     std::fprintf(stderr, "%s: error: %s\n", program.c_str(), error.c_str());
     return kUserError;
   }
-  Driver driver(*model, cl);
-  if (!driver.run(error)) {
-    std::fflush(stdout);
+  // Under mpirun, `train` runs on every rank (Communicator.h); the other
+  // commands compute nothing that needs several processes, and run on rank
+  // 0 alone, so that they print and write their output once.
+  const Launch launch = detectLaunch();
+  Communicator comm;
+  if (cl.command != Command::Train && launch.rank != 0)
+    return kSuccess;
+  if (cl.command == Command::Train && !comm.join(launch, error)) {
     std::fprintf(stderr, "%s: error: %s\n", program.c_str(), error.c_str());
     return kUserError;
+  }
+  Driver driver(*model, cl, comm);
+  if (!driver.run(error)) {
+    std::fflush(stdout);
+    if (!comm.distributed()) {
+      std::fprintf(stderr, "%s: error: %s\n", program.c_str(), error.c_str());
+      return kUserError;
+    }
+    // One rank's failure ends the job: the others would wait for it in
+    // the next collective. Rank 0 has saved nothing since the last
+    // checkpoint, which stays as it was (AtomicFile.h).
+    std::fprintf(stderr, "%s: error: rank %d of %d: %s; stopping the job\n",
+                 program.c_str(), comm.rank(), comm.ranks(), error.c_str());
+    comm.abort(kUserError);
   }
   return driver.exitStatus;
 }

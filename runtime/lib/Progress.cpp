@@ -127,7 +127,7 @@ void ProgressReporter::printPlain() {
 
 void ProgressReporter::step(int64_t step, int64_t epoch, double loss,
                             int64_t samples) {
-  if (finished)
+  if (finished || !stream)
     return;
   now = clock();
   lastStep = step;
@@ -145,6 +145,8 @@ void ProgressReporter::step(int64_t step, int64_t epoch, double loss,
 }
 
 void ProgressReporter::note(const std::string &message) {
+  if (!stream)
+    return;
   if (terminal && drawnOnce) {
     std::fprintf(stream, "\r%s\r", std::string(drawnWidth, ' ').c_str());
     drawnOnce = false;
@@ -158,7 +160,7 @@ void ProgressReporter::finish() {
   if (finished)
     return;
   finished = true;
-  if (lastStep == 0)
+  if (lastStep == 0 || !stream)
     return;
   if (terminal) {
     draw();

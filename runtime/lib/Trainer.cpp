@@ -8,6 +8,7 @@
 
 #include "firn/Runtime/Trainer.h"
 
+#include "firn/Runtime/DataParallel.h"
 #include "firn/Runtime/Schedules.h"
 
 #include <algorithm>
@@ -16,7 +17,10 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdlib>
+#include <csignal>
 #include <cstring>
+#include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace firn::runtime {
@@ -67,8 +71,9 @@ void toTensors(const Dataset &data, Batch &batch, HostTensor &x,
 /// Dataset::batch, with its failure (an index out of range: a bug) as an
 /// error instead of a stale batch.
 bool checkedBatch(const Dataset &data, int64_t index, int64_t batchSize,
-                  Batch &batch, std::string &error) {
-  if (data.batch(index, batchSize, batch))
+                  Batch &batch, std::string &error, int rank = 0,
+                  int ranks = 1) {
+  if (data.batch(index, batchSize, batch, rank, ranks))
     return true;
   error = "internal error: no batch " + std::to_string(index) + " of " +
           std::to_string(batchSize) + " samples in " + data.inputsName();
@@ -533,6 +538,19 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   if (!checkCanTrain(desc, error))
     return false;
   const int64_t batchSize = options.batchSize;
+  // Data parallelism (DataParallel.h): this rank's share of each global
+  // batch, gradients averaged before the optimizer step.
+  Communicator single;
+  Communicator &comm = options.comm ? *options.comm : single;
+  const int rank = comm.rank(), ranks = comm.ranks();
+  const bool distributed = comm.distributed();
+  if (batchSize % ranks) {
+    error = "the batch size " + std::to_string(batchSize) +
+            " is the global batch, shared by the " + std::to_string(ranks) +
+            " processes of the job; choose a multiple of " +
+            std::to_string(ranks);
+    return false;
+  }
   int64_t accumulate = 0;
   if (!checkedMul(desc.accumulate, options.accumulate, accumulate)) {
     error = "--accumulate " + std::to_string(options.accumulate) +
@@ -654,8 +672,13 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
             : 0.0;
     evaluated = false;
     if (options.evalData) {
-      if (!evaluate(state, *options.evalData, options.evalBatchSize, eval,
-                    error))
+      // Rank 0 evaluates (its BatchNorm statistics are the checkpoint's)
+      // and tells the others, whose schedules take the same loss.
+      if (rank == 0 && !evaluate(state, *options.evalData,
+                                 options.evalBatchSize, eval, error))
+        return false;
+      static_assert(std::is_trivially_copyable_v<EvalResult>);
+      if (!comm.broadcast(&eval, sizeof(eval), 0, error))
         return false;
       evaluated = true;
       result.evaluated = true;
@@ -720,16 +743,33 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   // One kernel per step, no gradient buffers (FuseOptimizer.cpp), when
   // nobody needs the gradients between backward and step or after it:
   // --on-nonfinite=skip does, to decide before the update.
-  const bool fused = desc.fused_step && accumulate == 1 &&
+  const bool fused = desc.fused_step && accumulate == 1 && !distributed &&
                      !options.keepGradients && policy != NonFinitePolicy::Skip;
+  std::optional<GradientAverager> averager;
+  if (distributed)
+    averager.emplace(state, comm);
+  // Each rank draws its own dropout masks: its random-number key is offset
+  // by rank * 2^48 (rank 0's, the one checkpoints keep, is a single
+  // process's), so the streams are reproducible from the seed and the rank.
+  if (distributed && rank > 0)
+    for (int s = 0; s < state.size(); ++s)
+      if (std::strncmp(state.stateDesc(s).name, "rng/", 4) == 0 &&
+          state.stateDesc(s).dtype == FIRN_I64 &&
+          std::as_const(state).tensor(s).i64.size() == 1)
+        state.tensor(s).i64[0] += int64_t(rank) << 48;
+  // A signal any rank received, agreed on with each micro-batch's loss:
+  // every rank stops after the same step.
+  int agreedStop = 0;
   const std::vector<int> restored = policy == NonFinitePolicy::Skip
                                         ? statesTrainStepWrites(desc)
                                         : std::vector<int>();
   std::vector<HostTensor> before(restored.size());
   for (int64_t step = 1; step <= total; ++step) {
     // A step boundary: where SIGINT/SIGTERM end the run (Interrupt.h).
-    if (options.stop && *options.stop) {
-      result.stoppedBy = int(*options.stop);
+    const int stopSignal =
+        distributed ? agreedStop : options.stop ? int(*options.stop) : 0;
+    if (stopSignal) {
+      result.stoppedBy = stopSignal;
       break;
     }
     const double stepStart = metrics ? clock() : 0.0;
@@ -745,16 +785,26 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
         data.shuffle(options.seed, static_cast<uint64_t>(epoch));
         shuffledEpoch = epoch;
       }
-      if (!checkedBatch(data, micro % perEpoch, batchSize, batch, error))
+      if (!checkedBatch(data, micro % perEpoch, batchSize, batch, error, rank,
+                        ranks))
         return fail();
       toTensors(data, batch, x, y);
       double loss;
       if (!(fused ? fusedStep(runner, args, batch.rows, loss, error)
                   : trainMicroBatch(runner, args, batch.rows, loss, error)))
         return fail();
+      if (distributed) {
+        // The global batch's loss is the mean of the ranks' (equal shares).
+        double shared[2] = {loss, options.stop ? double(*options.stop) : 0.0};
+        if (!comm.sum(shared, 2, error))
+          return fail();
+        loss = shared[0] / double(ranks);
+        if (shared[1] > 0)
+          agreedStop = shared[1] <= 64 ? int(shared[1]) : SIGTERM;
+      }
       lossSum += loss;
-      intervalSamples += batch.rows;
-      stepSamples += batch.rows;
+      intervalSamples += batch.rows * ranks;
+      stepSamples += batch.rows * ranks;
       const bool endsEpoch = (micro + 1) % perEpoch == 0;
       schedules.addLoss(loss, endsEpoch);
       ++epochBatches;
@@ -768,6 +818,8 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
         epochLossCount = epochBatches = 0;
       }
     }
+    if (averager && !averager->average(error))
+      return fail();
     const double stepLoss = lossSum / double(accumulate);
     const int64_t globalStep = firstStep + step;
     const int64_t stepEpoch = (micro - 1) / perEpoch + 1;

@@ -118,7 +118,16 @@ public:
   /// samples order[index * batchSize ...] (fewer for a last, partial batch).
   /// Returns false, leaving `out` alone, when `index` is out of range or
   /// `batchSize` is not positive.
-  bool batch(int64_t index, int64_t batchSize, Batch &out) const;
+  ///
+  /// With `ranks` > 1 (data-parallel training), only rank `rank`'s share of
+  /// that global batch: the samples order[index * batchSize + rank + j *
+  /// ranks] for j < batchSize / ranks, which is what PyTorch's
+  /// DistributedSampler gives rank `rank` (every ranks-th sample) batched by
+  /// batchSize / ranks. The ranks' shares are disjoint and together are
+  /// exactly the global batch. The batch must be full and `ranks` must
+  /// divide `batchSize` (false otherwise).
+  bool batch(int64_t index, int64_t batchSize, Batch &out, int rank = 0,
+             int ranks = 1) const;
 
   /// Sets the order of the samples to `permutation(size(), seed, epoch)`;
   /// call once at the start of each epoch.

@@ -52,7 +52,8 @@ class ProgressReporter {
 public:
   using Clock = std::function<double()>;
 
-  /// Reports to `stream`, as a terminal when `terminal`. `clock` returns
+  /// Reports to `stream` (null: nowhere, as on the ranks of a data-parallel
+  /// run but rank 0), as a terminal when `terminal`. `clock` returns
   /// seconds from any fixed origin; it is read once here and at each step.
   ProgressReporter(std::FILE *stream, bool terminal,
                    const ProgressOptions &options,

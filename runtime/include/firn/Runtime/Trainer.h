@@ -94,6 +94,7 @@
 #define FIRN_RUNTIME_TRAINER_H
 
 #include "firn/Runtime/Buffers.h"
+#include "firn/Runtime/Communicator.h"
 #include "firn/Runtime/Dataset.h"
 #include "firn/Runtime/Model.h"
 #include "firn/Runtime/NonFinite.h"
@@ -300,6 +301,11 @@ struct TrainOptions {
   /// Polled at each step boundary (InterruptGuard::received()): non-zero
   /// ends the run there, as if it had been its last step.
   const volatile std::sig_atomic_t *stop = nullptr;
+  /// The job, for data-parallel training (Communicator.h; null: this
+  /// process alone). `batchSize` is then the global batch, which the ranks
+  /// must divide; only rank 0 should be given progress, metrics and a
+  /// savePath.
+  Communicator *comm = nullptr;
 };
 
 struct EvalResult {
