@@ -10,6 +10,8 @@
 #include "firn/Runtime/CommandLine.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -43,9 +45,11 @@ enum class OptionId {
   AllowMissingState,
   SaveEvery,
   SaveEveryEpoch,
+  BucketMb,
+  NoOverlap,
 };
 
-enum class ValueKind { Path, Positive, Seed, Flag, Policy };
+enum class ValueKind { Path, Positive, Seed, Flag, Policy, Megabytes };
 
 struct OptionSpec {
   OptionId id;
@@ -118,6 +122,12 @@ const OptionSpec kOptions[] = {
      kTrain, 0,
      "resume from a checkpoint that lacks some optimizer state (it starts "
      "from its initial value)"},
+    {OptionId::BucketMb, "bucket-mb", "MB", ValueKind::Megabytes, kTrain, 0,
+     "under mpirun: send the gradients in buckets of about MB megabytes "
+     "(the default is 25, the first bucket 1, as DDP's)"},
+    {OptionId::NoOverlap, "no-overlap", "", ValueKind::Flag, kTrain, 0,
+     "under mpirun: send the gradients only after the backward pass, not "
+     "during it (to measure what overlapping saves)"},
 };
 
 struct CommandSpec {
@@ -293,6 +303,21 @@ bool setOption(const OptionSpec &option, const std::string &value,
     break;
   case OptionId::SaveEveryEpoch:
     out.saveEveryEpoch = true;
+    break;
+  case OptionId::BucketMb: {
+    // Megabytes as DDP's bucket_cap_mb: a decimal (0.25), at most a TB.
+    char *end = nullptr;
+    const double mb = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || !(mb > 0) || mb > 1e6) {
+      error = "--bucket-mb takes a positive number of megabytes (at most "
+              "1000000), not '" + value + "'";
+      return false;
+    }
+    out.bucketBytes = std::max<int64_t>(4, std::llround(mb * (1 << 20)));
+    break;
+  }
+  case OptionId::NoOverlap:
+    out.noOverlap = true;
     break;
   case OptionId::AllowNonFinite:
     out.allowNonFinite = true;

@@ -7,64 +7,121 @@
 #include "firn/Runtime/DataParallel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 namespace firn::runtime {
 
-std::vector<int> communicatedGradients(const firn_model_desc &desc) {
-  std::vector<int> out;
+std::vector<CommunicatedGradient>
+communicatedGradients(const firn_model_desc &desc) {
+  std::vector<CommunicatedGradient> out;
   if (!desc.train_step)
     return out;
   const firn_function_desc &fn = *desc.train_step;
   for (int o = 0; o < fn.num_outputs; ++o) {
     const int s = fn.outputs[o].state;
-    if (s >= 0 && desc.states[s].dtype == FIRN_F32 &&
-        isGradientName(desc.states[s].name) &&
-        std::find(out.begin(), out.end(), s) == out.end())
-      out.push_back(s);
+    if (s < 0 || desc.states[s].dtype != FIRN_F32 ||
+        !isGradientName(desc.states[s].name))
+      continue;
+    auto seen = std::find_if(out.begin(), out.end(),
+                             [&](const auto &g) { return g.state == s; });
+    if (seen != out.end())
+      out.erase(seen); // Written again: complete only now.
+    out.push_back({s, o});
   }
-  // Last parameter first, as backward computes them.
-  std::sort(out.begin(), out.end(), std::greater<int>());
   return out;
 }
 
+namespace {
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+} // namespace
+
 GradientAverager::GradientAverager(ModelState &state, Communicator &comm,
-                                   int64_t bucketBytes)
-    : state(state), comm(comm) {
+                                   int64_t bucketBytes, bool overlap)
+    : state(state), comm(comm), overlap(overlap) {
   Bucket current;
   int64_t currentBytes = 0;
-  for (int s : communicatedGradients(state.desc())) {
+  auto close = [&] {
+    current.flat.resize(size_t(currentBytes / 4));
+    plan.push_back(std::move(current));
+    current = Bucket();
+    currentBytes = 0;
+  };
+  for (const CommunicatedGradient &g : communicatedGradients(state.desc())) {
     int64_t n = 1;
-    const firn_state_desc &d = state.stateDesc(s);
+    const firn_state_desc &d = state.stateDesc(g.state);
     for (int i = 0; i < d.rank; ++i)
       n *= d.shape[i];
-    if (!current.states.empty() && currentBytes + 4 * n > bucketBytes) {
-      current.flat.resize(size_t(currentBytes / 4));
-      plan.push_back(std::move(current));
-      current = Bucket();
-      currentBytes = 0;
-    }
-    current.states.push_back(s);
+    const int64_t cap = plan.empty() ? std::min(kFirstBucketBytes, bucketBytes)
+                                     : bucketBytes;
+    if (!current.grads.empty() && currentBytes + 4 * n > cap)
+      close();
+    current.grads.push_back(g);
+    current.lastOutput = std::max(current.lastOutput, g.output);
     currentBytes += 4 * n;
     bytes += 4 * n;
   }
-  if (!current.states.empty()) {
-    current.flat.resize(size_t(currentBytes / 4));
-    plan.push_back(std::move(current));
+  if (!current.grads.empty())
+    close();
+}
+
+template <typename TensorOf> bool GradientAverager::startNext(TensorOf tensorOf) {
+  Bucket &bucket = plan[started++];
+  float *out = bucket.flat.data();
+  for (const CommunicatedGradient &g : bucket.grads) {
+    const std::vector<float> &values = tensorOf(g).f32;
+    out = std::copy(values.begin(), values.end(), out);
   }
+  return comm.startSum(bucket.flat.data(), int64_t(bucket.flat.size()),
+                       failure);
+}
+
+void GradientAverager::beginLastMicroBatch() {
+  armed = overlap && comm.distributed();
+  started = 0;
+  failed = false;
+}
+
+void GradientAverager::written(int count, HostTensor *const *outputs) {
+  // After the last kernel, average() starts what is left: only what starts
+  // before it overlaps the backward pass.
+  if (!armed || failed || count >= state.desc().train_step->num_outputs)
+    return;
+  const size_t before = started;
+  while (started < plan.size() && plan[started].lastOutput < count)
+    if (!startNext([&](const CommunicatedGradient &g) -> const HostTensor & {
+          return *outputs[g.output];
+        })) {
+      failed = true;
+      return;
+    }
+  overlapStats.startedEarly += int64_t(started - before);
+  if (started > 0)
+    comm.progress();
 }
 
 bool GradientAverager::average(std::string &error) {
   if (!comm.distributed())
     return true;
-  for (Bucket &bucket : plan) {
-    float *out = bucket.flat.data();
-    for (int s : bucket.states) {
-      const std::vector<float> &g = std::as_const(state).tensor(s).f32;
-      out = std::copy(g.begin(), g.end(), out);
-    }
-    if (!comm.startSum(bucket.flat.data(), int64_t(bucket.flat.size()), error))
+  const double begin = now();
+  if (!armed)
+    started = 0;
+  armed = false;
+  if (failed) {
+    error = failure;
+    return false;
+  }
+  while (started < plan.size()) {
+    if (!startNext([&](const CommunicatedGradient &g) -> const HostTensor & {
+          return std::as_const(state).tensor(g.state);
+        })) {
+      error = failure;
       return false;
+    }
     comm.progress();
   }
   if (!comm.finish(error))
@@ -72,12 +129,13 @@ bool GradientAverager::average(std::string &error) {
   const float ranks = float(comm.ranks());
   for (Bucket &bucket : plan) {
     const float *in = bucket.flat.data();
-    for (int s : bucket.states) {
-      std::vector<float> &g = state.tensor(s).f32;
-      for (float &v : g)
+    for (const CommunicatedGradient &g : bucket.grads)
+      for (float &v : state.tensor(g.state).f32)
         v = *in++ / ranks;
-    }
   }
+  overlapStats.steps += 1;
+  overlapStats.buckets += int64_t(plan.size());
+  overlapStats.waitSeconds += now() - begin;
   return true;
 }
 

@@ -114,7 +114,8 @@ KernelRunner::Workspace &KernelRunner::workspace(const firn_function_desc &fn) {
 
 bool KernelRunner::call(const firn_function_desc &fn,
                         const std::vector<HostTensor *> &args, int64_t batch,
-                        std::vector<HostTensor> &results, std::string &error) {
+                        std::vector<HostTensor> &results, std::string &error,
+                        KernelProgress *progress) {
   Workspace &ws = workspace(fn);
   HalideBuffer *buffers = ws.buffers.get();
   auto describe = [&](HostTensor &tensor, int slot, const firn_port &port,
@@ -207,7 +208,22 @@ bool KernelRunner::call(const firn_function_desc &fn,
       return false;
   }
 
-  int status = fn.call(ws.pointers.data());
+  int status;
+  if (progress && fn.call_with_progress && !device) {
+    struct Told {
+      KernelProgress *progress;
+      HostTensor *const *outputs;
+    } told{progress, ws.tensors.data() + fn.num_inputs};
+    status = fn.call_with_progress(
+        ws.pointers.data(),
+        [](void *context, int count) {
+          const Told &t = *static_cast<const Told *>(context);
+          t.progress->written(count, t.outputs);
+        },
+        &told);
+  } else {
+    status = fn.call(ws.pointers.data());
+  }
   if (device)
     keepDeviceCopies(ws, fn.num_inputs + fn.num_outputs + fn.num_temps);
   if (status != 0) {

@@ -226,6 +226,9 @@ private:
     options.comm = &comm;
     options.saveEvery = cl.saveEvery;
     options.saveEveryEpoch = cl.saveEveryEpoch;
+    if (cl.bucketBytes)
+      options.bucketBytes = cl.bucketBytes;
+    options.overlapCommunication = !cl.noOverlap;
     TrainResult result;
     {
       InterruptGuard interrupts;
@@ -243,6 +246,13 @@ private:
       std::printf(" (%" PRId64 " step(s) skipped: not finite)",
                   result.skipped);
     std::printf("\n");
+    if (comm.distributed() && result.steps > 0)
+      std::printf("communicated %.3f MB per step per rank across %d ranks: "
+                  "%" PRId64 " of %" PRId64 " buckets started during the "
+                  "backward pass, %.3f ms per step waited after it\n",
+                  double(result.commBytesPerStep) / 1e6, comm.ranks(),
+                  result.commStartedEarly, result.commBuckets,
+                  1e3 * result.commWaitSeconds / double(result.steps));
     if (!cl.save.empty()) {
       if (!saveCheckpoint(state, cl.save, cl.saveGrads,
                           cl.onNonFinite == NonFinitePolicy::Ignore, error))

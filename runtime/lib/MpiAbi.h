@@ -16,13 +16,20 @@
 #ifndef FIRN_RUNTIME_MPIABI_H
 #define FIRN_RUNTIME_MPIABI_H
 
+// Open MPI's handle types (global, as mpi.h declares them).
+struct ompi_communicator_t;
+struct ompi_datatype_t;
+struct ompi_op_t;
+struct ompi_request_t;
+struct ompi_status_public_t;
+
 namespace firn::runtime::mpi {
 
-using Comm = struct ompi_communicator_t *;
-using Datatype = struct ompi_datatype_t *;
-using Op = struct ompi_op_t *;
-using Request = struct ompi_request_t *;
-struct Status; // Only ever passed as MPI_STATUS(ES)_IGNORE.
+using Comm = ::ompi_communicator_t *;
+using Datatype = ::ompi_datatype_t *;
+using Op = ::ompi_op_t *;
+using Request = ::ompi_request_t *;
+using Status = ::ompi_status_public_t; // Only passed as ..._IGNORE.
 
 using InitThreadFn = int (*)(int *argc, char ***argv, int required,
                              int *provided);

@@ -125,12 +125,14 @@ bool zeroGrad(KernelRunner &runner, std::string &error) {
 
 bool trainMicroBatch(KernelRunner &runner,
                      const std::vector<HostTensor *> &args, int64_t batch,
-                     double &loss, std::string &error) {
+                     double &loss, std::string &error,
+                     KernelProgress *progress) {
   const firn_model_desc &desc = runner.state().desc();
   if (!checkCanTrain(desc, error))
     return false;
   std::vector<HostTensor> &results = runner.resultsOf(*desc.train_step);
-  return runner.call(*desc.train_step, args, batch, results, error) &&
+  return runner.call(*desc.train_step, args, batch, results, error,
+                     progress) &&
          lossOf(*desc.train_step, results, loss, error);
 }
 
@@ -747,7 +749,8 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
                      !options.keepGradients && policy != NonFinitePolicy::Skip;
   std::optional<GradientAverager> averager;
   if (distributed)
-    averager.emplace(state, comm);
+    averager.emplace(state, comm, options.bucketBytes,
+                     options.overlapCommunication);
   // Each rank draws its own dropout masks: its random-number key is offset
   // by rank * 2^48 (rank 0's, the one checkpoints keep, is a single
   // process's), so the streams are reproducible from the seed and the rank.
@@ -790,8 +793,14 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
         return fail();
       toTensors(data, batch, x, y);
       double loss;
+      // The step's last micro-batch: its gradients are the step's, sent as
+      // the kernels write them.
+      const bool sends = averager && k == accumulate - 1;
+      if (sends)
+        averager->beginLastMicroBatch();
       if (!(fused ? fusedStep(runner, args, batch.rows, loss, error)
-                  : trainMicroBatch(runner, args, batch.rows, loss, error)))
+                  : trainMicroBatch(runner, args, batch.rows, loss, error,
+                                    sends ? &*averager : nullptr)))
         return fail();
       if (distributed) {
         // The global batch's loss is the mean of the ranks' (equal shares).
@@ -907,6 +916,12 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       return fail();
   }
   progress.finish();
+  if (averager) {
+    result.commBytesPerStep = averager->bytesPerStep();
+    result.commBuckets = averager->stats().buckets;
+    result.commStartedEarly = averager->stats().startedEarly;
+    result.commWaitSeconds = averager->stats().waitSeconds;
+  }
   return true;
 }
 

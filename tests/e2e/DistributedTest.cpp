@@ -66,13 +66,15 @@ struct DistModel {
 
   /// `model train` on the fixture's data and settings, as K ranks.
   std::string trainCommand(int ranks, const std::string &init,
-                           const std::string &save, int64_t steps) const {
+                           const std::string &save, int64_t steps,
+                           const std::string &extra = "") const {
     const std::string seed = fixture.metadata.at("seed");
     return launch(ranks) + binary + " train --x " + dir + "/x.npy --y " + dir +
            "/y.npy --init " + init + " --batch-size " +
            fixture.metadata.at("batch_size") + " --steps " +
            std::to_string(steps) +
-           (seed.empty() ? "" : " --shuffle --seed " + seed) + " --save " + save;
+           (seed.empty() ? "" : " --shuffle --seed " + seed) + " --save " + save +
+           extra;
   }
 
   int64_t steps() const { return std::stoll(fixture.metadata.at("steps")); }
@@ -140,15 +142,19 @@ class Distributed : public DistributedJob,
 /// Trains `m` for its fixture's steps as `ranks` ranks into `after`; the
 /// losses rank 0 printed (the global batch's, printed once) are the
 /// fixture's for that K.
-void trainAsRanks(const DistModel &m, int ranks, SafetensorsFile &after) {
+void trainAsRanks(const DistModel &m, int ranks, SafetensorsFile &after,
+                  const std::string &extra = "",
+                  std::string *printed = nullptr) {
   const std::string k = std::to_string(ranks);
   const std::string save = m.dir + "/K" + k + ".safetensors";
   std::string output;
   ASSERT_EQ(run(m.trainCommand(ranks, m.dir + "/init.safetensors", save,
-                               m.steps()),
+                               m.steps(), extra),
                 output),
             0)
       << output;
+  if (printed)
+    *printed = output;
   after = readCheckpoint(save);
   const std::vector<double> losses = printedLosses(output);
   const std::vector<double> expected = m.fixture.tensors.at("K" + k + "/loss").asDoubles();
@@ -178,6 +184,41 @@ TEST_P(Distributed, TheCnnKeepsPerRankBatchNormStatisticsAsDdp) {
   SafetensorsFile after;
   ASSERT_NO_FATAL_FAILURE(trainAsRanks(m, GetParam(), after));
   expectState(m.fixture, "K" + k + "/after/", after, "K=" + k);
+}
+
+/// "communicated ... N of M buckets started during the backward pass":
+/// {N, M}, or {-1, -1} when the line is missing.
+std::pair<int, int> bucketsStartedEarly(const std::string &output) {
+  const size_t at = output.find(" buckets started during the backward pass");
+  if (at == std::string::npos)
+    return {-1, -1};
+  const size_t colon = output.rfind(": ", at);
+  int early = -1, all = -1;
+  std::sscanf(output.c_str() + colon + 2, "%d of %d", &early, &all);
+  return {early, all};
+}
+
+TEST_P(Distributed, BucketsSentDuringTheBackwardPassGiveTheSameParameters) {
+  // Buckets of ~200 bytes: the MLP's gradients travel in 3 buckets per step,
+  // some of them started while later backward kernels still run; the
+  // parameters are those of one bucket sent after the backward pass.
+  if (GetParam() == 1)
+    GTEST_SKIP() << "one process communicates nothing";
+  const std::string k = std::to_string(GetParam());
+  DistModel m("mlp_frozen");
+  for (const std::string overlap : {"", " --no-overlap"}) {
+    SafetensorsFile after;
+    std::string output;
+    ASSERT_NO_FATAL_FAILURE(trainAsRanks(
+        m, GetParam(), after, " --bucket-mb 0.0002" + overlap, &output));
+    expectState(m.fixture, "K" + k + "/after/", after, "K=" + k + overlap);
+    const auto [early, all] = bucketsStartedEarly(output);
+    EXPECT_EQ(all, 3 * m.steps()) << output;
+    if (overlap.empty())
+      EXPECT_GT(early, 0) << output;
+    else
+      EXPECT_EQ(early, 0) << output;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, Distributed, ::testing::Values(1, 2, 4),

@@ -228,7 +228,8 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
                        "[--metrics FILE]\n"
                        "                     [--on-nonfinite WHAT] "
                        "[--allow-nonfinite]\n"
-                       "                     [--allow-missing-state]\n"
+                       "                     [--allow-missing-state] "
+                       "[--bucket-mb MB] [--no-overlap]\n"
                        "\nTrain the model on .npy data.\n\nOptions:\n",
                        0),
             0u)
@@ -242,7 +243,7 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
         "--seed S", "--drop-last", "--shuffle", "--eval-x X.npy",
         "--eval-y Y.npy", "--metrics FILE", "--save-every N",
         "--save-every-epoch", "--on-nonfinite WHAT", "--allow-nonfinite",
-        "--allow-missing-state", "--help"})
+        "--allow-missing-state", "--bucket-mb MB", "--no-overlap", "--help"})
     EXPECT_NE(text.find(std::string("\n  ") + option + " "), std::string::npos)
         << option << "\n"
         << text;
@@ -256,7 +257,24 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
     EXPECT_GT(end - pos, 25u) << text.substr(pos, end - pos);
     pos = end;
   }
-  EXPECT_EQ(optionLines, 21u);
+  EXPECT_EQ(optionLines, 23u);
+}
+
+TEST(CommandLineTest, DataParallelOptions) {
+  CommandLine cl = parseOk({"train", "--x", "x.npy"});
+  EXPECT_EQ(cl.bucketBytes, 0);
+  EXPECT_FALSE(cl.noOverlap);
+  cl = parseOk({"train", "--x", "x.npy", "--bucket-mb", "0.5", "--no-overlap"});
+  EXPECT_EQ(cl.bucketBytes, 1 << 19);
+  EXPECT_TRUE(cl.noOverlap);
+  EXPECT_EQ(parseOk({"train", "--x", "x", "--bucket-mb=25"}).bucketBytes,
+            25 << 20);
+  for (const char *bad : {"0", "-1", "x", "1e7", "nan", "2MB"})
+    EXPECT_EQ(parseError({"train", "--x", "x", "--bucket-mb", bad}),
+              std::string("--bucket-mb takes a positive number of megabytes "
+                          "(at most 1000000), not '") +
+                  bad + "'")
+        << bad;
 }
 
 TEST(CommandLineTest, PredictEvalInfoHelp) {

@@ -39,6 +39,22 @@ firn::Cost totalCost(ModuleOp module, int64_t batch) {
   return total;
 }
 
+/// The bytes of the gradient buffers (@"grad/P"): what data-parallel
+/// training sums across the ranks at every optimizer step
+/// (runtime/include/firn/Runtime/DataParallel.h).
+int64_t gradientBytes(ModuleOp module) {
+  int64_t bytes = 0;
+  module.walk([&](firn::BufferOp buffer) {
+    if (!buffer.getSymName().starts_with("grad/"))
+      return;
+    auto type = cast<ShapedType>(buffer.getType());
+    if (type.hasStaticShape())
+      bytes += type.getNumElements() *
+               (type.getElementType().getIntOrFloatBitWidth() / 8);
+  });
+  return bytes;
+}
+
 std::string describe(Operation *op) {
   std::string what = op->getName().getStringRef().str();
   if (auto sym = op->getAttrOfType<StringAttr>("sym_name"))
@@ -71,6 +87,7 @@ std::string human(int64_t n) {
 void firn::explainPruning(ModuleOp module, int64_t batch,
                           llvm::raw_ostream &os) {
   Cost before = totalCost(module, batch);
+  const int64_t sentBefore = gradientBytes(module);
   std::vector<Removed> removed;
   pruneFrozen(module, [&](Operation *op) {
     Removed r;
@@ -86,6 +103,7 @@ void firn::explainPruning(ModuleOp module, int64_t batch,
     removed.push_back(std::move(r));
   });
   Cost after = totalCost(module, batch);
+  const int64_t sentAfter = gradientBytes(module);
   std::stable_sort(removed.begin(), removed.end(),
                    [](const Removed &a, const Removed &b) {
                      return std::tie(a.line, a.column) <
@@ -119,4 +137,8 @@ void firn::explainPruning(ModuleOp module, int64_t batch,
   os << "\n@train_step (forward + backward, without the optimizer):\n";
   line("FLOPs", before.flops, after.flops);
   line("bytes", before.bytes, after.bytes);
+  os << "\nData-parallel communication per optimizer step (mpirun -np K: the "
+        "gradients summed\nacross the ranks; a ring allreduce sends "
+        "2(K-1)/K of it per rank):\n";
+  line("gradient bytes", sentBefore, sentAfter);
 }

@@ -193,7 +193,9 @@ std::string generateModelTable(ModuleOp module,
     emitPorts(whole, "inputs", inputs);
     emitPorts(whole, "outputs", outputs);
     emitPorts(whole, "temps", temps);
-    os << "static int call_" << whole << "(void **b) {\n  int status = 0;\n";
+    os << "static int progress_" << whole
+       << "(void **b, firn_progress_fn progress, void *context) {\n"
+          "  int status = 0;\n";
     // b holds the inputs, then the outputs, then the temporaries.
     size_t in = 0, out = inputs.size(), temp = inputs.size() + outputs.size();
     // The kernels run in order, and a kernel reads the state the kernels
@@ -229,13 +231,17 @@ std::string generateModelTable(ModuleOp module,
           written[port.symbol] = out;
         arg(out++);
       }
-      os << ")) != 0)\n    return status;\n";
+      os << ")) != 0)\n    return status;\n"
+         << "  if (progress)\n    progress(context, " << out - inputs.size()
+         << ");\n";
     }
-    os << "  return status;\n}\nstatic const firn_function_desc " << whole
-       << "_desc = {" << cString(whole) << ", " << inputs.size() << ", "
-       << whole << "_inputs, " << outputs.size() << ", " << whole
+    os << "  return status;\n}\nstatic int call_" << whole
+       << "(void **b) {\n  return progress_" << whole
+       << "(b, nullptr, nullptr);\n}\nstatic const firn_function_desc "
+       << whole << "_desc = {" << cString(whole) << ", " << inputs.size()
+       << ", " << whole << "_inputs, " << outputs.size() << ", " << whole
        << "_outputs, call_" << whole << ", " << temps.size() << ", " << whole
-       << "_temps};\n\n";
+       << "_temps, progress_" << whole << "};\n\n";
     descs[whole] = "&" + whole + "_desc";
   }
 

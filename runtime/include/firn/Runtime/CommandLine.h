@@ -85,6 +85,10 @@ struct CommandLine {
   /// --allow-nonfinite and --allow-missing-state (LoadOptions in Model.h).
   bool allowNonFinite = false;
   bool allowMissingState = false;
+  /// Data-parallel training: --bucket-mb in bytes (0 when not given: DDP's
+  /// 25 MB) and --no-overlap (DataParallel.h).
+  int64_t bucketBytes = 0;
+  bool noOverlap = false;
 };
 
 /// Parses argv[0..argc). On failure returns false and sets `error` to a

@@ -9,13 +9,16 @@
 // takes on the whole batch, up to float32 rounding.
 //
 // GradientAverager does the communication in buckets, as DDP's reducer:
-// the gradient buffers train_step writes, last parameter first (the order
-// backward produces them), packed into flat buckets of about `bucketBytes`;
-// each bucket's sum (MPI_Iallreduce) starts as soon as it is packed, so the
-// packing of the next overlaps it. Frozen parameters have no gradient
-// buffer once pruned (PruneFrozen.cpp), so they communicate nothing.
-// Gradient accumulation communicates once per optimizer step, after the
-// step's last micro-batch (DDP's no_sync for the others).
+// the gradient buffers train_step writes, in the order its kernels write
+// them (backward: last layer first), packed into flat buckets (the first
+// of 1 MB, the others of about `bucketBytes`, DDP's defaults). During the
+// step's last micro-batch a bucket's sum (MPI_Iallreduce) starts as soon
+// as the kernel that writes its last gradient returns, so it travels while
+// the rest of the backward pass runs (KernelProgress); what is left starts
+// when train_step returns. Frozen parameters have no gradient buffer once
+// pruned (PruneFrozen.cpp), so they communicate nothing. Gradient
+// accumulation communicates once per optimizer step, after the step's
+// last micro-batch (DDP's no_sync for the others).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_RUNTIME_DATAPARALLEL_H
@@ -23,38 +26,81 @@
 
 #include "firn/Runtime/Communicator.h"
 #include "firn/Runtime/Model.h"
+#include "firn/Runtime/Trainer.h"
 
 #include <string>
 #include <vector>
 
 namespace firn::runtime {
 
-/// DDP's default bucket size (bucket_cap_mb = 25).
+/// DDP's default bucket sizes (bucket_cap_mb = 25; the first bucket 1 MB,
+/// so that communication starts early).
 constexpr int64_t kDefaultBucketBytes = int64_t(25) << 20;
+constexpr int64_t kFirstBucketBytes = int64_t(1) << 20;
 
-/// The gradient buffers train_step writes, last first: what a data-parallel
-/// step communicates.
-std::vector<int> communicatedGradients(const firn_model_desc &desc);
+/// A gradient buffer train_step writes, and the index of the output port
+/// that writes it last.
+struct CommunicatedGradient {
+  int state;
+  int output;
+};
 
-class GradientAverager {
+/// What a data-parallel step communicates: the gradient buffers train_step
+/// writes, in the order it writes them.
+std::vector<CommunicatedGradient>
+communicatedGradients(const firn_model_desc &desc);
+
+/// How much of the communication the backward pass hid, over the steps so
+/// far.
+struct OverlapStats {
+  int64_t steps = 0;
+  int64_t buckets = 0;      ///< Buckets sent, all steps together.
+  int64_t startedEarly = 0; ///< Of those, started before train_step returned.
+  double waitSeconds = 0;   ///< Spent after train_step returned: packing what
+                            ///< was left, waiting, unpacking.
+};
+
+class GradientAverager : public KernelProgress {
 public:
   GradientAverager(ModelState &state, Communicator &comm,
-                   int64_t bucketBytes = kDefaultBucketBytes);
-  /// Replaces every communicated gradient with its mean over the ranks.
+                   int64_t bucketBytes = kDefaultBucketBytes,
+                   bool overlap = true);
+
+  /// Call before the train_step of an optimizer step's last micro-batch,
+  /// and pass this averager to it as its KernelProgress: buckets start
+  /// while it runs.
+  void beginLastMicroBatch();
+  /// After that train_step: sends what has not started, waits for every
+  /// bucket and replaces each communicated gradient with its mean over the
+  /// ranks.
   bool average(std::string &error);
+
   /// The bytes each rank contributes per optimizer step.
   int64_t bytesPerStep() const { return bytes; }
   size_t buckets() const { return plan.size(); }
+  const OverlapStats &stats() const { return overlapStats; }
+
+  void written(int count, HostTensor *const *outputs) override;
 
 private:
   struct Bucket {
-    std::vector<int> states;
+    std::vector<CommunicatedGradient> grads;
+    int lastOutput = -1; ///< The bucket is complete once this is written.
     std::vector<float> flat;
   };
+  /// Packs the next bucket from `tensorOf(gradient)` and starts its sum.
+  template <typename TensorOf> bool startNext(TensorOf tensorOf);
+
   ModelState &state;
   Communicator &comm;
   std::vector<Bucket> plan;
   int64_t bytes = 0;
+  bool overlap;
+  bool armed = false;
+  size_t started = 0; ///< Buckets of this step started so far.
+  bool failed = false;
+  std::string failure;
+  OverlapStats overlapStats;
 };
 
 } // namespace firn::runtime

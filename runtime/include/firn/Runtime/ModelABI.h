@@ -71,6 +71,17 @@ typedef struct firn_port {
  * Returns 0 on success (Halide's error code otherwise). */
 typedef int (*firn_kernel_fn)(void **buffers);
 
+/* Told after each kernel of a function: the kernels so far have written
+ * their outputs, the function's first `outputs_written` outputs in port
+ * order (data-parallel training starts sending gradients as soon as they
+ * exist, during the rest of the backward pass). */
+typedef void (*firn_progress_fn)(void *context, int outputs_written);
+
+/* `call`, telling `progress` (which may be NULL) after each kernel. */
+typedef int (*firn_kernel_progress_fn)(void **buffers,
+                                       firn_progress_fn progress,
+                                       void *context);
+
 typedef struct firn_function_desc {
   const char *name;
   int num_inputs;
@@ -83,6 +94,9 @@ typedef struct firn_function_desc {
    * the port's shape at the call's batch size, and may reuse them. */
   int num_temps;
   const firn_port *temps;
+  /* The same kernels as `call`, with progress; NULL when the table has
+   * none (then `call` is used). */
+  firn_kernel_progress_fn call_with_progress;
 } firn_function_desc;
 
 /* A learning-rate schedule (torch.optim.lr_scheduler) attached to an

@@ -116,6 +116,18 @@ namespace firn::runtime {
 /// firn_create call it before any kernel of a GPU model runs.
 bool loadCudaDriver(std::string &error);
 
+/// Told during a call, after each kernel, which outputs are final: what
+/// lets data-parallel training send gradients while the rest of the
+/// backward pass runs (DataParallel.h).
+class KernelProgress {
+public:
+  virtual ~KernelProgress() = default;
+  /// outputs[0, count) (the function's outputs in port order) are written.
+  /// A state output's tensor is the scratch one that becomes the state when
+  /// the call returns: read it, never keep the pointer.
+  virtual void written(int count, HostTensor *const *outputs) = 0;
+};
+
 class KernelRunner {
 public:
   explicit KernelRunner(ModelState &state);
@@ -126,9 +138,11 @@ public:
   /// failure (an argument missing or not matching its port, a kernel
   /// returning non-zero: "kernel train_step failed with Halide error -N")
   /// returns false and the state is unchanged.
+  /// `progress`, when given, is told after each kernel of a host binary
+  /// (GPU binaries and tables without progress tell it nothing).
   bool call(const firn_function_desc &fn, const std::vector<HostTensor *> &args,
             int64_t batch, std::vector<HostTensor> &results,
-            std::string &error);
+            std::string &error, KernelProgress *progress = nullptr);
 
   ModelState &state() { return model; }
 
@@ -183,9 +197,11 @@ bool checkCanTrain(const firn_model_desc &desc, std::string &error);
 bool zeroGrad(KernelRunner &runner, std::string &error);
 /// One micro-batch: train_step on `args` (inputs, then the target), which
 /// adds its gradients to the gradient buffers; `loss` is its scalar loss.
+/// `progress` is told after each of its kernels (KernelRunner::call).
 bool trainMicroBatch(KernelRunner &runner,
                      const std::vector<HostTensor *> &args, int64_t batch,
-                     double &loss, std::string &error);
+                     double &loss, std::string &error,
+                     KernelProgress *progress = nullptr);
 /// optimizer_step (when the model has one), then counts the step.
 bool optimizerStep(KernelRunner &runner, std::string &error);
 /// zeroGrad, trainMicroBatch and optimizerStep as one kernel (the model's
@@ -306,6 +322,10 @@ struct TrainOptions {
   /// must divide; only rank 0 should be given progress, metrics and a
   /// savePath.
   Communicator *comm = nullptr;
+  /// The gradient bucket size and whether buckets start during the
+  /// backward pass (GradientAverager).
+  int64_t bucketBytes = int64_t(25) << 20;
+  bool overlapCommunication = true;
 };
 
 struct EvalResult {
@@ -328,6 +348,12 @@ struct TrainResult {
   int64_t skipped = 0;
   /// Why the metrics stopped being written, when they did.
   std::string metricsError;
+  /// Data-parallel runs: the bytes each rank sends per optimizer step, in
+  /// how many buckets, and how much of it the backward pass hid.
+  int64_t commBytesPerStep = 0;
+  int64_t commBuckets = 0;
+  int64_t commStartedEarly = 0; ///< Buckets started during backward.
+  double commWaitSeconds = 0;   ///< Waited after backward, all steps.
 };
 
 /// Saves a checkpoint (ModelState::save) unless a state it would write
