@@ -9,21 +9,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-./scripts/setup.sh
-
-missing=()
-for pkg in python3-torch python3-numpy libopenblas0-pthread time; do
-  status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
-  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
-done
-if ((${#missing[@]} > 0)); then
-  echo "bench: installing missing packages: ${missing[*]}"
-  SUDO=()
-  if [[ "$(id -u)" -ne 0 ]]; then SUDO=(sudo); fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${SUDO[@]}" apt-get update
-  "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+# The build, and PyTorch (the oracle) if missing.
+FIRN_EXTRA_PACKAGES="python3-torch python3-numpy libopenblas0-pthread time" \
+  ./scripts/setup.sh
 
 # The matrix-product microbenchmark: firn's kernels against cblas_sgemm, in one process.
 BUILD_DIR="${FIRN_BUILD_DIR:-build}"

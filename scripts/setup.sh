@@ -9,6 +9,8 @@
 #   FIRN_BUILD_DIR  build directory, relative to the repository root or absolute
 #                   (default: build)
 #   FIRN_JOBS       parallel build jobs (default: 2)
+#   FIRN_EXTRA_PACKAGES  more Debian packages to install the same way, separated
+#                   by spaces (the benchmarks' PyTorch: bench/run.sh)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +26,8 @@ PACKAGES=(
   fortunes  # the text examples/gpt trains on (examples/gpt/make_data.py)
   openmpi-bin libopenmpi-dev  # mpirun for data-parallel training and its tests
 )
+# shellcheck disable=SC2206 # (split on spaces on purpose)
+PACKAGES+=(${FIRN_EXTRA_PACKAGES:-})
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -47,6 +47,7 @@ enum class OptionId {
   SaveEveryEpoch,
   BucketMb,
   NoOverlap,
+  Zero1,
 };
 
 enum class ValueKind { Path, Positive, Seed, Flag, Policy, Megabytes };
@@ -128,6 +129,9 @@ const OptionSpec kOptions[] = {
     {OptionId::NoOverlap, "no-overlap", "", ValueKind::Flag, kTrain, 0,
      "under mpirun: send the gradients only after the backward pass, not "
      "during it (to measure what overlapping saves)"},
+    {OptionId::Zero1, "zero1", "", ValueKind::Flag, kTrain, 0,
+     "under mpirun: each rank holds and updates only its share of the "
+     "optimizer state (ZeRO stage 1; `info` shows the memory per rank)"},
 };
 
 struct CommandSpec {
@@ -318,6 +322,9 @@ bool setOption(const OptionSpec &option, const std::string &value,
   }
   case OptionId::NoOverlap:
     out.noOverlap = true;
+    break;
+  case OptionId::Zero1:
+    out.zero1 = true;
     break;
   case OptionId::AllowNonFinite:
     out.allowNonFinite = true;

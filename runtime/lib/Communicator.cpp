@@ -76,6 +76,8 @@ struct Communicator::Library {
   mpi::WaitallFn waitall = nullptr;
   mpi::TestallFn testall = nullptr;
   mpi::BcastFn bcast = nullptr;
+  mpi::SendFn send = nullptr;
+  mpi::RecvFn recv = nullptr;
   mpi::AbortFn abortJob = nullptr;
   mpi::FinalizeFn finalize = nullptr;
   mpi::Comm world = nullptr;
@@ -112,6 +114,7 @@ struct Communicator::Library {
            bind(waitall, "MPI_Waitall", error) &&
            bind(testall, "MPI_Testall", error) &&
            bind(bcast, "MPI_Bcast", error) &&
+           bind(send, "MPI_Send", error) && bind(recv, "MPI_Recv", error) &&
            bind(abortJob, "MPI_Abort", error) &&
            bind(finalize, "MPI_Finalize", error) &&
            bind(world, mpi::kCommWorld, error) &&
@@ -215,6 +218,32 @@ bool Communicator::broadcast(void *data, int64_t bytes, int root,
     if (mpi->bcast(static_cast<char *>(data) + done, piece, mpi->byteType,
                    root, mpi->world) != mpi::kSuccess) {
       error = "MPI_Bcast failed";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Communicator::send(const void *data, int64_t bytes, int to,
+                        std::string &error) {
+  for (int64_t done = 0; done < bytes; done += kMaxPiece) {
+    const int piece = int(std::min(kMaxPiece, bytes - done));
+    if (mpi->send(static_cast<const char *>(data) + done, piece,
+                  mpi->byteType, to, 0, mpi->world) != mpi::kSuccess) {
+      error = "MPI_Send failed";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Communicator::receive(void *data, int64_t bytes, int from,
+                           std::string &error) {
+  for (int64_t done = 0; done < bytes; done += kMaxPiece) {
+    const int piece = int(std::min(kMaxPiece, bytes - done));
+    if (mpi->recv(static_cast<char *>(data) + done, piece, mpi->byteType,
+                  from, 0, mpi->world, mpi::kStatusesIgnore) != mpi::kSuccess) {
+      error = "MPI_Recv failed";
       return false;
     }
   }

@@ -10,8 +10,10 @@
 
 #include "firn/Runtime/Buffers.h"
 #include "firn/Runtime/Trainer.h"
+#include "firn/Runtime/ZeroSharding.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace firn::runtime {
 
@@ -36,6 +38,41 @@ std::string portShape(const firn_port &port) {
     text += port.shape[i] == -1 ? "N" : std::to_string(port.shape[i]);
   }
   return text + "]";
+}
+
+/// "840 bytes", "12.5 KB", "3.10 MB", "1.20 GB" (powers of 1000).
+std::string byteSize(int64_t bytes) {
+  char text[32];
+  if (bytes < 10000)
+    std::snprintf(text, sizeof text, "%lld bytes", (long long)bytes);
+  else if (bytes < 10000000)
+    std::snprintf(text, sizeof text, "%.1f KB", double(bytes) / 1e3);
+  else if (bytes < 10000000000)
+    std::snprintf(text, sizeof text, "%.2f MB", double(bytes) / 1e6);
+  else
+    std::snprintf(text, sizeof text, "%.2f GB", double(bytes) / 1e9);
+  return text;
+}
+
+/// What --zero1 leaves each rank of the optimizer state (the largest
+/// share, for K ranks).
+std::string optimizerMemory(const firn_model_desc &d) {
+  ShardPlan plan;
+  std::string why;
+  if (!d.optimizer_step || !planShards(d, 1, plan, why))
+    return "";
+  std::string line = "optimizer state: " + byteSize(plan.optimizerBytes) +
+                     " per process; with --zero1, per rank (the largest "
+                     "share):";
+  for (int ranks : {2, 4, 8, 16}) {
+    if (!planShards(d, ranks, plan, why))
+      return line + " none (" + why + ")\n";
+    line += std::string(ranks > 2 ? "," : "") + " " + std::to_string(ranks) +
+            " ranks " +
+            byteSize(*std::max_element(plan.rankOptimizerBytes.begin(),
+                                       plan.rankOptimizerBytes.end()));
+  }
+  return line + "\n";
 }
 
 std::string argLine(const char *role, const char *name, const firn_port *p) {
@@ -119,6 +156,7 @@ std::string modelInfo(const firn_model_desc &d) {
            ", seed " + std::to_string(d.seed) + "\n";
   else
     out += "training: none (inference only)\n";
+  out += optimizerMemory(d);
   return out;
 }
 

@@ -70,6 +70,8 @@ KernelRunner::KernelRunner(ModelState &state)
 void KernelRunner::keepDeviceCopies(Workspace &ws, int numPorts) {
   for (int slot = 0; slot < numPorts; ++slot) {
     HostTensor *tensor = ws.tensors[slot];
+    if (!tensor)
+      continue; // A state this rank does not hold.
     const halide_buffer_t &buffer = ws.buffers[slot].buffer;
     // A tensor passed twice (the same batch as two arguments) keeps the
     // copy of its first port; a second one made for it is freed.
@@ -145,6 +147,11 @@ bool KernelRunner::call(const firn_function_desc &fn,
   for (int i = 0; i < fn.num_inputs; ++i) {
     const firn_port &port = fn.inputs[i];
     HostTensor *tensor;
+    if (port.state >= 0 && !model.held(port.state)) {
+      ws.pointers[i] = nullptr; // No kernel that runs takes it.
+      ws.tensors[i] = nullptr;
+      continue;
+    }
     if (port.state >= 0) {
       tensor = &model.kernelTensor(port.state);
     } else {
@@ -173,6 +180,11 @@ bool KernelRunner::call(const firn_function_desc &fn,
   for (int o = 0; o < fn.num_outputs; ++o) {
     const firn_port &port = fn.outputs[o];
     HostTensor *tensor;
+    if (port.state >= 0 && !model.held(port.state)) {
+      ws.pointers[fn.num_inputs + o] = nullptr;
+      ws.tensors[fn.num_inputs + o] = nullptr;
+      continue;
+    }
     if (port.state >= 0) {
       tensor = &scratch[port.state];
       const HostTensor &current = model.kernelTensor(port.state);
@@ -208,19 +220,24 @@ bool KernelRunner::call(const firn_function_desc &fn,
       return false;
   }
 
-  int status;
-  if (progress && fn.call_with_progress && !device) {
-    struct Told {
-      KernelProgress *progress;
-      HostTensor *const *outputs;
-    } told{progress, ws.tensors.data() + fn.num_inputs};
-    status = fn.call_with_progress(
-        ws.pointers.data(),
-        [](void *context, int count) {
-          const Told &t = *static_cast<const Told *>(context);
-          t.progress->written(count, t.outputs);
-        },
-        &told);
+  int status = 0;
+  if (progress && fn.kernels) {
+    HostTensor *const *outputs = ws.tensors.data() + fn.num_inputs;
+    for (int k = 0; k < fn.num_kernels && status == 0; ++k) {
+      const firn_kernel_desc &kernel = fn.kernels[k];
+      if (!progress->runs(k))
+        continue;
+      for (int i = 0; i < kernel.num_slots; ++i)
+        if (!ws.pointers[kernel.slots[i]]) {
+          error = std::string("kernel ") + std::to_string(k) + " of " +
+                  fn.name + " takes a state this process does not hold "
+                  "(internal error)";
+          return false;
+        }
+      status = kernel.call(ws.pointers.data());
+      if (status == 0 && !device)
+        progress->written(kernel.outputs_done, outputs);
+    }
   } else {
     status = fn.call(ws.pointers.data());
   }
@@ -244,7 +261,7 @@ bool KernelRunner::call(const firn_function_desc &fn,
   // old storage as next call's scratch.
   for (int o = 0; o < fn.num_outputs; ++o) {
     const firn_port &port = fn.outputs[o];
-    if (port.state < 0)
+    if (port.state < 0 || !model.held(port.state))
       continue;
     HostTensor &current = model.kernelTensor(port.state);
     current.f32.swap(scratch[port.state].f32);

@@ -222,13 +222,16 @@ private:
     options.progress = leader() ? stderr : nullptr;
     options.terminal = ProgressReporter::isTerminal(options.progress);
     options.onNonFinite = cl.onNonFinite;
-    options.savePath = save;
+    // Every rank knows where checkpoints go (with --zero1 they all take
+    // part in one); rank 0 alone writes them.
+    options.savePath = cl.save;
     options.comm = &comm;
     options.saveEvery = cl.saveEvery;
     options.saveEveryEpoch = cl.saveEveryEpoch;
     if (cl.bucketBytes)
       options.bucketBytes = cl.bucketBytes;
     options.overlapCommunication = !cl.noOverlap;
+    options.shardOptimizer = cl.zero1;
     TrainResult result;
     {
       InterruptGuard interrupts;
@@ -253,6 +256,10 @@ private:
                   double(result.commBytesPerStep) / 1e6, comm.ranks(),
                   result.commStartedEarly, result.commBuckets,
                   1e3 * result.commWaitSeconds / double(result.steps));
+    if (result.optimizerBytes)
+      std::printf("optimizer state sharded (--zero1): rank 0 held %" PRId64
+                  " of the %" PRId64 " bytes of optimizer state\n",
+                  result.heldOptimizerBytes, result.optimizerBytes);
     if (!cl.save.empty()) {
       if (!saveCheckpoint(state, cl.save, cl.saveGrads,
                           cl.onNonFinite == NonFinitePolicy::Ignore, error))

@@ -54,6 +54,22 @@ ModelState::ModelState(const firn_model_desc &desc) : model(desc) {
     byName[state.name] = s;
   }
   hasValue.assign(tensors.size(), true);
+  released.assign(tensors.size(), false);
+}
+
+void ModelState::release(int index) {
+  tensors[index] = HostTensor();
+  released[index] = true;
+}
+
+void ModelState::hold(int index) {
+  if (!released[index])
+    return;
+  const firn_state_desc &state = model.states[index];
+  tensors[index] = HostTensor::zeros(
+      static_cast<firn_dtype>(state.dtype),
+      std::vector<int64_t>(state.shape, state.shape + state.rank));
+  released[index] = false;
 }
 
 int ModelState::find(const std::string &name) const {

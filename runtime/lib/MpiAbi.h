@@ -45,6 +45,10 @@ using TestallFn = int (*)(int count, Request requests[], int *flag,
                           Status *statuses);
 using BcastFn = int (*)(void *buffer, int count, Datatype datatype, int root,
                         Comm comm);
+using SendFn = int (*)(const void *buf, int count, Datatype datatype,
+                       int dest, int tag, Comm comm);
+using RecvFn = int (*)(void *buf, int count, Datatype datatype, int source,
+                       int tag, Comm comm, Status *status);
 using AbortFn = int (*)(Comm comm, int errorcode);
 using FinalizeFn = int (*)();
 

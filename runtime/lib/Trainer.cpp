@@ -10,6 +10,7 @@
 
 #include "firn/Runtime/DataParallel.h"
 #include "firn/Runtime/Schedules.h"
+#include "firn/Runtime/ZeroSharding.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -751,6 +752,29 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   if (distributed)
     averager.emplace(state, comm, options.bucketBytes,
                      options.overlapCommunication);
+  // ZeRO stage 1: each rank updates its share of the parameters and holds
+  // only their optimizer state (ZeroSharding.h).
+  std::optional<ShardedOptimizer> sharded;
+  if (distributed && options.shardOptimizer) {
+    ShardPlan plan;
+    if (!planShards(desc, ranks, plan, error))
+      return fail();
+    sharded.emplace(state, comm, std::move(plan));
+    sharded->releaseOthers();
+    // What this rank holds now, counted from its tensors.
+    for (int s = 0; s < state.size(); ++s)
+      if (std::strncmp(state.stateDesc(s).name, "optim/", 6) == 0 &&
+          state.held(s)) {
+        const HostTensor &t = std::as_const(state).tensor(s);
+        result.heldOptimizerBytes +=
+            int64_t(t.f32.size() * 4 + t.i64.size() * 8);
+      }
+    result.optimizerBytes = sharded->plan().optimizerBytes;
+  }
+  // What a checkpoint needs on rank 0: every rank's optimizer state.
+  auto gathered = [&] {
+    return !sharded || sharded->gatherToLeader(error);
+  };
   // Each rank draws its own dropout masks: its random-number key is offset
   // by rank * 2^48 (rank 0's, the one checkpoints keep, is a single
   // process's), so the streams are reproducible from the seed and the rank.
@@ -869,8 +893,13 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
     }
     if (skip)
       state.setSteps(state.steps() + 1);
-    else if (!fused && !optimizerStep(runner, error))
+    else if (sharded) {
+      if (!sharded->step(runner, error))
+        return fail();
+      state.setSteps(state.steps() + 1);
+    } else if (!fused && !optimizerStep(runner, error)) {
       return fail();
+    }
     usedRates.clear();
     for (const auto &lr : lrColumns)
       usedRates.push_back(std::as_const(state).tensor(lr.first).f32[0]);
@@ -898,9 +927,14 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
         (options.saveEvery > 0 && state.steps() % options.saveEvery == 0) ||
         (options.saveEveryEpoch && endedEpoch);
     if (due && step < total && !options.savePath.empty()) {
-      if (!saveCheckpoint(state, options.savePath, options.keepGradients,
+      if (!gathered())
+        return fail();
+      if (rank == 0 &&
+          !saveCheckpoint(state, options.savePath, options.keepGradients,
                           policy == NonFinitePolicy::Ignore, error))
         return fail();
+      if (sharded)
+        sharded->releaseOthers();
       progress.note("saved " + options.savePath + " (step " +
                     std::to_string(state.steps()) + ")");
     }
@@ -916,6 +950,9 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       return fail();
   }
   progress.finish();
+  // The caller's final checkpoint, on rank 0, has the whole state.
+  if (!options.savePath.empty() && !gathered())
+    return fail();
   if (averager) {
     result.commBytesPerStep = averager->bytesPerStep();
     result.commBuckets = averager->stats().buckets;

@@ -221,6 +221,48 @@ TEST_P(Distributed, BucketsSentDuringTheBackwardPassGiveTheSameParameters) {
   }
 }
 
+/// The bytes "rank 0 held N of the M bytes of optimizer state": {N, M}, or
+/// {-1, -1} when the line is missing.
+std::pair<long long, long long> heldOptimizerBytes(const std::string &output) {
+  const size_t at = output.find("rank 0 held ");
+  long long held = -1, all = -1;
+  if (at != std::string::npos)
+    std::sscanf(output.c_str() + at, "rank 0 held %lld of the %lld", &held,
+                &all);
+  return {held, all};
+}
+
+TEST_P(Distributed, ZeroStage1GivesTheCheckpointOfPlainDataParallelism) {
+  // With --zero1 each rank updates its share of the parameters and holds
+  // only their optimizer state; the checkpoints (gathered on rank 0, every
+  // 2 steps and at the end) are those of plain data parallelism, bit for
+  // bit: the same kernels run on the same averaged gradients. The MLP has
+  // Adam, clipping (which every rank runs) and accumulation; the CNN SGD
+  // with momentum and BatchNorm.
+  if (GetParam() == 1)
+    GTEST_SKIP() << "one process has nothing to shard";
+  const std::string k = std::to_string(GetParam());
+  for (const char *name : {"mlp_frozen", "cnn_bn"}) {
+    DistModel m(name);
+    SafetensorsFile plain, sharded;
+    std::string output;
+    ASSERT_NO_FATAL_FAILURE(trainAsRanks(m, GetParam(), plain));
+    ASSERT_NO_FATAL_FAILURE(trainAsRanks(m, GetParam(), sharded,
+                                         " --zero1 --save-every 2", &output));
+    expectState(m.fixture, "K" + k + "/after/", sharded, name);
+    ASSERT_EQ(sharded.tensors.size(), plain.tensors.size()) << name;
+    for (const auto &[key, tensor] : plain.tensors) {
+      ASSERT_TRUE(sharded.tensors.count(key)) << name << ": " << key;
+      EXPECT_EQ(sharded.tensors.at(key).bytes, tensor.bytes)
+          << name << ": " << key;
+    }
+    // Rank 0 held less than the whole optimizer state.
+    const auto [held, all] = heldOptimizerBytes(output);
+    EXPECT_GT(held, 0) << output;
+    EXPECT_LT(held, all) << output;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Ranks, Distributed, ::testing::Values(1, 2, 4),
                          [](const auto &info) {
                            return "K" + std::to_string(info.param);
@@ -228,19 +270,25 @@ INSTANTIATE_TEST_SUITE_P(Ranks, Distributed, ::testing::Values(1, 2, 4),
 
 TEST_F(DistributedJob, ACheckpointResumesWithAnotherNumberOfRanks) {
   // 2 steps as 4 ranks, 2 as one process, 2 as 2 ranks: the 6 steps of one
-  // process.
+  // process; with --zero1 too (a sharded run's checkpoint has the whole
+  // optimizer state, and a resumed rank keeps its share of it).
   DistModel m("mlp_frozen");
   ASSERT_EQ(m.steps(), 6);
-  std::string output, init = m.dir + "/init.safetensors";
-  int n = 0;
-  for (int ranks : {4, 1, 2}) {
-    const std::string save = m.dir + "/resume" + std::to_string(++n) + ".safetensors";
-    ASSERT_EQ(run(m.trainCommand(ranks, init, save, 2), output), 0) << output;
-    init = save;
+  for (const std::string extra : {"", " --zero1"}) {
+    std::string output, init = m.dir + "/init.safetensors";
+    int n = 0;
+    for (int ranks : {4, 1, 2}) {
+      const std::string save =
+          m.dir + "/resume" + std::to_string(++n) + ".safetensors";
+      ASSERT_EQ(run(m.trainCommand(ranks, init, save, 2, extra), output), 0)
+          << output;
+      init = save;
+    }
+    const SafetensorsFile after = readCheckpoint(init);
+    EXPECT_EQ(after.metadata.at("step"), "6");
+    expectState(m.fixture, "K1/after/", after,
+                "resumed 4 -> 1 -> 2 ranks" + extra);
   }
-  const SafetensorsFile after = readCheckpoint(init);
-  EXPECT_EQ(after.metadata.at("step"), "6");
-  expectState(m.fixture, "K1/after/", after, "resumed 4 -> 1 -> 2 ranks");
 }
 
 TEST_F(DistributedJob, KillingARankStopsTheJobAndKeepsTheLastCheckpoint) {
@@ -285,6 +333,23 @@ TEST_F(DistributedJob, ARankThatFailsStopsTheJobWithItsMessage) {
   EXPECT_NE(status, 0) << output;
   EXPECT_NE(status, 124) << "the job hung: " << output;
   EXPECT_NE(output.find("error: rank 0 of 2: --save"), std::string::npos)
+      << output;
+}
+
+TEST_F(DistributedJob, InfoShowsTheOptimizerStatePerRankWithZero1) {
+  // Adam keeps two moments per trainable element (fc2: 16x16 + 16, fc3:
+  // 3x16 + 3; fc1 is frozen), a step count per parameter and the group's
+  // learning rate: 2 * 323 * 4 + 4 * 4 + 4 = 2604 bytes. The largest share
+  // is fc2.weight's moments and step, with the learning rate every rank
+  // holds: 2 * 256 * 4 + 4 + 4 = 2056 bytes, whatever the number of ranks.
+  DistModel m("mlp_frozen");
+  std::string output;
+  ASSERT_EQ(run(m.binary + " info", output), 0) << output;
+  EXPECT_NE(output.find("optimizer state: 2604 bytes per process; with "
+                        "--zero1, per rank (the largest share): 2 ranks 2056 "
+                        "bytes, 4 ranks 2056 bytes, 8 ranks 2056 bytes, 16 "
+                        "ranks 2056 bytes\n"),
+            std::string::npos)
       << output;
 }
 

@@ -230,6 +230,7 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
                        "[--allow-nonfinite]\n"
                        "                     [--allow-missing-state] "
                        "[--bucket-mb MB] [--no-overlap]\n"
+                       "                     [--zero1]\n"
                        "\nTrain the model on .npy data.\n\nOptions:\n",
                        0),
             0u)
@@ -243,7 +244,7 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
         "--seed S", "--drop-last", "--shuffle", "--eval-x X.npy",
         "--eval-y Y.npy", "--metrics FILE", "--save-every N",
         "--save-every-epoch", "--on-nonfinite WHAT", "--allow-nonfinite",
-        "--allow-missing-state", "--bucket-mb MB", "--no-overlap", "--help"})
+        "--allow-missing-state", "--bucket-mb MB", "--no-overlap", "--zero1", "--help"})
     EXPECT_NE(text.find(std::string("\n  ") + option + " "), std::string::npos)
         << option << "\n"
         << text;
@@ -257,16 +258,19 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
     EXPECT_GT(end - pos, 25u) << text.substr(pos, end - pos);
     pos = end;
   }
-  EXPECT_EQ(optionLines, 23u);
+  EXPECT_EQ(optionLines, 24u);
 }
 
 TEST(CommandLineTest, DataParallelOptions) {
   CommandLine cl = parseOk({"train", "--x", "x.npy"});
   EXPECT_EQ(cl.bucketBytes, 0);
   EXPECT_FALSE(cl.noOverlap);
-  cl = parseOk({"train", "--x", "x.npy", "--bucket-mb", "0.5", "--no-overlap"});
+  EXPECT_FALSE(cl.zero1);
+  cl = parseOk({"train", "--x", "x.npy", "--bucket-mb", "0.5", "--no-overlap",
+                "--zero1"});
   EXPECT_EQ(cl.bucketBytes, 1 << 19);
   EXPECT_TRUE(cl.noOverlap);
+  EXPECT_TRUE(cl.zero1);
   EXPECT_EQ(parseOk({"train", "--x", "x", "--bucket-mb=25"}).bucketBytes,
             25 << 20);
   for (const char *bad : {"0", "-1", "x", "1e7", "nan", "2MB"})

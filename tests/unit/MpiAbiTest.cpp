@@ -29,6 +29,8 @@ static_assert(std::is_same_v<decltype(&MPI_Iallreduce), mpi::IallreduceFn>);
 static_assert(std::is_same_v<decltype(&MPI_Waitall), mpi::WaitallFn>);
 static_assert(std::is_same_v<decltype(&MPI_Testall), mpi::TestallFn>);
 static_assert(std::is_same_v<decltype(&MPI_Bcast), mpi::BcastFn>);
+static_assert(std::is_same_v<decltype(&MPI_Send), mpi::SendFn>);
+static_assert(std::is_same_v<decltype(&MPI_Recv), mpi::RecvFn>);
 static_assert(std::is_same_v<decltype(&MPI_Abort), mpi::AbortFn>);
 static_assert(std::is_same_v<decltype(&MPI_Finalize), mpi::FinalizeFn>);
 static_assert(std::is_same_v<MPI_Comm, mpi::Comm>);

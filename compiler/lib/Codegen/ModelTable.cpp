@@ -193,9 +193,6 @@ std::string generateModelTable(ModuleOp module,
     emitPorts(whole, "inputs", inputs);
     emitPorts(whole, "outputs", outputs);
     emitPorts(whole, "temps", temps);
-    os << "static int progress_" << whole
-       << "(void **b, firn_progress_fn progress, void *context) {\n"
-          "  int status = 0;\n";
     // b holds the inputs, then the outputs, then the temporaries.
     size_t in = 0, out = inputs.size(), temp = inputs.size() + outputs.size();
     // The kernels run in order, and a kernel reads the state the kernels
@@ -204,44 +201,54 @@ std::string generateModelTable(ModuleOp module,
     // buffer, since the runtime moves outputs into the state only after the
     // whole function.
     std::map<std::string, size_t> written;
+    std::string kernelRows;
+    int number = 0;
     for (const LoweredFunction *fn : parts[whole]) {
-      os << "  if ((status = firn_k_" << fn->name << "(";
-      bool first = true;
-      auto arg = [&](size_t slot) {
-        os << (first ? "" : ", ") << "(struct halide_buffer_t *)b[" << slot
-           << "]";
-        first = false;
-      };
+      std::vector<size_t> slots;
       for (const Port &port : fn->inputs) {
         if (isTemporary(port)) {
-          arg(temp + port.index);
+          slots.push_back(temp + port.index);
           continue;
         }
         auto earlier = written.find(port.symbol);
-        arg(port.symbol.empty() || earlier == written.end() ? in
-                                                            : earlier->second);
+        slots.push_back(port.symbol.empty() || earlier == written.end()
+                            ? in
+                            : earlier->second);
         ++in;
       }
       for (const Port &port : fn->outputs) {
         if (isTemporary(port)) {
-          arg(temp + port.index);
+          slots.push_back(temp + port.index);
           continue;
         }
         if (!port.symbol.empty())
           written[port.symbol] = out;
-        arg(out++);
+        slots.push_back(out++);
       }
-      os << ")) != 0)\n    return status;\n"
-         << "  if (progress)\n    progress(context, " << out - inputs.size()
-         << ");\n";
+      const std::string kernel = whole + "_k" + std::to_string(number++);
+      os << "static const int " << kernel << "_slots[] = {";
+      for (size_t slot : slots)
+        os << slot << ", ";
+      os << "};\nstatic int " << kernel << "(void **b) {\n  return firn_k_"
+         << fn->name << "(";
+      for (size_t i = 0; i < slots.size(); ++i)
+        os << (i ? ", " : "") << "(struct halide_buffer_t *)b[" << slots[i]
+           << "]";
+      os << ");\n}\n";
+      kernelRows += "  {" + kernel + ", " + std::to_string(slots.size()) +
+                    ", " + kernel + "_slots, " +
+                    std::to_string(out - inputs.size()) + "},\n";
     }
-    os << "  return status;\n}\nstatic int call_" << whole
-       << "(void **b) {\n  return progress_" << whole
-       << "(b, nullptr, nullptr);\n}\nstatic const firn_function_desc "
+    os << "static const firn_kernel_desc " << whole << "_kernels[] = {\n"
+       << kernelRows << "};\nstatic int call_" << whole
+       << "(void **b) {\n  for (int k = 0; k < " << number
+       << "; ++k) {\n    int status = " << whole
+       << "_kernels[k].call(b);\n    if (status != 0)\n      return "
+          "status;\n  }\n  return 0;\n}\nstatic const firn_function_desc "
        << whole << "_desc = {" << cString(whole) << ", " << inputs.size()
        << ", " << whole << "_inputs, " << outputs.size() << ", " << whole
        << "_outputs, call_" << whole << ", " << temps.size() << ", " << whole
-       << "_temps, progress_" << whole << "};\n\n";
+       << "_temps, " << number << ", " << whole << "_kernels};\n\n";
     descs[whole] = "&" + whole + "_desc";
   }
 

@@ -89,6 +89,8 @@ struct CommandLine {
   /// 25 MB) and --no-overlap (DataParallel.h).
   int64_t bucketBytes = 0;
   bool noOverlap = false;
+  /// --zero1: shard the optimizer state across the ranks (ZeroSharding.h).
+  bool zero1 = false;
 };
 
 /// Parses argv[0..argc). On failure returns false and sets `error` to a

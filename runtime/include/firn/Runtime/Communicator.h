@@ -72,6 +72,10 @@ public:
   bool sum(double *data, int count, std::string &error);
   /// Rank `root`'s `bytes` bytes at `data` on every rank (blocking).
   bool broadcast(void *data, int64_t bytes, int root, std::string &error);
+  /// Sends `bytes` bytes to rank `to`, which receives them (blocking; a
+  /// distributed job only).
+  bool send(const void *data, int64_t bytes, int to, std::string &error);
+  bool receive(void *data, int64_t bytes, int from, std::string &error);
   /// Ends the whole job (MPI_Abort) with `code`; for one process, exit.
   [[noreturn]] void abort(int code);
 

@@ -138,7 +138,16 @@ public:
   /// initialized by FIRN_INIT_LOAD got no value from a checkpoint.
   bool checkComplete(std::string &error) const;
 
-  /// Writes the checkpoint; `grad/...` buffers only when `saveGrads`.
+  /// Whether this process holds state `index`'s values. With the
+  /// optimizer state sharded across the ranks (ZeroSharding.h) a rank frees
+  /// the moments of parameters other ranks update (release) and takes them
+  /// back, zeroed, before a checkpoint gathers them (hold).
+  bool held(int index) const { return !released[index]; }
+  void release(int index);
+  void hold(int index);
+
+  /// Writes the checkpoint; `grad/...` buffers only when `saveGrads`. Every
+  /// state it writes must be held.
   bool save(const std::string &path, bool saveGrads, std::string &error) const;
 
   /// The optimizer steps done since initialization (restored by load from
@@ -160,6 +169,7 @@ private:
   std::vector<HostTensor> tensors;
   /// False for a FIRN_INIT_LOAD state no checkpoint has filled yet.
   std::vector<bool> hasValue;
+  std::vector<bool> released;
   std::map<std::string, int> byName;
   int64_t stepCount = 0;
   std::map<std::string, std::string> extraMetadata;

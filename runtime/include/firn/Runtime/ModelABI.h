@@ -71,16 +71,18 @@ typedef struct firn_port {
  * Returns 0 on success (Halide's error code otherwise). */
 typedef int (*firn_kernel_fn)(void **buffers);
 
-/* Told after each kernel of a function: the kernels so far have written
- * their outputs, the function's first `outputs_written` outputs in port
- * order (data-parallel training starts sending gradients as soon as they
- * exist, during the rest of the backward pass). */
-typedef void (*firn_progress_fn)(void *context, int outputs_written);
-
-/* `call`, telling `progress` (which may be NULL) after each kernel. */
-typedef int (*firn_kernel_progress_fn)(void **buffers,
-                                       firn_progress_fn progress,
-                                       void *context);
+/* One kernel of a function, for a runtime that runs them one by one (to
+ * send gradients as soon as they exist, or to leave out the updates of
+ * parameters another rank owns): `call` takes the function's buffers as
+ * `call` below does and passes the kernel those at `slots` (indices into
+ * them); once it has run, the function's first `outputs_done` outputs (in
+ * port order) are final. */
+typedef struct firn_kernel_desc {
+  firn_kernel_fn call;
+  int num_slots;
+  const int *slots;
+  int outputs_done;
+} firn_kernel_desc;
 
 typedef struct firn_function_desc {
   const char *name;
@@ -94,9 +96,10 @@ typedef struct firn_function_desc {
    * the port's shape at the call's batch size, and may reuse them. */
   int num_temps;
   const firn_port *temps;
-  /* The same kernels as `call`, with progress; NULL when the table has
-   * none (then `call` is used). */
-  firn_kernel_progress_fn call_with_progress;
+  /* The kernels `call` runs, in order; NULL when the table does not list
+   * them (then only `call` can run the function). */
+  int num_kernels;
+  const firn_kernel_desc *kernels;
 } firn_function_desc;
 
 /* A learning-rate schedule (torch.optim.lr_scheduler) attached to an

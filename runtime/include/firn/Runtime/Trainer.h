@@ -116,16 +116,20 @@ namespace firn::runtime {
 /// firn_create call it before any kernel of a GPU model runs.
 bool loadCudaDriver(std::string &error);
 
-/// Told during a call, after each kernel, which outputs are final: what
-/// lets data-parallel training send gradients while the rest of the
-/// backward pass runs (DataParallel.h).
+/// Runs a call's kernels one by one (firn_function_desc.kernels): tells,
+/// after each kernel, which outputs are final, which lets data-parallel
+/// training send gradients while the rest of the backward pass runs
+/// (DataParallel.h), and may leave kernels out (the updates of parameters
+/// another rank owns, ZeroSharding.h).
 class KernelProgress {
 public:
   virtual ~KernelProgress() = default;
+  /// Whether kernel `kernel` of the call runs.
+  virtual bool runs(int kernel) { return true; }
   /// outputs[0, count) (the function's outputs in port order) are written.
   /// A state output's tensor is the scratch one that becomes the state when
   /// the call returns: read it, never keep the pointer.
-  virtual void written(int count, HostTensor *const *outputs) = 0;
+  virtual void written(int count, HostTensor *const *outputs) {}
 };
 
 class KernelRunner {
@@ -138,8 +142,10 @@ public:
   /// failure (an argument missing or not matching its port, a kernel
   /// returning non-zero: "kernel train_step failed with Halide error -N")
   /// returns false and the state is unchanged.
-  /// `progress`, when given, is told after each kernel of a host binary
-  /// (GPU binaries and tables without progress tell it nothing).
+  /// `progress`, when given, runs the kernels one by one (a table that
+  /// does not list them: all at once, telling it nothing). A state that is
+  /// not held (ModelState::held) is bound to no buffer: a kernel that runs
+  /// must not take one.
   bool call(const firn_function_desc &fn, const std::vector<HostTensor *> &args,
             int64_t batch, std::vector<HostTensor> &results,
             std::string &error, KernelProgress *progress = nullptr);
@@ -326,6 +332,10 @@ struct TrainOptions {
   /// backward pass (GradientAverager).
   int64_t bucketBytes = int64_t(25) << 20;
   bool overlapCommunication = true;
+  /// ZeRO stage 1 (ZeroSharding.h): each rank holds and updates its share
+  /// of the optimizer state. Every rank must be given `savePath` (rank 0
+  /// alone writes it): a checkpoint first gathers the state on rank 0.
+  bool shardOptimizer = false;
 };
 
 struct EvalResult {
@@ -354,6 +364,9 @@ struct TrainResult {
   int64_t commBuckets = 0;
   int64_t commStartedEarly = 0; ///< Buckets started during backward.
   double commWaitSeconds = 0;   ///< Waited after backward, all steps.
+  /// --zero1: the optimizer state (`optim/` buffers) this rank held while
+  /// training, of the whole.
+  int64_t heldOptimizerBytes = 0, optimizerBytes = 0;
 };
 
 /// Saves a checkpoint (ModelState::save) unless a state it would write

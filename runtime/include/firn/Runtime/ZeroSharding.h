@@ -1,0 +1,81 @@
+//===- ZeroSharding.h - The optimizer state split across ranks --*- C++ -*-===//
+//
+// ZeRO stage 1 (Rajbhandari et al., 2020; PyTorch's ZeroRedundancyOptimizer
+// shards the same way, a parameter at a time): in data-parallel training
+// every rank would hold the whole optimizer state (Adam's two moments:
+// twice the parameters) and do the whole update. With --zero1 each rank
+// updates only the parameters it owns and holds only their optimizer
+// state; after the step the owners send the updated parameters to every
+// rank. The gradients are averaged as without it (DataParallel.h), so the
+// parameters are those of plain data parallelism.
+//
+// The plan comes from the model table alone, so every rank computes the
+// same one: optimizer_step's kernels (firn_function_desc.kernels) that
+// write only parameters and `optim/` buffers are updates; kernels that
+// share a state they write belong together (a parameter's update is one
+// group); every other kernel (clipping, which writes gradients) runs on
+// every rank. A state only one group touches, and no other function, is
+// that group's private state (the moments, a parameter's step count): only
+// its owner holds it. Groups go to the least loaded rank, largest first
+// (the bytes of their private state), as ZeroRedundancyOptimizer does.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FIRN_RUNTIME_ZEROSHARDING_H
+#define FIRN_RUNTIME_ZEROSHARDING_H
+
+#include "firn/Runtime/Communicator.h"
+#include "firn/Runtime/Model.h"
+#include "firn/Runtime/Trainer.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace firn::runtime {
+
+struct ShardPlan {
+  int ranks = 1;
+  /// Per optimizer_step kernel: the rank that runs it, or -1 for every rank.
+  std::vector<int> kernelOwner;
+  /// Per state: the only rank that holds it, or -1 for every rank.
+  std::vector<int> stateOwner;
+  /// Per rank: the states it updates that every rank needs (parameters),
+  /// sent to every rank after the step.
+  std::vector<std::vector<int>> sent;
+  /// The optimizer state (`optim/` buffers) one process holds, and what
+  /// each rank holds with the plan.
+  int64_t optimizerBytes = 0;
+  std::vector<int64_t> rankOptimizerBytes;
+};
+
+/// The plan for `ranks` ranks; false with `error` when the model's
+/// optimizer step cannot be split (no optimizer, or a table that does not
+/// list its kernels).
+bool planShards(const firn_model_desc &desc, int ranks, ShardPlan &plan,
+                std::string &error);
+
+/// Runs a sharded optimizer step: the kernels the plan gives this rank.
+class ShardedOptimizer : public KernelProgress {
+public:
+  ShardedOptimizer(ModelState &state, Communicator &comm, ShardPlan plan);
+
+  /// Frees the private state of the other ranks' parameters.
+  void releaseOthers();
+  /// This rank's updates, then every rank's updated parameters everywhere.
+  bool step(KernelRunner &runner, std::string &error);
+  /// Brings every private state to rank 0 (for a checkpoint); rank 0
+  /// holds it all afterwards, until releaseOthers.
+  bool gatherToLeader(std::string &error);
+
+  bool runs(int kernel) override;
+  const ShardPlan &plan() const { return shards; }
+
+private:
+  ModelState &state;
+  Communicator &comm;
+  ShardPlan shards;
+};
+
+} // namespace firn::runtime
+
+#endif // FIRN_RUNTIME_ZEROSHARDING_H
