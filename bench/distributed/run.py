@@ -1,36 +1,44 @@
 #!/usr/bin/python3
 """Data-parallel training on localhost: firn under mpirun against PyTorch DDP (gloo).
 
-    /usr/bin/python3 bench/distributed/run.py [--rounds 3] [--only mlp,cnn] [--steps 11]
+    /usr/bin/python3 bench/distributed/run.py [--rounds 3] [--only mlp,cnn] [--steps 23]
 
 (./bench/distributed/run.sh installs what it needs and builds firn first.) For each model
 (bench/models/<name>.firn, the same data, initialization and PyTorch twin as bench/run.py)
 and K = 1, 2, 4 processes on this machine, with the global batch fixed (each rank takes
 B / K samples of it):
 
-  - firn: `mpirun -np K model train --steps S` and `--steps 1`; step time =
-    (wall(S) - wall(1)) / (S - 1), which removes start-up, loading and the first step. K > 1
-    runs twice: overlapping the gradient buckets with the backward pass (the default) and
-    with --no-overlap. Rank 0's own report gives the time per step it waited for the
-    gradients after its backward pass (packing, the allreduce not yet done, unpacking): the
-    exposed communication. Overlap achieved = 1 - wait(overlap) / wait(no overlap).
-  - PyTorch: DistributedDataParallel on the gloo backend, K processes, W warm-up steps
-    then S timed (time.perf_counter between barriers).
+  - firn: `mpirun -np K model train --steps S --metrics F`; step time = the time rank 0's
+    metrics record from the end of step 3 to the end of step S, over S - 3 steps (the
+    launch, loading and warm-up left out, as on PyTorch's side). K > 1
+    runs four ways: the gradient buckets overlapping the backward pass with firn's default
+    bucket size ("overlap"), the same with DDP's 25 MB buckets ("25 MB"), --no-overlap, and
+    --zero1; and one process alone on one rank's share ("share alone": batch B / K with
+    cores / K threads), which is what a rank computes: the step's excess over it is the
+    price of data parallelism.
+    Rank 0's own report gives the time per step it waited for the gradients after its
+    backward pass (packing what was left, the allreduce not yet done, unpacking; and the
+    other ranks, if they are slower): the exposed communication. Overlap achieved =
+    1 - wait(overlap) / wait(no overlap).
+  - PyTorch: DistributedDataParallel on the gloo backend, K processes, 3 warm-up steps
+    then S - 3 timed (time.perf_counter between barriers); the BLAS rate right after (rank 0),
+    as bench/run.py samples it, shows a round timed while OpenBLAS was slow.
   Each process gets cores / K threads (HL_NUM_THREADS, torch.set_num_threads), at least
   one: at K = 4 on a 2-core machine the ranks share cores (oversubscribed), so a rank's wait
   also holds the time the others' compute took: read K = 4 here as a check of
   correctness and of the communication pattern, not of speed.
   The sides alternate in short rounds; best and median over the rounds are printed.
 
-Then MPI_Allreduce itself (bench/distributed/allreduce.c, built with mpicc) for 4 KB to
-16 MB at K = 2 and 4, and the ring model t = 2 (K-1)/K * bytes / bandwidth + 2 (K-1) *
-latency fitted to it (least squares): the localhost point of docs/distributed.md's cost
-model, whose predictions for K = 2 ... 64 on 10 and 100 Gbit/s networks the last table
-prints for the measured models.
+First MPI_Allreduce itself (bench/distributed/allreduce.c, built with mpicc) for 4 KB to
+16 MB at K = 2 and 4, and per K the ring model t = 2 (K-1)/K * bytes / bandwidth +
+2 (K-1) * latency fitted to it: the localhost point of docs/distributed.md's cost model,
+whose predictions for K = 2 ... 64 on 10 and 100 Gbit/s networks the last table prints for
+the measured models.
 """
 
 import argparse
 import importlib.util
+import json
 import os
 import re
 import statistics
@@ -57,28 +65,44 @@ def threads(k):
     return max(1, CORES // k)
 
 
-def firn_cmd(exe, d, m, k, steps, overlap):
+# K > 1: firn's default buckets, DDP's 25 MB buckets, and no overlap.
+MODES = {"overlap": [], "25 MB": ["--bucket-mb", "25"], "no overlap": ["--no-overlap"],
+         "zero1": ["--zero1"]}
+ALONE = "share alone"  # One process on one rank's share (B / K, cores / K threads).
+
+
+def firn_cmd(exe, d, m, k, steps, mode):
+    batch = m["batch"] // k if mode == ALONE else m["batch"]
     cmd = [exe, "train", "--x", os.path.join(d, "x.npy"), "--y", os.path.join(d, "y.npy"),
-           "--init", os.path.join(d, "init.safetensors"), "--batch-size", str(m["batch"]),
-           "--steps", str(steps)]
-    if not overlap:
-        cmd.append("--no-overlap")
+           "--init", os.path.join(d, "init.safetensors"), "--batch-size", str(batch),
+           "--steps", str(steps)] + MODES.get(mode, [])
+    if mode == ALONE:
+        return cmd
     env = ["-x", "HL_NUM_THREADS=%d" % threads(k)]
     return (MPIRUN + ["-np", str(k)] + env + cmd) if k > 1 else cmd
 
 
-def run_firn(exe, d, m, k, steps, overlap):
+WARMUP = 3
+
+
+def run_firn(exe, d, m, k, steps, mode):
+    """Seconds per step after the warm-up, from rank 0's metrics (the time since the start
+    of training at the end of each step), and rank 0's communication report."""
     env = dict(MPI_ENV, HL_NUM_THREADS=str(threads(k)))
-    t0 = time.perf_counter()
-    r = subprocess.run(firn_cmd(exe, d, m, k, steps, overlap), env=env,
-                       capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    metrics = os.path.join(d, "metrics.jsonl")
+    if os.path.exists(metrics):
+        os.remove(metrics)
+    r = subprocess.run(firn_cmd(exe, d, m, k, steps, mode) + ["--metrics", metrics],
+                       env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("firn failed:\n" + r.stdout[-1500:] + r.stderr[-1500:])
     wait = re.search(r"([0-9.]+) ms per step waited", r.stdout)
     early = re.search(r"(\d+) of (\d+) buckets started during", r.stdout)
     sent = re.search(r"communicated ([0-9.]+) MB per step", r.stdout)
-    return wall, (float(wait.group(1)) if wait else 0.0), \
+    with open(metrics) as f:
+        seconds = [json.loads(l)["seconds"] for l in f if '"kind": "step"' in l]
+    per_step = (seconds[-1] - seconds[WARMUP - 1]) / (len(seconds) - WARMUP)
+    return per_step, (float(wait.group(1)) if wait else 0.0), \
         ((int(early.group(1)), int(early.group(2))) if early else (0, 0)), \
         (float(sent.group(1)) if sent else 0.0)
 
@@ -133,8 +157,8 @@ def ddp_worker(args):
         ddp_step(warmup + i)
     dist.barrier()
     took = (time.perf_counter() - t0) / steps
-    if rank == 0:
-        print("%.9f" % took)
+    if rank == 0:  # The BLAS rate right after the timed steps (bench/run.py).
+        print("%.9f %.1f" % (took, benchrun.blas_rate(torch)))
     dist.destroy_process_group()
 
 
@@ -147,28 +171,28 @@ def run_ddp(m, d, k, steps, warmup, port):
     for p, (out, err) in zip(procs, outs):
         if p.returncode != 0:
             raise RuntimeError("DDP worker failed:\n" + err[-2000:])
-    return float(outs[0][0].strip().splitlines()[-1])
+    took, blas = outs[0][0].strip().splitlines()[-1].split()
+    return float(took), float(blas)
 
 
 def allreduce_fit(build):
-    """Best allreduce times per size for K = 2, 4, and the ring model fitted to them."""
+    """Best allreduce times per size for K = 2, 4, and per K the ring model's two terms
+    fitted to the sizes from 64 KB (least squares on t = c * bytes + d): the bandwidth
+    2 (K-1)/K / c and the latency per ring step d / (2 (K-1))."""
     exe = os.path.join(build, "allreduce")
     subprocess.run(["mpicc", "-O2", "-o", exe, os.path.join(HERE, "allreduce.c")], check=True)
-    points = {}
+    points, fits = {}, {}
     for k in (2, 4):
         r = subprocess.run(MPIRUN + ["-np", str(k), exe], env=MPI_ENV, capture_output=True,
                            text=True, check=True)
         points[k] = [(int(a), float(b)) for a, b in (l.split() for l in r.stdout.split("\n") if l)]
-    # t = a * x + b * y with x = 2 (K-1)/K * bytes, y = 2 (K-1): a = 1/bandwidth, b = latency.
-    sxx = sxy = syy = sxt = syt = 0.0
-    for k, pts in points.items():
-        for n, t in pts:
-            x, y = 2 * (k - 1) / k * n, 2 * (k - 1)
-            sxx, sxy, syy, sxt, syt = sxx + x * x, sxy + x * y, syy + y * y, sxt + x * t, syt + y * t
-    det = sxx * syy - sxy * sxy
-    a = (sxt * syy - syt * sxy) / det
-    b = (sxx * syt - sxy * sxt) / det
-    return points, 1.0 / a, b
+        pts = [(n, t) for n, t in points[k] if n >= 65536]
+        mn = statistics.mean(n for n, _ in pts)
+        mt = statistics.mean(t for _, t in pts)
+        c = sum((n - mn) * (t - mt) for n, t in pts) / sum((n - mn) ** 2 for n, _ in pts)
+        dd = max(mt - c * mn, 0.0)
+        fits[k] = (2 * (k - 1) / k / c, dd / (2 * (k - 1)))
+    return points, fits
 
 
 def ring(k, nbytes, bandwidth, latency):
@@ -181,13 +205,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", default="mlp,cnn")
-    ap.add_argument("--steps", type=int, default=11)
+    ap.add_argument("--steps", type=int, default=23)
     ap.add_argument("--keep")
     args = ap.parse_args()
     work = args.keep or tempfile.mkdtemp(prefix="firn-dist-bench-")
     os.makedirs(work, exist_ok=True)
     print("data-parallel training on localhost: %d cores, %s, global batch fixed; each "
           "process cores/K threads (at least 1)" % (CORES, time.strftime("%Y-%m-%d")))
+    points, fits = allreduce_fit(work)
     results = {}
     port = 29500 + os.getpid() % 1000
     for name in args.only.split(","):
@@ -198,53 +223,63 @@ def main():
         exe = os.path.join(d, name)
         subprocess.run([FIRNC, os.path.join(ROOT, "bench", "models", m["file"]), "-o", exe],
                        check=True, capture_output=True)
-        rows = {}  # (side, k, mode) -> [seconds per step], and waits
+        # (side, K, mode) -> per round: (seconds per step, waited s per step, buckets
+        # (early, all), MB sent per step, BLAS GFLOP/s during PyTorch's round)
+        rows = {}
         for rnd in range(args.rounds):
             for k in RANKS:
-                for overlap in ((True,) if k == 1 else (True, False)):
-                    wall_s, wait_s, early, sent = run_firn(exe, d, m, k, args.steps, overlap)
-                    wall_1, _, _, _ = run_firn(exe, d, m, k, 1, overlap)
-                    key = ("firn", k, "overlap" if overlap else "no overlap")
-                    rows.setdefault(key, []).append(
-                        ((wall_s - wall_1) / (args.steps - 1), wait_s / 1e3, early, sent))
+                for mode in (("overlap",) if k == 1 else tuple(MODES) + (ALONE,)):
+                    took, wait_s, early, sent = run_firn(exe, d, m, k, args.steps, mode)
+                    rows.setdefault(("firn", k, mode), []).append(
+                        (took, wait_s / 1e3, early, sent, 0))
                 port += 1
-                rows.setdefault(("torch", k, "DDP"), []).append(
-                    (run_ddp(m, d, k, args.steps, 3, port), 0.0, (0, 0), 0.0))
+                took, blas = run_ddp(m, d, k, args.steps - WARMUP, WARMUP, port)
+                rows.setdefault(("torch", k, "DDP"), []).append((took, 0.0, (0, 0), 0.0, blas))
         results[name] = (m, rows)
         print("\n%s (global batch %d)" % (m["label"], m["batch"]))
-        print("  %-6s %2s  %-10s %10s %10s %12s %14s %12s" % (
-            "side", "K", "mode", "best ms", "median ms", "vs K=1", "waited ms/step",
-            "early/all"))
+        print("  %-6s %2s  %-10s %9s %10s %8s %10s %10s %6s" % (
+            "side", "K", "mode", "best ms", "median ms", "vs K=1", "waited ms", "early/all",
+            "BLAS"))
         base = {side: min(v[0] for v in rows[(side, 1, mode)])
                 for side, mode in (("firn", "overlap"), ("torch", "DDP"))}
-        for key in sorted(rows, key=lambda k: (k[0], k[1], k[2])):
+        for key in sorted(rows):
             vals = rows[key]
             times = [v[0] for v in vals]
-            best, med = min(times), statistics.median(times)
-            wait = statistics.median(v[1] for v in vals)
-            early = vals[-1][2]
-            print("  %-6s %2d  %-10s %10.2f %10.2f %11.2fx %14s %12s" % (
-                key[0], key[1], key[2], best * 1e3, med * 1e3, best / base[key[0]],
-                "%.3f" % (wait * 1e3) if key[0] == "firn" and key[1] > 1 else "-",
-                "%d/%d" % early if key[0] == "firn" and key[1] > 1 else "-"))
+            firn_k = key[0] == "firn" and key[1] > 1 and key[2] != ALONE
+            print("  %-6s %2d  %-10s %9.2f %10.2f %7.2fx %10s %10s %6s" % (
+                key[0], key[1], key[2], min(times) * 1e3, statistics.median(times) * 1e3,
+                min(times) / base[key[0]],
+                "%.3f" % (statistics.median(v[1] for v in vals) * 1e3) if firn_k else "-",
+                "%d/%d" % vals[-1][2] if firn_k else "-",
+                "%.0f" % statistics.median(v[4] for v in vals) if key[0] == "torch" else "-"))
         for k in RANKS[1:]:
-            w_on = statistics.median(v[1] for v in rows[("firn", k, "overlap")])
-            w_off = statistics.median(v[1] for v in rows[("firn", k, "no overlap")])
-            print("  firn K=%d: %.2f MB of gradients per step per rank; overlap hid %.0f%% of "
-                  "the wait (%.3f -> %.3f ms per step)" % (
-                      k, rows[("firn", k, "overlap")][-1][3],
-                      100 * (1 - w_on / w_off) if w_off > 0 else 0, w_off * 1e3, w_on * 1e3))
+            wait = {mode: statistics.median(v[1] for v in rows[("firn", k, mode)])
+                    for mode in MODES}
+            nbytes = rows[("firn", k, "overlap")][-1][3] * 1e6
+            bw, lat = fits[k]
+            best = {mode: min(v[0] for v in rows[("firn", k, mode)])
+                    for mode in tuple(MODES) + (ALONE,)}
+            print("  firn K=%d: %.2f MB of gradients per rank per step; waited %.3f ms per step "
+                  "without overlap, %.3f with DDP's 25 MB buckets, %.3f with firn's default "
+                  "(%.0f%% hidden); the allreduce alone, by the fitted model: %.3f ms; best "
+                  "step over one rank's share alone: %+.3f ms (overlap), %+.3f (no overlap), "
+                  "%+.3f (zero1)" % (
+                      k, nbytes / 1e6, wait["no overlap"] * 1e3, wait["25 MB"] * 1e3,
+                      wait["overlap"] * 1e3,
+                      100 * (1 - wait["overlap"] / wait["no overlap"]) if wait["no overlap"] else 0,
+                      ring(k, nbytes, bw, lat) * 1e3,
+                      (best["overlap"] - best[ALONE]) * 1e3,
+                      (best["no overlap"] - best[ALONE]) * 1e3,
+                      (best["zero1"] - best[ALONE]) * 1e3))
 
-    points, bandwidth, latency = allreduce_fit(work)
-    print("\nMPI_Allreduce on localhost (best of repetitions, slowest rank):")
+    print("\nMPI_Allreduce of float sums on localhost (best of repetitions, slowest rank):")
     for k, pts in points.items():
+        bw, lat = fits[k]
         print("  K=%d: " % k + ", ".join("%d KB %.3f ms" % (n // 1024, t * 1e3) for n, t in pts))
-    print("  ring model fitted: bandwidth %.2f GB/s, latency %.1f us per ring step"
-          % (bandwidth / 1e9, latency * 1e6))
-    print("  checked: " + ", ".join(
-        "K=%d %d KB %.3f ms (model %.3f)" % (k, n // 1024, t * 1e3,
-                                              ring(k, n, bandwidth, latency) * 1e3)
-        for k, pts in points.items() for n, t in pts if n in (65536, 4 << 20)))
+        print("       ring model fitted from 64 KB: bandwidth %.2f GB/s, latency %.1f us per "
+              "ring step; model: " % (bw / 1e9, lat * 1e6) +
+              ", ".join("%d KB %.3f ms" % (n // 1024, ring(k, n, bw, lat) * 1e3)
+                        for n, _ in pts))
 
     # The cost model for the measured models (docs/distributed.md): per-rank compute scales
     # as 1/K at a fixed global batch (strong scaling) or stays at the one-process step at a
@@ -262,10 +297,10 @@ def main():
                 for k in (2, 4, 8, 16, 32, 64):
                     compute = t1 / k if scaling == "strong" else t1
                     t = compute + ring(k, nbytes, bw, lat)
-                    eff = (t1 / k if scaling == "strong" else t1) / t
-                    cells.append("%7.2f (%3.0f%%)" % (t * 1e3, 100 * eff))
-                print("  %-8s %-10s %8s" % (name, net, scaling) + "".join("%16s" % c for c in cells))
-    print("  (one-process step time t1 and gradient bytes as measured above; latency "
+                    cells.append("%7.2f (%3.0f%%)" % (t * 1e3, 100 * compute / t))
+                print("  %-8s %-10s %8s" % (name, net, scaling) +
+                      "".join("%16s" % c for c in cells))
+    print("  (t1, the one-process step, and the gradient bytes as measured above; latency "
           "20 us per ring step on 10 Gbit/s TCP, 5 us on 100 Gbit/s RDMA)")
 
 

@@ -125,7 +125,8 @@ const OptionSpec kOptions[] = {
      "from its initial value)"},
     {OptionId::BucketMb, "bucket-mb", "MB", ValueKind::Megabytes, kTrain, 0,
      "under mpirun: send the gradients in buckets of about MB megabytes "
-     "(the default is 25, the first bucket 1, as DDP's)"},
+     "(the default is a quarter of them, from 1 to DDP's 25; the first "
+     "bucket 1)"},
     {OptionId::NoOverlap, "no-overlap", "", ValueKind::Flag, kTrain, 0,
      "under mpirun: send the gradients only after the backward pass, not "
      "during it (to measure what overlapping saves)"},

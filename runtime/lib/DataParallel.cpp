@@ -40,9 +40,28 @@ double now() {
 }
 } // namespace
 
+int64_t defaultBucketBytes(int64_t gradientBytes) {
+  return std::clamp(gradientBytes / 4, kFirstBucketBytes, kMaxDefaultBucketBytes);
+}
+
 GradientAverager::GradientAverager(ModelState &state, Communicator &comm,
                                    int64_t bucketBytes, bool overlap)
     : state(state), comm(comm), overlap(overlap) {
+  const std::vector<CommunicatedGradient> grads =
+      communicatedGradients(state.desc());
+  auto bytesOf = [&](const CommunicatedGradient &g) {
+    int64_t n = 4;
+    const firn_state_desc &d = state.stateDesc(g.state);
+    for (int i = 0; i < d.rank; ++i)
+      n *= d.shape[i];
+    return n;
+  };
+  if (bucketBytes <= 0) {
+    int64_t all = 0;
+    for (const CommunicatedGradient &g : grads)
+      all += bytesOf(g);
+    bucketBytes = defaultBucketBytes(all);
+  }
   Bucket current;
   int64_t currentBytes = 0;
   auto close = [&] {
@@ -51,11 +70,8 @@ GradientAverager::GradientAverager(ModelState &state, Communicator &comm,
     current = Bucket();
     currentBytes = 0;
   };
-  for (const CommunicatedGradient &g : communicatedGradients(state.desc())) {
-    int64_t n = 1;
-    const firn_state_desc &d = state.stateDesc(g.state);
-    for (int i = 0; i < d.rank; ++i)
-      n *= d.shape[i];
+  for (const CommunicatedGradient &g : grads) {
+    const int64_t n = bytesOf(g) / 4;
     const int64_t cap = plan.empty() ? std::min(kFirstBucketBytes, bucketBytes)
                                      : bucketBytes;
     if (!current.grads.empty() && currentBytes + 4 * n > cap)

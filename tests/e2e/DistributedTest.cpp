@@ -164,14 +164,20 @@ void trainAsRanks(const DistModel &m, int ranks, SafetensorsFile &after,
         << "K=" << k << ", step " << i + 1;
 }
 
+/// Trains `m` as `ranks` ranks; rank 0's checkpoint is DDP's for that K.
+void expectTrainsAsDdp(const DistModel &m, int ranks, SafetensorsFile &after) {
+  const std::string k = std::to_string(ranks);
+  ASSERT_NO_FATAL_FAILURE(trainAsRanks(m, ranks, after));
+  expectState(m.fixture, "K" + k + "/after/", after, m.stem + ", K=" + k);
+}
+
 TEST_P(Distributed, TheMlpTrainsAsOneProcessAndAsPyTorch) {
   const std::string k = std::to_string(GetParam());
   DistModel m("mlp_frozen");
   SafetensorsFile after;
-  ASSERT_NO_FATAL_FAILURE(trainAsRanks(m, GetParam(), after));
   // DDP's answer for this K, and one process's (the same, up to rounding:
   // distributed.py checks it).
-  expectState(m.fixture, "K" + k + "/after/", after, "K=" + k);
+  ASSERT_NO_FATAL_FAILURE(expectTrainsAsDdp(m, GetParam(), after));
   expectState(m.fixture, "K1/after/", after, "K=" + k + " against one process");
   // The frozen layer is exactly its initial value.
   EXPECT_EQ(after.tensors.at("fc1.weight").bytes,
@@ -179,11 +185,16 @@ TEST_P(Distributed, TheMlpTrainsAsOneProcessAndAsPyTorch) {
 }
 
 TEST_P(Distributed, TheCnnKeepsPerRankBatchNormStatisticsAsDdp) {
-  const std::string k = std::to_string(GetParam());
-  DistModel m("cnn_bn");
   SafetensorsFile after;
-  ASSERT_NO_FATAL_FAILURE(trainAsRanks(m, GetParam(), after));
-  expectState(m.fixture, "K" + k + "/after/", after, "K=" + k);
+  expectTrainsAsDdp(DistModel("cnn_bn"), GetParam(), after);
+}
+
+TEST_P(Distributed, EachRankDrawsItsOwnDropoutMasks) {
+  // The fixture draws rank r's masks with firn's hash (Random.h) from the key
+  // t + r * 2^48: K = 1 is one process's run, and K = 2, 4 match only if each
+  // rank has its own stream (the same stream on every rank fails).
+  SafetensorsFile after;
+  expectTrainsAsDdp(DistModel("mlp_dropout"), GetParam(), after);
 }
 
 /// "communicated ... N of M buckets started during the backward pass":

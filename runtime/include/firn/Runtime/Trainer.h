@@ -330,7 +330,7 @@ struct TrainOptions {
   Communicator *comm = nullptr;
   /// The gradient bucket size and whether buckets start during the
   /// backward pass (GradientAverager).
-  int64_t bucketBytes = int64_t(25) << 20;
+  int64_t bucketBytes = 0; ///< 0: defaultBucketBytes (DataParallel.h)
   bool overlapCommunication = true;
   /// ZeRO stage 1 (ZeroSharding.h): each rank holds and updates its share
   /// of the optimizer state. Every rank must be given `savePath` (rank 0
