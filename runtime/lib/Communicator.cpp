@@ -73,6 +73,7 @@ struct Communicator::Library {
   mpi::CommSizeFn commSize = nullptr;
   mpi::AllreduceFn allreduce = nullptr;
   mpi::IallreduceFn iallreduce = nullptr;
+  mpi::IreduceScatterFn ireduceScatter = nullptr;
   mpi::WaitallFn waitall = nullptr;
   mpi::TestallFn testall = nullptr;
   mpi::BcastFn bcast = nullptr;
@@ -111,6 +112,7 @@ struct Communicator::Library {
            bind(commSize, "MPI_Comm_size", error) &&
            bind(allreduce, "MPI_Allreduce", error) &&
            bind(iallreduce, "MPI_Iallreduce", error) &&
+           bind(ireduceScatter, "MPI_Ireduce_scatter", error) &&
            bind(waitall, "MPI_Waitall", error) &&
            bind(testall, "MPI_Testall", error) &&
            bind(bcast, "MPI_Bcast", error) &&
@@ -174,6 +176,20 @@ bool Communicator::startSum(float *data, int64_t count, std::string &error) {
     }
     mpi->pending.push_back(request);
   }
+  return true;
+}
+
+bool Communicator::startReduceScatter(const float *data, float *mine,
+                                      const int *counts, std::string &error) {
+  if (!distributed())
+    return true;
+  mpi::Request request = nullptr;
+  if (mpi->ireduceScatter(data, mine, counts, mpi->floatType, mpi->sumOp,
+                          mpi->world, &request) != mpi::kSuccess) {
+    error = "MPI_Ireduce_scatter failed";
+    return false;
+  }
+  mpi->pending.push_back(request);
   return true;
 }
 

@@ -45,8 +45,9 @@ int64_t defaultBucketBytes(int64_t gradientBytes) {
 }
 
 GradientAverager::GradientAverager(ModelState &state, Communicator &comm,
-                                   int64_t bucketBytes, bool overlap)
-    : state(state), comm(comm), overlap(overlap) {
+                                   int64_t bucketBytes, bool overlap,
+                                   const std::vector<int> *owners)
+    : state(state), comm(comm), owners(owners), overlap(overlap) {
   const std::vector<CommunicatedGradient> grads =
       communicatedGradients(state.desc());
   auto bytesOf = [&](const CommunicatedGradient &g) {
@@ -62,10 +63,23 @@ GradientAverager::GradientAverager(ModelState &state, Communicator &comm,
       all += bytesOf(g);
     bucketBytes = defaultBucketBytes(all);
   }
+  // (MPI counts are ints.)
+  bucketBytes = std::min<int64_t>(bucketBytes, int64_t(1) << 32);
   Bucket current;
   int64_t currentBytes = 0;
   auto close = [&] {
     current.flat.resize(size_t(currentBytes / 4));
+    if (owners) {
+      // Packed in rank order, as reduce-scatter deals out the sums.
+      std::stable_sort(current.grads.begin(), current.grads.end(),
+                       [&](const auto &a, const auto &b) {
+                         return (*owners)[a.state] < (*owners)[b.state];
+                       });
+      current.counts.assign(size_t(comm.ranks()), 0);
+      for (const CommunicatedGradient &g : current.grads)
+        current.counts[size_t((*owners)[g.state])] += int(bytesOf(g) / 4);
+      current.mine.resize(size_t(current.counts[size_t(comm.rank())]));
+    }
     plan.push_back(std::move(current));
     current = Bucket();
     currentBytes = 0;
@@ -92,6 +106,9 @@ template <typename TensorOf> bool GradientAverager::startNext(TensorOf tensorOf)
     const std::vector<float> &values = tensorOf(g).f32;
     out = std::copy(values.begin(), values.end(), out);
   }
+  if (owners)
+    return comm.startReduceScatter(bucket.flat.data(), bucket.mine.data(),
+                                   bucket.counts.data(), failure);
   return comm.startSum(bucket.flat.data(), int64_t(bucket.flat.size()),
                        failure);
 }
@@ -144,10 +161,11 @@ bool GradientAverager::average(std::string &error) {
     return false;
   const float ranks = float(comm.ranks());
   for (Bucket &bucket : plan) {
-    const float *in = bucket.flat.data();
+    const float *in = owners ? bucket.mine.data() : bucket.flat.data();
     for (const CommunicatedGradient &g : bucket.grads)
-      for (float &v : state.tensor(g.state).f32)
-        v = *in++ / ranks;
+      if (!owners || (*owners)[g.state] == comm.rank())
+        for (float &v : state.tensor(g.state).f32)
+          v = *in++ / ranks;
   }
   overlapStats.steps += 1;
   overlapStats.buckets += int64_t(plan.size());

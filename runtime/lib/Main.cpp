@@ -258,8 +258,9 @@ private:
                   1e3 * result.commWaitSeconds / double(result.steps));
     if (result.optimizerBytes)
       std::printf("optimizer state sharded (--zero1): rank 0 held %" PRId64
-                  " of the %" PRId64 " bytes of optimizer state\n",
-                  result.heldOptimizerBytes, result.optimizerBytes);
+                  " of the %" PRId64 " bytes of optimizer state; %s\n",
+                  result.heldOptimizerBytes, result.optimizerBytes,
+                  result.gradientsNote.c_str());
     if (!cl.save.empty()) {
       if (!saveCheckpoint(state, cl.save, cl.saveGrads,
                           cl.onNonFinite == NonFinitePolicy::Ignore, error))

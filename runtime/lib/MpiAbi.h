@@ -40,6 +40,9 @@ using AllreduceFn = int (*)(const void *sendbuf, void *recvbuf, int count,
 using IallreduceFn = int (*)(const void *sendbuf, void *recvbuf, int count,
                              Datatype datatype, Op op, Comm comm,
                              Request *request);
+using IreduceScatterFn = int (*)(const void *sendbuf, void *recvbuf,
+                                 const int recvcounts[], Datatype datatype,
+                                 Op op, Comm comm, Request *request);
 using WaitallFn = int (*)(int count, Request requests[], Status *statuses);
 using TestallFn = int (*)(int count, Request requests[], int *flag,
                           Status *statuses);

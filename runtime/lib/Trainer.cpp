@@ -748,10 +748,6 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
   // --on-nonfinite=skip does, to decide before the update.
   const bool fused = desc.fused_step && accumulate == 1 && !distributed &&
                      !options.keepGradients && policy != NonFinitePolicy::Skip;
-  std::optional<GradientAverager> averager;
-  if (distributed)
-    averager.emplace(state, comm, options.bucketBytes,
-                     options.overlapCommunication);
   // ZeRO stage 1: each rank updates its share of the parameters and holds
   // only their optimizer state (ZeroSharding.h).
   std::optional<ShardedOptimizer> sharded;
@@ -771,6 +767,24 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       }
     result.optimizerBytes = sharded->plan().optimizerBytes;
   }
+  // With --zero1 the gradients are reduce-scattered when only their owners
+  // read them (ZeroSharding.h) and nothing else will.
+  const bool scatter =
+      sharded && sharded->plan().scatterGradients &&
+      std::strcmp(desc.zero_grad ? desc.zero_grad : "optimizer", "none") != 0 &&
+      !options.keepGradients && policy != NonFinitePolicy::Skip;
+  if (sharded)
+    result.gradientsNote =
+        scatter ? "gradients reduce-scattered"
+        : !sharded->plan().scatterGradients
+            ? "gradients allreduced: " + sharded->plan().whyNotScattered
+            : "gradients allreduced: zero_grad none, --save-grads or "
+              "--on-nonfinite=skip reads them all";
+  std::optional<GradientAverager> averager;
+  if (distributed)
+    averager.emplace(state, comm, options.bucketBytes,
+                     options.overlapCommunication,
+                     scatter ? &sharded->plan().gradientOwner : nullptr);
   // What a checkpoint needs on rank 0: every rank's optimizer state.
   auto gathered = [&] {
     return !sharded || sharded->gatherToLeader(error);

@@ -188,6 +188,29 @@ bool planShards(const firn_model_desc &desc, int ranks, ShardPlan &plan,
     else if (!writers[s].empty())
       plan.sent[plan.kernelOwner[writers[s].front()]].push_back(s);
   }
+  // A gradient's owner: the rank whose updates alone read it.
+  plan.gradientOwner.assign(numStates, -1);
+  std::vector<int> reader(numStates, kNone);
+  for (int k = 0; k < numKernels; ++k)
+    for (int s : uses[k].reads) {
+      const int owner = update[k] ? plan.kernelOwner[k] : kShared;
+      reader[s] = reader[s] == kNone || reader[s] == owner ? owner : kShared;
+    }
+  plan.scatterGradients = true;
+  if (desc.train_step)
+    for (int o = 0; o < desc.train_step->num_outputs; ++o) {
+      const int s = desc.train_step->outputs[o].state;
+      if (s < 0 || !isGradientName(desc.states[s].name))
+        continue;
+      // Read by no update (a parameter no optimizer owns): nobody needs its
+      // mean; rank 0 takes it.
+      plan.gradientOwner[s] = reader[s] == kNone ? 0 : std::max(reader[s], -1);
+      if (plan.gradientOwner[s] < 0 && plan.scatterGradients) {
+        plan.scatterGradients = false;
+        plan.whyNotScattered = std::string("'") + desc.states[s].name +
+                               "' is read by every rank (clipping)";
+      }
+    }
   plan.rankOptimizerBytes.assign(ranks, 0);
   for (int s = 0; s < numStates; ++s) {
     if (!isOptimizerState(desc.states[s]))

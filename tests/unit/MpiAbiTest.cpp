@@ -26,6 +26,8 @@ static_assert(std::is_same_v<decltype(&MPI_Comm_rank), mpi::CommRankFn>);
 static_assert(std::is_same_v<decltype(&MPI_Comm_size), mpi::CommSizeFn>);
 static_assert(std::is_same_v<decltype(&MPI_Allreduce), mpi::AllreduceFn>);
 static_assert(std::is_same_v<decltype(&MPI_Iallreduce), mpi::IallreduceFn>);
+static_assert(std::is_same_v<decltype(&MPI_Ireduce_scatter),
+                             mpi::IreduceScatterFn>);
 static_assert(std::is_same_v<decltype(&MPI_Waitall), mpi::WaitallFn>);
 static_assert(std::is_same_v<decltype(&MPI_Testall), mpi::TestallFn>);
 static_assert(std::is_same_v<decltype(&MPI_Bcast), mpi::BcastFn>);

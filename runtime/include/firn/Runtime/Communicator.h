@@ -63,6 +63,12 @@ public:
   /// Starts summing `count` floats in place across the ranks (nonblocking;
   /// the data must stay put until finish()).
   bool startSum(float *data, int64_t count, std::string &error);
+  /// Starts summing `data` across the ranks and keeping this rank's part of
+  /// the sum (MPI_Ireduce_scatter): rank r's part is the counts[r] floats
+  /// after those of the ranks before it, written to `mine`. Nonblocking, as
+  /// startSum; `data`, `mine` and `counts` must stay put until finish().
+  bool startReduceScatter(const float *data, float *mine, const int *counts,
+                          std::string &error);
   /// Lets the sums started so far progress (MPI progresses nonblocking
   /// collectives only inside MPI calls): call between pieces of work.
   void progress();

@@ -69,9 +69,14 @@ struct OverlapStats {
 
 class GradientAverager : public KernelProgress {
 public:
+  /// With `owners` (per state: the rank that updates its parameter, as
+  /// ZeroSharding.h plans it) each rank receives only the mean of the
+  /// gradients it owns (MPI_Ireduce_scatter, half an allreduce's traffic);
+  /// the others keep this rank's own values, which nothing may read.
   GradientAverager(ModelState &state, Communicator &comm,
                    int64_t bucketBytes = 0, // 0: defaultBucketBytes
-                   bool overlap = true);
+                   bool overlap = true,
+                   const std::vector<int> *owners = nullptr);
 
   /// Call before the train_step of an optimizer step's last micro-batch,
   /// and pass this averager to it as its KernelProgress: buckets start
@@ -91,15 +96,19 @@ public:
 
 private:
   struct Bucket {
-    std::vector<CommunicatedGradient> grads;
+    std::vector<CommunicatedGradient> grads; ///< By owner when scattered.
     int lastOutput = -1; ///< The bucket is complete once this is written.
     std::vector<float> flat;
+    /// Scattered: the elements each rank owns, and this rank's sums.
+    std::vector<int> counts;
+    std::vector<float> mine;
   };
   /// Packs the next bucket from `tensorOf(gradient)` and starts its sum.
   template <typename TensorOf> bool startNext(TensorOf tensorOf);
 
   ModelState &state;
   Communicator &comm;
+  const std::vector<int> *owners;
   std::vector<Bucket> plan;
   int64_t bytes = 0;
   bool overlap;

@@ -367,6 +367,7 @@ struct TrainResult {
   /// --zero1: the optimizer state (`optim/` buffers) this rank held while
   /// training, of the whole.
   int64_t heldOptimizerBytes = 0, optimizerBytes = 0;
+  std::string gradientsNote; ///< How the gradients travelled, and why.
 };
 
 /// Saves a checkpoint (ModelState::save) unless a state it would write

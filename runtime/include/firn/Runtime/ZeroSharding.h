@@ -19,6 +19,13 @@
 // its owner holds it. Groups go to the least loaded rank, largest first
 // (the bytes of their private state), as ZeroRedundancyOptimizer does.
 //
+// When only its owner's updates read a gradient (no clipping) and nothing
+// else will (the trainer checks: zero_grad clears every step, no
+// --save-grads, no --on-nonfinite=skip), the gradients are reduce-scattered
+// instead of allreduced: each rank receives the mean of its own parameters'
+// gradients only, so gradients and parameters together travel as much as
+// one allreduce, as in the ZeRO paper.
+//
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_RUNTIME_ZEROSHARDING_H
 #define FIRN_RUNTIME_ZEROSHARDING_H
@@ -42,6 +49,15 @@ struct ShardPlan {
   /// Per rank: the states it updates that every rank needs (parameters),
   /// sent to every rank after the step.
   std::vector<std::vector<int>> sent;
+  /// Per state: for a gradient buffer only one rank's updates read, that
+  /// rank; else -1.
+  std::vector<int> gradientOwner;
+  /// Whether every gradient train_step writes has an owner (no kernel every
+  /// rank runs, such as clipping, reads one): then each rank needs only the
+  /// mean of its own (a reduce-scatter), else every mean everywhere; and
+  /// why not, for the report.
+  bool scatterGradients = false;
+  std::string whyNotScattered;
   /// The optimizer state (`optim/` buffers) one process holds, and what
   /// each rank holds with the plan.
   int64_t optimizerBytes = 0;
