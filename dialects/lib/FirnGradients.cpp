@@ -439,6 +439,14 @@ LogicalResult EmbeddingOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult CrossReplicaSumOp::buildGradients(OpBuilder &b,
+                                                ArrayRef<Value> dys,
+                                                SmallVectorImpl<Value> &grads) {
+  // y = sum_r x_r on every rank: dL/dx_r = sum over the ranks of dL/dy.
+  grads.push_back(b.create<CrossReplicaSumOp>(getLoc(), dys[0]));
+  return success();
+}
+
 LogicalResult BroadcastLikeOp::buildGradients(OpBuilder &b,
                                               ArrayRef<Value> dys,
                                               SmallVectorImpl<Value> &grads) {

@@ -225,6 +225,20 @@ bool Communicator::sum(double *data, int count, std::string &error) {
   return false;
 }
 
+bool Communicator::sum(float *data, int64_t count, std::string &error) {
+  if (!distributed())
+    return true;
+  for (int64_t done = 0; done < count; done += kMaxPiece) {
+    const int piece = int(std::min(kMaxPiece, count - done));
+    if (mpi->allreduce(mpi::kInPlace, data + done, piece, mpi->floatType,
+                       mpi->sumOp, mpi->world) != mpi::kSuccess) {
+      error = "MPI_Allreduce failed";
+      return false;
+    }
+  }
+  return true;
+}
+
 bool Communicator::broadcast(void *data, int64_t bytes, int root,
                              std::string &error) {
   if (!distributed())

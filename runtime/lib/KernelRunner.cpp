@@ -234,6 +234,17 @@ bool KernelRunner::call(const firn_function_desc &fn,
                   "(internal error)";
           return false;
         }
+      for (int i = 0; i < kernel.num_sums; ++i) {
+        HostTensor *summed = ws.tensors[kernel.sum_slots[i]];
+        if (device) {
+          error = std::string(fn.name) + " sums over the ranks between its "
+                  "kernels (SyncBatchNorm), which GPU binaries do not do yet";
+          return false;
+        }
+        if (!progress->sumOverRanks(summed->f32.data(),
+                                    int64_t(summed->f32.size()), error))
+          return false;
+      }
       status = kernel.call(ws.pointers.data());
       if (status == 0 && !device)
         progress->written(kernel.outputs_done, outputs);

@@ -832,13 +832,14 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       toTensors(data, batch, x, y);
       double loss;
       // The step's last micro-batch: its gradients are the step's, sent as
-      // the kernels write them.
+      // the kernels write them. (Every micro-batch gets the averager, for
+      // the sums over the ranks between kernels: SyncBatchNorm.)
       const bool sends = averager && k == accumulate - 1;
       if (sends)
         averager->beginLastMicroBatch();
       if (!(fused ? fusedStep(runner, args, batch.rows, loss, error)
                   : trainMicroBatch(runner, args, batch.rows, loss, error,
-                                    sends ? &*averager : nullptr)))
+                                    averager ? &*averager : nullptr)))
         return fail();
       if (distributed) {
         // The global batch's loss is the mean of the ranks' (equal shares).

@@ -189,6 +189,18 @@ TEST_P(Distributed, TheCnnKeepsPerRankBatchNormStatisticsAsDdp) {
   expectTrainsAsDdp(DistModel("cnn_bn"), GetParam(), after);
 }
 
+TEST_P(Distributed, SyncBatchNormUsesTheGlobalBatchsStatistics) {
+  // SyncBatchNorm: the statistics are sums over the ranks (cross-replica
+  // sums between kernels), so every K trains as one process on the global
+  // batch, as the twin's simulation of PyTorch's SyncBatchNorm under DDP
+  // says; the per-rank BatchNorm of cnn_bn does not (the test above).
+  DistModel m("cnn_syncbn");
+  SafetensorsFile after;
+  ASSERT_NO_FATAL_FAILURE(expectTrainsAsDdp(m, GetParam(), after));
+  expectState(m.fixture, "K1/after/", after,
+              "K=" + std::to_string(GetParam()) + " against one process");
+}
+
 TEST_P(Distributed, EachRankDrawsItsOwnDropoutMasks) {
   // The fixture draws rank r's masks with firn's hash (Random.h) from the key
   // t + r * 2^48: K = 1 is one process's run, and K = 2, 4 match only if each

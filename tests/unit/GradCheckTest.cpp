@@ -261,6 +261,11 @@ TEST(GradCheck, Unary) {
                std::string("  %y = firn.") + op + " %x : tensor<2x3xf32>"},
               "tensor<2x3xf32>");
   }
+  // One process: the sum over the ranks is the input (its gradient, a sum
+  // over the ranks again, the gradient itself).
+  checkCase({"cross_replica_sum", {{"x", {2, 3}}},
+             "  %y = firn.cross_replica_sum %x : tensor<2x3xf32>"},
+            "tensor<2x3xf32>");
   checkCase({"dropout-eval", {{"x", {2, 3}}},
              "  %y = firn.dropout %x p 0.5 : tensor<2x3xf32>"},
             "tensor<2x3xf32>");

@@ -36,7 +36,7 @@ bool isAnchor(Operation *op) {
   return isa<LinearOp, LinearWeightGradOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
              MaxPool2dOp, MaxPool2dGradOp, AvgPool2dOp, AvgPool2dGradOp, BatchNormOp, SoftmaxOp, LogSoftmaxOp,
              ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MSELossOp, CrossEntropyOp,
-             EmbeddingGradOp>(op);
+             EmbeddingGradOp, CrossReplicaSumOp>(op);
 }
 
 /// The state symbol `op` reads, if any.
@@ -272,7 +272,10 @@ private:
       if (!anchor)
         for (Value operand : op->getOperands())
           d = std::max(d, depth.lookup(operand) + 1);
-      if ((anchor && hasAnchor) || d > kMaxInlineDepth) {
+      // A cross-replica sum always starts a kernel: its input must be a
+      // temporary of an earlier one, which the runtime sums in between.
+      if ((anchor && hasAnchor) || d > kMaxInlineDepth ||
+          (isa<CrossReplicaSumOp>(op) && i > 0)) {
         ++kernel;
         hasAnchor = false;
         depth.clear();
@@ -499,6 +502,19 @@ FailureOr<int> lowerKernels(func::FuncOp func, const std::string &partOf,
     kernel.name = name;
     kernel.partOf = partOf;
     kernel.source = source;
+    // The temporaries the runtime sums over the ranks before this kernel.
+    WalkResult summed = kernelFunc.walk([&](CrossReplicaSumOp sum) {
+      auto arg = dyn_cast<BlockArgument>(sum.getInput());
+      if (!arg || arguments.at(arg.getArgNumber()).kind != Port::Kind::Temporary) {
+        sum.emitError("a cross-replica sum whose input is not computed by "
+                      "an earlier kernel (the function could not be split)");
+        return WalkResult::interrupt();
+      }
+      kernel.summedTemporaries.push_back(arguments.at(arg.getArgNumber()).index);
+      return WalkResult::advance();
+    });
+    if (summed.wasInterrupted())
+      return failure();
     bindPorts(kernel, arguments, results, symbols);
     kernels.push_back(std::move(kernel));
   }

@@ -95,6 +95,8 @@ OpLowering::lowerElementwise(Operation *op, ArrayRef<HTensor> in,
     e = Halide::select(operand(1) > 0.0f || isNaN(operand(1)), operand(0), 0.0f);
   else if (isa<BroadcastLikeOp>(op))
     e = operand(0);
+  else if (isa<CrossReplicaSumOp>(op))
+    e = operand(0); // The runtime summed its input over the ranks already.
   if (e.defined()) {
     define(out.func, v, e);
     return success();

@@ -235,9 +235,19 @@ std::string generateModelTable(ModuleOp module,
         os << (i ? ", " : "") << "(struct halide_buffer_t *)b[" << slots[i]
            << "]";
       os << ");\n}\n";
+      std::string sums = "nullptr";
+      if (!fn->summedTemporaries.empty()) {
+        sums = kernel + "_sums";
+        os << "static const int " << sums << "[] = {";
+        for (int t : fn->summedTemporaries)
+          os << temp + t << ", ";
+        os << "};\n";
+      }
       kernelRows += "  {" + kernel + ", " + std::to_string(slots.size()) +
                     ", " + kernel + "_slots, " +
-                    std::to_string(out - inputs.size()) + "},\n";
+                    std::to_string(out - inputs.size()) + ", " +
+                    std::to_string(fn->summedTemporaries.size()) + ", " +
+                    sums + "},\n";
     }
     os << "static const firn_kernel_desc " << whole << "_kernels[] = {\n"
        << kernelRows << "};\nstatic int call_" << whole

@@ -465,7 +465,10 @@ private:
                                           builder.getDenseI64ArrayAttr({2, 3}),
                                           builder.getUnitAttr());
     case LayerKind::BatchNorm1d:
-    case LayerKind::BatchNorm2d: {
+    case LayerKind::BatchNorm2d:
+    case LayerKind::SyncBatchNorm: {
+      if (layer.kind == LayerKind::SyncBatchNorm && training)
+        return syncBatchNorm(layer, input, type, loc, weight, bias);
       Value mean = readBuffer(layer, "running_mean", loc);
       Value var = readBuffer(layer, "running_var", loc);
       // Training counts the batch (num_batches_tracked += 1), as PyTorch
@@ -569,6 +572,75 @@ private:
       y = builder.create<MulOp>(loc, type, y, weight);
     if (bias)
       y = builder.create<AddOp>(loc, type, y, bias);
+    return y;
+  }
+
+  /// nn.SyncBatchNorm in training, in primitive ops: BatchNorm's batch
+  /// statistics over the global batch of a data-parallel job, each a
+  /// per-rank sum over the batch and the other non-channel dimensions made
+  /// a sum over the ranks (cross_replica_sum; in one process, BatchNorm
+  /// itself). As PyTorch's: the biased variance normalizes, the unbiased
+  /// one (global count) moves the running variance.
+  Value syncBatchNorm(const Layer &layer, Value x, RankedTensorType type,
+                      Location loc, Value weight, Value bias) {
+    int64_t rank = type.getRank();
+    SmallVector<int64_t> axes;
+    shape::Shape kept(rank, 1);
+    kept[1] = layer.in;
+    for (int64_t a = 0; a < rank; ++a)
+      if (a != 1)
+        axes.push_back(a);
+    auto keptType = tensorTypeOf(kept, builder.getF32Type());
+    auto axesAttr = builder.getDenseI64ArrayAttr(axes);
+    auto globalSum = [&](Value v) -> Value {
+      Value local = builder.create<ReduceSumOp>(loc, keptType, v, axesAttr,
+                                                builder.getUnitAttr());
+      return builder.create<CrossReplicaSumOp>(loc, local);
+    };
+    // The samples per channel over all ranks.
+    Value count = globalSum(
+        builder.create<BroadcastLikeOp>(loc, type, scalar(1.0f, loc), x));
+    Value mean =
+        builder.create<DivOp>(loc, keptType, globalSum(x), count).getResult();
+    Value centered = builder.create<SubOp>(loc, type, x, mean);
+    Value var = builder.create<DivOp>(
+        loc, keptType,
+        globalSum(builder.create<MulOp>(loc, type, centered, centered)), count);
+    Value inv = builder.create<RsqrtOp>(
+        loc, builder.create<AddOp>(loc, keptType, var,
+                                   scalar(static_cast<float>(layer.eps), loc))
+                 .getResult());
+    Value y = builder.create<MulOp>(loc, type, centered, inv);
+    if (weight)
+      y = builder.create<MulOp>(loc, type, y,
+                                builder.create<ReshapeOp>(loc, keptType, weight));
+    if (bias)
+      y = builder.create<AddOp>(loc, type, y,
+                                builder.create<ReshapeOp>(loc, keptType, bias));
+
+    // Running statistics: (1 - momentum) old + momentum new.
+    Value runningMean = readBuffer(layer, "running_mean", loc);
+    Value runningVar = readBuffer(layer, "running_var", loc);
+    auto statType = cast<RankedTensorType>(runningMean.getType());
+    Value unbiased = builder.create<DivOp>(
+        loc, keptType, builder.create<MulOp>(loc, keptType, var, count),
+        builder.create<SubOp>(loc, keptType, count, scalar(1.0f, loc)));
+    auto moved = [&](Value old, Value batch) -> Value {
+      Value keep = builder.create<MulOp>(
+          loc, statType, old,
+          scalar(static_cast<float>(1.0 - layer.momentum), loc));
+      Value add = builder.create<MulOp>(
+          loc, statType, builder.create<ReshapeOp>(loc, statType, batch),
+          scalar(static_cast<float>(layer.momentum), loc));
+      return builder.create<AddOp>(loc, statType, keep, add);
+    };
+    builder.create<WriteBufferOp>(loc, moved(runningMean, mean),
+                                  layer.name + ".running_mean");
+    builder.create<WriteBufferOp>(loc, moved(runningVar, unbiased),
+                                  layer.name + ".running_var");
+    builder.create<AdvanceCounterOp>(
+        loc, RankedTensorType::get({}, builder.getIntegerType(64)),
+        layer.name + ".num_batches_tracked");
     return y;
   }
 

@@ -281,6 +281,13 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
     result = shape::batchNorm(input.shape, {layer.in});
     break;
   }
+  case LayerKind::SyncBatchNorm:
+    // PyTorch's takes [N, C, *] (as BatchNorm1d, 2d and 3d do).
+    result = input.shape.size() >= 2
+                 ? shape::batchNorm(input.shape, {layer.in})
+                 : shape::Inferred::fail("SyncBatchNorm expects [N, C, ...], got " +
+                                         shape::str(input.shape));
+    break;
   case LayerKind::Flatten:
     result = shape::flatten(input.shape);
     break;

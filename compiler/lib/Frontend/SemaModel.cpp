@@ -75,6 +75,12 @@ const std::vector<LayerInfo> &layerTable() {
         {{"num_features", true}, {"eps"}, {"momentum"}, {"affine"},
          {"requires_grad"}},
         4}},
+      {"SyncBatchNorm",
+       LayerKind::SyncBatchNorm,
+       {"SyncBatchNorm",
+        {{"num_features", true}, {"eps"}, {"momentum"}, {"affine"},
+         {"requires_grad"}},
+        4}},
       {"Embedding",
        LayerKind::Embedding,
        {"Embedding",
@@ -162,6 +168,7 @@ void setDefaultInit(const Layer &layer, const std::string &role, Parameter &para
   switch (layer.kind) {
   case LayerKind::BatchNorm1d:
   case LayerKind::BatchNorm2d:
+  case LayerKind::SyncBatchNorm:
   case LayerKind::LayerNorm:
   case LayerKind::RMSNorm:
     param.init = ParamInit::Constant;
@@ -451,7 +458,8 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     break;
   }
   case LayerKind::BatchNorm1d:
-  case LayerKind::BatchNorm2d: {
+  case LayerKind::BatchNorm2d:
+  case LayerKind::SyncBatchNorm: {
     if (!readPositive("num_features", layer.in) ||
         !readFlag("affine", layer.affine))
       return false;
@@ -463,6 +471,12 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     if (momentum && momentum->kind == ast::ExprKind::Name &&
         momentum->name == "None") {
       // PyTorch's momentum=None: a cumulative moving average.
+      if (layer.kind == LayerKind::SyncBatchNorm) {
+        diags.error(momentum->loc, "SyncBatchNorm(momentum=None) is not "
+                                   "supported yet; give a momentum (PyTorch's "
+                                   "default is 0.1)");
+        return false;
+      }
       layer.cumulativeAverage = true;
     } else if (momentum) {
       auto m = readNumber(bound->get("momentum"), arg(k, "momentum"), diags);

@@ -265,6 +265,9 @@ public:
               1.0 - std::pow(o.getBeta().convertToDouble(), step.data[0]);
           return Result(step);
         })
+        .Case<CrossReplicaSumOp>([&](CrossReplicaSumOp o) {
+          return Result(in(o.getInput())); // One process: the sum is itself.
+        })
         .Case<BroadcastLikeOp>([&](BroadcastLikeOp o) {
           return broadcastTo(in(o.getInput()), in(o.getLike()).shape);
         })

@@ -145,6 +145,8 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %18 = firn.reduce_max %x axes [1] keepdims : tensor<?x4xf32> -> tensor<?x1xf32>
     // CHECK: firn.broadcast_like %{{.*}}, %{{.*}} : tensor<f32>, tensor<?x4xf32> -> tensor<?x4xf32>
     %19 = firn.broadcast_like %one, %x : tensor<f32>, tensor<?x4xf32> -> tensor<?x4xf32>
+    // CHECK: firn.cross_replica_sum %{{.*}} : tensor<4x3xf32>
+    %crs = firn.cross_replica_sum %m : tensor<4x3xf32>
     // CHECK: firn.softmax %{{.*}} axis 1 : tensor<?x4xf32>
     %20 = firn.softmax %x axis 1 : tensor<?x4xf32>
     // CHECK: firn.log_softmax %{{.*}} axis 1 : tensor<?x4xf32>

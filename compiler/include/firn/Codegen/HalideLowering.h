@@ -130,6 +130,9 @@ struct LoweredFunction {
   std::vector<Halide::ImageParam> params; ///< One per input, same order.
   std::vector<Port> outputs;
   std::vector<Halide::Func> funcs; ///< One per output, same order.
+  /// The temporaries (their function-wide indices) that the runtime sums
+  /// over the ranks before this kernel runs (its cross-replica sums).
+  std::vector<int> summedTemporaries;
   /// The Funcs lowering computes once, for the schedule (see RootFunc).
   std::vector<RootFunc> rootFuncs;
   /// The matrix products, scheduled apart from rootFuncs.

@@ -44,6 +44,10 @@ enum class LayerKind {
   AdaptiveAvgPool2d,
   BatchNorm1d,
   BatchNorm2d,
+  /// SyncBatchNorm: BatchNorm over the global batch of a data-parallel job
+  /// (statistics summed over the ranks); training written out in primitive
+  /// ops with cross-replica sums by IR generation, evaluation as BatchNorm.
+  SyncBatchNorm,
   /// LayerNorm: a composite, written out in primitive ops by IR generation.
   LayerNorm,
   /// RMSNorm: LayerNorm without the mean (and without a bias).

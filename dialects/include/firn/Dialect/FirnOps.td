@@ -714,6 +714,25 @@ def Firn_NumelOp : Firn_Op<"numel", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Firn_CrossReplicaSumOp : Firn_Op<"cross_replica_sum", [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "the sum of a tensor over the ranks of a data-parallel job";
+  let description = [{
+    Each rank's value of `input`, summed over the ranks of the job the
+    binary runs in (an allreduce between two kernels, which the runtime
+    does before the kernel that reads it: `firn_kernel_desc.sum_slots`); in
+    one process, the input itself. SyncBatchNorm's batch statistics are
+    sums over the ranks. Its gradient is the sum of the gradients, over the
+    ranks again.
+
+    ```mlir
+    %total = firn.cross_replica_sum %partial : tensor<1x4x1x1xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$input);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
 def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "broadcasts input to the shape of another tensor";
   let description = [{

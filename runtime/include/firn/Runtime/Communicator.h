@@ -74,8 +74,9 @@ public:
   void progress();
   /// Waits for every sum started since the last finish().
   bool finish(std::string &error);
-  /// Sums `count` doubles in place across the ranks (blocking).
+  /// Sums `count` doubles or floats in place across the ranks (blocking).
   bool sum(double *data, int count, std::string &error);
+  bool sum(float *data, int64_t count, std::string &error);
   /// Rank `root`'s `bytes` bytes at `data` on every rank (blocking).
   bool broadcast(void *data, int64_t bytes, int root, std::string &error);
   /// Sends `bytes` bytes to rank `to`, which receives them (blocking; a

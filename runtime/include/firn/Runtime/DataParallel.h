@@ -93,6 +93,11 @@ public:
   const OverlapStats &stats() const { return overlapStats; }
 
   void written(int count, HostTensor *const *outputs) override;
+  /// SyncBatchNorm's statistics: summed at once (blocking), while the
+  /// gradient buckets already sent travel.
+  bool sumOverRanks(float *data, int64_t count, std::string &error) override {
+    return comm.sum(data, count, error);
+  }
 
 private:
   struct Bucket {

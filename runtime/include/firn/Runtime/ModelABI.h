@@ -76,12 +76,17 @@ typedef int (*firn_kernel_fn)(void **buffers);
  * parameters another rank owns): `call` takes the function's buffers as
  * `call` below does and passes the kernel those at `slots` (indices into
  * them); once it has run, the function's first `outputs_done` outputs (in
- * port order) are final. */
+ * port order) are final. In a data-parallel job the buffers at `sum_slots`
+ * (temporaries: the inputs of its cross-replica sums, SyncBatchNorm's
+ * statistics) must first be summed over the ranks, in place; in one
+ * process they are left as they are. */
 typedef struct firn_kernel_desc {
   firn_kernel_fn call;
   int num_slots;
   const int *slots;
   int outputs_done;
+  int num_sums;
+  const int *sum_slots;
 } firn_kernel_desc;
 
 typedef struct firn_function_desc {

@@ -126,6 +126,11 @@ public:
   virtual ~KernelProgress() = default;
   /// Whether kernel `kernel` of the call runs.
   virtual bool runs(int kernel) { return true; }
+  /// Sums `count` floats over the ranks of the job, in place, before a
+  /// kernel that reads them (a cross-replica sum); one process: nothing.
+  virtual bool sumOverRanks(float *data, int64_t count, std::string &error) {
+    return true;
+  }
   /// outputs[0, count) (the function's outputs in port order) are written.
   /// A state output's tensor is the scratch one that becomes the state when
   /// the call returns: read it, never keep the pointer.
