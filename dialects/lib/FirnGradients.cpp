@@ -334,6 +334,26 @@ LogicalResult MulOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult MaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  // As torch.maximum's: dy goes to the larger operand, half to each at a
+  // tie. relu_grad(dy, l - r) is dy where l > r (and where l - r is NaN).
+  Location loc = getLoc();
+  Value dy = dys[0];
+  auto type = dy.getType();
+  Value toLhs = b.create<ReluGradOp>(loc, type, dy,
+                                     binary<SubOp>(b, loc, getLhs(), getRhs()));
+  Value toRhs = b.create<ReluGradOp>(loc, type, dy,
+                                     binary<SubOp>(b, loc, getRhs(), getLhs()));
+  Value tie = binary<SubOp>(b, loc, binary<SubOp>(b, loc, dy, toLhs), toRhs);
+  Value half = binary<MulOp>(b, loc, tie, scalar(b, loc, 0.5f));
+  grads.push_back(unbroadcast(b, loc, binary<AddOp>(b, loc, toLhs, half),
+                              typeOf(getLhs())));
+  grads.push_back(unbroadcast(b, loc, binary<AddOp>(b, loc, toRhs, half),
+                              typeOf(getRhs())));
+  return success();
+}
+
 LogicalResult DivOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                     SmallVectorImpl<Value> &grads) {
   Location loc = getLoc();

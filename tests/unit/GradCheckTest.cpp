@@ -249,6 +249,11 @@ TEST(GradCheck, BroadcastingElementwise) {
     checkCase({op, ops,
                std::string("  %y = firn.") + op + " %a, %c : " + type},
               "tensor<3x4xf32>");
+  // max: each operand larger somewhere (no ties: a tie's gradient is split,
+  // and finite differences see a kink there).
+  checkCase({"max", {{"a", {3, 1}, 0.5, 1.5}, {"c", {4}, 0.9, 1.1}},
+             std::string("  %y = firn.max %a, %c : ") + type},
+            "tensor<3x4xf32>");
 }
 
 TEST(GradCheck, Unary) {

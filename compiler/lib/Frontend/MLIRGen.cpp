@@ -705,8 +705,11 @@ private:
     }
     Value target = emit(*operand("target", 1));
     Reduction reduction = Reduction::Mean;
+    bool batchmean = false;
     if (const ast::Expr *r = operand("reduction", 2); r && r->name == "sum")
       reduction = Reduction::Sum;
+    else if (r && r->name == "batchmean")
+      batchmean = true;
     auto reductionAttr = ReductionAttr::get(builder.getContext(), reduction);
     if (name == "mse")
       return builder.create<MSELossOp>(loc, type, input, target,
@@ -714,23 +717,90 @@ private:
     if (name == "cross_entropy")
       return builder.create<CrossEntropyOp>(loc, type, input, target,
                                             reductionAttr);
-    return compositeLoss(name, input, target, reduction, loc);
+    auto parameter = program.functionParameters.find(&call);
+    std::optional<double> own;
+    if (parameter != program.functionParameters.end())
+      own = parameter->second;
+    return compositeLoss(name, input, target, reduction, batchmean, own, loc);
   }
 
   /// The losses that are composites, in primitive ops (their gradients are
   /// the primitives'), each as PyTorch defines it, reduced to a scalar.
+  /// `own` is the loss's own argument when given (beta, delta, log_target).
   Value compositeLoss(const std::string &name, Value x, Value target,
-                      Reduction reduction, Location loc) {
+                      Reduction reduction, bool batchmean,
+                      std::optional<double> own, Location loc) {
     auto xType = cast<RankedTensorType>(x.getType());
     auto reduceAll = [&](Value v) -> Value {
       auto all = builder.getDenseI64ArrayAttr({});
+      if (batchmean) {
+        // kl_div's 'batchmean': the sum divided by the batch size, as the
+        // mean over the batch of each sample's sum.
+        SmallVector<int64_t> rest;
+        for (int64_t a = 1; a < xType.getRank(); ++a)
+          rest.push_back(a);
+        Value perSample = builder.create<ReduceSumOp>(
+            loc, f32Tensor({shape::kBatch}), v, builder.getDenseI64ArrayAttr(rest),
+            UnitAttr());
+        return builder.create<ReduceMeanOp>(loc, f32Tensor({}), perSample, all,
+                                            UnitAttr());
+      }
       if (reduction == Reduction::Sum)
         return builder.create<ReduceSumOp>(loc, f32Tensor({}), v, all, UnitAttr());
       return builder.create<ReduceMeanOp>(loc, f32Tensor({}), v, all, UnitAttr());
     };
-    if (name == "l1_loss") // |x - y|
-      return reduceAll(builder.create<AbsOp>(
-          loc, builder.create<SubOp>(loc, xType, x, target).getResult()));
+    auto sub = [&](Value a, Value b) -> Value {
+      return builder.create<SubOp>(loc, xType, a, b);
+    };
+    auto mul = [&](Value a, Value b) -> Value {
+      return builder.create<MulOp>(loc, xType, a, b);
+    };
+    if (name == "l1_loss" ||
+        (name == "smooth_l1_loss" && own.value_or(1.0) == 0.0)) // |x - y|
+      return reduceAll(builder.create<AbsOp>(loc, sub(x, target)));
+    if (name == "smooth_l1_loss" || name == "huber_loss") {
+      // With a = |x - y| and m = min(a, beta) = a - relu(a - beta):
+      // smooth_l1 = 0.5 m^2 / beta + (a - m) (0.5 a^2 / beta below beta,
+      // a - 0.5 beta above), huber = 0.5 m^2 + delta (a - m), with no
+      // select: the gradient is PyTorch's on both sides.
+      const float limit = static_cast<float>(own.value_or(1.0));
+      Value a = builder.create<AbsOp>(loc, sub(x, target));
+      Value m = sub(a, builder.create<ReluOp>(loc, sub(a, scalar(limit, loc))));
+      Value square = mul(scalar(0.5f, loc), mul(m, m));
+      Value linear = sub(a, m);
+      if (name == "smooth_l1_loss")
+        return reduceAll(builder.create<AddOp>(
+            loc, xType, builder.create<DivOp>(loc, xType, square, scalar(limit, loc)),
+            linear));
+      return reduceAll(builder.create<AddOp>(loc, xType, square,
+                                             mul(scalar(limit, loc), linear)));
+    }
+    if (name == "binary_cross_entropy") {
+      // -(y log x + (1 - y) log(1 - x)), each log at least -100 (PyTorch's
+      // clamp, so that x = 0 or 1 gives a finite loss).
+      auto clampedLog = [&](Value v) -> Value {
+        return builder.create<MaxOp>(loc, xType, builder.create<LogOp>(loc, v),
+                                     scalar(-100.0f, loc));
+      };
+      Value oneMinusY = sub(scalar(1.0f, loc), target);
+      Value perElement = builder.create<AddOp>(
+          loc, xType, mul(target, clampedLog(x)),
+          mul(oneMinusY, clampedLog(sub(scalar(1.0f, loc), x))));
+      return builder.create<NegOp>(loc, reduceAll(perElement));
+    }
+    if (name == "kl_div") {
+      // The input is log-probabilities; the target probabilities, or their
+      // logarithms with log_target: y (log y - x), 0 where y = 0 (PyTorch's
+      // xlogy: y log y with log y at least log(FLT_MIN) is 0 there), or
+      // exp(y) (y - x).
+      if (own.value_or(0.0) != 0.0)
+        return reduceAll(mul(builder.create<ExpOp>(loc, target), sub(target, x)));
+      Value logY = builder.create<LogOp>(
+          loc, builder.create<MaxOp>(loc, xType, target,
+                                     scalar(std::numeric_limits<float>::min(), loc))
+                   .getResult());
+      return reduceAll(mul(target, sub(logY, x)));
+    }
     if (name == "nll_loss") {
       // -x[n, t_n]: the one-hot row of t_n picks it.
       Value onehot = builder.create<OneHotOp>(loc, xType, target);

@@ -29,7 +29,9 @@ const std::vector<std::string> &builtinNames() {
                              "scaled_dot_product_attention", "narrow", "cat",
                              "unsqueeze", "squeeze",
                              "mse", "cross_entropy", "l1_loss",
-                             "nll_loss", "binary_cross_entropy_with_logits"})
+                             "nll_loss", "binary_cross_entropy_with_logits",
+                             "binary_cross_entropy", "smooth_l1_loss",
+                             "huber_loss", "kl_div"})
       all.push_back(name);
     return all;
   }();
@@ -39,7 +41,30 @@ const std::vector<std::string> &builtinNames() {
 /// The losses (only in the train block's `loss`): input, target, reduction.
 bool isLoss(const std::string &name) {
   return name == "mse" || name == "cross_entropy" || name == "l1_loss" ||
-         name == "nll_loss" || name == "binary_cross_entropy_with_logits";
+         name == "nll_loss" || name == "binary_cross_entropy_with_logits" ||
+         name == "binary_cross_entropy" || name == "smooth_l1_loss" ||
+         name == "huber_loss" || name == "kl_div";
+}
+
+/// The losses computed elementwise against a float target of the input's
+/// shape, then reduced.
+bool isElementwiseLoss(const std::string &name) {
+  return name == "mse" || name == "l1_loss" ||
+         name == "binary_cross_entropy_with_logits" ||
+         name == "binary_cross_entropy" || name == "smooth_l1_loss" ||
+         name == "huber_loss" || name == "kl_div";
+}
+
+/// A loss's own argument after input, target and reduction (PyTorch's name),
+/// if it has one.
+const char *lossParameter(const std::string &name) {
+  if (name == "smooth_l1_loss")
+    return "beta";
+  if (name == "huber_loss")
+    return "delta";
+  if (name == "kl_div")
+    return "log_target";
+  return nullptr;
 }
 
 bool isElementwiseBuiltin(const std::string &name) {
@@ -76,8 +101,11 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"tensors", true}, {"dim"}}, 2};
   if (name == "sum" || name == "mean")
     return {name, {{"input", true}, {"dim"}, {"keepdim"}}, 3};
-  if (isLoss(name))
+  if (isLoss(name)) {
+    if (const char *own = lossParameter(name))
+      return {name, {{"input", true}, {"target", true}, {"reduction"}, {own}}, 2};
     return {name, {{"input", true}, {"target", true}, {"reduction"}}, 2};
+  }
   return {name, {{"input", true}}};
 }
 } // namespace
@@ -327,18 +355,44 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       auto r = readString(reduction, "'reduction'", diags);
       if (!r)
         return std::nullopt;
-      if (*r != "mean" && *r != "sum") {
+      // kl_div also takes 'batchmean' (the sum over the batch's size).
+      const bool batchmean = name == "kl_div" && *r == "batchmean";
+      if (*r != "mean" && *r != "sum" && !batchmean) {
         diags.error(reduction->loc,
-                    "'reduction' must be 'mean' or 'sum', got '" + *r + "'");
+                    "'reduction' must be 'mean'" +
+                        std::string(name == "kl_div" ? ", 'batchmean'" : "") +
+                        " or 'sum', got '" + *r + "'");
         return std::nullopt;
+      }
+    }
+    if (const char *own = lossParameter(name); own && bound.get(own)) {
+      const ast::Expr *value = bound.get(own);
+      const std::string what = "'" + name + "' argument '" + own + "'";
+      if (name == "kl_div") {
+        auto flag = readBool(value, what, diags);
+        if (!flag)
+          return std::nullopt;
+        program.functionParameters[&call] = *flag ? 1.0 : 0.0;
+      } else {
+        auto v = readNumber(value, what, diags);
+        if (!v)
+          return std::nullopt;
+        // PyTorch: beta >= 0 (0 is l1_loss), delta > 0.
+        if (name == "smooth_l1_loss" ? *v < 0 : *v <= 0) {
+          diags.error(value->loc, what + " must be " +
+                                      (name == "smooth_l1_loss" ? "non-negative"
+                                                                : "positive") +
+                                      ", got " + formatNumber(*v));
+          return std::nullopt;
+        }
+        program.functionParameters[&call] = *v;
       }
     }
     if (!requireFloat(*bound.get("input"), x, "'" + name + "' input"))
       return std::nullopt;
     const ValueType &target = args[1];
     shape::Inferred r;
-    if (name == "mse" || name == "l1_loss" ||
-        name == "binary_cross_entropy_with_logits") {
+    if (isElementwiseLoss(name)) {
       // Elementwise against a float target of the input's shape.
       if (!requireFloat(*bound.get("target"), target, "'" + name + "' target"))
         return std::nullopt;

@@ -191,7 +191,9 @@ struct Program {
   };
   std::unordered_map<const ast::Expr *, Attention> attentions;
   /// For each call of an elementwise function with a parameter
-  /// (`leaky_relu(x, 0.2)`): its value.
+  /// (`leaky_relu(x, 0.2)`), or of a loss with its own argument given
+  /// (smooth_l1_loss's beta, huber_loss's delta, kl_div's log_target as 1):
+  /// its value.
   std::unordered_map<const ast::Expr *, double> functionParameters;
   /// For each name in forward that is a parameter (`fc1.weight`): its index
   /// into params.
