@@ -23,6 +23,25 @@ mlir::Value leakyRelu(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
   mlir::Value scaled = b.create<MulOp>(loc, type, c, negative);
   return b.create<SubOp>(loc, type, b.create<ReluOp>(loc, x).getResult(), scaled);
 }
+/// F.elu as a composite: relu(x) + alpha (exp(-relu(-x)) - 1) (x where
+/// x > 0, alpha (exp(x) - 1) elsewhere; exp(0) - 1 is exactly 0 above 0).
+mlir::Value elu(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                double alpha) {
+  auto type = x.getType();
+  auto scalar = [&](float v) -> mlir::Value {
+    return b.create<ConstantOp>(
+        loc, mlir::DenseElementsAttr::get(
+                 mlir::RankedTensorType::get({}, b.getF32Type()), v));
+  };
+  mlir::Value below = b.create<NegOp>(
+      loc, b.create<ReluOp>(loc, b.create<NegOp>(loc, x).getResult()).getResult());
+  mlir::Value expm1 = b.create<SubOp>(
+      loc, type, b.create<ExpOp>(loc, below).getResult(), scalar(1.0f));
+  return b.create<AddOp>(loc, type, b.create<ReluOp>(loc, x).getResult(),
+                         b.create<MulOp>(loc, type, scalar(static_cast<float>(alpha)),
+                                         expm1)
+                             .getResult());
+}
 } // namespace
 
 const std::vector<ElementwiseFunction> &elementwiseFunctions() {
@@ -41,6 +60,7 @@ const std::vector<ElementwiseFunction> &elementwiseFunctions() {
       {"abs", "abs", nullptr, nullptr, create<AbsOp>},
       {"leaky_relu", "leaky_relu", "LeakyReLU", nullptr, leakyRelu,
        "negative_slope", 0.01},
+      {"elu", "elu", "ELU", nullptr, elu, "alpha", 1.0},
   };
   return table;
 }

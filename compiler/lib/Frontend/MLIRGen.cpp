@@ -684,7 +684,7 @@ private:
     if (name == "scaled_dot_product_attention")
       return attention(program.attentions.at(&call), emit(*operand("query", 0)),
                        emit(*operand("key", 1)), emit(*operand("value", 2)), type, loc);
-    if (name == "transpose")
+    if (name == "transpose" || name == "permute")
       return builder.create<TransposeOp>(
           loc, type, input, builder.getDenseI64ArrayAttr(program.permutations.at(&call)));
     if (name == "sum" || name == "mean") {

@@ -25,7 +25,7 @@ const std::vector<std::string> &builtinNames() {
       if (f.builtin && std::find(all.begin(), all.end(), f.builtin) == all.end())
         all.push_back(f.builtin);
     for (const char *name : {"flatten", "reshape", "sum", "mean", "softmax",
-                             "log_softmax", "matmul", "transpose",
+                             "log_softmax", "matmul", "transpose", "permute",
                              "scaled_dot_product_attention", "narrow", "cat",
                              "unsqueeze", "squeeze",
                              "mse", "cross_entropy", "l1_loss",
@@ -93,6 +93,8 @@ Signature builtinSignature(const std::string &name) {
             7};
   if (name == "transpose")
     return {name, {{"input", true}, {"dim0", true}, {"dim1", true}}};
+  if (name == "permute")
+    return {name, {{"input", true}, {"dims", true}}};
   if (name == "narrow")
     return {name, {{"input", true}, {"dim", true}, {"start", true}, {"length", true}}};
   if (name == "unsqueeze" || name == "squeeze")
@@ -525,6 +527,36 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       return std::nullopt;
     }
     std::swap(perm[dims[0]], perm[dims[1]]);
+    program.permutations[&call] = perm;
+    return ValueType{ast::DType::F32, shape::transpose(x.shape, perm).shape};
+  }
+  if (name == "permute") {
+    // x.permute(dims): result dimension i is input dimension dims[i]
+    // (negative from the end); the batch dimension stays first.
+    const ast::Expr *list = bound.get("dims");
+    std::vector<const ast::Expr *> dims = oneOrMany(list);
+    if (dims.size() != x.shape.size()) {
+      diags.error(list->loc, "'permute' dims must name each of the " +
+                                 std::to_string(x.shape.size()) + " dimensions of " +
+                                 str(x) + " once, got " + std::to_string(dims.size()));
+      return std::nullopt;
+    }
+    std::vector<int64_t> perm;
+    for (const ast::Expr *e : dims) {
+      auto d = readDim(e, x, "'permute' dim");
+      if (!d)
+        return std::nullopt;
+      if (std::find(perm.begin(), perm.end(), *d) != perm.end()) {
+        diags.error(e->loc, "dim " + std::to_string(*d) + " appears twice");
+        return std::nullopt;
+      }
+      perm.push_back(*d);
+    }
+    if (shape::hasBatch(x.shape) && perm[0] != 0) {
+      diags.error(list->loc, "'permute' would move the batch dimension from the "
+                             "front of " + str(x));
+      return std::nullopt;
+    }
     program.permutations[&call] = perm;
     return ValueType{ast::DType::F32, shape::transpose(x.shape, perm).shape};
   }
