@@ -334,6 +334,38 @@ LogicalResult MulOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult PowOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  // y = l^r: dl = dy r l^(r - 1), dr = dy y log(l), as torch.pow's.
+  Location loc = getLoc();
+  Value dy = dys[0];
+  auto constant = getRhs().getDefiningOp<ConstantOp>();
+  auto dense = constant ? dyn_cast<DenseElementsAttr>(constant.getValue())
+                        : DenseElementsAttr();
+  if (dense && dense.isSplat() && dense.getSplatValue<float>() == 0.0f) {
+    // x^0 is 1: no gradient (0 * x^-1 would be NaN at x = 0).
+    grads.push_back(nullptr);
+    grads.push_back(nullptr);
+    return success();
+  }
+  Value rMinusOne = binary<SubOp>(b, loc, getRhs(), scalar(b, loc, 1.0f));
+  Value dl = binary<MulOp>(
+      b, loc, dy,
+      binary<MulOp>(b, loc, getRhs(), binary<PowOp>(b, loc, getLhs(), rMinusOne)));
+  grads.push_back(unbroadcast(b, loc, dl, typeOf(getLhs())));
+  // A constant exponent (pow(x, 2)) gets no gradient: log of a negative base
+  // would only make a NaN nobody reads.
+  if (constant) {
+    grads.push_back(nullptr);
+    return success();
+  }
+  Value dr = binary<MulOp>(
+      b, loc, dy,
+      binary<MulOp>(b, loc, getResult(), b.create<LogOp>(loc, getLhs()).getResult()));
+  grads.push_back(unbroadcast(b, loc, dr, typeOf(getRhs())));
+  return success();
+}
+
 LogicalResult MaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                     SmallVectorImpl<Value> &grads) {
   // As torch.maximum's: dy goes to the larger operand, half to each at a

@@ -48,7 +48,6 @@ const std::map<std::string, std::string> &withoutGradient() {
       {"firn.constant", "a constant"},
       {"firn.numel", "a count (optimizer and loss scaling)"},
       {"firn.bias_correction", "optimizer arithmetic, after autodiff"},
-      {"firn.pow", "optimizer arithmetic (Adam's bias corrections), after autodiff"},
       {"firn.reduce_max", "used by gradients and optimizers only; not in the DSL"},
       {"firn.sign", "only in gradients (of abs)"},
       {"firn.relu_grad", "a gradient op"},

@@ -243,7 +243,7 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
                                            "models/loss_nll", "models/loss_l1_bce",
                                            "models/loss_smooth_huber",
                                            "models/loss_bce_kl", "models/permute_elu",
-                                           "models/sequential", "models/param_refs",
+                                           "models/pow_clamp", "models/sequential", "models/param_refs",
                                            "models/embedding", "models/attention",
                                            "models/gpt_block", "models/rmsnorm",
                                            "models/narrow_cat"));

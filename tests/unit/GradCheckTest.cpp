@@ -254,6 +254,9 @@ TEST(GradCheck, BroadcastingElementwise) {
   checkCase({"max", {{"a", {3, 1}, 0.5, 1.5}, {"c", {4}, 0.9, 1.1}},
              std::string("  %y = firn.max %a, %c : ") + type},
             "tensor<3x4xf32>");
+  // pow: a positive base, so that both gradients are defined.
+  checkCase({"pow", ops, std::string("  %y = firn.pow %a, %c : ") + type},
+            "tensor<3x4xf32>");
 }
 
 TEST(GradCheck, Unary) {

@@ -42,6 +42,15 @@ mlir::Value elu(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                                          expm1)
                              .getResult());
 }
+/// torch.pow with a number exponent: firn.pow against a constant.
+mlir::Value power(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                  double exponent) {
+  mlir::Value c = b.create<ConstantOp>(
+      loc, mlir::DenseElementsAttr::get(
+               mlir::RankedTensorType::get({}, b.getF32Type()),
+               static_cast<float>(exponent)));
+  return b.create<PowOp>(loc, x.getType(), x, c);
+}
 } // namespace
 
 const std::vector<ElementwiseFunction> &elementwiseFunctions() {
@@ -61,6 +70,7 @@ const std::vector<ElementwiseFunction> &elementwiseFunctions() {
       {"leaky_relu", "leaky_relu", "LeakyReLU", nullptr, leakyRelu,
        "negative_slope", 0.01},
       {"elu", "elu", "ELU", nullptr, elu, "alpha", 1.0},
+      {"pow", "pow", nullptr, nullptr, power, "exponent", 0.0, true},
   };
   return table;
 }

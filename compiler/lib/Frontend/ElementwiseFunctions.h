@@ -33,6 +33,8 @@ struct ElementwiseFunction {
   /// default; nullptr if none.
   const char *parameter = nullptr;
   double defaultValue = 0;
+  /// The parameter has no default (pow's exponent).
+  bool parameterRequired = false;
 };
 
 const std::vector<ElementwiseFunction> &elementwiseFunctions();

@@ -684,6 +684,20 @@ private:
     if (name == "scaled_dot_product_attention")
       return attention(program.attentions.at(&call), emit(*operand("query", 0)),
                        emit(*operand("key", 1)), emit(*operand("value", 2)), type, loc);
+    if (name == "clamp") {
+      // min(max(x, lo), hi) as -max(-max(x, lo), -hi); NaN stays NaN, and
+      // with lo > hi every element is hi, as in PyTorch.
+      auto [lo, hi] = program.clampBounds.at(&call);
+      Value v = input;
+      if (lo)
+        v = builder.create<MaxOp>(loc, type, v, scalar(static_cast<float>(*lo), loc));
+      if (hi)
+        v = builder.create<NegOp>(
+            loc, builder.create<MaxOp>(loc, type, builder.create<NegOp>(loc, v).getResult(),
+                                       scalar(static_cast<float>(-*hi), loc))
+                     .getResult());
+      return v;
+    }
     if (name == "transpose" || name == "permute")
       return builder.create<TransposeOp>(
           loc, type, input, builder.getDenseI64ArrayAttr(program.permutations.at(&call)));

@@ -26,6 +26,7 @@ const std::vector<std::string> &builtinNames() {
         all.push_back(f.builtin);
     for (const char *name : {"flatten", "reshape", "sum", "mean", "softmax",
                              "log_softmax", "matmul", "transpose", "permute",
+                             "clamp",
                              "scaled_dot_product_attention", "narrow", "cat",
                              "unsqueeze", "squeeze",
                              "mse", "cross_entropy", "l1_loss",
@@ -79,7 +80,7 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"input", true}, {"approximate"}}, 1};
   if (const ElementwiseFunction *f = findElementwiseBuiltin(name, "");
       f && f->parameter)
-    return {name, {{"input", true}, {f->parameter}}, 2};
+    return {name, {{"input", true}, {f->parameter, f->parameterRequired}}, 2};
   if (name == "reshape")
     return {name, {{"input", true}, {"shape", true}}};
   if (name == "softmax" || name == "log_softmax")
@@ -95,6 +96,8 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"input", true}, {"dim0", true}, {"dim1", true}}};
   if (name == "permute")
     return {name, {{"input", true}, {"dims", true}}};
+  if (name == "clamp")
+    return {name, {{"input", true}, {"min"}, {"max"}}, 3};
   if (name == "narrow")
     return {name, {{"input", true}, {"dim", true}, {"start", true}, {"length", true}}};
   if (name == "unsqueeze" || name == "squeeze")
@@ -529,6 +532,26 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     std::swap(perm[dims[0]], perm[dims[1]]);
     program.permutations[&call] = perm;
     return ValueType{ast::DType::F32, shape::transpose(x.shape, perm).shape};
+  }
+  if (name == "clamp") {
+    // torch.clamp with number bounds, None or absent for no bound.
+    std::pair<std::optional<double>, std::optional<double>> bounds;
+    for (const char *which : {"min", "max"}) {
+      const ast::Expr *e = bound.get(which);
+      if (!e || (e->kind == ast::ExprKind::Name && e->name == "None"))
+        continue;
+      auto v = readNumber(e, "'clamp' argument '" + std::string(which) + "'", diags);
+      if (!v)
+        return std::nullopt;
+      (which[1] == 'i' ? bounds.first : bounds.second) = *v;
+    }
+    if (!bounds.first && !bounds.second) {
+      diags.error(call.loc, "'clamp' needs 'min' or 'max' (at least one that is "
+                            "not None)");
+      return std::nullopt;
+    }
+    program.clampBounds[&call] = bounds;
+    return x;
   }
   if (name == "permute") {
     // x.permute(dims): result dimension i is input dimension dims[i]

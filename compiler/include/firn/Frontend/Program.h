@@ -195,6 +195,10 @@ struct Program {
   /// (smooth_l1_loss's beta, huber_loss's delta, kl_div's log_target as 1):
   /// its value.
   std::unordered_map<const ast::Expr *, double> functionParameters;
+  /// For each clamp(x, min, max): its bounds (either may be absent).
+  std::unordered_map<const ast::Expr *,
+                     std::pair<std::optional<double>, std::optional<double>>>
+      clampBounds;
   /// For each name in forward that is a parameter (`fc1.weight`): its index
   /// into params.
   std::unordered_map<const ast::Expr *, size_t> paramRefs;

@@ -568,7 +568,7 @@ def Firn_SubOp : Firn_BinaryOp<"sub", "lhs - rhs", [DeclareOpInterfaceMethods<Fi
 def Firn_MulOp : Firn_BinaryOp<"mul", "lhs * rhs", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_DivOp : Firn_BinaryOp<"div", "lhs / rhs", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_MaxOp : Firn_BinaryOp<"max", "max(lhs, rhs) (torch.maximum: NaN if either is)", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
-def Firn_PowOp : Firn_BinaryOp<"pow", "lhs ** rhs (bias corrections of Adam)">;
+def Firn_PowOp : Firn_BinaryOp<"pow", "lhs ** rhs (torch.pow; Adam's bias corrections)", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 
 def Firn_ReluGradOp : Firn_Op<"relu_grad", [Pure, SameOperandsAndResultType]> {
   let summary = "grad where input > 0, else 0 (the gradient of relu)";
