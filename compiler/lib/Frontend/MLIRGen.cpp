@@ -728,9 +728,14 @@ private:
     if (name == "mse")
       return builder.create<MSELossOp>(loc, type, input, target,
                                        reductionAttr);
-    if (name == "cross_entropy")
+    if (name == "cross_entropy") {
+      auto options = program.crossEntropyOptions.find(&call);
+      if (options != program.crossEntropyOptions.end())
+        return crossEntropyWithOptions(options->second, input, target, reduction,
+                                       loc);
       return builder.create<CrossEntropyOp>(loc, type, input, target,
                                             reductionAttr);
+    }
     auto parameter = program.functionParameters.find(&call);
     std::optional<double> own;
     if (parameter != program.functionParameters.end())
@@ -740,6 +745,66 @@ private:
 
   /// The losses that are composites, in primitive ops (their gradients are
   /// the primitives'), each as PyTorch defines it, reduced to a scalar.
+  /// F.cross_entropy with class weights and label smoothing, as PyTorch
+  /// computes it (aten's cross_entropy_loss_label_smoothing): on
+  /// logp = log_softmax(x, 1), the weighted NLL -sum w[t] logp[t], divided
+  /// for 'mean' by sum w[t]; plus, with smoothing e, the smoothing term
+  /// -sum_c w[c] logp[c] per position, divided by sum w[t] with weights or
+  /// by the positions without: (1 - e) nll + e / C smoothing.
+  Value crossEntropyWithOptions(const Program::CrossEntropyOptions &options,
+                                Value x, Value target, Reduction reduction,
+                                Location loc) {
+    auto xType = cast<RankedTensorType>(x.getType());
+    const int64_t classes = xType.getDimSize(1);
+    SmallVector<int64_t> classShape(xType.getRank(), 1);
+    classShape[1] = classes;
+    auto classType = RankedTensorType::get(classShape, builder.getF32Type());
+    std::vector<float> weights(classes, 1.0f);
+    for (int64_t c = 0; c < static_cast<int64_t>(options.weight.size()); ++c)
+      weights[c] = static_cast<float>(options.weight[c]);
+    Value w = builder.create<ConstantOp>(
+        loc, DenseElementsAttr::get(classType, llvm::ArrayRef<float>(weights)));
+    auto all = builder.getDenseI64ArrayAttr({});
+    auto sumAll = [&](Value v) -> Value {
+      return builder.create<ReduceSumOp>(loc, f32Tensor({}), v, all, UnitAttr());
+    };
+    auto div = [&](Value a, Value b) -> Value {
+      return builder.create<DivOp>(loc, f32Tensor({}), a, b);
+    };
+    Value logp = builder.create<LogSoftmaxOp>(loc, x, 1);
+    Value weighted = builder.create<MulOp>(
+        loc, xType, builder.create<OneHotOp>(loc, xType, target).getResult(), w);
+    Value nll = builder.create<NegOp>(
+        loc, sumAll(builder.create<MulOp>(loc, xType, weighted, logp)));
+    Value totalWeight = sumAll(weighted);
+    if (reduction == Reduction::Mean)
+      nll = div(nll, totalWeight);
+    const double e = options.labelSmoothing;
+    if (e == 0)
+      return nll;
+    SmallVector<int64_t> perPosition(classShape.size());
+    for (int64_t i = 0; i < xType.getRank(); ++i)
+      perPosition[i] = i == 1 ? 1 : xType.getDimSize(i);
+    Value smooth = builder.create<NegOp>(
+        loc, builder.create<ReduceSumOp>(
+                 loc, RankedTensorType::get(perPosition, builder.getF32Type()),
+                 builder.create<MulOp>(loc, xType, logp, w),
+                 builder.getDenseI64ArrayAttr({1}), builder.getUnitAttr())
+                 .getResult());
+    Value smoothing =
+        reduction == Reduction::Sum ? sumAll(smooth)
+        : options.weight.empty()
+            ? Value(builder.create<ReduceMeanOp>(loc, f32Tensor({}), smooth, all,
+                                                 UnitAttr()))
+            : div(sumAll(smooth), totalWeight);
+    auto scaled = [&](Value v, double factor) -> Value {
+      return builder.create<MulOp>(loc, f32Tensor({}), v,
+                                   scalar(static_cast<float>(factor), loc));
+    };
+    return builder.create<AddOp>(loc, f32Tensor({}), scaled(nll, 1.0 - e),
+                                 scaled(smoothing, e / double(classes)));
+  }
+
   /// `own` is the loss's own argument when given (beta, delta, log_target).
   Value compositeLoss(const std::string &name, Value x, Value target,
                       Reduction reduction, bool batchmean,

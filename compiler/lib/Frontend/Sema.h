@@ -86,6 +86,10 @@ private:
   std::optional<ValueType> typeOfLayerCall(const ast::Expr &call,
                                            const Layer &layer,
                                            const ValueType &input);
+  /// cross_entropy's weight and label_smoothing, into
+  /// program.crossEntropyOptions; false after a diagnostic.
+  bool crossEntropyOptions(const ast::Expr &call, const ValueType &x,
+                           const ValueType &target, const BoundArgs &bound);
   std::optional<ValueType> typeOfBuiltin(const ast::Expr &call,
                                          const std::vector<ValueType> &args,
                                          const BoundArgs &bound, bool inLoss);

@@ -106,6 +106,11 @@ Signature builtinSignature(const std::string &name) {
     return {name, {{"tensors", true}, {"dim"}}, 2};
   if (name == "sum" || name == "mean")
     return {name, {{"input", true}, {"dim"}, {"keepdim"}}, 3};
+  if (name == "cross_entropy")
+    return {name,
+            {{"input", true}, {"target", true}, {"reduction"}, {"weight"},
+             {"label_smoothing"}},
+            2};
   if (isLoss(name)) {
     if (const char *own = lossParameter(name))
       return {name, {{"input", true}, {"target", true}, {"reduction"}, {own}}, 2};
@@ -339,6 +344,48 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
   return ValueType{ast::DType::F32, result.shape};
 }
 
+bool Sema::crossEntropyOptions(const ast::Expr &call, const ValueType &x,
+                               const ValueType &target, const BoundArgs &bound) {
+  Program::CrossEntropyOptions options;
+  const ast::Expr *weight = bound.get("weight");
+  const ast::Expr *smoothing = bound.get("label_smoothing");
+  if (target.dtype != ast::DType::I64) {
+    diags.error((weight ? weight : smoothing)->loc,
+                "'cross_entropy' takes 'weight' and 'label_smoothing' with i64 "
+                "class-index targets only (not yet with probabilities)");
+    return false;
+  }
+  const int64_t classes = x.shape[1];
+  if (weight && !(weight->kind == ast::ExprKind::Name && weight->name == "None")) {
+    std::vector<const ast::Expr *> values = oneOrMany(weight);
+    if (static_cast<int64_t>(values.size()) != classes) {
+      diags.error(weight->loc, "'cross_entropy' weight must have one number per "
+                               "class (" + std::to_string(classes) + "), got " +
+                                   std::to_string(values.size()));
+      return false;
+    }
+    for (const ast::Expr *e : values) {
+      auto v = readNumber(e, "'cross_entropy' weight", diags);
+      if (!v)
+        return false;
+      options.weight.push_back(*v);
+    }
+  }
+  if (smoothing) {
+    auto v = readNumber(smoothing, "'cross_entropy' argument 'label_smoothing'", diags);
+    if (!v)
+      return false;
+    if (*v < 0 || *v > 1) {
+      diags.error(smoothing->loc, "'cross_entropy' argument 'label_smoothing' "
+                                  "must be in [0, 1], got " + formatNumber(*v));
+      return false;
+    }
+    options.labelSmoothing = *v;
+  }
+  program.crossEntropyOptions[&call] = options;
+  return true;
+}
+
 std::optional<ValueType>
 Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
                     const BoundArgs &bound, bool inLoss) {
@@ -413,6 +460,9 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     } else {
       r = shape::crossEntropy(x.shape, target.shape,
                               target.dtype == ast::DType::I64);
+      if (r.ok() && (bound.get("weight") || bound.get("label_smoothing")) &&
+          !crossEntropyOptions(call, x, target, bound))
+        return std::nullopt;
     }
     if (!r.ok())
       return fail(r.error);

@@ -195,6 +195,12 @@ struct Program {
   /// (smooth_l1_loss's beta, huber_loss's delta, kl_div's log_target as 1):
   /// its value.
   std::unordered_map<const ast::Expr *, double> functionParameters;
+  /// For each cross_entropy call with class weights or label smoothing.
+  struct CrossEntropyOptions {
+    std::vector<double> weight; ///< Empty: every class weighs 1.
+    double labelSmoothing = 0;
+  };
+  std::unordered_map<const ast::Expr *, CrossEntropyOptions> crossEntropyOptions;
   /// For each clamp(x, min, max): its bounds (either may be absent).
   std::unordered_map<const ast::Expr *,
                      std::pair<std::optional<double>, std::optional<double>>>
