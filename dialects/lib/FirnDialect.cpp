@@ -54,5 +54,9 @@ LogicalResult FirnDialect::verifyOperationAttribute(Operation *op,
     return oneOf({"optimizer", "model", "none"});
   if (name == "firn.mode")
     return oneOf({"train", "eval"});
+  if (name == "firn.ignore_index") // The target value the loss ignores.
+    return isa<IntegerAttr>(value) && cast<IntegerAttr>(value).getType().isInteger(64)
+               ? success()
+               : op->emitError("'firn.ignore_index' must be an i64");
   return op->emitError() << "unknown firn attribute '" << name << "'";
 }

@@ -101,25 +101,29 @@ bool checkTargetType(const TensorData &targets, const std::string &name,
 
 /// The position of the first of `indices` outside [0, limit), or -1 when
 /// all are inside (or `limit` is not positive: unchecked).
-int64_t firstOutOfRange(const std::vector<int64_t> &indices, int64_t limit) {
+int64_t firstOutOfRange(const std::vector<int64_t> &indices, int64_t limit,
+                        std::optional<int64_t> allowed = std::nullopt) {
   if (limit <= 0)
     return -1;
   for (size_t i = 0; i < indices.size(); ++i)
-    if (indices[i] < 0 || indices[i] >= limit)
+    if ((indices[i] < 0 || indices[i] >= limit) && indices[i] != allowed)
       return int64_t(i);
   return -1;
 }
 
 bool checkClassRange(const std::vector<int64_t> &indices, int64_t stride,
-                     int64_t numClasses, const std::string &name,
-                     std::string &error) {
-  int64_t bad = firstOutOfRange(indices, numClasses);
+                     int64_t numClasses, std::optional<int64_t> ignoreIndex,
+                     const std::string &name, std::string &error) {
+  int64_t bad = firstOutOfRange(indices, numClasses, ignoreIndex);
   if (bad < 0)
     return true;
   error = name + ": target " + std::to_string(indices[size_t(bad)]) + " of sample " +
           std::to_string(stride ? bad / stride : 0) +
           " is not a class index in [0, " + std::to_string(numClasses) +
-          ") (the model has " + std::to_string(numClasses) + " classes)";
+          ") (the model has " + std::to_string(numClasses) + " classes" +
+          (ignoreIndex ? ", and its loss ignores " + std::to_string(*ignoreIndex)
+                       : std::string()) +
+          ")";
   return false;
 }
 
@@ -204,7 +208,7 @@ bool Dataset::fromTensors(const TensorData &inputs,
     if (spec.targetKind == TargetKind::ClassIndices) {
       result.classValues = targets->asInt64s();
       if (!checkClassRange(result.classValues, result.targetStride,
-                           spec.numClasses, targetsName, error))
+                           spec.numClasses, spec.ignoreIndex, targetsName, error))
         return false;
     } else {
       result.floatValues = targets->asFloats();

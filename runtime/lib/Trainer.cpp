@@ -212,6 +212,8 @@ bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
   spec.targetShape = shape;
   spec.targetKind =
       target->dtype == FIRN_I64 ? TargetKind::ClassIndices : TargetKind::Floats;
+  if (desc.target_ignore_index)
+    spec.ignoreIndex = *desc.target_ignore_index;
   // Class indices index the last dimension of predict's output when it is
   // the target's shape plus classes ([N, C] for [N], a sequence model's
   // [N, T, V] for [N, T]): checking them up front names the file instead
@@ -1033,6 +1035,10 @@ bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
       for (int64_t c = 1; c < classes && !std::isnan(row[best]); ++c)
         if (row[c] > row[best] || std::isnan(row[c]))
           best = c;
+      // A target the loss ignores (padding) is not a prediction to count.
+      const firn_model_desc &desc = state.desc();
+      if (desc.target_ignore_index && y.i64[r] == *desc.target_ignore_index)
+        continue;
       result.correct += best == y.i64[r];
       ++result.total;
     }

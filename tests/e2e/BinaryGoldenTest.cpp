@@ -244,6 +244,7 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
                                            "models/loss_smooth_huber",
                                            "models/loss_bce_kl", "models/permute_elu",
                                            "models/pow_clamp", "models/ce_options",
+                                           "models/ce_ignore", "models/ce_ignore_class",
                                            "models/sequential", "models/param_refs",
                                            "models/embedding", "models/attention",
                                            "models/gpt_block", "models/rmsnorm",
@@ -307,6 +308,58 @@ TEST(Binary, ANaNInputGivesANaNPrediction) {
   for (int i = 0; i < 9; ++i)
     EXPECT_EQ(std::isnan(v[i]), i / 3 == 1) << "prediction " << i / 3 << ", class "
                                              << i % 3 << ": " << v[i];
+}
+
+TEST(Binary, TargetsTheLossIgnoresAreDataButNotPredictions) {
+  // ce_ignore's loss ignores -100 (cross_entropy's ignore_index): targets
+  // may hold it, accuracy leaves it out (6 samples, 2 ignored: of 4), and a
+  // value that is neither a class nor ignored is still refused; a model
+  // whose loss ignores nothing refuses -100.
+  std::string binary = compileModel(
+      std::string(FIRN_FIXTURES_DIR) + "/models/ce_ignore.firn", "ce_ignore");
+  std::string plain = compileModel(
+      std::string(FIRN_FIXTURES_DIR) + "/models/loss_nll.firn", "loss_nll");
+  std::string dir = tempDir() + "/ignore-index";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  std::vector<float> x(6 * 4);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+  std::string error;
+  ASSERT_TRUE(writeNpy(dir + "/x.npy", TensorData::fromFloats({6, 4}, x), error)) << error;
+  ASSERT_TRUE(writeNpy(dir + "/y.npy",
+                       TensorData::fromInt64s({6}, {0, -100, 2, 1, -100, 0}), error))
+      << error;
+  ASSERT_TRUE(writeNpy(dir + "/bad.npy", TensorData::fromInt64s({6}, {0, 5, 2, 1, 0, 0}),
+                       error))
+      << error;
+  std::string output;
+  ASSERT_EQ(run(binary + " train --x " + dir + "/x.npy --y " + dir +
+                    "/y.npy --batch-size 6 --steps 2 --save " + dir + "/c.safetensors",
+                output),
+            0)
+      << output;
+  ASSERT_EQ(run(binary + " eval --init " + dir + "/c.safetensors --x " + dir +
+                    "/x.npy --y " + dir + "/y.npy",
+                output),
+            0)
+      << output;
+  EXPECT_NE(output.find("/4)"), std::string::npos) << output;
+  EXPECT_EQ(run(binary + " eval --init " + dir + "/c.safetensors --x " + dir +
+                    "/x.npy --y " + dir + "/bad.npy",
+                output),
+            1)
+      << output;
+  EXPECT_NE(output.find("target 5 of sample 1 is not a class index in [0, 3) (the "
+                        "model has 3 classes, and its loss ignores -100)"),
+            std::string::npos)
+      << output;
+  EXPECT_EQ(run(plain + " train --x " + dir + "/x.npy --y " + dir +
+                    "/y.npy --batch-size 6 --steps 1",
+                output),
+            1)
+      << output;
+  EXPECT_NE(output.find("target -100 of sample 1 is not a class index"), std::string::npos)
+      << output;
 }
 
 TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {

@@ -340,6 +340,10 @@ std::string generateModelTable(ModuleOp module,
     os << "static const firn_schedule_desc schedules[] = {\n"
        << schedules.str() << "};\n";
 
+  auto ignoreIndex = module->getAttrOfType<IntegerAttr>("firn.ignore_index");
+  if (ignoreIndex)
+    os << "static const int64_t target_ignore_index = " << ignoreIndex.getInt()
+       << "LL;\n";
   auto seed = module->getAttrOfType<IntegerAttr>("firn.seed");
   auto accumulate = module->getAttrOfType<IntegerAttr>("firn.accumulate");
   auto zeroGrad = module->getAttrOfType<StringAttr>("firn.zero_grad");
@@ -357,7 +361,8 @@ std::string generateModelTable(ModuleOp module,
      << desc("optimizer_step") << ", " << desc("fused_step") << ",\n  "
      << numSchedules << ", "
      << (numSchedules ? "schedules" : "nullptr") << ", input_index_limits, "
-     << cString(targetName) << "};\n\n"
+     << cString(targetName) << ", "
+     << (ignoreIndex ? "&target_ignore_index" : "nullptr") << "};\n\n"
      << "#ifndef FIRN_NO_MAIN\n"
      << "extern \"C\" int firn_main(int argc, char **argv, const firn_model_desc "
         "*model);\n"

@@ -77,6 +77,9 @@ private:
     if (program.hasTrain) {
       set("firn.accumulate", builder.getI64IntegerAttr(program.accumulate));
       set("firn.zero_grad", builder.getStringAttr(program.zeroGrad));
+      // The target value the loss ignores: the data may hold it.
+      if (program.targetIgnoreIndex)
+        set("firn.ignore_index", builder.getI64IntegerAttr(*program.targetIgnoreIndex));
     }
   }
 
@@ -745,12 +748,13 @@ private:
 
   /// The losses that are composites, in primitive ops (their gradients are
   /// the primitives'), each as PyTorch defines it, reduced to a scalar.
-  /// F.cross_entropy with class weights and label smoothing, as PyTorch
-  /// computes it (aten's cross_entropy_loss_label_smoothing): on
+  /// F.cross_entropy with class weights, ignore_index and label smoothing,
+  /// as PyTorch computes it (aten's cross_entropy_loss_label_smoothing;
+  /// ignored positions count for nothing, also in sum w[t]): on
   /// logp = log_softmax(x, 1), the weighted NLL -sum w[t] logp[t], divided
   /// for 'mean' by sum w[t]; plus, with smoothing e, the smoothing term
-  /// -sum_c w[c] logp[c] per position, divided by sum w[t] with weights or
-  /// by the positions without: (1 - e) nll + e / C smoothing.
+  /// -sum_c w[c] logp[c] per position, divided for 'mean' by sum w[t] too
+  /// (the counted positions without weights): (1 - e) nll + e / C smoothing.
   Value crossEntropyWithOptions(const Program::CrossEntropyOptions &options,
                                 Value x, Value target, Reduction reduction,
                                 Location loc) {
@@ -771,9 +775,21 @@ private:
     auto div = [&](Value a, Value b) -> Value {
       return builder.create<DivOp>(loc, f32Tensor({}), a, b);
     };
+    // The one-hot rows of the targets: none for a target outside [0, C)
+    // (one_hot's), and none for an ignore_index that is a class.
+    Value onehot = builder.create<OneHotOp>(loc, xType, target);
+    if (options.ignoreIndex && *options.ignoreIndex >= 0 &&
+        *options.ignoreIndex < classes) {
+      std::vector<float> keep(classes, 1.0f);
+      keep[*options.ignoreIndex] = 0.0f;
+      onehot = builder.create<MulOp>(
+          loc, xType, onehot,
+          builder.create<ConstantOp>(
+                     loc, DenseElementsAttr::get(classType, llvm::ArrayRef<float>(keep)))
+              .getResult());
+    }
     Value logp = builder.create<LogSoftmaxOp>(loc, x, 1);
-    Value weighted = builder.create<MulOp>(
-        loc, xType, builder.create<OneHotOp>(loc, xType, target).getResult(), w);
+    Value weighted = builder.create<MulOp>(loc, xType, onehot, w);
     Value nll = builder.create<NegOp>(
         loc, sumAll(builder.create<MulOp>(loc, xType, weighted, logp)));
     Value totalWeight = sumAll(weighted);
@@ -785,18 +801,23 @@ private:
     SmallVector<int64_t> perPosition(classShape.size());
     for (int64_t i = 0; i < xType.getRank(); ++i)
       perPosition[i] = i == 1 ? 1 : xType.getDimSize(i);
-    Value smooth = builder.create<NegOp>(
-        loc, builder.create<ReduceSumOp>(
-                 loc, RankedTensorType::get(perPosition, builder.getF32Type()),
-                 builder.create<MulOp>(loc, xType, logp, w),
-                 builder.getDenseI64ArrayAttr({1}), builder.getUnitAttr())
-                 .getResult());
-    Value smoothing =
-        reduction == Reduction::Sum ? sumAll(smooth)
-        : options.weight.empty()
-            ? Value(builder.create<ReduceMeanOp>(loc, f32Tensor({}), smooth, all,
-                                                 UnitAttr()))
-            : div(sumAll(smooth), totalWeight);
+    auto positionType = RankedTensorType::get(perPosition, builder.getF32Type());
+    auto classSum = [&](Value v) -> Value {
+      return builder.create<ReduceSumOp>(loc, positionType, v,
+                                         builder.getDenseI64ArrayAttr({1}),
+                                         builder.getUnitAttr());
+    };
+    // 0 at the ignored positions (their one-hot row is empty), else 1.
+    Value counted = classSum(onehot);
+    Value smooth = builder.create<MulOp>(
+        loc, positionType,
+        builder.create<NegOp>(loc, classSum(builder.create<MulOp>(loc, xType, logp, w)))
+            .getResult(),
+        counted);
+    // 'mean': over sum w[t], the positions counted when there are no
+    // weights (PyTorch 1.13's; measured against it by ce_ignore).
+    Value smoothing = reduction == Reduction::Sum ? sumAll(smooth)
+                                                  : div(sumAll(smooth), totalWeight);
     auto scaled = [&](Value v, double factor) -> Value {
       return builder.create<MulOp>(loc, f32Tensor({}), v,
                                    scalar(static_cast<float>(factor), loc));

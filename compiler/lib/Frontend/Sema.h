@@ -90,6 +90,9 @@ private:
   /// program.crossEntropyOptions; false after a diagnostic.
   bool crossEntropyOptions(const ast::Expr &call, const ValueType &x,
                            const ValueType &target, const BoundArgs &bound);
+  /// After the loss: the cross_entropy calls without an ignore_index agree
+  /// with the one another gives (see Program::targetIgnoreIndex).
+  bool checkIgnoreIndex();
   std::optional<ValueType> typeOfBuiltin(const ast::Expr &call,
                                          const std::vector<ValueType> &args,
                                          const BoundArgs &bound, bool inLoss);

@@ -109,7 +109,7 @@ Signature builtinSignature(const std::string &name) {
   if (name == "cross_entropy")
     return {name,
             {{"input", true}, {"target", true}, {"reduction"}, {"weight"},
-             {"label_smoothing"}},
+             {"ignore_index"}, {"label_smoothing"}},
             2};
   if (isLoss(name)) {
     if (const char *own = lossParameter(name))
@@ -349,11 +349,29 @@ bool Sema::crossEntropyOptions(const ast::Expr &call, const ValueType &x,
   Program::CrossEntropyOptions options;
   const ast::Expr *weight = bound.get("weight");
   const ast::Expr *smoothing = bound.get("label_smoothing");
+  const ast::Expr *ignore = bound.get("ignore_index");
   if (target.dtype != ast::DType::I64) {
-    diags.error((weight ? weight : smoothing)->loc,
-                "'cross_entropy' takes 'weight' and 'label_smoothing' with i64 "
-                "class-index targets only (not yet with probabilities)");
+    diags.error((weight ? weight : smoothing ? smoothing : ignore)->loc,
+                "'cross_entropy' takes 'weight', 'ignore_index' and "
+                "'label_smoothing' with i64 class-index targets only (not yet "
+                "with probabilities)");
     return false;
+  }
+  if (ignore) {
+    auto v = readInt(ignore, "'cross_entropy' argument 'ignore_index'", diags);
+    if (!v)
+      return false;
+    if (program.targetIgnoreIndex && *program.targetIgnoreIndex != *v) {
+      diags.error(ignore->loc, "'cross_entropy' ignore_index " + std::to_string(*v) +
+                                   " differs from the loss's other ignore_index " +
+                                   std::to_string(*program.targetIgnoreIndex) +
+                                   " (a model ignores one target value)");
+      return false;
+    }
+    program.targetIgnoreIndex = *v;
+    options.ignoreIndex = *v;
+  } else {
+    options.ignoreIndex = -100; // PyTorch's default
   }
   const int64_t classes = x.shape[1];
   if (weight && !(weight->kind == ast::ExprKind::Name && weight->name == "None")) {
@@ -372,7 +390,8 @@ bool Sema::crossEntropyOptions(const ast::Expr &call, const ValueType &x,
     }
   }
   if (smoothing) {
-    auto v = readNumber(smoothing, "'cross_entropy' argument 'label_smoothing'", diags);
+    auto v =
+        readNumber(smoothing, "'cross_entropy' argument 'label_smoothing'", diags);
     if (!v)
       return false;
     if (*v < 0 || *v > 1) {
@@ -460,9 +479,13 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     } else {
       r = shape::crossEntropy(x.shape, target.shape,
                               target.dtype == ast::DType::I64);
-      if (r.ok() && (bound.get("weight") || bound.get("label_smoothing")) &&
-          !crossEntropyOptions(call, x, target, bound))
-        return std::nullopt;
+      if (r.ok() && (bound.get("weight") || bound.get("label_smoothing") ||
+                     bound.get("ignore_index"))) {
+        if (!crossEntropyOptions(call, x, target, bound))
+          return std::nullopt;
+      } else if (r.ok() && target.dtype == ast::DType::I64) {
+        program.plainCrossEntropies.push_back({&call, x.shape[1]});
+      }
     }
     if (!r.ok())
       return fail(r.error);

@@ -385,6 +385,8 @@ bool Sema::checkTrain(const ast::TrainBlock &train) {
     return false;
   }
   program.loss = train.loss.get();
+  if (!checkIgnoreIndex())
+    return false;
   for (const ast::OptimizerDecl &decl : train.optimizers)
     if (!declareOptimizer(decl))
       return false;
@@ -482,6 +484,27 @@ bool Sema::checkTrainable(const ast::TrainBlock &train) {
                                "on any trainable parameter" +
                                    why);
   return false;
+}
+
+bool Sema::checkIgnoreIndex() {
+  // The data may hold the ignore_index one cross_entropy gives; the others
+  // ignore PyTorch's default, -100, and take every other value as a class.
+  if (!program.targetIgnoreIndex)
+    return true;
+  const int64_t v = *program.targetIgnoreIndex;
+  for (auto [call, classes] : program.plainCrossEntropies) {
+    if (v == -100) {
+      program.crossEntropyOptions[call].ignoreIndex = -100;
+    } else if (v < 0 || v >= classes) {
+      diags.error(call->loc, "this cross_entropy would see the targets " +
+                                 std::to_string(v) +
+                                 " that another one ignores, and they are no "
+                                 "class; give it ignore_index=" +
+                                 std::to_string(v) + " too");
+      return false;
+    }
+  }
+  return true;
 }
 
 } // namespace firn

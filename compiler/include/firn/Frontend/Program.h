@@ -199,8 +199,16 @@ struct Program {
   struct CrossEntropyOptions {
     std::vector<double> weight; ///< Empty: every class weighs 1.
     double labelSmoothing = 0;
+    /// Targets equal to it count for nothing (PyTorch's ignore_index).
+    std::optional<int64_t> ignoreIndex;
   };
   std::unordered_map<const ast::Expr *, CrossEntropyOptions> crossEntropyOptions;
+  /// The ignore_index the loss gives (one for the model: the target data
+  /// may hold it, the runtime's class-range check lets it through).
+  std::optional<int64_t> targetIgnoreIndex;
+  /// The cross_entropy calls on class indices without an ignore_index, with
+  /// their number of classes: each ignores PyTorch's default, -100.
+  std::vector<std::pair<const ast::Expr *, int64_t>> plainCrossEntropies;
   /// For each clamp(x, min, max): its bounds (either may be absent).
   std::unordered_map<const ast::Expr *,
                      std::pair<std::optional<double>, std::optional<double>>>

@@ -61,6 +61,9 @@ struct DatasetSpec {
   /// For class-index targets: when positive, every index must lie in
   /// [0, numClasses).
   int64_t numClasses = 0;
+  /// For class-index targets: a value outside the classes the data may
+  /// hold (the loss's ignore_index).
+  std::optional<int64_t> ignoreIndex;
 };
 
 /// One batch: `rows` samples, each input and target flattened in row-major

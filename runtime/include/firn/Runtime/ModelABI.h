@@ -156,6 +156,10 @@ typedef struct firn_model_desc {
    * (an NVIDIA GPU: state stays on the device between calls, and the host
    * copy is brought up to date when the host reads it; see Buffers.h). */
   const char *target;
+  /* The class-index target value the loss ignores (cross_entropy's
+   * ignore_index: padding, PyTorch's -100), which the data may hold besides
+   * the classes; NULL for none. */
+  const int64_t *target_ignore_index;
 } firn_model_desc;
 
 /* The table firnc generates for one model. */
