@@ -48,6 +48,7 @@ enum class OptionId {
   BucketMb,
   NoOverlap,
   Zero1,
+  Input,
 };
 
 enum class ValueKind { Path, Positive, Seed, Flag, Policy, Megabytes };
@@ -69,6 +70,10 @@ const OptionSpec kOptions[] = {
     {OptionId::X, "x", "X.npy", ValueKind::Path, kTrain | kPredict | kEval,
      kTrain | kPredict | kEval,
      "the inputs: a float32 .npy array whose first axis indexes the samples"},
+    {OptionId::Input, "input", "NAME=X.npy", ValueKind::Path,
+     kTrain | kPredict | kEval, 0,
+     "for a model with several inputs, instead of --x: the .npy array of the "
+     "input forward names NAME; once per input"},
     {OptionId::Y, "y", "Y.npy", ValueKind::Path, kTrain | kEval, kEval,
      "the targets: an .npy array with one target per sample (int64 class "
      "indices or float32 values)"},
@@ -327,6 +332,22 @@ bool setOption(const OptionSpec &option, const std::string &value,
   case OptionId::Zero1:
     out.zero1 = true;
     break;
+  case OptionId::Input: {
+    const size_t equals = value.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == value.size()) {
+      error = "--input takes NAME=X.npy (the input's name in forward, then its "
+              ".npy file), not '" + value + "'";
+      return false;
+    }
+    const std::string name = value.substr(0, equals);
+    for (const auto &given : out.inputs)
+      if (given.first == name) {
+        error = "--input " + name + " is given twice";
+        return false;
+      }
+    out.inputs.push_back({name, value.substr(equals + 1)});
+    break;
+  }
   case OptionId::AllowNonFinite:
     out.allowNonFinite = true;
     break;
@@ -420,7 +441,8 @@ bool parseOptions(int argc, const char *const *argv, int first,
       error = unknownOption(arg.substr(0, equals), name, out.command);
       return false;
     }
-    if (std::find(seen.begin(), seen.end(), option) != seen.end()) {
+    if (option->id != OptionId::Input && // (once per input)
+        std::find(seen.begin(), seen.end(), option) != seen.end()) {
       error = "--" + name + " is given twice";
       return false;
     }
@@ -468,9 +490,14 @@ bool checkCombination(CommandLine &out, std::string &error) {
             " needs --save CKPT (the file the periodic checkpoints replace)";
     return false;
   }
+  if (!out.x.empty() && !out.inputs.empty()) {
+    error = "--x and --input cannot be used together: a model with one input "
+            "takes --x, one with several --input NAME=X.npy for each";
+    return false;
+  }
   const unsigned bit = commandBit(out.command);
   for (const OptionSpec &o : kOptions) {
-    if (!(o.requiredBy & bit))
+    if (!(o.requiredBy & bit) || (o.id == OptionId::X && !out.inputs.empty()))
       continue;
     const std::string *value = o.id == OptionId::X      ? &out.x
                                : o.id == OptionId::Y    ? &out.y
@@ -567,13 +594,15 @@ std::string usageLine(const std::string &program, Command command) {
   size_t lineStart = 0;
   for (const OptionSpec &o : kOptions) {
     if (!(o.takenBy & bit) || o.id == OptionId::Epochs ||
-        o.id == OptionId::EvalY)
+        o.id == OptionId::EvalY || o.id == OptionId::Input)
       continue;
     std::string usage = std::string("--") + o.name;
     if (*o.metavar)
       usage += std::string(" ") + o.metavar;
     if (o.id == OptionId::Steps)
       usage = "--steps N | --epochs E";
+    if (o.id == OptionId::X) // One input, or several by name.
+      usage = "(--x X.npy | --input NAME=X.npy ...)";
     if (o.id == OptionId::EvalX)
       usage = "--eval-x X.npy --eval-y Y.npy"; // Both or neither.
     if (!(o.requiredBy & bit))

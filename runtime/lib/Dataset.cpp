@@ -229,6 +229,34 @@ bool Dataset::fromTensors(const TensorData &inputs,
   return true;
 }
 
+bool Dataset::addInput(const std::string &path, const DatasetSpec &spec,
+                       std::string &error) {
+  TensorData t;
+  MoreInput input;
+  if (!readNpy(path, t, error) || !splitSampleAxis(t, path, input.sample, error) ||
+      !checkInputs(t, path, spec, error) ||
+      !checkSampleShape(path, "sample", input.sample, spec.inputShape, error))
+    return false;
+  if (t.shape[0] != samples) {
+    error = path + " has " + std::to_string(t.shape[0]) + " samples but " +
+            inputsFile + " has " + std::to_string(samples) +
+            "; every input must have the same first dimension";
+    return false;
+  }
+  input.file = path;
+  input.indices = spec.inputIsIndices;
+  input.stride = product(input.sample);
+  if (input.indices) {
+    input.ints = t.asInt64s();
+    if (!checkInputRange(input.ints, input.stride, spec.inputLimit, path, error))
+      return false;
+  } else {
+    input.values = t.asFloats();
+  }
+  more.push_back(std::move(input));
+  return true;
+}
+
 bool Dataset::checkBatchSize(int64_t batchSize, bool dropLast,
                              std::string &error) const {
   if (batchSize <= 0) {
@@ -278,8 +306,24 @@ bool Dataset::batch(int64_t index, int64_t batchSize, Batch &out, int rank,
   if (withTargets && kind == TargetKind::Floats)
     out.floatTargets.resize(size_t(rows * targetStride));
 
+  out.moreInputs.resize(more.size());
+  out.moreIndexInputs.resize(more.size());
+  for (size_t i = 0; i < more.size(); ++i) {
+    out.moreInputs[i].resize(more[i].indices ? 0 : size_t(rows * more[i].stride));
+    out.moreIndexInputs[i].resize(more[i].indices ? size_t(rows * more[i].stride) : 0);
+  }
+
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t sample = sampleOrder[size_t(first + rank + r * ranks)];
+    for (size_t i = 0; i < more.size(); ++i) {
+      const MoreInput &m = more[i];
+      if (m.indices)
+        std::copy_n(m.ints.begin() + sample * m.stride, m.stride,
+                    out.moreIndexInputs[i].begin() + r * m.stride);
+      else
+        std::copy_n(m.values.begin() + sample * m.stride, m.stride,
+                    out.moreInputs[i].begin() + r * m.stride);
+    }
     if (indexInput)
       std::copy_n(inputIndices.begin() + sample * inputStride, inputStride,
                   out.indexInputs.begin() + r * inputStride);

@@ -115,15 +115,55 @@ private:
     return false;
   }
 
-  /// Loads --x (and --y when `withTargets`) against the model's ports.
+  /// Loads --x or the --input files (and --y when `withTargets`) against
+  /// the model's ports.
   bool loadData(bool withTargets, Dataset &data, std::string &error) {
-    return loadData(cl.x, cl.y, "--y", withTargets, data, error);
+    std::vector<std::string> paths;
+    return inputPaths(paths, error) &&
+           loadData(paths, cl.y, "--y", withTargets, data, error);
   }
 
-  /// Loads the inputs `x` (and the targets `y`, given by `yOption`, when
-  /// `withTargets`) against the model's ports.
-  bool loadData(const std::string &x, const std::string &y, const char *yOption,
-                bool withTargets, Dataset &data, std::string &error) {
+  /// The model's inputs' files, in its order: --x for one input, else one
+  /// --input NAME=X.npy per input.
+  bool inputPaths(std::vector<std::string> &paths, std::string &error) {
+    std::string names;
+    for (int i = 0; i < desc.num_inputs; ++i)
+      names += std::string(i ? ", " : "") + desc.input_names[i];
+    if (cl.inputs.empty()) {
+      if (desc.num_inputs != 1) {
+        error = "this model takes " + std::to_string(desc.num_inputs) +
+                " inputs (" + names + "): give each as --input NAME=X.npy";
+        return false;
+      }
+      paths = {cl.x};
+      return true;
+    }
+    paths.assign(desc.num_inputs, std::string());
+    for (const auto &[name, path] : cl.inputs) {
+      int index = -1;
+      for (int i = 0; i < desc.num_inputs; ++i)
+        if (name == desc.input_names[i])
+          index = i;
+      if (index < 0) {
+        error = "this model has no input '" + name + "' (its inputs: " + names + ")";
+        return false;
+      }
+      paths[index] = path;
+    }
+    for (int i = 0; i < desc.num_inputs; ++i)
+      if (paths[i].empty()) {
+        error = std::string("no --input ") + desc.input_names[i] +
+                "=X.npy (the model's inputs: " + names + ")";
+        return false;
+      }
+    return true;
+  }
+
+  /// Loads the inputs `x` (one file per input, in order; and the targets
+  /// `y`, given by `yOption`, when `withTargets`) against the model's ports.
+  bool loadData(const std::vector<std::string> &x, const std::string &y,
+                const char *yOption, bool withTargets, Dataset &data,
+                std::string &error) {
     DatasetSpec spec;
     bool hasTarget = false;
     if (!dataSpecOf(desc, spec, hasTarget, error))
@@ -143,11 +183,17 @@ private:
       }
       targets = y;
     }
-    if (!Dataset::load(x, targets, spec, data, error))
+    if (!Dataset::load(x[0], targets, spec, data, error))
       return false;
     if (data.size() == 0) {
-      error = x + " has no samples";
+      error = x[0] + " has no samples";
       return false;
+    }
+    for (size_t i = 1; i < x.size(); ++i) {
+      DatasetSpec more;
+      if (!dataSpecOf(desc, more, hasTarget, error, int(i)) ||
+          !data.addInput(x[i], more, error))
+        return false;
     }
     return true;
   }
@@ -193,7 +239,14 @@ private:
                 "cannot evaluate --eval-x";
         return false;
       }
-      if (!loadData(cl.evalX, cl.evalY, "--eval-y", true, evalData, error))
+      if (desc.num_inputs != 1) {
+        error = "--eval-x gives one input, and this model takes " +
+                std::to_string(desc.num_inputs) +
+                "; evaluating a model with several inputs during training is not "
+                "supported yet (run eval with --input after training)";
+        return false;
+      }
+      if (!loadData({cl.evalX}, cl.evalY, "--eval-y", true, evalData, error))
         return false;
       options.evalData = &evalData;
       options.evalBatchSize =

@@ -40,34 +40,60 @@ bool sampleShape(const firn_port &port, const char *what,
   return true;
 }
 
-/// Moves a batch into tensors by swapping storage, so that the next batch
-/// is read into the previous tensors' storage: no allocation per batch.
-void toTensors(const Dataset &data, Batch &batch, HostTensor &x,
-               HostTensor &y) {
-  // `t` gets `sample`'s shape behind the batch, and the values of its
-  // dtype (int64 `ints` or float32 `floats`).
-  auto take = [&](HostTensor &t, const std::vector<int64_t> &sample, bool integer,
-                  std::vector<float> &floats, std::vector<int64_t> &ints) {
-    t.shape.resize(1 + sample.size());
-    t.shape[0] = batch.rows;
-    std::copy(sample.begin(), sample.end(), t.shape.begin() + 1);
-    t.dtype = integer ? FIRN_I64 : FIRN_F32;
-    if (integer) {
-      t.i64.swap(ints);
-      t.f32.clear();
-    } else {
-      t.f32.swap(floats);
-      t.i64.clear();
-    }
-  };
-  take(x, data.inputShape(), data.inputIsIndices(), batch.inputs, batch.indexInputs);
-  if (!data.hasTargets()) {
-    y = HostTensor();
-    return;
+/// A batch as the tensors a function takes: the inputs, in order (x, then
+/// the model's other inputs), and the target.
+struct BatchTensors {
+  HostTensor x, y;
+  std::vector<HostTensor> more;
+  /// The arguments in port order: x, the others, then y (null without
+  /// targets).
+  std::vector<HostTensor *> args;
+
+  explicit BatchTensors(const Dataset &data) : more(data.moreInputs()) {
+    args.push_back(&x);
+    for (HostTensor &t : more)
+      args.push_back(&t);
+    args.push_back(data.hasTargets() ? &y : nullptr);
   }
-  take(y, data.targetShape(), data.targetKind() == TargetKind::ClassIndices,
-       batch.floatTargets, batch.classTargets);
-}
+  /// The inputs alone (predict).
+  std::vector<HostTensor *> inputs() const {
+    return std::vector<HostTensor *>(args.begin(), args.end() - 1);
+  }
+
+  /// Moves `batch` into the tensors by swapping storage, so that the next
+  /// batch is read into the previous tensors' storage: no allocation per
+  /// batch.
+  void take(const Dataset &data, Batch &batch) {
+    // `t` gets `sample`'s shape behind the batch, and the values of its
+    // dtype (int64 `ints` or float32 `floats`).
+    auto fill = [&](HostTensor &t, const std::vector<int64_t> &sample,
+                    bool integer, std::vector<float> &floats,
+                    std::vector<int64_t> &ints) {
+      t.shape.resize(1 + sample.size());
+      t.shape[0] = batch.rows;
+      std::copy(sample.begin(), sample.end(), t.shape.begin() + 1);
+      t.dtype = integer ? FIRN_I64 : FIRN_F32;
+      if (integer) {
+        t.i64.swap(ints);
+        t.f32.clear();
+      } else {
+        t.f32.swap(floats);
+        t.i64.clear();
+      }
+    };
+    fill(x, data.inputShape(), data.inputIsIndices(), batch.inputs,
+         batch.indexInputs);
+    for (size_t i = 0; i < more.size(); ++i)
+      fill(more[i], data.moreInputShape(i), data.moreInputIsIndices(i),
+           batch.moreInputs[i], batch.moreIndexInputs[i]);
+    if (!data.hasTargets()) {
+      y = HostTensor();
+      return;
+    }
+    fill(y, data.targetShape(), data.targetKind() == TargetKind::ClassIndices,
+         batch.floatTargets, batch.classTargets);
+  }
+};
 
 /// Dataset::batch, with its failure (an index out of range: a bug) as an
 /// error instead of a stale batch.
@@ -183,13 +209,8 @@ bool predictBatch(KernelRunner &runner, const std::vector<HostTensor *> &inputs,
 }
 
 bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
-                std::string &error) {
-  if (desc.num_inputs != 1) {
-    error = "this model takes " + std::to_string(desc.num_inputs) +
-            " inputs, but the command line passes exactly one (--x)";
-    return false;
-  }
-  const firn_port *input = findArgumentPort(desc, 0);
+                std::string &error, int inputIndex) {
+  const firn_port *input = findArgumentPort(desc, inputIndex);
   if (!input) {
     error = "this model has no function that takes its input";
     return false;
@@ -199,7 +220,7 @@ bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
     return false;
   spec.inputIsIndices = input->dtype == FIRN_I64;
   if (spec.inputIsIndices && desc.input_index_limits)
-    spec.inputLimit = desc.input_index_limits[0];
+    spec.inputLimit = desc.input_index_limits[inputIndex];
   hasTarget = desc.target_name != nullptr;
   if (!hasTarget)
     return true;
@@ -735,8 +756,8 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
     writeRecord("step", record);
   };
 
-  HostTensor x, y;
-  std::vector<HostTensor *> args = {&x, data.hasTargets() ? &y : nullptr};
+  BatchTensors tensors(data);
+  const std::vector<HostTensor *> &args = tensors.args;
   // Resuming from a checkpoint of step S continues the stream of batches
   // where the run that wrote it stopped.
   const int64_t start = firstStep * accumulate;
@@ -831,7 +852,7 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       if (!checkedBatch(data, micro % perEpoch, batchSize, batch, error, rank,
                         ranks))
         return fail();
-      toTensors(data, batch, x, y);
+      tensors.take(data, batch);
       double loss;
       // The step's last micro-batch: its gradients are the step's, sent as
       // the kernels write them. (Every micro-batch gets the averager, for
@@ -991,8 +1012,9 @@ bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
   result.hasAccuracy = evalHasAccuracy(desc, data);
   KernelRunner runner(state);
   std::vector<HostTensor> results;
-  HostTensor x, y;
-  std::vector<HostTensor *> args = {&x, data.hasTargets() ? &y : nullptr};
+  BatchTensors tensors(data);
+  const std::vector<HostTensor *> &args = tensors.args;
+  const HostTensor &y = tensors.y;
   double weighted = 0;
   int64_t samples = 0;
   const int64_t count = data.batchCount(batchSize, /*keepPartial=*/true);
@@ -1000,7 +1022,7 @@ bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
   for (int64_t i = 0; i < count; ++i) {
     if (!checkedBatch(data, i, batchSize, batch, error))
       return false;
-    toTensors(data, batch, x, y);
+    tensors.take(data, batch);
     double loss;
     if (!runner.call(*desc.eval_loss, args, batch.rows, results, error) ||
         !lossOf(*desc.eval_loss, results, loss, error))
@@ -1011,7 +1033,7 @@ bool evaluate(ModelState &state, const Dataset &data, int64_t batchSize,
     samples += batch.rows;
     if (!result.hasAccuracy)
       continue;
-    if (!runner.call(*desc.predict, {&x}, batch.rows, results, error))
+    if (!runner.call(*desc.predict, tensors.inputs(), batch.rows, results, error))
       return false;
     static const HostTensor none;
     const HostTensor &out = results.empty() ? none : results[0];
@@ -1066,15 +1088,16 @@ bool predict(ModelState &state, const Dataset &data, int64_t batchSize,
     return false;
   }
   KernelRunner runner(state);
-  HostTensor x, y, part;
+  BatchTensors tensors(data);
+  HostTensor part;
   HostTensor all;
   const int64_t count = data.batchCount(batchSize, /*keepPartial=*/true);
   Batch batch;
   for (int64_t i = 0; i < count; ++i) {
     if (!checkedBatch(data, i, batchSize, batch, error))
       return false;
-    toTensors(data, batch, x, y);
-    if (!predictBatch(runner, {&x}, batch.rows, part, error))
+    tensors.take(data, batch);
+    if (!predictBatch(runner, tensors.inputs(), batch.rows, part, error))
       return false;
     if (i == 0) {
       all.dtype = part.dtype;

@@ -142,6 +142,10 @@ void trainLikePyTorch(const std::string &model, bool saveGrads) {
     bool micro = split != fixture.metadata.end() && split->second == "true";
     std::string args;
     int64_t batch = 0;
+    int inputs = 0; // Besides the target: one is --x, several --input each.
+    for (const auto &[key, tensor] : fixture.tensors)
+      if (key.rfind(p + "input/", 0) == 0 && key != p + "input/y" && key != p + "input/Y")
+        ++inputs;
     for (const auto &[key, tensor] : fixture.tensors) {
       if (key.rfind(p + "input/", 0) != 0)
         continue;
@@ -159,10 +163,12 @@ void trainLikePyTorch(const std::string &model, bool saveGrads) {
       std::string name = key.substr((p + "input/").size());
       std::string path = dir + "/" + name + ".npy";
       ASSERT_TRUE(writeNpy(path, repeated, error)) << error;
-      // The first input is --x, the target --y (the .firn files declare
-      // one input each).
+      // The input is --x (or, of a model with several, --input NAME=...),
+      // the target --y.
       bool isTarget = name == "y" || name == "Y";
-      args += (isTarget ? " --y " : " --x ") + path;
+      args += isTarget      ? " --y " + path
+              : inputs == 1 ? " --x " + path
+                            : " --input " + name + "=" + path;
     }
     // Start from the fixture's parameters; later phases keep the optimizer
     // state of the previous one (seed 004 resets only the parameters).
@@ -245,6 +251,7 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
                                            "models/loss_bce_kl", "models/permute_elu",
                                            "models/pow_clamp", "models/ce_options",
                                            "models/ce_ignore", "models/ce_ignore_class",
+                                           "models/two_inputs",
                                            "models/sequential", "models/param_refs",
                                            "models/embedding", "models/attention",
                                            "models/gpt_block", "models/rmsnorm",
@@ -360,6 +367,64 @@ TEST(Binary, TargetsTheLossIgnoresAreDataButNotPredictions) {
       << output;
   EXPECT_NE(output.find("target -100 of sample 1 is not a class index"), std::string::npos)
       << output;
+}
+
+TEST(Binary, AModelWithSeveralInputsTakesThemByName) {
+  // two_inputs.firn: forward(x: f32[N, 4], ids: i64[N]). Trained above
+  // against PyTorch (LayerModels); here the command line around it.
+  std::string binary = compileModel(
+      std::string(FIRN_FIXTURES_DIR) + "/models/two_inputs.firn", "two_inputs");
+  std::string dir = tempDir() + "/two-inputs";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  std::string error;
+  ASSERT_TRUE(writeNpy(dir + "/x.npy", TensorData::fromFloats({4, 4}, std::vector<float>(16, 0.5f)),
+                       error))
+      << error;
+  ASSERT_TRUE(writeNpy(dir + "/ids.npy", TensorData::fromInt64s({4}, {0, 4, 2, 1}), error))
+      << error;
+  ASSERT_TRUE(writeNpy(dir + "/ids3.npy", TensorData::fromInt64s({3}, {0, 4, 2}), error))
+      << error;
+  ASSERT_TRUE(writeNpy(dir + "/y.npy", TensorData::fromInt64s({4}, {0, 1, 2, 1}), error))
+      << error;
+  const std::string x = " --input x=" + dir + "/x.npy", y = " --y " + dir + "/y.npy";
+  std::string output;
+  ASSERT_EQ(run(binary + " train --input ids=" + dir + "/ids.npy" + x + y +
+                    " --batch-size 2 --steps 2 --save " + dir + "/c.safetensors",
+                output),
+            0)
+      << output;
+  const std::string init = " --init " + dir + "/c.safetensors";
+  ASSERT_EQ(run(binary + " eval" + x + " --input ids=" + dir + "/ids.npy" + y + init,
+                output),
+            0)
+      << output;
+  EXPECT_NE(output.find("/4)"), std::string::npos) << output; // accuracy (k/4)
+  ASSERT_EQ(run(binary + " predict" + x + " --input ids=" + dir + "/ids.npy" + init +
+                    " --out " + dir + "/p.npy",
+                output),
+            0)
+      << output;
+  TensorData p;
+  ASSERT_TRUE(readNpy(dir + "/p.npy", p, error)) << error;
+  EXPECT_EQ(p.shape, (std::vector<int64_t>{4, 3}));
+  // What goes wrong, named.
+  const std::pair<std::string, std::string> cases[] = {
+      {" train --x " + dir + "/x.npy" + y,
+       "this model takes 2 inputs (x, ids): give each as --input NAME=X.npy"},
+      {" train" + x + y, "no --input ids=X.npy (the model's inputs: x, ids)"},
+      {" train" + x + " --input idz=" + dir + "/ids.npy" + y,
+       "this model has no input 'idz' (its inputs: x, ids)"},
+      {" train" + x + " --input ids=" + dir + "/ids3.npy" + y,
+       "ids3.npy has 3 samples but " + dir + "/x.npy has 4; every input must have "
+       "the same first dimension"},
+      {" train" + x + " --input ids=" + dir + "/ids.npy" + y + " --eval-x " + dir +
+           "/x.npy --eval-y " + dir + "/y.npy",
+       "--eval-x gives one input, and this model takes 2"},
+  };
+  for (const auto &[args, message] : cases) {
+    EXPECT_EQ(run(binary + args, output), 1) << args << "\n" << output;
+    EXPECT_NE(output.find(message), std::string::npos) << args << "\n" << output;
+  }
 }
 
 TEST(Binary, NeedsNoHalideLLVMOrMLIRLibrary) {

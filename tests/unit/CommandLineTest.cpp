@@ -216,20 +216,20 @@ TEST(CommandLineTest, OverviewHelpListsSubcommands) {
 
 TEST(CommandLineTest, TrainHelpListsEveryOption) {
   const std::string text = helpText("tinynet", Command::Train);
-  EXPECT_EQ(text.rfind("usage: tinynet train --x X.npy [--y Y.npy] [--init "
-                       "CKPT] [--batch-size B]\n"
-                       "                     [--steps N | --epochs E] "
-                       "[--accumulate K] [--save CKPT]\n"
-                       "                     [--save-every N] "
-                       "[--save-every-epoch] [--save-grads]\n"
-                       "                     [--seed S] [--drop-last] "
-                       "[--shuffle]\n"
-                       "                     [--eval-x X.npy --eval-y Y.npy] "
-                       "[--metrics FILE]\n"
-                       "                     [--on-nonfinite WHAT] "
+  EXPECT_EQ(text.rfind("usage: tinynet train (--x X.npy | --input NAME=X.npy ...) "
+                       "[--y Y.npy]\n"
+                       "                     [--init CKPT] [--batch-size B] "
+                       "[--steps N | --epochs E]\n"
+                       "                     [--accumulate K] [--save CKPT] "
+                       "[--save-every N]\n"
+                       "                     [--save-every-epoch] [--save-grads] "
+                       "[--seed S]\n"
+                       "                     [--drop-last] [--shuffle] [--eval-x "
+                       "X.npy --eval-y Y.npy]\n"
+                       "                     [--metrics FILE] [--on-nonfinite WHAT] "
                        "[--allow-nonfinite]\n"
-                       "                     [--allow-missing-state] "
-                       "[--bucket-mb MB] [--no-overlap]\n"
+                       "                     [--allow-missing-state] [--bucket-mb MB] "
+                       "[--no-overlap]\n"
                        "                     [--zero1]\n"
                        "\nTrain the model on .npy data.\n\nOptions:\n",
                        0),
@@ -244,7 +244,8 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
         "--seed S", "--drop-last", "--shuffle", "--eval-x X.npy",
         "--eval-y Y.npy", "--metrics FILE", "--save-every N",
         "--save-every-epoch", "--on-nonfinite WHAT", "--allow-nonfinite",
-        "--allow-missing-state", "--bucket-mb MB", "--no-overlap", "--zero1", "--help"})
+        "--allow-missing-state", "--bucket-mb MB", "--no-overlap", "--zero1", "--input NAME=X.npy",
+        "--help"})
     EXPECT_NE(text.find(std::string("\n  ") + option + " "), std::string::npos)
         << option << "\n"
         << text;
@@ -258,7 +259,7 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
     EXPECT_GT(end - pos, 25u) << text.substr(pos, end - pos);
     pos = end;
   }
-  EXPECT_EQ(optionLines, 24u);
+  EXPECT_EQ(optionLines, 25u);
 }
 
 TEST(CommandLineTest, DataParallelOptions) {
@@ -281,16 +282,42 @@ TEST(CommandLineTest, DataParallelOptions) {
         << bad;
 }
 
+TEST(CommandLineTest, SeveralInputsByName) {
+  CommandLine cl = parseOk({"train", "--input", "ids=i.npy", "--input=mask=m.npy",
+                            "--y", "y.npy"});
+  ASSERT_EQ(cl.inputs.size(), 2u);
+  EXPECT_EQ(cl.inputs[0], std::make_pair(std::string("ids"), std::string("i.npy")));
+  EXPECT_EQ(cl.inputs[1], std::make_pair(std::string("mask"), std::string("m.npy")));
+  EXPECT_EQ(cl.x, "");
+  EXPECT_EQ(parseOk({"predict", "--input", "a=x=1.npy", "--init", "c", "--out", "p"})
+                .inputs[0]
+                .second,
+            "x=1.npy");
+  for (const char *bad : {"ids", "=i.npy", "ids="})
+    EXPECT_EQ(parseError({"train", "--input", bad}),
+              std::string("--input takes NAME=X.npy (the input's name in forward, "
+                          "then its .npy file), not '") +
+                  bad + "'")
+        << bad;
+  EXPECT_EQ(parseError({"train", "--input", "a=1.npy", "--input", "a=2.npy"}),
+            "--input a is given twice");
+  EXPECT_EQ(parseError({"train", "--x", "x.npy", "--input", "a=1.npy"}),
+            "--x and --input cannot be used together: a model with one input "
+            "takes --x, one with several --input NAME=X.npy for each");
+  EXPECT_EQ(parseError({"eval", "--y", "y", "--init", "c"}).rfind("eval needs --x", 0),
+            0u);
+}
+
 TEST(CommandLineTest, PredictEvalInfoHelp) {
   EXPECT_EQ(helpText("m", Command::Predict)
-                .rfind("usage: m predict --x X.npy --init CKPT --out P.npy "
-                       "[--batch-size B]\n",
+                .rfind("usage: m predict (--x X.npy | --input NAME=X.npy ...) "
+                       "--init CKPT --out P.npy\n",
                        0),
             0u)
       << helpText("m", Command::Predict);
   EXPECT_EQ(helpText("m", Command::Eval)
-                .rfind("usage: m eval --x X.npy --y Y.npy --init CKPT "
-                       "[--batch-size B]\n",
+                .rfind("usage: m eval (--x X.npy | --input NAME=X.npy ...) --y "
+                       "Y.npy --init CKPT\n",
                        0),
             0u)
       << helpText("m", Command::Eval);

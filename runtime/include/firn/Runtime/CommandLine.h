@@ -2,13 +2,14 @@
 //
 // Every binary `firnc` builds has the same command line (issue 4):
 //
-//   model train   --x X.npy [--y Y.npy] [--init CKPT] [--batch-size B]
+//   model train   (--x X.npy | --input NAME=X.npy ...) [--y Y.npy] [--init CKPT]
+//                 [--batch-size B]
 //                 [--steps N | --epochs E] [--accumulate K] [--save CKPT]
 //                 [--save-grads] [--seed S] [--drop-last] [--shuffle]
 //                 [--eval-x X.npy --eval-y Y.npy] [--metrics FILE]
 //                 [--save-every N] [--save-every-epoch]
 //                 [--on-nonfinite stop|skip|ignore] [--allow-nonfinite]
-//                 [--allow-missing-state]
+//                 [--allow-missing-state] [--bucket-mb MB] [--no-overlap] [--zero1]
 //   model predict --init CKPT --x X.npy --out P.npy [--batch-size B]
 //                 [--allow-nonfinite]
 //   model eval    --init CKPT --x X.npy --y Y.npy [--batch-size B]
@@ -91,6 +92,9 @@ struct CommandLine {
   bool noOverlap = false;
   /// --zero1: shard the optimizer state across the ranks (ZeroSharding.h).
   bool zero1 = false;
+  /// --input NAME=X.npy, in the order given (instead of --x, for a model
+  /// with several inputs).
+  std::vector<std::pair<std::string, std::string>> inputs;
 };
 
 /// Parses argv[0..argc). On failure returns false and sets `error` to a

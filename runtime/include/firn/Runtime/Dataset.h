@@ -75,6 +75,10 @@ struct Batch {
   std::vector<int64_t> indexInputs; ///< Instead of `inputs` for index inputs.
   std::vector<int64_t> classTargets;
   std::vector<float> floatTargets;
+  /// A model's second, third, ... inputs (Dataset::addInput), in order:
+  /// each the floats or the indices of its own.
+  std::vector<std::vector<float>> moreInputs;
+  std::vector<std::vector<int64_t>> moreIndexInputs;
 };
 
 class Dataset {
@@ -92,6 +96,19 @@ public:
   fromTensors(const TensorData &inputs, const std::string &inputsName,
               const TensorData *targets, const std::string &targetsName,
               const DatasetSpec &spec, Dataset &out, std::string &error);
+
+  /// For a model with several inputs (`--input NAME=PATH`): the next one,
+  /// read from `path` and checked against `spec`'s input fields as the first
+  /// input is, with as many samples as it.
+  bool addInput(const std::string &path, const DatasetSpec &spec,
+                std::string &error);
+  /// The inputs after the first: their number, and each one's sample
+  /// shape and dtype.
+  size_t moreInputs() const { return more.size(); }
+  const std::vector<int64_t> &moreInputShape(size_t i) const {
+    return more[i].sample;
+  }
+  bool moreInputIsIndices(size_t i) const { return more[i].indices; }
 
   /// The number of samples (the first dimension).
   int64_t size() const { return samples; }
@@ -162,6 +179,15 @@ private:
   std::vector<int64_t> classValues;
   std::vector<float> floatValues;
   std::vector<int64_t> sampleOrder;
+  struct MoreInput {
+    std::string file;
+    bool indices = false;
+    std::vector<int64_t> sample;
+    int64_t stride = 0;
+    std::vector<float> values;
+    std::vector<int64_t> ints;
+  };
+  std::vector<MoreInput> more;
 };
 
 } // namespace firn::runtime

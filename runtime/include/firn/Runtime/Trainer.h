@@ -224,12 +224,12 @@ bool fusedStep(KernelRunner &runner, const std::vector<HostTensor *> &args,
 bool predictBatch(KernelRunner &runner, const std::vector<HostTensor *> &inputs,
                   int64_t batch, HostTensor &out, std::string &error);
 
-/// What the model expects of --x and --y, read from its argument ports.
-/// `hasTarget` says whether the loss takes a target. Fails when the model
-/// has no function to read the input's shape from or has more than one
-/// input (the command line has a single --x).
+/// What the model expects of its input `inputIndex` (--x or --input) and
+/// of --y, read from its argument ports. `hasTarget` says whether the loss
+/// takes a target. Fails when the model has no function to read the
+/// input's shape from.
 bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
-                std::string &error);
+                std::string &error, int inputIndex = 0);
 
 /// The formats of `--metrics`, chosen by the file's extension.
 enum class MetricsFormat { Csv, JsonLines };
