@@ -722,12 +722,18 @@ private:
     }
     Value target = emit(*operand("target", 1));
     Reduction reduction = Reduction::Mean;
-    bool batchmean = false;
+    bool batchmean = false, none = false;
     if (const ast::Expr *r = operand("reduction", 2); r && r->name == "sum")
       reduction = Reduction::Sum;
     else if (r && r->name == "batchmean")
       batchmean = true;
+    else if (r && r->name == "none")
+      none = true;
     auto reductionAttr = ReductionAttr::get(builder.getContext(), reduction);
+    if (name == "mse" && none) { // (x - y)^2, each element
+      Value d = builder.create<SubOp>(loc, type, input, target);
+      return builder.create<MulOp>(loc, type, d, d);
+    }
     if (name == "mse")
       return builder.create<MSELossOp>(loc, type, input, target,
                                        reductionAttr);
@@ -743,7 +749,7 @@ private:
     std::optional<double> own;
     if (parameter != program.functionParameters.end())
       own = parameter->second;
-    return compositeLoss(name, input, target, reduction, batchmean, own, loc);
+    return compositeLoss(name, input, target, reduction, batchmean, none, own, loc);
   }
 
   /// The losses that are composites, in primitive ops (their gradients are
@@ -827,11 +833,14 @@ private:
   }
 
   /// `own` is the loss's own argument when given (beta, delta, log_target).
+  /// `none`: reduction='none', the losses unreduced.
   Value compositeLoss(const std::string &name, Value x, Value target,
-                      Reduction reduction, bool batchmean,
+                      Reduction reduction, bool batchmean, bool none,
                       std::optional<double> own, Location loc) {
     auto xType = cast<RankedTensorType>(x.getType());
     auto reduceAll = [&](Value v) -> Value {
+      if (none)
+        return v;
       auto all = builder.getDenseI64ArrayAttr({});
       if (batchmean) {
         // kl_div's 'batchmean': the sum divided by the batch size, as the

@@ -417,6 +417,7 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     return std::nullopt;
   };
   if (isLoss(name)) {
+    bool none = false;
     if (!inLoss) {
       diags.error(call.loc, "'" + name + "' is a loss; use it in the train "
                                          "block's 'loss'");
@@ -426,15 +427,21 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       auto r = readString(reduction, "'reduction'", diags);
       if (!r)
         return std::nullopt;
-      // kl_div also takes 'batchmean' (the sum over the batch's size).
+      // kl_div also takes 'batchmean' (the sum over the batch's size); the
+      // elementwise losses and nll_loss 'none' (each element's or sample's
+      // loss, for the loss expression to reduce).
       const bool batchmean = name == "kl_div" && *r == "batchmean";
-      if (*r != "mean" && *r != "sum" && !batchmean) {
+      const bool takesNone = isElementwiseLoss(name) || name == "nll_loss";
+      if (*r != "mean" && *r != "sum" && !batchmean && !(takesNone && *r == "none")) {
         diags.error(reduction->loc,
                     "'reduction' must be 'mean'" +
                         std::string(name == "kl_div" ? ", 'batchmean'" : "") +
-                        " or 'sum', got '" + *r + "'");
+                        (takesNone ? ", 'none'" : "") + " or 'sum', got '" + *r + "'" +
+                        (*r == "none" ? " ('none' is not supported for " + name + " yet)"
+                                      : std::string()));
         return std::nullopt;
       }
+      none = *r == "none";
     }
     if (const char *own = lossParameter(name); own && bound.get(own)) {
       const ast::Expr *value = bound.get(own);
@@ -462,6 +469,12 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     if (!requireFloat(*bound.get("input"), x, "'" + name + "' input"))
       return std::nullopt;
     const ValueType &target = args[1];
+    // reduction='none': the per-element (nll_loss: per-sample) losses.
+    auto unreduced = [&](shape::Inferred r) -> shape::Inferred {
+      if (r.ok() && none)
+        r.shape = name == "nll_loss" ? target.shape : x.shape;
+      return r;
+    };
     shape::Inferred r;
     if (isElementwiseLoss(name)) {
       // Elementwise against a float target of the input's shape.
@@ -487,6 +500,7 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
         program.plainCrossEntropies.push_back({&call, x.shape[1]});
       }
     }
+    r = unreduced(r);
     if (!r.ok())
       return fail(r.error);
     return ValueType{ast::DType::F32, r.shape};
