@@ -49,6 +49,7 @@ enum class OptionId {
   NoOverlap,
   Zero1,
   Input,
+  EvalInput,
 };
 
 enum class ValueKind { Path, Positive, Seed, Flag, Policy, Megabytes };
@@ -112,6 +113,9 @@ const OptionSpec kOptions[] = {
     {OptionId::EvalX, "eval-x", "X.npy", ValueKind::Path, kTrain, 0,
      "evaluate on these inputs after each epoch (ReduceLROnPlateau then "
      "steps on their loss)"},
+    {OptionId::EvalInput, "eval-input", "NAME=X.npy", ValueKind::Path, kTrain, 0,
+     "for a model with several inputs, instead of --eval-x: the evaluation "
+     "array of input NAME; once per input"},
     {OptionId::EvalY, "eval-y", "Y.npy", ValueKind::Path, kTrain, 0,
      "the targets of --eval-x"},
     {OptionId::Metrics, "metrics", "FILE", ValueKind::Path, kTrain, 0,
@@ -332,20 +336,23 @@ bool setOption(const OptionSpec &option, const std::string &value,
   case OptionId::Zero1:
     out.zero1 = true;
     break;
-  case OptionId::Input: {
+  case OptionId::Input:
+  case OptionId::EvalInput: {
+    auto &list = option.id == OptionId::Input ? out.inputs : out.evalInputs;
+    const std::string flag = std::string("--") + option.name;
     const size_t equals = value.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == value.size()) {
-      error = "--input takes NAME=X.npy (the input's name in forward, then its "
-              ".npy file), not '" + value + "'";
+      error = flag + " takes NAME=X.npy (the input's name in forward, then its "
+                     ".npy file), not '" + value + "'";
       return false;
     }
     const std::string name = value.substr(0, equals);
-    for (const auto &given : out.inputs)
+    for (const auto &given : list)
       if (given.first == name) {
-        error = "--input " + name + " is given twice";
+        error = flag + " " + name + " is given twice";
         return false;
       }
-    out.inputs.push_back({name, value.substr(equals + 1)});
+    list.push_back({name, value.substr(equals + 1)});
     break;
   }
   case OptionId::AllowNonFinite:
@@ -441,7 +448,8 @@ bool parseOptions(int argc, const char *const *argv, int first,
       error = unknownOption(arg.substr(0, equals), name, out.command);
       return false;
     }
-    if (option->id != OptionId::Input && // (once per input)
+    if (option->id != OptionId::Input && option->id != OptionId::EvalInput &&
+        // (once per input)
         std::find(seen.begin(), seen.end(), option) != seen.end()) {
       error = "--" + name + " is given twice";
       return false;
@@ -477,7 +485,13 @@ bool checkCombination(CommandLine &out, std::string &error) {
     error = "--steps and --epochs cannot be used together: give one of them";
     return false;
   }
-  if (out.evalX.empty() != out.evalY.empty()) {
+  if (!out.evalX.empty() && !out.evalInputs.empty()) {
+    error = "--eval-x and --eval-input cannot be used together: a model with one "
+            "input takes --eval-x, one with several --eval-input NAME=X.npy for "
+            "each";
+    return false;
+  }
+  if ((out.evalX.empty() && out.evalInputs.empty()) != out.evalY.empty()) {
     error = out.evalY.empty()
                 ? "--eval-x needs --eval-y Y.npy (the targets of the "
                   "evaluation inputs): give both or neither"
@@ -594,7 +608,8 @@ std::string usageLine(const std::string &program, Command command) {
   size_t lineStart = 0;
   for (const OptionSpec &o : kOptions) {
     if (!(o.takenBy & bit) || o.id == OptionId::Epochs ||
-        o.id == OptionId::EvalY || o.id == OptionId::Input)
+        o.id == OptionId::EvalY || o.id == OptionId::Input ||
+        o.id == OptionId::EvalInput) // (listed below the usage line)
       continue;
     std::string usage = std::string("--") + o.name;
     if (*o.metavar)

@@ -119,27 +119,31 @@ private:
   /// the model's ports.
   bool loadData(bool withTargets, Dataset &data, std::string &error) {
     std::vector<std::string> paths;
-    return inputPaths(paths, error) &&
+    return inputPaths(cl.x, cl.inputs, "--input", paths, error) &&
            loadData(paths, cl.y, "--y", withTargets, data, error);
   }
 
-  /// The model's inputs' files, in its order: --x for one input, else one
-  /// --input NAME=X.npy per input.
-  bool inputPaths(std::vector<std::string> &paths, std::string &error) {
+  /// The model's inputs' files, in its order: `x` for one input, else one
+  /// of `byName` (`byNameOption` NAME=X.npy) per input.
+  bool inputPaths(const std::string &x,
+                  const std::vector<std::pair<std::string, std::string>> &byName,
+                  const char *byNameOption,
+                  std::vector<std::string> &paths, std::string &error) {
     std::string names;
     for (int i = 0; i < desc.num_inputs; ++i)
       names += std::string(i ? ", " : "") + desc.input_names[i];
-    if (cl.inputs.empty()) {
+    if (byName.empty()) {
       if (desc.num_inputs != 1) {
         error = "this model takes " + std::to_string(desc.num_inputs) +
-                " inputs (" + names + "): give each as --input NAME=X.npy";
+                " inputs (" + names + "): give each as " + byNameOption +
+                " NAME=X.npy";
         return false;
       }
-      paths = {cl.x};
+      paths = {x};
       return true;
     }
     paths.assign(desc.num_inputs, std::string());
-    for (const auto &[name, path] : cl.inputs) {
+    for (const auto &[name, path] : byName) {
       int index = -1;
       for (int i = 0; i < desc.num_inputs; ++i)
         if (name == desc.input_names[i])
@@ -152,7 +156,7 @@ private:
     }
     for (int i = 0; i < desc.num_inputs; ++i)
       if (paths[i].empty()) {
-        error = std::string("no --input ") + desc.input_names[i] +
+        error = std::string("no ") + byNameOption + " " + desc.input_names[i] +
                 "=X.npy (the model's inputs: " + names + ")";
         return false;
       }
@@ -231,7 +235,7 @@ private:
         !prepareState(error) || !loadData(true, data, error) ||
         !batchSize(data, kDefaultTrainBatch, false, options.batchSize, error))
       return false;
-    if (!cl.evalX.empty()) {
+    if (!cl.evalX.empty() || !cl.evalInputs.empty()) {
       // Evaluated as `eval` does, with --batch-size (or eval's default)
       // capped at the number of evaluation samples.
       if (!desc.eval_loss) {
@@ -239,14 +243,9 @@ private:
                 "cannot evaluate --eval-x";
         return false;
       }
-      if (desc.num_inputs != 1) {
-        error = "--eval-x gives one input, and this model takes " +
-                std::to_string(desc.num_inputs) +
-                "; evaluating a model with several inputs during training is not "
-                "supported yet (run eval with --input after training)";
-        return false;
-      }
-      if (!loadData({cl.evalX}, cl.evalY, "--eval-y", true, evalData, error))
+      std::vector<std::string> evalPaths;
+      if (!inputPaths(cl.evalX, cl.evalInputs, "--eval-input", evalPaths, error) ||
+          !loadData(evalPaths, cl.evalY, "--eval-y", true, evalData, error))
         return false;
       options.evalData = &evalData;
       options.evalBatchSize =

@@ -407,6 +407,14 @@ TEST(Binary, AModelWithSeveralInputsTakesThemByName) {
   TensorData p;
   ASSERT_TRUE(readNpy(dir + "/p.npy", p, error)) << error;
   EXPECT_EQ(p.shape, (std::vector<int64_t>{4, 3}));
+  // Evaluation during training, by name too.
+  ASSERT_EQ(run(binary + " train --input ids=" + dir + "/ids.npy" + x + y +
+                    " --batch-size 2 --steps 2 --eval-input x=" + dir +
+                    "/x.npy --eval-input ids=" + dir + "/ids.npy --eval-y " + dir + "/y.npy",
+                output),
+            0)
+      << output;
+  EXPECT_NE(output.find("eval epoch 1 (step 2): loss "), std::string::npos) << output;
   // What goes wrong, named.
   const std::pair<std::string, std::string> cases[] = {
       {" train --x " + dir + "/x.npy" + y,
@@ -419,7 +427,7 @@ TEST(Binary, AModelWithSeveralInputsTakesThemByName) {
        "the same first dimension"},
       {" train" + x + " --input ids=" + dir + "/ids.npy" + y + " --eval-x " + dir +
            "/x.npy --eval-y " + dir + "/y.npy",
-       "--eval-x gives one input, and this model takes 2"},
+       "this model takes 2 inputs (x, ids): give each as --eval-input NAME=X.npy"},
   };
   for (const auto &[args, message] : cases) {
     EXPECT_EQ(run(binary + args, output), 1) << args << "\n" << output;

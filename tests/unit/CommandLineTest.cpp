@@ -245,7 +245,7 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
         "--eval-y Y.npy", "--metrics FILE", "--save-every N",
         "--save-every-epoch", "--on-nonfinite WHAT", "--allow-nonfinite",
         "--allow-missing-state", "--bucket-mb MB", "--no-overlap", "--zero1", "--input NAME=X.npy",
-        "--help"})
+        "--eval-input NAME=X.npy", "--help"})
     EXPECT_NE(text.find(std::string("\n  ") + option + " "), std::string::npos)
         << option << "\n"
         << text;
@@ -259,7 +259,7 @@ TEST(CommandLineTest, TrainHelpListsEveryOption) {
     EXPECT_GT(end - pos, 25u) << text.substr(pos, end - pos);
     pos = end;
   }
-  EXPECT_EQ(optionLines, 25u);
+  EXPECT_EQ(optionLines, 26u);
 }
 
 TEST(CommandLineTest, DataParallelOptions) {
@@ -306,6 +306,20 @@ TEST(CommandLineTest, SeveralInputsByName) {
             "takes --x, one with several --input NAME=X.npy for each");
   EXPECT_EQ(parseError({"eval", "--y", "y", "--init", "c"}).rfind("eval needs --x", 0),
             0u);
+  cl = parseOk({"train", "--input", "a=1.npy", "--eval-input", "a=e.npy", "--eval-y",
+                "ey.npy"});
+  ASSERT_EQ(cl.evalInputs.size(), 1u);
+  EXPECT_EQ(cl.evalInputs[0].second, "e.npy");
+  EXPECT_EQ(parseError({"train", "--x", "x", "--eval-input", "a=e.npy"}),
+            "--eval-x needs --eval-y Y.npy (the targets of the evaluation inputs): "
+            "give both or neither");
+  EXPECT_EQ(parseError({"train", "--x", "x", "--eval-x", "e", "--eval-input", "a=e.npy",
+                        "--eval-y", "y"}),
+            "--eval-x and --eval-input cannot be used together: a model with one "
+            "input takes --eval-x, one with several --eval-input NAME=X.npy for each");
+  EXPECT_EQ(parseError({"train", "--x", "x", "--eval-input", "a"}),
+            "--eval-input takes NAME=X.npy (the input's name in forward, then its "
+            ".npy file), not 'a'");
 }
 
 TEST(CommandLineTest, PredictEvalInfoHelp) {

@@ -95,6 +95,8 @@ struct CommandLine {
   /// --input NAME=X.npy, in the order given (instead of --x, for a model
   /// with several inputs).
   std::vector<std::pair<std::string, std::string>> inputs;
+  /// --eval-input NAME=X.npy, the same for the evaluation data.
+  std::vector<std::pair<std::string, std::string>> evalInputs;
 };
 
 /// Parses argv[0..argc). On failure returns false and sets `error` to a
