@@ -51,11 +51,7 @@ GradientAverager::GradientAverager(ModelState &state, Communicator &comm,
   const std::vector<CommunicatedGradient> grads =
       communicatedGradients(state.desc());
   auto bytesOf = [&](const CommunicatedGradient &g) {
-    int64_t n = 4;
-    const firn_state_desc &d = state.stateDesc(g.state);
-    for (int i = 0; i < d.rank; ++i)
-      n *= d.shape[i];
-    return n;
+    return stateBytes(state.stateDesc(g.state)); // (float32: gradients)
   };
   if (bucketBytes <= 0) {
     int64_t all = 0;
@@ -141,9 +137,7 @@ bool GradientAverager::average(std::string &error) {
   if (!comm.distributed())
     return true;
   const double begin = now();
-  if (!armed)
-    started = 0;
-  armed = false;
+  armed = false; // (beginLastMicroBatch reset `started`.)
   if (failed) {
     error = failure;
     return false;

@@ -20,6 +20,13 @@
 
 namespace firn::runtime {
 
+int64_t stateBytes(const firn_state_desc &state) {
+  int64_t bytes = state.dtype == FIRN_F32 ? 4 : 8;
+  for (int i = 0; i < state.rank; ++i)
+    bytes *= state.shape[i];
+  return bytes;
+}
+
 bool isGradientName(const std::string &name) {
   return name.compare(0, 5, "grad/") == 0;
 }

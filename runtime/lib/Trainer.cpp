@@ -780,29 +780,18 @@ bool train(ModelState &state, Dataset &data, const TrainOptions &options,
       return fail();
     sharded.emplace(state, comm, std::move(plan));
     sharded->releaseOthers();
-    // What this rank holds now, counted from its tensors.
-    for (int s = 0; s < state.size(); ++s)
-      if (std::strncmp(state.stateDesc(s).name, "optim/", 6) == 0 &&
-          state.held(s)) {
-        const HostTensor &t = std::as_const(state).tensor(s);
-        result.heldOptimizerBytes +=
-            int64_t(t.f32.size() * 4 + t.i64.size() * 8);
-      }
+    result.heldOptimizerBytes = sharded->heldOptimizerBytes();
     result.optimizerBytes = sharded->plan().optimizerBytes;
   }
   // With --zero1 the gradients are reduce-scattered when only their owners
-  // read them (ZeroSharding.h) and nothing else will.
+  // read them and nothing else will.
   const bool scatter =
-      sharded && sharded->plan().scatterGradients &&
-      std::strcmp(desc.zero_grad ? desc.zero_grad : "optimizer", "none") != 0 &&
-      !options.keepGradients && policy != NonFinitePolicy::Skip;
-  if (sharded)
-    result.gradientsNote =
-        scatter ? "gradients reduce-scattered"
-        : !sharded->plan().scatterGradients
-            ? "gradients allreduced: " + sharded->plan().whyNotScattered
-            : "gradients allreduced: zero_grad none, --save-grads or "
-              "--on-nonfinite=skip reads them all";
+      sharded &&
+      scattersGradients(
+          sharded->plan(),
+          std::strcmp(desc.zero_grad ? desc.zero_grad : "optimizer", "none") == 0 ||
+              options.keepGradients || policy == NonFinitePolicy::Skip,
+          result.gradientsNote);
   std::optional<GradientAverager> averager;
   if (distributed)
     averager.emplace(state, comm, options.bucketBytes,

@@ -9,20 +9,14 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <utility>
 
 namespace firn::runtime {
 
 namespace {
 
-int64_t stateBytes(const firn_state_desc &d) {
-  int64_t n = d.dtype == FIRN_F32 ? 4 : 8;
-  for (int i = 0; i < d.rank; ++i)
-    n *= d.shape[i];
-  return n;
-}
-
 bool isOptimizerState(const firn_state_desc &d) {
-  return std::strncmp(d.name, "optim/", 6) == 0;
+  return isOptimizerStateName(d.name);
 }
 
 /// The states one kernel of `fn` reads and writes. A slot among the
@@ -222,6 +216,27 @@ bool planShards(const firn_model_desc &desc, int ranks, ShardPlan &plan,
         plan.rankOptimizerBytes[r] += bytes;
   }
   return true;
+}
+
+bool scattersGradients(const ShardPlan &plan, bool readElsewhere,
+                       std::string &note) {
+  const bool scatter = plan.scatterGradients && !readElsewhere;
+  note = scatter ? "gradients reduce-scattered"
+         : !plan.scatterGradients
+             ? "gradients allreduced: " + plan.whyNotScattered
+             : "gradients allreduced: zero_grad none, --save-grads or "
+               "--on-nonfinite=skip reads them all";
+  return scatter;
+}
+
+int64_t ShardedOptimizer::heldOptimizerBytes() const {
+  int64_t bytes = 0;
+  for (int s = 0; s < state.size(); ++s)
+    if (isOptimizerState(state.stateDesc(s)) && state.held(s)) {
+      const HostTensor &t = std::as_const(state).tensor(s);
+      bytes += int64_t(t.f32.size() * 4 + t.i64.size() * 8);
+    }
+  return bytes;
 }
 
 ShardedOptimizer::ShardedOptimizer(ModelState &state, Communicator &comm,

@@ -177,6 +177,9 @@ private:
 
 /// Whether the state named `name` is a gradient (`grad/...`).
 bool isGradientName(const std::string &name);
+
+/// The bytes state `state` holds (its elements times 4 or 8).
+int64_t stateBytes(const firn_state_desc &state);
 /// Whether the state named `name` is optimizer state (`optim/...`).
 bool isOptimizerStateName(const std::string &name);
 

@@ -70,6 +70,13 @@ struct ShardPlan {
 bool planShards(const firn_model_desc &desc, int ranks, ShardPlan &plan,
                 std::string &error);
 
+/// Whether the gradients travel as a reduce-scatter with `plan`, given
+/// whether anything outside the optimizer step reads them all
+/// (`readElsewhere`: zero_grad none, --save-grads, --on-nonfinite=skip);
+/// `note` says which and why, for the end-of-training report.
+bool scattersGradients(const ShardPlan &plan, bool readElsewhere,
+                       std::string &note);
+
 /// Runs a sharded optimizer step: the kernels the plan gives this rank.
 class ShardedOptimizer : public KernelProgress {
 public:
@@ -85,6 +92,9 @@ public:
 
   bool runs(int kernel) override;
   const ShardPlan &plan() const { return shards; }
+  /// The optimizer state (`optim/` buffers) this rank holds now, counted
+  /// from its tensors.
+  int64_t heldOptimizerBytes() const;
 
 private:
   ModelState &state;
