@@ -27,7 +27,9 @@ B / K samples of it):
   one: at K = 4 on a 2-core machine the ranks share cores (oversubscribed), so a rank's wait
   also holds the time the others' compute took: read K = 4 here as a check of
   correctness and of the communication pattern, not of speed.
-  The sides alternate in short rounds; best and median over the rounds are printed.
+  The sides alternate in short rounds; best and median over the rounds are printed, and
+  each row's product FLOPs per second (bench/run.py's step_flops over the best step) as a
+  fraction of the machine's matmul peak, torch.mm sampled before and after the rounds.
 
 First MPI_Allreduce itself (bench/distributed/allreduce.c, built with mpicc) for 4 KB to
 16 MB at K = 2 and 4, and per K the ring model t = 2 (K-1)/K * bytes / bandwidth +
@@ -213,6 +215,10 @@ def main():
     print("data-parallel training on localhost: %d cores, %s, global batch fixed; each "
           "process cores/K threads (at least 1)" % (CORES, time.strftime("%Y-%m-%d")))
     points, fits = allreduce_fit(work)
+    # The machine's float32 matmul peak (bench/run.py's torch.mm measure), sampled
+    # before and after the rounds: each firn row's product FLOPs per second is given
+    # as a fraction of the higher sample, which does not depend on PyTorch's rounds.
+    peaks = [benchrun.matmul_peak()]
     results = {}
     port = 29500 + os.getpid() % 1000
     for name in args.only.split(","):
@@ -235,23 +241,33 @@ def main():
                 port += 1
                 took, blas = run_ddp(m, d, k, args.steps - WARMUP, WARMUP, port)
                 rows.setdefault(("torch", k, "DDP"), []).append((took, 0.0, (0, 0), 0.0, blas))
-        results[name] = (m, rows)
-        print("\n%s (global batch %d)" % (m["label"], m["batch"]))
-        print("  %-6s %2s  %-10s %9s %10s %8s %10s %10s %6s" % (
+        results[name] = (m, rows, benchrun.step_flops(m))
+    peaks.append(benchrun.matmul_peak())
+    peak = max(peaks)
+    print("matmul peak (torch.mm 1024^2, 2 threads) before and after the rounds: "
+          "%.0f and %.0f GFLOP/s" % tuple(peaks))
+    for name, (m, rows, flops) in results.items():
+        print("\n%s (global batch %d, %.2f GFLOP of products per step)" % (
+            m["label"], m["batch"], flops / 1e9))
+        print("  %-6s %2s  %-10s %9s %10s %8s %10s %10s %6s %14s" % (
             "side", "K", "mode", "best ms", "median ms", "vs K=1", "waited ms", "early/all",
-            "BLAS"))
+            "BLAS", "GFLOP/s (peak)"))
         base = {side: min(v[0] for v in rows[(side, 1, mode)])
                 for side, mode in (("firn", "overlap"), ("torch", "DDP"))}
         for key in sorted(rows):
             vals = rows[key]
             times = [v[0] for v in vals]
             firn_k = key[0] == "firn" and key[1] > 1 and key[2] != ALONE
-            print("  %-6s %2d  %-10s %9.2f %10.2f %7.2fx %10s %10s %6s" % (
+            # (One rank's share alone computes 1/K of the global batch's products.)
+            share = key[1] if key[2] == ALONE else 1
+            rate = flops / share / min(times) / 1e9
+            print("  %-6s %2d  %-10s %9.2f %10.2f %7.2fx %10s %10s %6s %14s" % (
                 key[0], key[1], key[2], min(times) * 1e3, statistics.median(times) * 1e3,
                 min(times) / base[key[0]],
                 "%.3f" % (statistics.median(v[1] for v in vals) * 1e3) if firn_k else "-",
                 "%d/%d" % vals[-1][2] if firn_k else "-",
-                "%.0f" % statistics.median(v[4] for v in vals) if key[0] == "torch" else "-"))
+                "%.0f" % statistics.median(v[4] for v in vals) if key[0] == "torch" else "-",
+                "%.0f (%.0f%%)" % (rate, 100 * rate / peak)))
         for k in RANKS[1:]:
             wait = {mode: statistics.median(v[1] for v in rows[("firn", k, mode)])
                     for mode in MODES}
@@ -288,7 +304,7 @@ def main():
     nets = (("10 Gbit/s", 1.25e9, 20e-6), ("100 Gbit/s", 12.5e9, 5e-6))
     print("  %-8s %-10s %8s" % ("model", "network", "scaling") +
           "".join("%16s" % ("K=%d" % k) for k in (2, 4, 8, 16, 32, 64)))
-    for name, (m, rows) in results.items():
+    for name, (m, rows, _) in results.items():
         t1 = min(v[0] for v in rows[("firn", 1, "overlap")])
         nbytes = rows[("firn", 2, "overlap")][-1][3] * 1e6
         for net, bw, lat in nets:
