@@ -386,6 +386,31 @@ LogicalResult MaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult CompareOp::buildGradients(OpBuilder &, ArrayRef<Value>,
+                                        SmallVectorImpl<Value> &grads) {
+  // A mask is piecewise constant: nothing flows back to what was compared.
+  grads.push_back(nullptr);
+  grads.push_back(nullptr);
+  return success();
+}
+
+LogicalResult SelectOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                       SmallVectorImpl<Value> &grads) {
+  // As torch.where's: dy where an operand was chosen, 0 where it was not
+  // (selected, not multiplied by the mask, so that it stays 0 next to inf).
+  Location loc = getLoc();
+  Value dy = dys[0];
+  Value zero = scalar(b, loc, 0.0f);
+  grads.push_back(nullptr);
+  grads.push_back(unbroadcast(
+      b, loc, b.create<SelectOp>(loc, dy.getType(), getCondition(), dy, zero),
+      typeOf(getLhs())));
+  grads.push_back(unbroadcast(
+      b, loc, b.create<SelectOp>(loc, dy.getType(), getCondition(), zero, dy),
+      typeOf(getRhs())));
+  return success();
+}
+
 LogicalResult DivOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                     SmallVectorImpl<Value> &grads) {
   Location loc = getLoc();

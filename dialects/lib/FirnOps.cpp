@@ -525,6 +525,17 @@ LogicalResult MulOp::verify() { return verifyBroadcastBinary(*this); }
 LogicalResult DivOp::verify() { return verifyBroadcastBinary(*this); }
 LogicalResult MaxOp::verify() { return verifyBroadcastBinary(*this); }
 LogicalResult PowOp::verify() { return verifyBroadcastBinary(*this); }
+LogicalResult CompareOp::verify() { return verifyBroadcastBinary(*this); }
+
+LogicalResult SelectOp::verify() {
+  shape::Inferred values = shape::broadcast(shapeOf(getLhs().getType()),
+                                            shapeOf(getRhs().getType()));
+  if (!values.ok())
+    return emitOpError() << values.error;
+  return checkResult(*this,
+                     shape::broadcast(shapeOf(getCondition().getType()), values.shape),
+                     getType());
+}
 
 LogicalResult NumelOp::verify() {
   shape::Inferred reduced =

@@ -626,6 +626,49 @@ TEST(HalideLowering, NaNPropagatesAsInPyTorch) {
                passed, "relu_grad");
 }
 
+// Comparisons with NaN and infinities, as IEEE 754 and PyTorch have them: a
+// NaN compares false but under `ne`; and a select passes only the chosen
+// operand, so -inf or NaN on the other side does not reach the result.
+TEST(HalideLowering, ComparisonsAndSelectAtNaN) {
+  const double nan = std::nan(""), inf = INFINITY;
+  Tensor a, b;
+  a.shape = b.shape = {1, 17};
+  for (int i = 0; i < 17; ++i) {
+    a.data.push_back(i % 4 == 0 ? nan : i % 4 == 1 ? -inf : 0.5 * (i % 3));
+    b.data.push_back(i % 5 == 0 ? nan : i % 5 == 1 ? inf : 0.5 * (i % 2));
+  }
+  const std::pair<const char *, bool (*)(double, double)> predicates[] = {
+      {"lt", [](double x, double y) { return x < y; }},
+      {"le", [](double x, double y) { return x <= y; }},
+      {"gt", [](double x, double y) { return x > y; }},
+      {"ge", [](double x, double y) { return x >= y; }},
+      {"eq", [](double x, double y) { return x == y; }},
+      {"ne", [](double x, double y) { return x != y; }}};
+  for (const auto &[name, holds] : predicates) {
+    std::vector<double> expected;
+    for (int i = 0; i < 17; ++i)
+      expected.push_back(holds(a.data[i], b.data[i]) ? 1.0 : 0.0);
+    expectNaNsAt(runFunction(std::string("func.func @f(%a: tensor<?x17xf32>, %b: "
+                                         "tensor<?x17xf32>) -> tensor<?x17xf32> {\n"
+                                         "  %y = firn.compare ") +
+                                 name + ", %a, %b : tensor<?x17xf32>, tensor<?x17xf32> -> "
+                                        "tensor<?x17xf32>\n  return %y : tensor<?x17xf32>\n}",
+                             {a, b})["result0"],
+                 expected, name);
+  }
+  std::vector<double> chosen;
+  for (int i = 0; i < 17; ++i)
+    chosen.push_back(a.data[i] < b.data[i] ? a.data[i] : b.data[i]);
+  expectNaNsAt(runFunction("func.func @f(%a: tensor<?x17xf32>, %b: tensor<?x17xf32>) -> "
+                           "tensor<?x17xf32> {\n  %m = firn.compare lt, %a, %b : "
+                           "tensor<?x17xf32>, tensor<?x17xf32> -> tensor<?x17xf32>\n"
+                           "  %y = firn.select %m, %a, %b : tensor<?x17xf32>, "
+                           "tensor<?x17xf32>, tensor<?x17xf32> -> tensor<?x17xf32>\n"
+                           "  return %y : tensor<?x17xf32>\n}",
+                           {a, b})["result0"],
+               chosen, "select");
+}
+
 // Every elementwise math op on NaN, +-inf, huge, tiny and ordinary values,
 // compiled and in the reference evaluator (double), against PyTorch's float32
 // results (tests/fixtures/math_extremes.safetensors, from layer_models.py):

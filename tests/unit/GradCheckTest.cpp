@@ -259,6 +259,19 @@ TEST(GradCheck, BroadcastingElementwise) {
             "tensor<3x4xf32>");
 }
 
+TEST(GradCheck, SelectByMask) {
+  // where(a > c, a, c * c), broadcast: the mask is piecewise constant (no
+  // gradient through firn.compare), each branch gets dy where it is chosen.
+  // a and c differ by more than the finite-difference step everywhere.
+  checkCase({"select", {{"a", {3, 1}, 0.5, 1.5}, {"c", {4}, 0.9, 1.1}},
+             "  %m = firn.compare gt, %a, %c : tensor<3x1xf32>, tensor<4xf32> -> "
+             "tensor<3x4xf32>\n"
+             "  %s = firn.mul %c, %c : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>\n"
+             "  %y = firn.select %m, %a, %s : tensor<3x4xf32>, tensor<3x1xf32>, "
+             "tensor<4xf32> -> tensor<3x4xf32>"},
+            "tensor<3x4xf32>");
+}
+
 TEST(GradCheck, Unary) {
   for (const char *op : {"neg", "exp", "log", "sqrt", "relu", "rsqrt", "abs",
                          "tanh", "sigmoid", "silu", "erf", "gelu", "gelu_tanh"}) {

@@ -322,7 +322,9 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
                                            MODEL("sequential"), MODEL("param_refs"),
                                            MODEL("embedding"), MODEL("attention"),
                                            MODEL("gpt_block"), MODEL("rmsnorm"),
-                                           MODEL("narrow_cat")),
+                                           MODEL("narrow_cat"), MODEL("split_index"),
+                                           MODEL("masks"), MODEL("multihead"),
+                                           MODEL("ce_none"), MODEL("conv_groups")),
                          caseName);
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and

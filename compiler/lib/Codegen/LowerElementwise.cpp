@@ -59,6 +59,27 @@ template <class... Ops> Expr applyMathOf(Operation *op, const Expr &x) {
 Expr applyMath(Operation *op, const Expr &x) {
   return applyMathOf<FIRN_MATH_OPS>(op, x);
 }
+
+/// firn.compare's predicate as a Halide condition: Halide's float
+/// comparisons are IEEE's (false at NaN, but != true), as PyTorch's
+/// (HalideLowering.ComparisonsAndSelectAtNaN checks it).
+Expr holds(ComparisonPredicate predicate, const Expr &a, const Expr &b) {
+  switch (predicate) {
+  case ComparisonPredicate::LT:
+    return a < b;
+  case ComparisonPredicate::LE:
+    return a <= b;
+  case ComparisonPredicate::GT:
+    return a > b;
+  case ComparisonPredicate::GE:
+    return a >= b;
+  case ComparisonPredicate::EQ:
+    return a == b;
+  case ComparisonPredicate::NE:
+    return a != b;
+  }
+  llvm_unreachable("unknown comparison");
+}
 } // namespace
 
 std::optional<LogicalResult>
@@ -84,6 +105,10 @@ OpLowering::lowerElementwise(Operation *op, ArrayRef<HTensor> in,
     e = nanMax(operand(0), operand(1));
   else if (isa<PowOp>(op))
     e = Halide::pow(operand(0), operand(1));
+  else if (auto compare = dyn_cast<CompareOp>(op))
+    e = Halide::select(holds(compare.getPredicate(), operand(0), operand(1)), 1.0f, 0.0f);
+  else if (isa<SelectOp>(op))
+    e = Halide::select(operand(0) != 0.0f, operand(1), operand(2));
   else if (isa<ReluOp>(op))
     e = nanMax(operand(0), 0.0f); // relu(NaN) is NaN, as in PyTorch
   else if (isa<NegOp>(op))

@@ -143,10 +143,11 @@ void Dumper::forward(const ForwardDef &forward, unsigned depth) {
     line(depth, "Param " + param.name + ": " + formatType(param.type) + " " +
                     formatLoc(param.loc));
   for (const Stmt &stmt : forward.body) {
-    if (stmt.isReturn)
-      line(depth, "Return " + formatLoc(stmt.loc));
-    else
-      line(depth, "Assign " + stmt.target + " " + formatLoc(stmt.loc));
+    std::string names;
+    for (const std::string &name : stmt.targets)
+      names += (names.empty() ? "" : ", ") + name;
+    line(depth, stmt.isReturn ? "Return " + formatLoc(stmt.loc)
+                              : "Assign " + names + " " + formatLoc(stmt.loc));
     expr(*stmt.value, depth + 1);
   }
   line(depth, "End " + formatLoc(forward.endLoc));
@@ -267,6 +268,18 @@ void Dumper::expr(const Expr &expr, unsigned depth) {
     break;
   case ExprKind::Tuple:
     line(depth, "Tuple " + loc);
+    break;
+  case ExprKind::Compare:
+    line(depth, "Compare " + quote(expr.name) + " " + loc);
+    break;
+  case ExprKind::Not:
+    line(depth, "Not " + loc);
+    break;
+  case ExprKind::Index:
+    line(depth, "Index " + loc);
+    break;
+  case ExprKind::Slice:
+    line(depth, "Slice " + loc);
     break;
   default:
     line(depth, "? " + loc);

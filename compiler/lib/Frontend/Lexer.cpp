@@ -92,6 +92,20 @@ const char *firn::tokenKindName(TokenKind kind) {
     return "'+'";
   case TokenKind::Minus:
     return "'-'";
+  case TokenKind::Less:
+    return "'<'";
+  case TokenKind::LessEqual:
+    return "'<='";
+  case TokenKind::Greater:
+    return "'>'";
+  case TokenKind::GreaterEqual:
+    return "'>='";
+  case TokenKind::EqualEqual:
+    return "'=='";
+  case TokenKind::NotEqual:
+    return "'!='";
+  case TokenKind::Tilde:
+    return "'~'";
   default:
     break;
   }
@@ -335,6 +349,27 @@ Token Lexer::lexPunctuation(size_t start, SourceLocation loc) {
     break;
   case '=':
     kind = TokenKind::Equal;
+    if (peekChar(1) == '=') {
+      advance();
+      kind = TokenKind::EqualEqual;
+    }
+    break;
+  case '<':
+  case '>':
+    kind = c == '<' ? TokenKind::Less : TokenKind::Greater;
+    if (peekChar(1) == '=') {
+      advance();
+      kind = c == '<' ? TokenKind::LessEqual : TokenKind::GreaterEqual;
+    }
+    break;
+  case '~':
+    kind = TokenKind::Tilde;
+    break;
+  case '!':
+    if (peekChar(1) != '=')
+      return lexBadCharacter(start, loc);
+    advance();
+    kind = TokenKind::NotEqual;
     break;
   case '.':
     kind = TokenKind::Dot;

@@ -58,9 +58,10 @@ private:
   }
 
   RankedTensorType typeOf(const ValueType &type) {
-    Type element = type.dtype == ast::DType::F32
-                       ? Type(builder.getF32Type())
-                       : Type(builder.getIntegerType(64));
+    // A mask (a comparison's bool) is an f32 tensor of 0 and 1 in the IR.
+    Type element = type.dtype == ast::DType::I64
+                       ? Type(builder.getIntegerType(64))
+                       : Type(builder.getF32Type());
     return tensorTypeOf(type.shape, element);
   }
 
@@ -239,10 +240,17 @@ private:
   /// Emits forward's statements; returns the value it returns.
   Value emitForwardBody() {
     for (const ast::Stmt &stmt : program.forward->body) {
+      if (stmt.targets.size() > 1) {
+        SmallVector<Value> values = emitPieces(*stmt.value);
+        for (size_t i = 0; i < stmt.targets.size(); ++i)
+          if (values[i]) // (not the None of need_weights=false)
+            scope[stmt.targets[i]] = values[i];
+        continue;
+      }
       Value value = emit(*stmt.value);
       if (stmt.isReturn)
         return value;
-      scope[stmt.target] = value;
+      scope[stmt.targets[0]] = value;
     }
     llvm_unreachable("semantic analysis guarantees a return");
   }
@@ -342,6 +350,12 @@ private:
           loc, DenseElementsAttr::get(type, static_cast<float>(expr.number)));
     case ast::ExprKind::Negate:
       return builder.create<NegOp>(loc, emit(*expr.elements[0]));
+    case ast::ExprKind::Compare:
+      return builder.create<CompareOp>(loc, type, predicateOf(expr.name),
+                                       emit(*expr.elements[0]), emit(*expr.elements[1]));
+    case ast::ExprKind::Not: // a mask is 0 or 1: 1 where it is 0
+      return builder.create<CompareOp>(loc, type, ComparisonPredicate::EQ,
+                                       emit(*expr.elements[0]), scalar(0.0f, loc));
     case ast::ExprKind::Binary: {
       Value lhs = emit(*expr.elements[0]);
       Value rhs = emit(*expr.elements[1]);
@@ -361,9 +375,64 @@ private:
         return emitCall(program.layers[it->second], expr,
                         emit(*expr.args[0].value), type, loc);
       return emitBuiltin(expr, type, loc);
+    case ast::ExprKind::Index:
+      return emitIndex(expr, type, loc);
     default:
       llvm_unreachable("semantic analysis rejects other expressions");
     }
+  }
+
+  /// The pieces of a split or chunk, each a slice of its input.
+  SmallVector<Value> emitPieces(const ast::Expr &call) {
+    if (auto layer = program.layerCalls.find(&call); layer != program.layerCalls.end())
+      return multiheadAttention(program.layers[layer->second], call);
+    Location loc = locOf(call.loc);
+    const Program::Split &split = program.splits.at(&call);
+    const std::vector<ValueType> &types = program.tupleTypes.at(&call);
+    const ast::Expr *tensor = call.args[0].value.get();
+    for (const ast::Arg &arg : call.args) // `tensor=` / `input=` by keyword
+      if (arg.name == "tensor" || arg.name == "input")
+        tensor = arg.value.get();
+    Value input = emit(*tensor);
+    SmallVector<Value> pieces;
+    for (size_t i = 0; i < types.size(); ++i)
+      pieces.push_back(builder.create<SliceOp>(
+          loc, typeOf(types[i]), input, builder.getI64IntegerAttr(split.dim),
+          builder.getI64IntegerAttr(split.pieces[i].first)));
+    return pieces;
+  }
+
+  /// `x[...]`: a slice per narrowed dimension, then a reshape that removes
+  /// the dimensions an integer index picked.
+  Value emitIndex(const ast::Expr &expr, RankedTensorType type, Location loc) {
+    Value v = emit(*expr.elements[0]);
+    bool drops = false;
+    for (const Program::IndexedDim &d : program.indexing.at(&expr)) {
+      auto current = cast<RankedTensorType>(v.getType());
+      SmallVector<int64_t> shape(current.getShape());
+      shape[d.dim] = d.length;
+      v = builder.create<SliceOp>(loc, RankedTensorType::get(shape, current.getElementType()),
+                                  v, builder.getI64IntegerAttr(d.dim),
+                                  builder.getI64IntegerAttr(d.start));
+      drops |= d.drop;
+    }
+    if (drops)
+      v = builder.create<ReshapeOp>(loc, type, v);
+    return v;
+  }
+
+  static ComparisonPredicate predicateOf(const std::string &op) {
+    if (op == "<")
+      return ComparisonPredicate::LT;
+    if (op == "<=")
+      return ComparisonPredicate::LE;
+    if (op == ">")
+      return ComparisonPredicate::GT;
+    if (op == ">=")
+      return ComparisonPredicate::GE;
+    if (op == "==")
+      return ComparisonPredicate::EQ;
+    return ComparisonPredicate::NE;
   }
 
   Value readParam(const Layer &layer, const char *role, Location loc) {
@@ -437,9 +506,13 @@ private:
     switch (layer.kind) {
     case LayerKind::Sequential:
       llvm_unreachable("emitCall applies a Sequential's layers");
+    case LayerKind::MultiheadAttention:
+      llvm_unreachable("emitPieces unpacks a MultiheadAttention call");
     case LayerKind::Linear:
       return builder.create<LinearOp>(loc, type, input, weight, bias);
     case LayerKind::Conv2d:
+      if (layer.groups > 1)
+        return groupedConv2d(layer, input, weight, bias, type, loc);
       return builder.create<Conv2dOp>(
           loc, type, input, weight, bias,
           builder.getDenseI64ArrayAttr(layer.stride),
@@ -512,13 +585,52 @@ private:
     llvm_unreachable("unknown layer kind");
   }
 
+  /// Conv2d with groups, in primitive ops: group g convolves input channels
+  /// [g in/G, (g + 1) in/G) with weight rows [g out/G, (g + 1) out/G) (and
+  /// those biases), and the groups' outputs are joined along the channels.
+  /// (A composite: one convolution per group, so a depthwise convolution
+  /// with many groups makes as many small kernels.)
+  Value groupedConv2d(const Layer &layer, Value input, Value weight, Value bias,
+                      RankedTensorType type, Location loc) {
+    const int64_t groups = layer.groups, cin = layer.in / groups, cout = layer.out / groups;
+    auto inType = cast<RankedTensorType>(input.getType());
+    auto wType = cast<RankedTensorType>(weight.getType());
+    auto slice = [&](Value v, ArrayRef<int64_t> shape, int64_t axis, int64_t start) -> Value {
+      return builder.create<SliceOp>(loc, RankedTensorType::get(shape, builder.getF32Type()),
+                                     v, builder.getI64IntegerAttr(axis),
+                                     builder.getI64IntegerAttr(start));
+    };
+    SmallVector<int64_t> inShape(inType.getShape()), wShape(wType.getShape()),
+        outShape(type.getShape());
+    inShape[1] = cin;
+    wShape[0] = cout;
+    outShape[1] = cout;
+    SmallVector<Value> outputs;
+    for (int64_t g = 0; g < groups; ++g)
+      outputs.push_back(builder.create<Conv2dOp>(
+          loc, RankedTensorType::get(outShape, builder.getF32Type()),
+          slice(input, inShape, 1, g * cin), slice(weight, wShape, 0, g * cout),
+          bias ? slice(bias, {cout}, 0, g * cout) : Value(),
+          builder.getDenseI64ArrayAttr(layer.stride),
+          builder.getDenseI64ArrayAttr(layer.padding),
+          builder.getDenseI64ArrayAttr(layer.dilation)));
+    return builder.create<ConcatOp>(loc, type, outputs, builder.getI64IntegerAttr(1));
+  }
+
   /// F.scaled_dot_product_attention in primitive ops:
   /// softmax(q kᵀ · scale + mask) v, the causal mask 0 on and below the
   /// diagonal and -inf above it (PyTorch's is_causal=True, a constant added
   /// before the softmax, which gives the masked scores weight 0 and
   /// gradient 0). The [L, S] score matrix of each head is materialized.
   Value attention(const Program::Attention &options, Value q, Value k, Value v,
-                  RankedTensorType type, Location loc) {
+                  Value mask, RankedTensorType type, Location loc) {
+    return builder.create<MatmulOp>(loc, type, attentionWeights(options, q, k, mask, loc),
+                                    v, false, false);
+  }
+
+  /// softmax(q kᵀ · scale + mask), over the last dimension.
+  Value attentionWeights(const Program::Attention &options, Value q, Value k, Value mask,
+                         Location loc) {
     auto qType = cast<RankedTensorType>(q.getType());
     const int64_t r = qType.getRank(), l = qType.getDimSize(r - 2);
     const int64_t s = cast<RankedTensorType>(k.getType()).getDimSize(r - 2);
@@ -537,8 +649,101 @@ private:
           loc, DenseElementsAttr::get(f32Tensor({l, s}), ArrayRef<float>(mask)));
       scores = builder.create<AddOp>(loc, scoreType, scores, maskValue);
     }
-    Value weights = builder.create<SoftmaxOp>(loc, scores, r - 1);
-    return builder.create<MatmulOp>(loc, type, weights, v, false, false);
+    // attn_mask: a mask keeps the scores where it holds and puts -inf
+    // elsewhere; f32 scores are added.
+    // (MultiheadAttention's mask blocks where it holds.)
+    Value minusInf = scalar(-std::numeric_limits<float>::infinity(), loc);
+    if (options.mask == Program::Attention::Mask::Bool)
+      scores = builder.create<SelectOp>(loc, scoreType, mask, scores, minusInf);
+    else if (options.mask == Program::Attention::Mask::Blocked)
+      scores = builder.create<SelectOp>(loc, scoreType, mask, minusInf, scores);
+    else if (options.mask == Program::Attention::Mask::Added)
+      scores = builder.create<AddOp>(loc, scoreType, scores, mask);
+    return builder.create<SoftmaxOp>(loc, scores, r - 1);
+  }
+
+  /// nn.MultiheadAttention(E, H, batch_first=True) on [N, L, E] queries and
+  /// [N, S, E] keys and values, as F.multi_head_attention_forward computes
+  /// it: each of q, k, v its own rows of in_proj_weight (and in_proj_bias),
+  /// split into H heads of E / H, attention per head scaled by
+  /// 1/sqrt(E / H), the heads joined and out_proj applied. Gives the output
+  /// and the weights, averaged over the heads unless asked otherwise.
+  SmallVector<Value> multiheadAttention(const Layer &layer, const ast::Expr &call) {
+    Location loc = locOf(call.loc);
+    const Program::Attention &options = program.attentions.at(&call);
+    const int64_t e = layer.in, h = layer.heads, d = e / h, n = shape::kBatch;
+    Value weight = readParam(layer, "in_proj_weight", loc);
+    Value bias = readParam(layer, "in_proj_bias", loc);
+    auto project = [&](const ast::Expr *input, int64_t part) -> Value {
+      Value x = emit(*input);
+      const int64_t len = cast<RankedTensorType>(x.getType()).getDimSize(1);
+      Value w = builder.create<SliceOp>(loc, f32Tensor({e, e}), weight,
+                                        builder.getI64IntegerAttr(0),
+                                        builder.getI64IntegerAttr(part * e));
+      Value b = bias ? builder.create<SliceOp>(loc, f32Tensor({e}), bias,
+                                               builder.getI64IntegerAttr(0),
+                                               builder.getI64IntegerAttr(part * e))
+                                 .getResult()
+                     : Value();
+      Value y = builder.create<LinearOp>(loc, f32Tensor({n, len, e}), x, w, b);
+      Value split = builder.create<ReshapeOp>(loc, f32Tensor({n, len, h, d}), y);
+      return builder.create<TransposeOp>(loc, f32Tensor({n, h, len, d}), split,
+                                         builder.getDenseI64ArrayAttr({0, 2, 1, 3}));
+    };
+    Value q = project(argument(call, "query", 0), 0);
+    Value k = project(argument(call, "key", 1), 1);
+    Value v = project(argument(call, "value", 2), 2);
+    const int64_t l = cast<RankedTensorType>(q.getType()).getDimSize(2);
+    const int64_t s = cast<RankedTensorType>(k.getType()).getDimSize(2);
+    Value mask = options.mask == Program::Attention::Mask::None
+                     ? Value()
+                     : emit(*argument(call, "attn_mask", 5));
+    Value weights = attentionWeights(options, q, k, mask, loc); // [N, H, L, S]
+    Value heads = builder.create<MatmulOp>(loc, f32Tensor({n, h, l, d}), weights, v,
+                                           false, false);
+    Value joined = builder.create<ReshapeOp>(
+        loc, f32Tensor({n, l, e}),
+        builder.create<TransposeOp>(loc, f32Tensor({n, l, h, d}), heads,
+                                    builder.getDenseI64ArrayAttr({0, 2, 1, 3}))
+            .getResult());
+    Value out = builder.create<LinearOp>(loc, f32Tensor({n, l, e}), joined,
+                                         readParam(layer, "out_proj.weight", loc),
+                                         readParam(layer, "out_proj.bias", loc));
+    if (!options.needWeights)
+      return {out, Value()};
+    if (!options.averageWeights)
+      return {out, weights};
+    return {out, builder.create<ReduceMeanOp>(loc, f32Tensor({n, l, s}), weights,
+                                              builder.getDenseI64ArrayAttr({1}), UnitAttr())};
+  }
+
+  /// The argument for parameter `param` of a call: by keyword, or the
+  /// positional one at `position`; null when it is not given.
+  static const ast::Expr *argument(const ast::Expr &call, const char *param,
+                                   size_t position) {
+    for (const ast::Arg &arg : call.args)
+      if (arg.name == param)
+        return arg.value.get();
+    return position < call.args.size() && call.args[position].name.empty()
+               ? call.args[position].value.get()
+               : nullptr;
+  }
+
+  /// torch.tril / triu: x where column - row is at most (tril) or at least
+  /// (triu) `diagonal` in the last two dimensions, else 0; a select by a
+  /// constant mask, so that inf outside the triangle does not make NaN.
+  Value triangle(bool lower, int64_t diagonal, Value x, RankedTensorType type,
+                 Location loc) {
+    const int64_t rows = type.getDimSize(type.getRank() - 2);
+    const int64_t cols = type.getDimSize(type.getRank() - 1);
+    SmallVector<float> keep(static_cast<size_t>(rows * cols));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        keep[static_cast<size_t>(i * cols + j)] =
+            (lower ? j - i <= diagonal : j - i >= diagonal) ? 1.0f : 0.0f;
+    Value mask = builder.create<ConstantOp>(
+        loc, DenseElementsAttr::get(f32Tensor({rows, cols}), ArrayRef<float>(keep)));
+    return builder.create<SelectOp>(loc, type, mask, x, scalar(0.0f, loc));
   }
 
   /// F.layer_norm written in primitive ops, so that its gradient, reference
@@ -651,14 +856,27 @@ private:
                     Location loc) {
     const std::string &name = call.name;
     // Operands are the tensor arguments in signature order: input, target.
-    auto operand = [&](const char *param, size_t position) -> const ast::Expr * {
-      for (const ast::Arg &arg : call.args)
-        if (arg.name == param)
-          return arg.value.get();
-      return position < call.args.size() && call.args[position].name.empty()
-                 ? call.args[position].value.get()
-                 : nullptr;
+    auto operand = [&](const char *param, size_t position) {
+      return argument(call, param, position);
     };
+    if (name == "ones" || name == "zeros")
+      return builder.create<ConstantOp>(
+          loc, DenseElementsAttr::get(type, name == "ones" ? 1.0f : 0.0f));
+    if (name == "where")
+      return builder.create<SelectOp>(loc, type, emit(*operand("condition", 0)),
+                                      emit(*operand("input", 1)),
+                                      emit(*operand("other", 2)));
+    if (name == "masked_fill")
+      return builder.create<SelectOp>(
+          loc, type, emit(*operand("mask", 1)),
+          scalar(static_cast<float>(program.functionParameters.at(&call)), loc),
+          emit(*operand("input", 0)));
+    if (name == "logical_not")
+      return builder.create<CompareOp>(loc, type, ComparisonPredicate::EQ,
+                                       emit(*operand("input", 0)), scalar(0.0f, loc));
+    if (name == "tril" || name == "triu")
+      return triangle(name == "tril", program.dimArgs.at(&call)[0],
+                      emit(*operand("input", 0)), type, loc);
     if (name == "cat") {
       SmallVector<Value> parts;
       for (const ast::ExprPtr &element : operand("tensors", 0)->elements)
@@ -684,9 +902,15 @@ private:
       return builder.create<SliceOp>(loc, type, input, builder.getI64IntegerAttr(args[0]),
                                      builder.getI64IntegerAttr(args[1]));
     }
-    if (name == "scaled_dot_product_attention")
-      return attention(program.attentions.at(&call), emit(*operand("query", 0)),
-                       emit(*operand("key", 1)), emit(*operand("value", 2)), type, loc);
+    if (name == "scaled_dot_product_attention") {
+      const Program::Attention &options = program.attentions.at(&call);
+      Value q = emit(*operand("query", 0)), k = emit(*operand("key", 1)),
+            v = emit(*operand("value", 2));
+      Value mask = options.mask == Program::Attention::Mask::None
+                       ? Value()
+                       : emit(*operand("attn_mask", 3));
+      return attention(options, q, k, v, mask, type, loc);
+    }
     if (name == "clamp") {
       // min(max(x, lo), hi) as -max(-max(x, lo), -hi); NaN stays NaN, and
       // with lo > hi every element is hi, as in PyTorch.
@@ -737,6 +961,13 @@ private:
     if (name == "mse")
       return builder.create<MSELossOp>(loc, type, input, target,
                                        reductionAttr);
+    if (name == "cross_entropy" && none) {
+      auto options = program.crossEntropyOptions.find(&call);
+      return crossEntropyPerPosition(
+          options == program.crossEntropyOptions.end() ? Program::CrossEntropyOptions()
+                                                       : options->second,
+          input, target, type, loc);
+    }
     if (name == "cross_entropy") {
       auto options = program.crossEntropyOptions.find(&call);
       if (options != program.crossEntropyOptions.end())
@@ -768,12 +999,7 @@ private:
     const int64_t classes = xType.getDimSize(1);
     SmallVector<int64_t> classShape(xType.getRank(), 1);
     classShape[1] = classes;
-    auto classType = RankedTensorType::get(classShape, builder.getF32Type());
-    std::vector<float> weights(classes, 1.0f);
-    for (int64_t c = 0; c < static_cast<int64_t>(options.weight.size()); ++c)
-      weights[c] = static_cast<float>(options.weight[c]);
-    Value w = builder.create<ConstantOp>(
-        loc, DenseElementsAttr::get(classType, llvm::ArrayRef<float>(weights)));
+    Value w = classWeights(options, xType, loc);
     auto all = builder.getDenseI64ArrayAttr({});
     auto sumAll = [&](Value v) -> Value {
       return builder.create<ReduceSumOp>(loc, f32Tensor({}), v, all, UnitAttr());
@@ -781,19 +1007,7 @@ private:
     auto div = [&](Value a, Value b) -> Value {
       return builder.create<DivOp>(loc, f32Tensor({}), a, b);
     };
-    // The one-hot rows of the targets: none for a target outside [0, C)
-    // (one_hot's), and none for an ignore_index that is a class.
-    Value onehot = builder.create<OneHotOp>(loc, xType, target);
-    if (options.ignoreIndex && *options.ignoreIndex >= 0 &&
-        *options.ignoreIndex < classes) {
-      std::vector<float> keep(classes, 1.0f);
-      keep[*options.ignoreIndex] = 0.0f;
-      onehot = builder.create<MulOp>(
-          loc, xType, onehot,
-          builder.create<ConstantOp>(
-                     loc, DenseElementsAttr::get(classType, llvm::ArrayRef<float>(keep)))
-              .getResult());
-    }
+    Value onehot = targetRows(options, xType, target, loc);
     Value logp = builder.create<LogSoftmaxOp>(loc, x, 1);
     Value weighted = builder.create<MulOp>(loc, xType, onehot, w);
     Value nll = builder.create<NegOp>(
@@ -830,6 +1044,75 @@ private:
     };
     return builder.create<AddOp>(loc, f32Tensor({}), scaled(nll, 1.0 - e),
                                  scaled(smoothing, e / double(classes)));
+  }
+
+  /// cross_entropy's class weights as a constant [1, C, 1...] (1 without
+  /// `weight`), to broadcast over the scores `xType` [N, C, d...].
+  Value classWeights(const Program::CrossEntropyOptions &options, RankedTensorType xType,
+                     Location loc) {
+    const int64_t classes = xType.getDimSize(1);
+    std::vector<float> weights(classes, 1.0f);
+    for (int64_t c = 0; c < static_cast<int64_t>(options.weight.size()); ++c)
+      weights[c] = static_cast<float>(options.weight[c]);
+    return perClass(weights, xType, loc);
+  }
+
+  /// A constant [1, C, 1...] of one value per class.
+  Value perClass(const std::vector<float> &values, RankedTensorType xType, Location loc) {
+    SmallVector<int64_t> classShape(xType.getRank(), 1);
+    classShape[1] = xType.getDimSize(1);
+    return builder.create<ConstantOp>(
+        loc, DenseElementsAttr::get(RankedTensorType::get(classShape, builder.getF32Type()),
+                                    llvm::ArrayRef<float>(values)));
+  }
+
+  /// The one-hot rows of class-index targets: none for a target outside
+  /// [0, C) (one_hot's), and none for an ignore_index that is a class.
+  Value targetRows(const Program::CrossEntropyOptions &options, RankedTensorType xType,
+                   Value target, Location loc) {
+    const int64_t classes = xType.getDimSize(1);
+    Value onehot = builder.create<OneHotOp>(loc, xType, target);
+    if (!options.ignoreIndex || *options.ignoreIndex < 0 || *options.ignoreIndex >= classes)
+      return onehot;
+    std::vector<float> keep(classes, 1.0f);
+    keep[*options.ignoreIndex] = 0.0f;
+    return builder.create<MulOp>(loc, xType, onehot, perClass(keep, xType, loc));
+  }
+
+  /// F.cross_entropy(..., reduction='none'): each position's loss [N, d...],
+  /// -sum_c w[c] t[c] logp[c] over the classes, t the one-hot row of the
+  /// class index (empty for an ignored target: loss 0) or the target
+  /// probabilities; with label smoothing e, (1 - e) of it plus e / C of
+  /// -sum_c w[c] logp[c] (0 at ignored positions), as PyTorch 1.13's.
+  Value crossEntropyPerPosition(const Program::CrossEntropyOptions &options, Value x,
+                                Value target, RankedTensorType type, Location loc) {
+    auto xType = cast<RankedTensorType>(x.getType());
+    const int64_t classes = xType.getDimSize(1);
+    Value w = classWeights(options, xType, loc);
+    const bool indices = isa<IntegerType>(
+        cast<RankedTensorType>(target.getType()).getElementType());
+    Value rows = indices ? targetRows(options, xType, target, loc) : target;
+    auto classSum = [&](Value v) -> Value {
+      return builder.create<NegOp>(
+          loc, builder.create<ReduceSumOp>(loc, type, v, builder.getDenseI64ArrayAttr({1}),
+                                           UnitAttr())
+                   .getResult());
+    };
+    Value logp = builder.create<LogSoftmaxOp>(loc, x, 1);
+    Value weightedLogp = builder.create<MulOp>(loc, xType, logp, w);
+    Value nll = classSum(builder.create<MulOp>(loc, xType, rows, weightedLogp));
+    const double e = options.labelSmoothing;
+    if (e == 0)
+      return nll;
+    // The counted positions: 1 where the one-hot row is not empty.
+    Value counted = builder.create<ReduceSumOp>(loc, type, rows,
+                                                builder.getDenseI64ArrayAttr({1}), UnitAttr());
+    Value smooth = builder.create<MulOp>(loc, type, classSum(weightedLogp), counted);
+    auto scaled = [&](Value v, double factor) -> Value {
+      return builder.create<MulOp>(loc, type, v, scalar(static_cast<float>(factor), loc));
+    };
+    return builder.create<AddOp>(loc, type, scaled(nll, 1.0 - e),
+                                 scaled(smooth, e / double(classes)));
   }
 
   /// `own` is the loss's own argument when given (beta, delta, log_target).

@@ -339,9 +339,17 @@ bool Parser::parseForwardStmt(ast::ForwardDef &forward) {
                                  " is a keyword and cannot be used as a name");
     return errorAt(peek(), "expected an assignment or 'return' in 'forward'");
   }
-  Token target = consume();
-  stmt.target = target.text;
-  if (!expect(TokenKind::Equal, "expected '=' after " + quote(target.text)))
+  // `a = ...`, or `q, k, v = ...` (unpacking split, chunk, ...).
+  while (true) {
+    Token target = consume();
+    stmt.targets.push_back(target.text);
+    stmt.targetLocs.push_back(target.loc);
+    if (!consumeIf(TokenKind::Comma))
+      break;
+    if (!check(TokenKind::Identifier))
+      return errorAt(peek(), "expected a name after ',' in an assignment");
+  }
+  if (!expect(TokenKind::Equal, "expected '=' after " + quote(stmt.targets.back())))
     return false;
   stmt.value = parseExpr();
   if (!stmt.value)

@@ -10,6 +10,9 @@
 #include "ParserImpl.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
 
 using namespace firn;
 using namespace firn::detail;
@@ -166,8 +169,39 @@ bool Parser::setHeight(Expr &node, const Token &at) {
   return node.height <= kMaxExprNesting || errorTooDeep(at);
 }
 
-/// expr ::= term (('+' | '-') term)*
+namespace {
+bool isComparison(firn::TokenKind kind) {
+  using firn::TokenKind;
+  return kind == TokenKind::Less || kind == TokenKind::LessEqual ||
+         kind == TokenKind::Greater || kind == TokenKind::GreaterEqual ||
+         kind == TokenKind::EqualEqual || kind == TokenKind::NotEqual;
+}
+} // namespace
+
+/// expr ::= sum (('<' | '<=' | '>' | '>=' | '==' | '!=') sum)?
+/// Comparisons bind more loosely than arithmetic, as in Python; a chain of
+/// them (`a < b < c`) is refused rather than read some other way.
 ExprPtr Parser::parseExpr() {
+  ExprPtr lhs = parseSum();
+  if (!lhs || !isComparison(peek().kind))
+    return lhs;
+  Token op = consume();
+  ExprPtr rhs = parseSum();
+  if (!rhs)
+    return nullptr;
+  if (isComparison(peek().kind)) {
+    errorAt(peek(), "chained comparisons are not supported; compare two "
+                    "values at a time");
+    return nullptr;
+  }
+  ExprPtr compare = makeBinary(std::move(lhs), std::move(rhs), op);
+  if (compare)
+    compare->kind = ExprKind::Compare;
+  return compare;
+}
+
+/// sum ::= term (('+' | '-') term)*
+ExprPtr Parser::parseSum() {
   ExprPtr lhs = parseTerm();
   while (lhs && (check(TokenKind::Plus) || check(TokenKind::Minus))) {
     Token op = consume();
@@ -203,12 +237,28 @@ ExprPtr Parser::makeBinary(ExprPtr lhs, ExprPtr rhs, const Token &op) {
   return binary;
 }
 
-/// unary ::= '-' unary | postfix. A minus written directly before a number
+/// unary ::= ('-' | '~') unary | postfix. A minus written directly before a number
 /// literal is folded into it (`-1` is Number -1 at the minus), so that
 /// tensor literals and arguments such as `[N, -1]` hold plain numbers.
 ExprPtr Parser::parseUnary() {
+  if (check(TokenKind::Tilde)) {
+    Token tilde = consume();
+    NestingLevel level(nesting);
+    if (level.tooDeep()) {
+      errorTooDeep(tilde);
+      return nullptr;
+    }
+    ExprPtr operand = parseUnary();
+    if (!operand)
+      return nullptr;
+    ExprPtr negation = makeExpr(ExprKind::Not, tilde.loc);
+    negation->elements.push_back(std::move(operand));
+    if (!setHeight(*negation, tilde))
+      return nullptr;
+    return negation;
+  }
   if (!check(TokenKind::Minus))
-    return parsePrimary();
+    return parsePostfix();
   Token minus = consume();
   if (check(TokenKind::Integer) || check(TokenKind::Float)) {
     Token literal = consume();
@@ -225,11 +275,107 @@ ExprPtr Parser::parseUnary() {
   ExprPtr operand = parseUnary();
   if (!operand)
     return nullptr;
+  if (operand->kind == ExprKind::Number && std::isinf(operand->number) &&
+      operand->height == 0) { // `-inf`, a literal as `-1` is
+    operand->number = -operand->number;
+    operand->loc = minus.loc;
+    return operand;
+  }
   ExprPtr negate = makeExpr(ExprKind::Negate, minus.loc);
   negate->elements.push_back(std::move(operand));
   if (!setHeight(*negate, minus))
     return nullptr;
   return negate;
+}
+
+/// postfix ::= primary ('[' index (',' index)* ']')*
+/// index   ::= expr | expr? ':' expr? (':' expr?)? | '...'
+/// Python's subscripts: `x[:, 0:4]`, `x[:, -1]`, `x[..., :T]`. A slice is a
+/// Slice node of start, stop and step, each a Name `None` where it is not
+/// written (as Python fills them in); `...` is a Name `...`.
+ExprPtr Parser::parsePostfix() {
+  ExprPtr base = parsePrimary();
+  while (base && check(TokenKind::LBracket)) {
+    Token open = consume();
+    NestingLevel level(nesting);
+    if (level.tooDeep()) {
+      errorTooDeep(open);
+      return nullptr;
+    }
+    ExprPtr index = makeExpr(ExprKind::Index, base->loc);
+    index->elements.push_back(std::move(base));
+    do {
+      if (check(TokenKind::RBracket))
+        break;
+      ExprPtr item = parseIndexItem();
+      if (!item)
+        return nullptr;
+      index->elements.push_back(std::move(item));
+    } while (consumeIf(TokenKind::Comma));
+    if (index->elements.size() == 1) {
+      errorAt(peek(), "expected an index or a slice inside '[]'");
+      return nullptr;
+    }
+    if (!expect(TokenKind::RBracket, "expected ']' after the indices") ||
+        !setHeight(*index, open))
+      return nullptr;
+    base = std::move(index);
+  }
+  return base;
+}
+
+ExprPtr Parser::parseIndexItem() {
+  const Token &first = peek();
+  auto none = [&](SourceLocation loc) {
+    ExprPtr n = makeExpr(ExprKind::Name, loc);
+    n->name = "None";
+    return n;
+  };
+  if (first.is(TokenKind::Dot) && peek(1).is(TokenKind::Dot) &&
+      peek(2).is(TokenKind::Dot)) {
+    ExprPtr ellipsis = makeExpr(ExprKind::Name, first.loc);
+    ellipsis->name = "...";
+    consume();
+    consume();
+    consume();
+    return ellipsis;
+  }
+  auto endsPart = [&] {
+    return check(TokenKind::Colon) || check(TokenKind::Comma) ||
+           check(TokenKind::RBracket);
+  };
+  ExprPtr start;
+  if (!check(TokenKind::Colon)) {
+    start = parseExpr();
+    if (!start || !check(TokenKind::Colon))
+      return start; // An integer index (or nothing, after an error).
+  } else {
+    start = none(first.loc);
+  }
+  ExprPtr slice = makeExpr(ExprKind::Slice, first.loc);
+  slice->elements.push_back(std::move(start));
+  for (int part = 0; part < 2; ++part) {
+    SourceLocation at = peek().loc;
+    if (!consumeIf(TokenKind::Colon)) {
+      slice->elements.push_back(none(at));
+      continue;
+    }
+    if (endsPart()) {
+      slice->elements.push_back(none(peek().loc));
+      continue;
+    }
+    ExprPtr bound = parseExpr();
+    if (!bound)
+      return nullptr;
+    slice->elements.push_back(std::move(bound));
+  }
+  if (check(TokenKind::Colon)) {
+    errorAt(peek(), "a slice has at most start:stop:step");
+    return nullptr;
+  }
+  if (!setHeight(*slice, first))
+    return nullptr;
+  return slice;
 }
 
 /// primary, widened to every `value`: strings, booleans and tuples parse as
@@ -276,6 +422,12 @@ ExprPtr Parser::parsePrimary() {
 
 ExprPtr Parser::parseCallOrName() {
   Token name = consume();
+  if (name.text == "inf" && !check(TokenKind::LParen) && !check(TokenKind::Dot)) {
+    // `inf`, `-inf`: infinity as a number (Python's float('inf'), math.inf).
+    ExprPtr number = makeExpr(ExprKind::Number, name.loc);
+    number->number = std::numeric_limits<double>::infinity();
+    return number;
+  }
   if (!check(TokenKind::LParen)) {
     ExprPtr ref = makeExpr(ExprKind::Name, name.loc);
     ref->name = name.text;
@@ -302,6 +454,27 @@ ExprPtr Parser::parseCallOrName() {
   if (!parseArgs(call->args, /*selectorListFirst=*/false) ||
       !setHeight(*call, name))
     return nullptr;
+  if (call->name == "float" && call->args.size() == 1 && call->args[0].name.empty() &&
+      call->args[0].value->kind == ExprKind::String) {
+    // Python's float('inf'), float('-inf'), float('nan'): the number.
+    std::string text = call->args[0].value->name;
+    for (char &c : text)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    double value;
+    if (text == "inf" || text == "+inf" || text == "infinity")
+      value = std::numeric_limits<double>::infinity();
+    else if (text == "-inf" || text == "-infinity")
+      value = -std::numeric_limits<double>::infinity();
+    else if (text == "nan")
+      value = std::numeric_limits<double>::quiet_NaN();
+    else {
+      errorAt(name, "float(...) takes 'inf', '-inf' or 'nan' here");
+      return nullptr;
+    }
+    ExprPtr number = makeExpr(ExprKind::Number, name.loc);
+    number->number = value;
+    return number;
+  }
   return call;
 }
 

@@ -106,8 +106,11 @@ private:
   ExprPtr parseSelector(const std::string &context);
   ExprPtr parseSelectorList();
   ExprPtr parseExpr();
+  ExprPtr parseSum();
   ExprPtr parseTerm();
   ExprPtr parseUnary();
+  ExprPtr parsePostfix();
+  ExprPtr parseIndexItem();
   ExprPtr parsePrimary();
   ExprPtr parseCallOrName();
   ExprPtr parseParenOrTuple();

@@ -24,6 +24,10 @@
 
 namespace firn {
 
+/// The builtins of SemaMasks.cpp: where, masked_fill, logical_not, tril,
+/// triu, ones, zeros.
+bool isMaskFunction(const std::string &name);
+
 class Sema {
 public:
   /// `training`: the program will be trained (see AnalyzeOptions).
@@ -114,13 +118,38 @@ private:
                                    Scope &scope, bool inLoss);
   std::optional<ValueType> matmulType(const ast::Expr &expr, const ValueType &a,
                                       const ValueType &b);
+
+  bool requireFloat(const ast::Expr &expr, const ValueType &type,
+                    const std::string &what);
+
+  // SemaAttention.cpp
   /// F.scaled_dot_product_attention(query, key, value, ...): [..., L, E],
   /// [..., S, E], [..., S, Ev] -> [..., L, Ev].
   std::optional<ValueType> attentionType(const ast::Expr &call,
                                          const std::vector<ValueType> &args,
                                          const BoundArgs &bound);
-  bool requireFloat(const ast::Expr &expr, const ValueType &type,
-                    const std::string &what);
+  /// `y, w = attn(q, k, v, ...)` for a MultiheadAttention layer: the output
+  /// [N, L, E] and the weights [N, L, S] (or [N, H, L, S] per head).
+  std::optional<std::vector<ValueType>>
+  multiheadAttentionTypes(const ast::Stmt &stmt, const Layer &layer, Scope &scope);
+
+  // SemaMasks.cpp
+  /// `a < b`, `a == b`, ...: a mask of the broadcast shape.
+  std::optional<ValueType> compareType(const ast::Expr &expr, Scope &scope,
+                                       bool inLoss);
+  /// `~mask`.
+  std::optional<ValueType> notType(const ast::Expr &expr, Scope &scope, bool inLoss);
+  /// where, masked_fill, logical_not, tril, triu, ones, zeros.
+  std::optional<ValueType> maskCallType(const ast::Expr &call, Scope &scope,
+                                        bool inLoss);
+
+  // SemaIndexing.cpp
+  /// `x[...]`: each index an integer, a slice (start:stop, step 1) or `...`.
+  std::optional<ValueType> indexType(const ast::Expr &expr, Scope &scope,
+                                     bool inLoss);
+  /// The pieces `a, b = split(x, ...)` (or chunk) assigns, one per name.
+  std::optional<std::vector<ValueType>> unpackTypes(const ast::Stmt &stmt,
+                                                    Scope &scope);
 
   // SemaTrain.cpp
   bool declareOptimizer(const ast::OptimizerDecl &decl);

@@ -114,6 +114,14 @@ std::string describe(const ast::Expr *expr) {
     return "a tuple";
   case ast::ExprKind::Selector:
     return "the selector '" + expr->name + "'";
+  case ast::ExprKind::Compare:
+    return "a comparison";
+  case ast::ExprKind::Not:
+    return "a negated mask";
+  case ast::ExprKind::Index:
+    return "a subscript";
+  case ast::ExprKind::Slice:
+    return "a slice";
   }
   return "a value";
 }

@@ -28,7 +28,9 @@ const std::vector<std::string> &builtinNames() {
                              "log_softmax", "matmul", "transpose", "permute",
                              "clamp",
                              "scaled_dot_product_attention", "narrow", "cat",
-                             "unsqueeze", "squeeze",
+                             "unsqueeze", "squeeze", "split", "chunk",
+                             "where", "masked_fill", "logical_not", "tril",
+                             "triu", "ones", "zeros",
                              "mse", "cross_entropy", "l1_loss",
                              "nll_loss", "binary_cross_entropy_with_logits",
                              "binary_cross_entropy", "smooth_l1_loss",
@@ -122,7 +124,15 @@ Signature builtinSignature(const std::string &name) {
 
 std::string str(const ValueType &type) {
   std::string s = shape::str(type.shape);
-  return (type.dtype == ast::DType::F32 ? "f32" : "i64") + s;
+  switch (type.dtype) {
+  case ast::DType::F32:
+    return "f32" + s;
+  case ast::DType::I64:
+    return "i64" + s;
+  case ast::DType::Bool:
+    return "bool" + s;
+  }
+  return s;
 }
 
 namespace {
@@ -135,7 +145,7 @@ constexpr int64_t kMaxTensorBytes = 2147483647;
 /// Bytes of one sample of `type` (the batch dimension counted once), or
 /// nothing when that overflows 64 bits.
 std::optional<int64_t> bytesPerSample(const ValueType &type) {
-  int64_t bytes = type.dtype == ast::DType::F32 ? 4 : 8;
+  int64_t bytes = type.dtype == ast::DType::I64 ? 8 : 4; // a mask is f32 0/1
   for (int64_t dim : type.shape)
     if (dim != shape::kBatch && __builtin_mul_overflow(bytes, dim, &bytes))
       return std::nullopt;
@@ -226,7 +236,11 @@ bool Sema::requireFloat(const ast::Expr &expr, const ValueType &type,
                         const std::string &what) {
   if (type.dtype == ast::DType::F32)
     return true;
-  diags.error(expr.loc, what + " needs an f32 tensor, got " + str(type));
+  diags.error(expr.loc, what + " needs an f32 tensor, got " + str(type) +
+                            (type.dtype == ast::DType::Bool
+                                 ? " (a comparison's mask: where(mask, a, b) or "
+                                   "masked_fill(x, mask, value) take it)"
+                                 : ""));
   return false;
 }
 
@@ -274,8 +288,10 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
     break;
   case LayerKind::Conv2d: {
     shape::Conv2dGeometry g{layer.stride, layer.padding, layer.dilation};
-    result = shape::conv2d(input.shape, *paramShape("weight"),
-                           paramShape("bias"), g);
+    // With groups the weight holds in/groups input channels; the input all.
+    shape::Shape weight = *paramShape("weight");
+    weight[1] *= layer.groups;
+    result = shape::conv2d(input.shape, weight, paramShape("bias"), g);
     break;
   }
   case LayerKind::MaxPool2d:
@@ -325,6 +341,10 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
                  ? shape::batchNorm(input.shape, {layer.in})
                  : shape::Inferred::fail("SyncBatchNorm expects [N, C, ...], got " +
                                          shape::str(input.shape));
+    break;
+  case LayerKind::MultiheadAttention:
+    // typeOfCall and declareSequential refuse such calls first.
+    result = shape::Inferred::fail("MultiheadAttention takes query, key and value");
     break;
   case LayerKind::Flatten:
     result = shape::flatten(input.shape);
@@ -431,7 +451,8 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       // elementwise losses and nll_loss 'none' (each element's or sample's
       // loss, for the loss expression to reduce).
       const bool batchmean = name == "kl_div" && *r == "batchmean";
-      const bool takesNone = isElementwiseLoss(name) || name == "nll_loss";
+      const bool takesNone =
+          isElementwiseLoss(name) || name == "nll_loss" || name == "cross_entropy";
       if (*r != "mean" && *r != "sum" && !batchmean && !(takesNone && *r == "none")) {
         diags.error(reduction->loc,
                     "'reduction' must be 'mean'" +
@@ -471,8 +492,11 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     const ValueType &target = args[1];
     // reduction='none': the per-element (nll_loss: per-sample) losses.
     auto unreduced = [&](shape::Inferred r) -> shape::Inferred {
-      if (r.ok() && none)
+      if (r.ok() && none) {
         r.shape = name == "nll_loss" ? target.shape : x.shape;
+        if (name == "cross_entropy") // [N, C, d...] -> [N, d...]
+          r.shape.erase(r.shape.begin() + 1);
+      }
       return r;
     };
     shape::Inferred r;
@@ -764,6 +788,12 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
 std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
                                           bool inLoss) {
   if (const Layer *layer = program.findLayer(call.name)) {
+    if (layer->kind == LayerKind::MultiheadAttention) {
+      diags.error(call.loc, "'" + call.name + "' (MultiheadAttention) gives "
+                            "(attn_output, attn_output_weights); unpack them: y, w = " +
+                            call.name + "(q, k, v), or y, _ = ...");
+      return std::nullopt;
+    }
     if (call.args.size() != 1 || !call.args[0].name.empty()) {
       diags.error(call.loc, "layer '" + call.name +
                                 "' takes exactly one positional argument, got " +
@@ -793,6 +823,13 @@ std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
     diags.error(call.loc, message);
     return std::nullopt;
   }
+  if (isMaskFunction(call.name))
+    return maskCallType(call, scope, inLoss);
+  if (call.name == "split" || call.name == "chunk") {
+    diags.error(call.loc, "'" + call.name + "' gives several tensors; unpack them "
+                          "into names: a, b = " + call.name + "(...)");
+    return std::nullopt;
+  }
   Signature sig = builtinSignature(call.name);
   auto bound = bindArgs(sig, call.args, call.loc, diags);
   if (!bound)
@@ -800,9 +837,10 @@ std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
   if (call.name == "cat")
     return catType(call, *bound, scope, inLoss);
   std::vector<ValueType> tensors;
-  for (const char *operand : {"input", "target", "other", "query", "key", "value"}) {
+  for (const char *operand :
+       {"input", "target", "other", "query", "key", "value", "attn_mask"}) {
     const ast::Expr *expr = bound->get(operand);
-    if (!expr)
+    if (!expr || (expr->kind == ast::ExprKind::Name && expr->name == "None"))
       continue;
     auto type = typeOf(*expr, scope, inLoss);
     if (!type)
@@ -916,6 +954,21 @@ std::optional<ValueType> Sema::typeOf(const ast::Expr &expr, Scope &scope,
     if (!type)
       return std::nullopt;
     break;
+  case ast::ExprKind::Index:
+    type = indexType(expr, scope, inLoss);
+    if (!type)
+      return std::nullopt;
+    break;
+  case ast::ExprKind::Compare:
+    type = compareType(expr, scope, inLoss);
+    if (!type)
+      return std::nullopt;
+    break;
+  case ast::ExprKind::Not:
+    type = notType(expr, scope, inLoss);
+    if (!type)
+      return std::nullopt;
+    break;
   default:
     diags.error(expr.loc, "expected a tensor expression, got " +
                               describe(&expr));
@@ -960,6 +1013,20 @@ bool Sema::checkForward(const ast::ForwardDef &forward) {
       diags.error(stmt.loc, "statement after 'return'");
       return false;
     }
+    for (size_t i = 0; i < stmt.targets.size(); ++i)
+      if (program.findLayer(stmt.targets[i])) {
+        diags.error(stmt.targetLocs[i], "'" + stmt.targets[i] +
+                                            "' is a layer; assign to another name");
+        return false;
+      }
+    if (stmt.targets.size() > 1) {
+      auto types = unpackTypes(stmt, scope);
+      if (!types)
+        return false;
+      for (size_t i = 0; i < stmt.targets.size(); ++i)
+        scope[stmt.targets[i]] = (*types)[i];
+      continue;
+    }
     auto type = typeOf(*stmt.value, scope, /*inLoss=*/false);
     if (!type)
       return false;
@@ -973,12 +1040,7 @@ bool Sema::checkForward(const ast::ForwardDef &forward) {
       program.output = *type;
       continue;
     }
-    if (program.findLayer(stmt.target)) {
-      diags.error(stmt.loc, "'" + stmt.target +
-                                "' is a layer; assign to another name");
-      return false;
-    }
-    scope[stmt.target] = *type;
+    scope[stmt.targets[0]] = *type;
   }
   if (!returned) {
     diags.error(forward.endLoc, "forward has no 'return'");
@@ -1024,67 +1086,6 @@ std::optional<ValueType> Sema::matmulType(const ast::Expr &expr, const ValueType
   if (!r.ok())
     return fail(r.error);
   return ValueType{ast::DType::F32, r.shape};
-}
-
-std::optional<ValueType> Sema::attentionType(const ast::Expr &call,
-                                             const std::vector<ValueType> &args,
-                                             const BoundArgs &bound) {
-  const ValueType &q = args[0], &k = args[1], &v = args[2];
-  const char *roles[] = {"query", "key", "value"};
-  for (int i = 0; i < 3; ++i)
-    if (!requireFloat(*bound.get(roles[i]), args[i],
-                      "'scaled_dot_product_attention' " + std::string(roles[i])))
-      return std::nullopt;
-  auto fail = [&](const std::string &message) -> std::optional<ValueType> {
-    diags.error(call.loc, "shape mismatch in 'scaled_dot_product_attention': " + message);
-    return std::nullopt;
-  };
-  const size_t r = q.shape.size();
-  if (r < 2 || k.shape.size() != r || v.shape.size() != r ||
-      !std::equal(q.shape.begin(), q.shape.end() - 2, k.shape.begin()) ||
-      !std::equal(q.shape.begin(), q.shape.end() - 2, v.shape.begin()))
-    return fail("query, key and value must have the same leading dimensions, got " +
-                str(q) + ", " + str(k) + " and " + str(v));
-  if (q.shape[r - 1] != k.shape[r - 1] || k.shape[r - 2] != v.shape[r - 2] ||
-      shape::hasBatch({q.shape[r - 2], q.shape[r - 1], k.shape[r - 2], v.shape[r - 1]}))
-    return fail("expected query [..., L, E], key [..., S, E] and value [..., S, Ev] "
-                "with static L, S, E, Ev, got " + str(q) + ", " + str(k) + " and " + str(v));
-  // What firn does not implement is refused, not ignored.
-  if (const ast::Expr *mask = bound.get("attn_mask");
-      mask && !(mask->kind == ast::ExprKind::Name && mask->name == "None")) {
-    diags.error(mask->loc, "'scaled_dot_product_attention' attn_mask must be None; "
-                           "use is_causal=true for a causal mask");
-    return std::nullopt;
-  }
-  if (const ast::Expr *p = bound.get("dropout_p")) {
-    auto value = readNumber(p, "'scaled_dot_product_attention' dropout_p", diags);
-    if (!value)
-      return std::nullopt;
-    if (*value != 0) {
-      diags.error(p->loc, "'scaled_dot_product_attention' dropout_p must be 0: "
-                          "attention dropout is not supported yet");
-      return std::nullopt;
-    }
-  }
-  Program::Attention attention;
-  if (const ast::Expr *causal = bound.get("is_causal")) {
-    auto value = readBool(causal, "'scaled_dot_product_attention' is_causal", diags);
-    if (!value)
-      return std::nullopt;
-    attention.causal = *value;
-  }
-  attention.scale = 1.0 / std::sqrt(static_cast<double>(q.shape[r - 1]));
-  if (const ast::Expr *scale = bound.get("scale");
-      scale && !(scale->kind == ast::ExprKind::Name && scale->name == "None")) {
-    auto value = readNumber(scale, "'scaled_dot_product_attention' scale", diags);
-    if (!value)
-      return std::nullopt;
-    attention.scale = *value;
-  }
-  program.attentions[&call] = attention;
-  shape::Shape out(q.shape.begin(), q.shape.end() - 1);
-  out.push_back(v.shape[r - 1]);
-  return ValueType{ast::DType::F32, out};
 }
 
 std::optional<int64_t> Sema::readDim(const ast::Expr *expr, const ValueType &x,

@@ -35,8 +35,9 @@ const std::vector<LayerInfo> &layerTable() {
        LayerKind::Conv2d,
        {"Conv2d",
         {{"in_channels", true}, {"out_channels", true}, {"kernel_size", true},
-         {"stride"}, {"padding"}, {"dilation"}, {"bias"}, {"requires_grad"}},
-        7}},
+         {"stride"}, {"padding"}, {"dilation"}, {"groups"}, {"bias"},
+         {"padding_mode"}, {"requires_grad"}},
+        9}},
       {"MaxPool2d",
        LayerKind::MaxPool2d,
        {"MaxPool2d",
@@ -88,6 +89,13 @@ const std::vector<LayerInfo> &layerTable() {
          {"max_norm"}, {"norm_type"}, {"scale_grad_by_freq"}, {"sparse"},
          {"requires_grad"}},
         7}},
+      {"MultiheadAttention",
+       LayerKind::MultiheadAttention,
+       {"MultiheadAttention",
+        {{"embed_dim", true}, {"num_heads", true}, {"dropout"}, {"bias"},
+         {"add_bias_kv"}, {"add_zero_attn"}, {"kdim"}, {"vdim"}, {"batch_first"},
+         {"requires_grad"}},
+        9}},
       {"Dropout", LayerKind::Dropout, {"Dropout", {{"p"}, {"requires_grad"}}, 1}},
       {"Flatten", LayerKind::Flatten, {"Flatten", {{"requires_grad"}}, 0}},
   };
@@ -179,10 +187,23 @@ void setDefaultInit(const Layer &layer, const std::string &role, Parameter &para
     param.bound = 1.0;
     param.zeroRow = layer.paddingIdx;
     return;
+  case LayerKind::MultiheadAttention:
+    // _reset_parameters: xavier_uniform_ on in_proj_weight [3E, E], zero
+    // biases; out_proj keeps its Linear's U(-1/sqrt(E), 1/sqrt(E)) weight.
+    if (role == "in_proj_bias" || role == "out_proj.bias") {
+      param.init = ParamInit::Constant;
+      param.values = {0.0};
+      return;
+    }
+    param.init = ParamInit::Uniform;
+    param.bound = role == "in_proj_weight"
+                      ? std::sqrt(6.0 / (4.0 * static_cast<double>(layer.in)))
+                      : 1.0 / std::sqrt(static_cast<double>(layer.in));
+    return;
   default: {
     // In double: the product of three 32-bit sizes may overflow int64 (the
     // weight is reported as too large right after).
-    double fanIn = static_cast<double>(layer.in);
+    double fanIn = static_cast<double>(layer.in / layer.groups);
     if (layer.kind == LayerKind::Conv2d)
       fanIn *= static_cast<double>(layer.kernel[0]) * static_cast<double>(layer.kernel[1]);
     param.init = ParamInit::Uniform;
@@ -233,9 +254,13 @@ bool Sema::declareSequential(const std::string &name, SourceLocation loc,
                       (a.name.empty() ? describe(&layer) : "'" + a.name + "='"));
       return false;
     }
-    if (layer.name == "Sequential") {
-      diags.error(layer.loc, "a Sequential inside a Sequential is not supported; "
-                             "declare it as a layer of its own");
+    if (layer.name == "Sequential" || layer.name == "MultiheadAttention") {
+      diags.error(layer.loc, layer.name == "Sequential"
+                                 ? "a Sequential inside a Sequential is not supported; "
+                                   "declare it as a layer of its own"
+                                 : "a MultiheadAttention takes query, key and value and "
+                                   "gives two values, so it cannot be in a Sequential; "
+                                   "declare it as a layer of its own");
       return false;
     }
     if (!declareLayer(name + "." + std::to_string(i), layer.loc, layer.name,
@@ -338,6 +363,29 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
         return false;
       layer.dilation = *d;
     }
+    if (bound->has("groups")) {
+      if (!readPositive("groups", layer.groups))
+        return false;
+      if (layer.in % layer.groups != 0 || layer.out % layer.groups != 0) {
+        // PyTorch: "in_channels must be divisible by groups" (and out_channels).
+        diags.error(bound->get("groups")->loc,
+                    std::string(layer.in % layer.groups ? "in_channels" : "out_channels") +
+                        " must be divisible by groups, as in PyTorch: " +
+                        std::to_string(layer.in % layer.groups ? layer.in : layer.out) +
+                        " is not a multiple of " + std::to_string(layer.groups));
+        return false;
+      }
+    }
+    if (const ast::Expr *mode = bound->get("padding_mode")) {
+      auto m = readString(mode, arg(k, "padding_mode"), diags);
+      if (!m)
+        return false;
+      if (*m != "zeros") {
+        diags.error(mode->loc, arg(k, "padding_mode") + " must be 'zeros' ('" + *m +
+                                   "' is not supported yet)");
+        return false;
+      }
+    }
     if (const ast::Expr *padding = bound->get("padding")) {
       if (padding->kind == ast::ExprKind::String) {
         if (padding->name == "same") {
@@ -363,7 +411,7 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
       }
     }
     addParam(layer, "weight",
-             {layer.out, layer.in, layer.kernel[0], layer.kernel[1]});
+             {layer.out, layer.in / layer.groups, layer.kernel[0], layer.kernel[1]});
     if (layer.bias)
       addParam(layer, "bias", {layer.out});
     break;
@@ -407,6 +455,71 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
         }
       layer.padding = {(*p)[0], (*p)[1], 0, 0};
     }
+    break;
+  }
+  case LayerKind::MultiheadAttention: {
+    if (!readPositive("embed_dim", layer.in) || !readPositive("num_heads", layer.heads) ||
+        !readFlag("bias", layer.bias))
+      return false;
+    layer.out = layer.in;
+    if (layer.in % layer.heads != 0) {
+      diags.error(bound->get("num_heads")->loc,
+                  "embed_dim must be divisible by num_heads, as in PyTorch: " +
+                      std::to_string(layer.in) + " is not a multiple of " +
+                      std::to_string(layer.heads));
+      return false;
+    }
+    // firn puts the batch first: only batch_first=true fits, and what it
+    // does not implement is refused rather than ignored.
+    bool batchFirst = false;
+    if (!readFlag("batch_first", batchFirst))
+      return false;
+    if (!batchFirst) {
+      diags.error(bound->has("batch_first") ? bound->get("batch_first")->loc : kindLoc,
+                  "'MultiheadAttention' needs batch_first=true: firn's batch "
+                  "dimension comes first ([N, L, E])");
+      return false;
+    }
+    if (const ast::Expr *p = bound->get("dropout")) {
+      auto value = readNumber(p, arg(k, "dropout"), diags);
+      if (!value)
+        return false;
+      if (*value != 0) {
+        diags.error(p->loc, arg(k, "dropout") + " must be 0: attention dropout is "
+                                                "not supported yet");
+        return false;
+      }
+    }
+    for (const char *flag : {"add_bias_kv", "add_zero_attn"}) {
+      bool on = false;
+      if (!readFlag(flag, on))
+        return false;
+      if (on) {
+        diags.error(bound->get(flag)->loc, arg(k, flag) + " is not supported");
+        return false;
+      }
+    }
+    for (const char *dim : {"kdim", "vdim"}) {
+      const ast::Expr *d = bound->get(dim);
+      if (!d || (d->kind == ast::ExprKind::Name && d->name == "None"))
+        continue;
+      auto value = readInt(d, arg(k, dim), diags);
+      if (!value)
+        return false;
+      if (*value != layer.in) {
+        diags.error(d->loc, arg(k, dim) + " must be embed_dim (" +
+                                std::to_string(layer.in) +
+                                "): keys and values of another size are not "
+                                "supported yet");
+        return false;
+      }
+    }
+    addParam(layer, "in_proj_weight", {3 * layer.in, layer.in});
+    if (layer.bias)
+      addParam(layer, "in_proj_bias", {3 * layer.in});
+    addParam(layer, "out_proj.weight", {layer.in, layer.in});
+    if (layer.bias)
+      addParam(layer, "out_proj.bias", {layer.in});
     break;
   }
   case LayerKind::AdaptiveAvgPool2d: {

@@ -468,7 +468,8 @@ bool Sema::checkTrainable(const ast::TrainBlock &train) {
       scope["output"] = flag;
       break;
     }
-    scope[stmt.target] = flag;
+    for (const std::string &name : stmt.targets)
+      scope[name] = flag;
   }
   // Forward inputs and the target are data: they never require grad. The
   // loss sees forward's names only through `output`.

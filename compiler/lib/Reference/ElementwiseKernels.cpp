@@ -272,6 +272,32 @@ Result pow(const Tensor &lhs, const Tensor &rhs) {
   return mapBinary(lhs, rhs, [](double a, double b) { return std::pow(a, b); });
 }
 
+Result compare(const Tensor &lhs, const Tensor &rhs, bool (*holds)(double, double)) {
+  Shape shape;
+  if (!broadcastShape(lhs.shape, rhs.shape, shape))
+    return Result::fail("shapes " + shapeStr(lhs.shape) + " and " + shapeStr(rhs.shape) +
+                        " do not broadcast");
+  Result l = broadcastTo(lhs, shape), r = broadcastTo(rhs, shape);
+  Tensor out = filled(shape, 0.0);
+  for (int64_t i = 0; i < out.numel(); ++i)
+    out.data[i] = holds(l.value.data[i], r.value.data[i]) ? 1.0 : 0.0;
+  return out;
+}
+
+Result select(const Tensor &mask, const Tensor &lhs, const Tensor &rhs) {
+  Shape values, shape;
+  if (!broadcastShape(lhs.shape, rhs.shape, values) ||
+      !broadcastShape(mask.shape, values, shape))
+    return Result::fail("shapes " + shapeStr(mask.shape) + ", " + shapeStr(lhs.shape) +
+                        " and " + shapeStr(rhs.shape) + " do not broadcast");
+  Result m = broadcastTo(mask, shape), l = broadcastTo(lhs, shape),
+         r = broadcastTo(rhs, shape);
+  Tensor out = filled(shape, 0.0);
+  for (int64_t i = 0; i < out.numel(); ++i)
+    out.data[i] = m.value.data[i] != 0 ? l.value.data[i] : r.value.data[i];
+  return out;
+}
+
 Result broadcastTo(const Tensor &x, const Shape &shape) {
   Shape joined;
   if (x.shape.size() > shape.size() ||

@@ -163,6 +163,25 @@ Reduction reductionOf(firn::Reduction reduction) {
 // Ops with one result
 //===----------------------------------------------------------------------===//
 
+/// firn.compare's predicate on two doubles (NaN: false but for `ne`).
+bool (*holds(ComparisonPredicate predicate))(double, double) {
+  switch (predicate) {
+  case ComparisonPredicate::LT:
+    return [](double a, double b) { return a < b; };
+  case ComparisonPredicate::LE:
+    return [](double a, double b) { return a <= b; };
+  case ComparisonPredicate::GT:
+    return [](double a, double b) { return a > b; };
+  case ComparisonPredicate::GE:
+    return [](double a, double b) { return a >= b; };
+  case ComparisonPredicate::EQ:
+    return [](double a, double b) { return a == b; };
+  case ComparisonPredicate::NE:
+    return [](double a, double b) { return a != b; };
+  }
+  llvm_unreachable("unknown comparison");
+}
+
 /// Computes the single result of a pure op from its operands' values.
 class OpKernels {
 public:
@@ -187,6 +206,12 @@ public:
         .Case<DivOp>([&](DivOp o) { return div(lhs(o), rhs(o)); })
         .Case<MaxOp>([&](MaxOp o) { return maximum(lhs(o), rhs(o)); })
         .Case<PowOp>([&](PowOp o) { return pow(lhs(o), rhs(o)); })
+        .Case<CompareOp>([&](CompareOp o) {
+          return compare(lhs(o), rhs(o), holds(o.getPredicate()));
+        })
+        .Case<SelectOp>([&](SelectOp o) {
+          return select(in(o.getCondition()), in(o.getLhs()), in(o.getRhs()));
+        })
         .Case<LinearOp>([&](LinearOp o) {
           return linear(in(o.getInput()), in(o.getWeight()),
                         optional(o.getBias()));

@@ -85,6 +85,10 @@ Result div(const Tensor &lhs, const Tensor &rhs);
 /// torch.maximum: NaN in either operand gives NaN.
 Result maximum(const Tensor &lhs, const Tensor &rhs);
 Result pow(const Tensor &lhs, const Tensor &rhs);
+/// 1 where holds(lhs, rhs), else 0 (a mask; firn.compare).
+Result compare(const Tensor &lhs, const Tensor &rhs, bool (*holds)(double, double));
+/// torch.where(mask != 0, lhs, rhs), the three broadcast together.
+Result select(const Tensor &mask, const Tensor &lhs, const Tensor &rhs);
 
 /// x broadcast to exactly `shape` (x's dims align to the right, 1 stretches).
 Result broadcastTo(const Tensor &x, const Shape &shape);

@@ -121,6 +121,12 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %9 = firn.max %x, %one : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
     // CHECK: firn.pow %{{.*}}, %{{.*}} : tensor<f32>, tensor<f32> -> tensor<f32>
     %pw = firn.pow %one, %one : tensor<f32>, tensor<f32> -> tensor<f32>
+    // CHECK: firn.compare gt, %{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
+    %cmp = firn.compare gt, %x, %one : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
+    // CHECK: firn.compare ne, %{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<4xf32> -> tensor<?x4xf32>
+    %cne = firn.compare ne, %x, %y : tensor<?x4xf32>, tensor<4xf32> -> tensor<?x4xf32>
+    // CHECK: firn.select %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<4xf32>, tensor<f32> -> tensor<?x4xf32>
+    %sel = firn.select %cmp, %y, %one : tensor<?x4xf32>, tensor<4xf32>, tensor<f32> -> tensor<?x4xf32>
     // CHECK: firn.bias_correction %{{.*}} beta 0.99899999999999999 : tensor<f32>
     %bc = firn.bias_correction %one beta 0.999 : tensor<f32>
     // CHECK: firn.numel %{{.*}} axes [0] : tensor<?x4xf32> -> tensor<f32>

@@ -23,7 +23,9 @@ namespace firn::ast {
 // Types
 //===----------------------------------------------------------------------===//
 
-enum class DType { F32, I64 };
+/// Element types. `Bool` is never written in a type: it is what a
+/// comparison gives (a mask for where, masked_fill and attn_mask).
+enum class DType { F32, I64, Bool };
 
 /// One dimension of a tensor type: a size, or the batch dimension written as
 /// an identifier (`N`).
@@ -65,6 +67,11 @@ enum class ExprKind {
   List,     ///< `[1, 2]`, `[[0.1], [0.2]]`, `[fc1, fc2.*]`
   Tuple,    ///< `(0.9, 0.999)`
   Selector, ///< `fc1.*`, `conv*`, `fc3.bias`: a parameter name or glob
+  Index,    ///< `x[:, 0:4]`, `x[:, -1]`: elements[0] indexed by elements[1...]
+  Slice,    ///< `a:b` inside an Index: elements start, stop, step, each a
+            ///< Name `None` where it is not written
+  Compare,  ///< `a < b`, `a == b`: elements (2), the operator in `name`
+  Not,      ///< `~mask`: elements (1)
 };
 
 struct Expr {
@@ -72,7 +79,8 @@ struct Expr {
   SourceLocation loc;
 
   std::string name; ///< Name, Call (callee), String (contents), Selector
-                    ///< (the glob text), Binary (operator: "+", "-", "*").
+                    ///< (the glob text), Binary (operator: "+", "-", "*"),
+                    ///< Compare ("<", "==", ...).
   double number = 0;      ///< Number.
   bool isInteger = false; ///< Number written without '.', 'e' or 'E'.
   bool boolean = false;   ///< Bool.
@@ -115,11 +123,13 @@ struct InitStmt {
   ExprPtr value;
 };
 
-/// `name = expr` or `return expr` inside forward.
+/// `name = expr`, `a, b = expr` (unpacking split/chunk) or `return expr`
+/// inside forward.
 struct Stmt {
   SourceLocation loc;
   bool isReturn = false;
-  std::string target; ///< Assigned name (empty for return).
+  std::vector<std::string> targets; ///< Assigned names (none for return).
+  std::vector<SourceLocation> targetLocs;
   ExprPtr value;
 };
 

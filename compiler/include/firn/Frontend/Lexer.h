@@ -71,6 +71,13 @@ enum class TokenKind {
   Question, ///< `?`
   Plus,     ///< `+`
   Minus,    ///< `-`
+  Less,         ///< `<`
+  LessEqual,    ///< `<=`
+  Greater,      ///< `>`
+  GreaterEqual, ///< `>=`
+  EqualEqual,   ///< `==`
+  NotEqual,     ///< `!=`
+  Tilde,        ///< `~` (logical not of a mask)
 };
 
 /// A short description for messages and test output: `identifier`,

@@ -55,6 +55,11 @@ enum class LayerKind {
   /// Embedding: rows of its weight picked by i64 indices.
   Embedding,
   Dropout,
+  /// MultiheadAttention(embed_dim, num_heads, batch_first=true): a
+  /// composite (in-projection, scaled dot-product attention per head, out
+  /// projection), written out in primitive ops by IR generation; its call
+  /// gives (output, weights), unpacked by `y, w = attn(q, k, v)`.
+  MultiheadAttention,
   /// An elementwise function as a layer (ReLU, Tanh, GELU, ...): `function`.
   Activation,
   Flatten,
@@ -68,7 +73,11 @@ struct Layer {
   LayerKind kind;
   SourceLocation loc;
   // Linear: in/out features. Conv2d: in/out channels. BatchNorm: features.
+  // MultiheadAttention: embed_dim (both).
   int64_t in = 0, out = 0;
+  int64_t heads = 1;  ///< MultiheadAttention: num_heads.
+  int64_t groups = 1; ///< Conv2d: each group of in/groups channels makes
+                      ///< out/groups channels.
   bool bias = true;
   std::array<int64_t, 2> kernel = {1, 1}, stride = {1, 1}, dilation = {1, 1};
   /// Conv2d: top, left, bottom, right. Pooling: rows, columns (both sides).
@@ -187,6 +196,17 @@ struct Program {
   /// For each scaled_dot_product_attention call: its options.
   struct Attention {
     bool causal = false;
+    /// attn_mask: none, a mask (false: -inf before the softmax), or scores
+    /// added to q kᵀ · scale.
+    enum class Mask {
+      None,
+      Bool,    ///< true: takes part (F.scaled_dot_product_attention's)
+      Blocked, ///< true: takes no part (nn.MultiheadAttention's)
+      Added
+    } mask = Mask::None;
+    /// MultiheadAttention: whether it gives the weights (else None), and
+    /// averaged over the heads.
+    bool needWeights = true, averageWeights = true;
     double scale = 1.0; ///< Resolved: 1 / sqrt(E) unless `scale=` is given.
   };
   std::unordered_map<const ast::Expr *, Attention> attentions;
@@ -223,6 +243,22 @@ struct Program {
   /// nonnegative): `narrow(x, dim, start, length)`: {dim, start, length};
   /// `cat([...], dim)`, `softmax(x, dim)`, `log_softmax(x, dim)`: {dim}.
   std::unordered_map<const ast::Expr *, std::vector<int64_t>> dimArgs;
+  /// For each split/chunk call (unpacked: `q, k, v = split(x, 4, dim=-1)`):
+  /// the dimension and each piece's [start, start + length).
+  struct Split {
+    int64_t dim = 0;
+    std::vector<std::pair<int64_t, int64_t>> pieces;
+  };
+  std::unordered_map<const ast::Expr *, Split> splits;
+  /// For each expression with several results (split, chunk): their types.
+  std::unordered_map<const ast::Expr *, std::vector<ValueType>> tupleTypes;
+  /// For each subscript `x[:, 0:4]`, `x[:, -1]`: each dimension it narrows,
+  /// with the elements kept, and whether an integer index removes it.
+  struct IndexedDim {
+    int64_t dim = 0, start = 0, length = 0;
+    bool drop = false;
+  };
+  std::unordered_map<const ast::Expr *, std::vector<IndexedDim>> indexing;
   /// For each call of a Sequential: the type after each of its layers.
   std::unordered_map<const ast::Expr *, std::vector<ValueType>> sequenceTypes;
 

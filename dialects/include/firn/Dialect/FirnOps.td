@@ -64,6 +64,14 @@ def Firn_Reduction : I32EnumAttr<"Reduction", "how a loss reduces over elements"
   let cppNamespace = "::firn";
 }
 
+def Firn_ComparisonPredicate : I32EnumAttr<"ComparisonPredicate",
+    "how firn.compare relates its operands", [
+    I32EnumAttrCase<"LT", 0, "lt">, I32EnumAttrCase<"LE", 1, "le">,
+    I32EnumAttrCase<"GT", 2, "gt">, I32EnumAttrCase<"GE", 3, "ge">,
+    I32EnumAttrCase<"EQ", 4, "eq">, I32EnumAttrCase<"NE", 5, "ne">]> {
+  let cppNamespace = "::firn";
+}
+
 //===----------------------------------------------------------------------===//
 // 1. Program state and training setup
 //===----------------------------------------------------------------------===//
@@ -569,6 +577,49 @@ def Firn_MulOp : Firn_BinaryOp<"mul", "lhs * rhs", [DeclareOpInterfaceMethods<Fi
 def Firn_DivOp : Firn_BinaryOp<"div", "lhs / rhs", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_MaxOp : Firn_BinaryOp<"max", "max(lhs, rhs) (torch.maximum: NaN if either is)", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_PowOp : Firn_BinaryOp<"pow", "lhs ** rhs (torch.pow; Adam's bias corrections)", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
+
+// Masks. firn has no boolean element type: a mask is an f32 tensor of 0 and
+// 1, which firn.compare makes and firn.select reads, so that every kernel,
+// buffer and reference tensor stays float.
+def Firn_CompareOp : Firn_Op<"compare", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "1 where `lhs predicate rhs` holds, else 0 (a mask)";
+  let description = [{
+    torch.lt, le, gt, ge, eq and ne with NumPy/PyTorch broadcasting, as a
+    mask of 0 and 1. A NaN operand compares false, except under `ne`, where
+    it compares true (IEEE 754, as PyTorch). The result is piecewise
+    constant: no gradient flows through it.
+
+    ```mlir
+    %m = firn.compare gt, %x, %zero : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins Firn_ComparisonPredicate:$predicate, Firn_FloatTensor:$lhs,
+                       Firn_FloatTensor:$rhs);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $predicate `,` $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Firn_SelectOp : Firn_Op<"select", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "torch.where: lhs where the mask is nonzero, else rhs";
+  let description = [{
+    The three operands broadcast together (NumPy/PyTorch rules) to the
+    result's shape. Only the chosen operand's value is read, so a NaN or inf
+    in the other one does not reach the result (masked_fill's -inf is
+    rhs here, the scores lhs), and its gradient is the result's gradient
+    where it was chosen and 0 elsewhere; the mask gets none.
+  }];
+  let arguments = (ins Firn_FloatTensor:$condition, Firn_FloatTensor:$lhs,
+                       Firn_FloatTensor:$rhs);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $lhs `,` $rhs attr-dict `:` type($condition) `,` type($lhs) `,`
+    type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
 
 def Firn_ReluGradOp : Firn_Op<"relu_grad", [Pure, SameOperandsAndResultType]> {
   let summary = "grad where input > 0, else 0 (the gradient of relu)";
