@@ -17,6 +17,7 @@
 #include "mlir/IR/Builders.h"
 
 #include <limits>
+#include <numeric>
 #include <map>
 
 using namespace mlir;
@@ -462,13 +463,38 @@ private:
     return input;
   }
 
-  /// torch.matmul as Sema allows it: batches of matrices of the same rank,
-  /// or a batch of matrices times one matrix: a Linear (without bias) whose
-  /// weight is that matrix transposed.
+  /// torch.matmul as Sema allows it. A vector operand becomes a matrix
+  /// ([K] as [1, K] on the left, [K, 1] on the right) whose added dimension
+  /// the result drops again.
+  Value matmul(Value lhs, Value rhs, RankedTensorType type, Location loc) {
+    auto aType = cast<RankedTensorType>(lhs.getType());
+    auto bType = cast<RankedTensorType>(rhs.getType());
+    if (aType.getRank() > 1 && bType.getRank() > 1)
+      return matmulMatrices(lhs, rhs, type, loc);
+    const int64_t k = aType.getShape().back();
+    if (aType.getRank() == 1)
+      lhs = builder.create<ReshapeOp>(loc, f32Tensor({1, k}), lhs).getResult();
+    if (bType.getRank() == 1)
+      rhs = builder.create<ReshapeOp>(loc, f32Tensor({k, 1}), rhs).getResult();
+    aType = cast<RankedTensorType>(lhs.getType());
+    bType = cast<RankedTensorType>(rhs.getType());
+    // The product of the matrices: the longer batch, then [M, N].
+    RankedTensorType longer = aType.getRank() >= bType.getRank() ? aType : bType;
+    SmallVector<int64_t> shape(longer.getShape().begin(), longer.getShape().end() - 2);
+    shape.push_back(aType.getDimSize(aType.getRank() - 2));
+    shape.push_back(bType.getDimSize(bType.getRank() - 1));
+    Value product = matmulMatrices(lhs, rhs, RankedTensorType::get(shape, builder.getF32Type()), loc);
+    return builder.create<ReshapeOp>(loc, type, product);
+  }
+
+  /// torch.matmul on matrices: batches of matrices of the same rank; a
+  /// batch of matrices times one matrix: a Linear (without bias) whose
+  /// weight is that matrix transposed; one matrix times a batch of them:
+  /// (bᵀ aᵀ)ᵀ, a Linear of bᵀ whose weight is the matrix itself.
   /// An operand written as a transpose of its last two dimensions
   /// (`k.transpose(-2, -1)`, `w.T`) is read through the product's transpose
   /// flag, or as a Linear's weight, instead of being transposed first.
-  Value matmul(Value lhs, Value rhs, RankedTensorType type, Location loc) {
+  Value matmulMatrices(Value lhs, Value rhs, RankedTensorType type, Location loc) {
     auto untransposed = [](Value v) -> Value {
       auto t = v.getDefiningOp<TransposeOp>();
       if (!t)
@@ -482,9 +508,28 @@ private:
     };
     auto b = cast<RankedTensorType>(rhs.getType());
     Value a0 = untransposed(lhs), b0 = untransposed(rhs);
-    if (cast<RankedTensorType>(lhs.getType()).getRank() == b.getRank())
+    const int64_t aRank = cast<RankedTensorType>(lhs.getType()).getRank();
+    if (aRank == b.getRank())
       return builder.create<MatmulOp>(loc, type, a0 ? a0 : lhs, b0 ? b0 : rhs,
                                       static_cast<bool>(a0), static_cast<bool>(b0));
+    if (aRank == 2) {
+      const int64_t r = b.getRank();
+      auto swapLast = [&](ArrayRef<int64_t> shape) {
+        SmallVector<int64_t> swapped(shape);
+        std::swap(swapped[r - 2], swapped[r - 1]);
+        return swapped;
+      };
+      SmallVector<int64_t> perm(r);
+      std::iota(perm.begin(), perm.end(), 0);
+      std::swap(perm[r - 2], perm[r - 1]);
+      Value bt = b0 ? b0
+                    : builder.create<TransposeOp>(loc, RankedTensorType::get(swapLast(b.getShape()), builder.getF32Type()),
+                                                  rhs, builder.getDenseI64ArrayAttr(perm))
+                          .getResult();
+      Value product = builder.create<LinearOp>(
+          loc, RankedTensorType::get(swapLast(type.getShape()), builder.getF32Type()), bt, lhs, Value());
+      return builder.create<TransposeOp>(loc, type, product, builder.getDenseI64ArrayAttr(perm));
+    }
     Value weight = b0;
     if (!weight)
       weight = builder.create<TransposeOp>(

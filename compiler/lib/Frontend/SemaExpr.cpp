@@ -1068,9 +1068,42 @@ std::optional<ValueType> Sema::matmulType(const ast::Expr &expr, const ValueType
     return std::nullopt;
   };
   const std::string operands = str(a) + " and " + str(b);
-  if (a.shape.size() < 2 || b.shape.size() < 2)
-    return fail("both operands must have at least two dimensions (vectors are "
-                "not supported yet), got " + operands);
+  if (a.shape.empty() || b.shape.empty())
+    return fail("matmul needs tensors of at least one dimension, got " + operands);
+  if (a.shape.size() == 1 || b.shape.size() == 1) {
+    // torch.matmul with a vector: [K] @ [K] is their dot product, [K] @
+    // [..., K, M] is [..., M], [..., M, K] @ [K] is [..., M].
+    const int64_t ka = a.shape.back(), kb = b.shape.size() == 1 ? b.shape[0]
+                                                                 : b.shape[b.shape.size() - 2];
+    if (ka != kb || ka == shape::kBatch)
+      return fail(ka == shape::kBatch || kb == shape::kBatch
+                      ? "the batch dimension cannot be summed over: " + operands
+                      : "inner dimensions differ: " + operands);
+    if (a.shape.size() == 1 && b.shape.size() > 2 && b.shape[b.shape.size() - 1] == shape::kBatch)
+      return fail("the batch dimension must stay first: " + operands);
+    shape::Shape out;
+    if (a.shape.size() > 1)
+      out.assign(a.shape.begin(), a.shape.end() - 1);
+    else if (b.shape.size() > 1) {
+      out.assign(b.shape.begin(), b.shape.end() - 2);
+      out.push_back(b.shape.back());
+    }
+    if (b.shape.size() == 2 && b.shape[1] == shape::kBatch)
+      return fail("the batch dimension must stay first: " + operands);
+    return ValueType{ast::DType::F32, out};
+  }
+  if (a.shape.size() == 2 && b.shape.size() > 2) {
+    // [M, K] @ [B..., K, N]: the matrix at every leading position.
+    if (shape::hasBatch(a.shape) || a.shape[1] != b.shape[b.shape.size() - 2])
+      return fail(shape::hasBatch(a.shape)
+                      ? "a matrix with the batch dimension times a batch of matrices: " +
+                            operands
+                      : "inner dimensions differ: " + operands);
+    shape::Shape out(b.shape.begin(), b.shape.end() - 2);
+    out.push_back(a.shape[0]);
+    out.push_back(b.shape.back());
+    return ValueType{ast::DType::F32, out};
+  }
   if (b.shape.size() == 2 && a.shape.size() > 2) {
     // [N, *, K] @ [K, M]: the product at every leading position.
     if (a.shape.back() != b.shape[0] || shape::hasBatch(b.shape))
@@ -1083,6 +1116,11 @@ std::optional<ValueType> Sema::matmulType(const ast::Expr &expr, const ValueType
     return fail("the leading (batch) dimensions must be the same; broadcasting "
                 "them is not supported yet, got " + operands);
   shape::Inferred r = shape::matmul(a.shape, b.shape, false, false);
+  const shape::Shape aBatch(a.shape.begin(), a.shape.end() - 2),
+      bBatch(b.shape.begin(), b.shape.end() - 2);
+  if (!r.ok() && aBatch != bBatch && shape::broadcast(aBatch, bBatch).ok())
+    return fail("broadcasting the leading (batch) dimensions is not supported yet, got " +
+                operands);
   if (!r.ok())
     return fail(r.error);
   return ValueType{ast::DType::F32, r.shape};
