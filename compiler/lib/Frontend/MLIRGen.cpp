@@ -390,11 +390,7 @@ private:
     Location loc = locOf(call.loc);
     const Program::Split &split = program.splits.at(&call);
     const std::vector<ValueType> &types = program.tupleTypes.at(&call);
-    const ast::Expr *tensor = call.args[0].value.get();
-    for (const ast::Arg &arg : call.args) // `tensor=` / `input=` by keyword
-      if (arg.name == "tensor" || arg.name == "input")
-        tensor = arg.value.get();
-    Value input = emit(*tensor);
+    Value input = emit(*argument(call, call.name == "split" ? "tensor" : "input", 0));
     SmallVector<Value> pieces;
     for (size_t i = 0; i < types.size(); ++i)
       pieces.push_back(builder.create<SliceOp>(
@@ -1042,8 +1038,6 @@ private:
                                 Location loc) {
     auto xType = cast<RankedTensorType>(x.getType());
     const int64_t classes = xType.getDimSize(1);
-    SmallVector<int64_t> classShape(xType.getRank(), 1);
-    classShape[1] = classes;
     Value w = classWeights(options, xType, loc);
     auto all = builder.getDenseI64ArrayAttr({});
     auto sumAll = [&](Value v) -> Value {
@@ -1063,7 +1057,7 @@ private:
     const double e = options.labelSmoothing;
     if (e == 0)
       return nll;
-    SmallVector<int64_t> perPosition(classShape.size());
+    SmallVector<int64_t> perPosition(xType.getRank());
     for (int64_t i = 0; i < xType.getRank(); ++i)
       perPosition[i] = i == 1 ? 1 : xType.getDimSize(i);
     auto positionType = RankedTensorType::get(perPosition, builder.getF32Type());

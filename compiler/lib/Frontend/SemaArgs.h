@@ -100,6 +100,12 @@ std::string formatNumber(double value);
 /// How an expression is written, for messages: `a number`, `a string`, ...
 std::string describe(const ast::Expr *expr);
 
+/// Whether an argument is written as Python's `None` (false when it is not
+/// given at all: `!e || isNone(e)` asks for "absent or None").
+inline bool isNone(const ast::Expr *expr) {
+  return expr && expr->kind == ast::ExprKind::Name && expr->name == "None";
+}
+
 } // namespace firn
 
 #endif // FIRN_FRONTEND_SEMAARGS_H

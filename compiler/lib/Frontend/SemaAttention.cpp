@@ -13,12 +13,6 @@
 
 namespace firn {
 
-namespace {
-bool isNone(const ast::Expr *expr) {
-  return expr && expr->kind == ast::ExprKind::Name && expr->name == "None";
-}
-} // namespace
-
 std::optional<ValueType> Sema::attentionType(const ast::Expr &call,
                                              const std::vector<ValueType> &args,
                                              const BoundArgs &bound) {
@@ -85,7 +79,7 @@ std::optional<ValueType> Sema::attentionType(const ast::Expr &call,
   }
   attention.scale = 1.0 / std::sqrt(static_cast<double>(q.shape[r - 1]));
   if (const ast::Expr *scale = bound.get("scale");
-      scale && !(scale->kind == ast::ExprKind::Name && scale->name == "None")) {
+      scale && !isNone(scale)) {
     auto value = readNumber(scale, "'scaled_dot_product_attention' scale", diags);
     if (!value)
       return std::nullopt;

@@ -394,7 +394,7 @@ bool Sema::crossEntropyOptions(const ast::Expr &call, const ValueType &x,
     options.ignoreIndex = -100; // PyTorch's default
   }
   const int64_t classes = x.shape[1];
-  if (weight && !(weight->kind == ast::ExprKind::Name && weight->name == "None")) {
+  if (weight && !isNone(weight)) {
     std::vector<const ast::Expr *> values = oneOrMany(weight);
     if (static_cast<int64_t>(values.size()) != classes) {
       diags.error(weight->loc, "'cross_entropy' weight must have one number per "
@@ -447,19 +447,15 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
       auto r = readString(reduction, "'reduction'", diags);
       if (!r)
         return std::nullopt;
-      // kl_div also takes 'batchmean' (the sum over the batch's size); the
-      // elementwise losses and nll_loss 'none' (each element's or sample's
-      // loss, for the loss expression to reduce).
+      // kl_div also takes 'batchmean' (the sum over the batch's size); every
+      // loss 'none' (each element's, sample's or position's loss, for the
+      // loss expression to reduce).
       const bool batchmean = name == "kl_div" && *r == "batchmean";
-      const bool takesNone =
-          isElementwiseLoss(name) || name == "nll_loss" || name == "cross_entropy";
-      if (*r != "mean" && *r != "sum" && !batchmean && !(takesNone && *r == "none")) {
+      if (*r != "mean" && *r != "sum" && *r != "none" && !batchmean) {
         diags.error(reduction->loc,
                     "'reduction' must be 'mean'" +
                         std::string(name == "kl_div" ? ", 'batchmean'" : "") +
-                        (takesNone ? ", 'none'" : "") + " or 'sum', got '" + *r + "'" +
-                        (*r == "none" ? " ('none' is not supported for " + name + " yet)"
-                                      : std::string()));
+                        ", 'none' or 'sum', got '" + *r + "'");
         return std::nullopt;
       }
       none = *r == "none";
@@ -649,7 +645,7 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
     std::pair<std::optional<double>, std::optional<double>> bounds;
     for (const char *which : {"min", "max"}) {
       const ast::Expr *e = bound.get(which);
-      if (!e || (e->kind == ast::ExprKind::Name && e->name == "None"))
+      if (!e || isNone(e))
         continue;
       auto v = readNumber(e, "'clamp' argument '" + std::string(which) + "'", diags);
       if (!v)
@@ -840,7 +836,7 @@ std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
   for (const char *operand :
        {"input", "target", "other", "query", "key", "value", "attn_mask"}) {
     const ast::Expr *expr = bound->get(operand);
-    if (!expr || (expr->kind == ast::ExprKind::Name && expr->name == "None"))
+    if (!expr || isNone(expr))
       continue;
     auto type = typeOf(*expr, scope, inLoss);
     if (!type)

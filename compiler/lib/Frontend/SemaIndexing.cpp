@@ -13,12 +13,6 @@
 
 namespace firn {
 
-namespace {
-bool isNone(const ast::Expr &expr) {
-  return expr.kind == ast::ExprKind::Name && expr.name == "None";
-}
-} // namespace
-
 std::optional<ValueType> Sema::indexType(const ast::Expr &expr, Scope &scope,
                                          bool inLoss) {
   auto base = typeOf(*expr.elements[0], scope, inLoss);
@@ -57,7 +51,7 @@ std::optional<ValueType> Sema::indexType(const ast::Expr &expr, Scope &scope,
     const bool batch = size == shape::kBatch;
     if (item.kind != ast::ExprKind::Slice) {
       // An integer index picks one element and removes the dimension.
-      if (isNone(item)) {
+      if (isNone(&item)) {
         diags.error(item.loc, "None (a new axis) in an index is not supported; "
                               "use unsqueeze(x, dim)");
         return std::nullopt;
@@ -89,7 +83,7 @@ std::optional<ValueType> Sema::indexType(const ast::Expr &expr, Scope &scope,
     std::optional<int64_t> bounds[2];
     for (int part = 0; part < 3; ++part) {
       const ast::Expr &value = *item.elements[part];
-      if (isNone(value))
+      if (isNone(&value))
         continue;
       auto n = readInt(&value, part == 2 ? "a slice's step" : "a slice bound", diags);
       if (!n)

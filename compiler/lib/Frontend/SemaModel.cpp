@@ -501,7 +501,7 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     }
     for (const char *dim : {"kdim", "vdim"}) {
       const ast::Expr *d = bound->get(dim);
-      if (!d || (d->kind == ast::ExprKind::Name && d->name == "None"))
+      if (!d || isNone(d))
         continue;
       auto value = readInt(d, arg(k, dim), diags);
       if (!value)
@@ -556,7 +556,7 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
       // eps=None (the default): torch.finfo(float32).eps.
       layer.eps = 1.1920928955078125e-07;
       if (const ast::Expr *eps = bound->get("eps");
-          eps && !(eps->kind == ast::ExprKind::Name && eps->name == "None") && !readEps())
+          eps && !isNone(eps) && !readEps())
         return false;
       if (layer.affine)
         addParam(layer, "weight", layer.normalizedShape);
@@ -620,7 +620,7 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
         !readPositive("embedding_dim", layer.out))
       return false;
     if (const ast::Expr *padding = bound->get("padding_idx");
-        padding && !(padding->kind == ast::ExprKind::Name && padding->name == "None")) {
+        padding && !isNone(padding)) {
       // PyTorch: an index in [-num, num); a negative one counts from the end.
       auto p = readInt(padding, arg(k, "padding_idx"), diags);
       if (!p)
@@ -636,7 +636,7 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     }
     // What firn does not implement is refused, not ignored.
     if (const ast::Expr *maxNorm = bound->get("max_norm");
-        maxNorm && !(maxNorm->kind == ast::ExprKind::Name && maxNorm->name == "None")) {
+        maxNorm && !isNone(maxNorm)) {
       diags.error(maxNorm->loc, arg(k, "max_norm") + " must be None: firn does "
                                                       "not renormalize embeddings");
       return false;
