@@ -325,7 +325,7 @@ ExprPtr Parser::parsePostfix() {
 }
 
 ExprPtr Parser::parseIndexItem() {
-  const Token &first = peek();
+  const Token first = peek(); // a copy: lexing on may move the tokens
   auto none = [&](SourceLocation loc) {
     ExprPtr n = makeExpr(ExprKind::Name, loc);
     n->name = "None";
