@@ -1038,6 +1038,18 @@ private:
                                 Location loc) {
     auto xType = cast<RankedTensorType>(x.getType());
     const int64_t classes = xType.getDimSize(1);
+    if (!isa<IntegerType>(cast<RankedTensorType>(target.getType()).getElementType())) {
+      // Class probabilities: each position's loss, summed or averaged over
+      // the positions (PyTorch's 'mean' divides by N d..., not by weights).
+      shape::Shape positions(xType.getShape().begin(), xType.getShape().end());
+      positions.erase(positions.begin() + 1);
+      Value perPosition =
+          crossEntropyPerPosition(options, x, target, f32Tensor(positions), loc);
+      auto all = builder.getDenseI64ArrayAttr({});
+      if (reduction == Reduction::Sum)
+        return builder.create<ReduceSumOp>(loc, f32Tensor({}), perPosition, all, UnitAttr());
+      return builder.create<ReduceMeanOp>(loc, f32Tensor({}), perPosition, all, UnitAttr());
+    }
     Value w = classWeights(options, xType, loc);
     auto all = builder.getDenseI64ArrayAttr({});
     auto sumAll = [&](Value v) -> Value {
@@ -1143,10 +1155,14 @@ private:
     const double e = options.labelSmoothing;
     if (e == 0)
       return nll;
-    // The counted positions: 1 where the one-hot row is not empty.
-    Value counted = builder.create<ReduceSumOp>(loc, type, rows,
-                                                builder.getDenseI64ArrayAttr({1}), UnitAttr());
-    Value smooth = builder.create<MulOp>(loc, type, classSum(weightedLogp), counted);
+    // Class indices: the smoothing term counts where the one-hot row is not
+    // empty. Probabilities: the target is t (1 - e) + e / C everywhere.
+    Value smooth = classSum(weightedLogp);
+    if (indices) {
+      Value counted = builder.create<ReduceSumOp>(loc, type, rows,
+                                                  builder.getDenseI64ArrayAttr({1}), UnitAttr());
+      smooth = builder.create<MulOp>(loc, type, smooth, counted);
+    }
     auto scaled = [&](Value v, double factor) -> Value {
       return builder.create<MulOp>(loc, type, v, scalar(static_cast<float>(factor), loc));
     };

@@ -370,11 +370,12 @@ bool Sema::crossEntropyOptions(const ast::Expr &call, const ValueType &x,
   const ast::Expr *weight = bound.get("weight");
   const ast::Expr *smoothing = bound.get("label_smoothing");
   const ast::Expr *ignore = bound.get("ignore_index");
-  if (target.dtype != ast::DType::I64) {
-    diags.error((weight ? weight : smoothing ? smoothing : ignore)->loc,
-                "'cross_entropy' takes 'weight', 'ignore_index' and "
-                "'label_smoothing' with i64 class-index targets only (not yet "
-                "with probabilities)");
+  const bool probabilities = target.dtype != ast::DType::I64;
+  if (probabilities && ignore) {
+    // PyTorch refuses it too: no position is ignored by a probability row.
+    diags.error(ignore->loc, "'cross_entropy' argument 'ignore_index' needs i64 "
+                             "class-index targets, not class probabilities " +
+                                 str(target));
     return false;
   }
   if (ignore) {
@@ -390,7 +391,7 @@ bool Sema::crossEntropyOptions(const ast::Expr &call, const ValueType &x,
     }
     program.targetIgnoreIndex = *v;
     options.ignoreIndex = *v;
-  } else {
+  } else if (!probabilities) {
     options.ignoreIndex = -100; // PyTorch's default
   }
   const int64_t classes = x.shape[1];
