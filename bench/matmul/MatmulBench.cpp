@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
 
   mlir::MLIRContext context;
   context.loadDialect<firn::FirnDialect, mlir::func::FuncDialect>();
-  Halide::Target target = Halide::get_host_target();
+  Halide::Target target = firn::codegen::hostTarget();
 
   const Variant variants[] = {
       {"x·Wᵀ (linear forward)", "firn.linear %a, %b", false, true},
@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
         firn::runtime::kernelFree(block);
       };
       pipeline.compile_jit(target);
-      auto firnCall = [&] { pipeline.realize(Halide::Realization({cBuf})); };
+      auto firnCall = [&] { pipeline.realize(Halide::Realization({cBuf}), target); };
       auto blasCall = [&] {
         sgemm(RowMajor, v.transA ? Trans : NoTrans, v.transB ? Trans : NoTrans, m,
               n, k, 1.0f, a.data(), aCols, b.data(), bCols, 0.0f, cBlas.data(), n);

@@ -83,7 +83,7 @@ TEST(Scheduler, LoweringLeavesEveryDecisionToTheScheduler) {
 
     std::string error;
     ASSERT_TRUE(mlir::succeeded(codegen::scheduleForTarget(
-        fn, Halide::get_jit_target_from_environment(), error)))
+        fn, codegen::hostTarget(), error)))
         << error;
     // The host computes each of them once.
     for (const codegen::RootFunc &root : fn.rootFuncs)

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Build.h"
+#include "firn/Codegen/Scheduler.h"
 #include "firn/Dialect/FirnDialect.h"
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Frontend/Diagnostics.h"
@@ -182,7 +183,7 @@ void dropTraining(mlir::ModuleOp module) {
 /// The Halide target --target and --cuda-capability name; none (reported)
 /// for a name firnc does not know.
 std::optional<Halide::Target> chosenTarget() {
-  Halide::Target target = Halide::get_host_target();
+  Halide::Target target = firn::codegen::hostTarget();
   if (targetName == "cuda") {
     const std::pair<int, Halide::Target::Feature> capabilities[] = {
         {70, Halide::Target::CUDACapability70},

@@ -4,12 +4,36 @@
 // target with the CUDA feature, the host's for one without any GPU
 // feature. Another GPU API (OpenCL, Metal, ...) has none: asking for one is
 // an error the caller reports, never a pipeline that would silently run on
-// the host.
+// the host. hostTarget() corrects Halide's view of the host CPU.
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Scheduler.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace firn::codegen {
+
+namespace {
+/// Whether the CPU has the VEX-encoded AVX-VNNI instructions (CPUID leaf 7,
+/// sub-leaf 1, EAX bit 4).
+bool hasAvxVnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4));
+#else
+  return false;
+#endif
+}
+} // namespace
+
+Halide::Target hostTarget() {
+  Halide::Target target = Halide::get_host_target();
+  if (target.has_feature(Halide::Target::AVX512_SapphireRapids) && !hasAvxVnni())
+    target = target.without_feature(Halide::Target::AVX512_SapphireRapids);
+  return target;
+}
 
 Scheduler::~Scheduler() = default;
 

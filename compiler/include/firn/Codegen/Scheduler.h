@@ -32,6 +32,13 @@ public:
   virtual void schedule(LoweredFunction &function) const = 0;
 };
 
+/// Halide's host target less what this CPU cannot run. Halide 14 takes a
+/// CPU with AVX-512 VNNI and BF16 but no AVX-VNNI (AMD Zen 4) for a
+/// Sapphire Rapids, and that feature emits VEX-encoded AVX-VNNI
+/// instructions (vpdpwssd on xmm registers): the kernels died of SIGILL on
+/// such a host (Halide issue 7834). Such a CPU gets Cannon Lake's AVX-512.
+Halide::Target hostTarget();
+
 /// The scheduler for the host CPU `target` (any vector width).
 std::unique_ptr<Scheduler> makeHostScheduler(const Halide::Target &target);
 
