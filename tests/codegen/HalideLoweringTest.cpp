@@ -109,7 +109,7 @@ std::map<std::string, Tensor> runHalide(codegen::LoweredFunction &lowered,
          lowered.outputs[i].type.getElementType().isInteger(64));
     buffers.push_back(outputs[i].buffer);
   }
-  lowered.pipeline().realize(Halide::Realization(buffers));
+  lowered.pipeline().realize(Halide::Realization(buffers), codegen::hostTarget());
   std::map<std::string, Tensor> result;
   for (size_t i = 0; i < lowered.outputs.size(); ++i) {
     const codegen::Port &port = lowered.outputs[i];
@@ -157,7 +157,7 @@ std::map<std::string, Tensor> runFunction(const std::string &body,
     return {};
   std::string scheduleError;
   EXPECT_TRUE(mlir::succeeded(codegen::scheduleForTarget(
-      *lowered, Halide::get_jit_target_from_environment(), scheduleError)))
+      *lowered, codegen::hostTarget(), scheduleError)))
       << scheduleError;
   std::map<std::string, Tensor> values;
   for (size_t i = 0; i < args.size(); ++i)
@@ -181,7 +181,7 @@ void checkOp(const std::string &body, const std::vector<Tensor> &args,
   // The schedule that ships: fused, vectorized with guarded tails.
   std::string error;
   ASSERT_TRUE(mlir::succeeded(codegen::scheduleForTarget(
-      *lowered, Halide::get_jit_target_from_environment(), error)))
+      *lowered, codegen::hostTarget(), error)))
       << error;
 
   reference::Evaluator eval(*parsed);
@@ -320,6 +320,32 @@ TEST(HalideLowering, ShapesAndReductions) {
                         "  %y = firn.") +
                 op + " %x axis 1 : tensor<?x9xf32>\n  return %y : tensor<?x9xf32>\n}",
             {r});
+  // Rows along the last axis of 16 or more (37 and 40: a partial chunk and
+  // whole ones) reduce in sixteen lanes (rowReduction): softmax, the
+  // statistics of a LayerNorm, a softmax gradient's row sums.
+  Tensor scores = random({3, 2, 37}, seed, -30, 30), wide = random({4, 40}, seed, -5, 5);
+  for (const char *op : {"softmax", "log_softmax"}) {
+    checkOp(std::string("func.func @f(%x: tensor<?x2x37xf32>) -> tensor<?x2x37xf32> {\n"
+                        "  %y = firn.") +
+                op + " %x axis 2 : tensor<?x2x37xf32>\n  return %y : tensor<?x2x37xf32>\n}",
+            {scores});
+    checkOp(std::string("func.func @f(%x: tensor<?x40xf32>) -> tensor<?x40xf32> {\n"
+                        "  %y = firn.") +
+                op + " %x axis 1 : tensor<?x40xf32>\n  return %y : tensor<?x40xf32>\n}",
+            {wide});
+  }
+  for (const char *op : {"reduce_sum", "reduce_mean"}) {
+    checkOp(std::string("func.func @f(%x: tensor<?x2x37xf32>) -> tensor<?x2x1xf32> {\n"
+                        "  %y = firn.") +
+                op + " %x axes [2] keepdims : tensor<?x2x37xf32> -> tensor<?x2x1xf32>\n"
+                     "  return %y : tensor<?x2x1xf32>\n}",
+            {scores});
+    checkOp(std::string("func.func @f(%x: tensor<?x2x37xf32>) -> tensor<?x2xf32> {\n"
+                        "  %y = firn.") +
+                op + " %x axes [2] : tensor<?x2x37xf32> -> tensor<?x2xf32>\n"
+                     "  return %y : tensor<?x2xf32>\n}",
+            {scores});
+  }
 }
 
 TEST(HalideLowering, Contractions) {
@@ -669,6 +695,35 @@ TEST(HalideLowering, ComparisonsAndSelectAtNaN) {
                chosen, "select");
 }
 
+// tanh is computed by firn (a series near 0, exp farther out: Halide's own
+// is a scalar libm call per lane); on a dense sweep of [-12, 12] and tiny
+// values it must be as accurate as float32 allows against double: a few
+// units in the last place (measured: at most 2.4e-7 relative). The GELU of
+// approximate='tanh' inherits it.
+TEST(HalideLowering, TanhSweepIsFloat32Accurate) {
+  Tensor x;
+  for (int i = -24000; i <= 24000; ++i)
+    x.data.push_back(static_cast<float>(i * 5e-4));
+  for (double tiny : {1e-30, 1e-20, 1e-10, 3e-5, 0.4999999, 0.5, 0.5000001})
+    for (double sign : {-1.0, 1.0})
+      x.data.push_back(static_cast<float>(sign * tiny));
+  x.shape = {1, static_cast<int64_t>(x.data.size())};
+  std::string type = "tensor<?x" + std::to_string(x.numel()) + "xf32>";
+  Tensor y = runFunction("func.func @f(%x: " + type + ") -> " + type + " {\n  %y = firn.tanh %x : " +
+                             type + "\n  return %y : " + type + "\n}",
+                         {x})["result0"];
+  ASSERT_EQ(y.data.size(), x.data.size());
+  double worst = 0;
+  for (size_t i = 0; i < x.data.size(); ++i) {
+    double exact = std::tanh(static_cast<double>(static_cast<float>(x.data[i])));
+    double error = std::fabs(y.data[i] - exact) / std::max(std::fabs(exact), 1e-38);
+    worst = std::max(worst, error);
+    EXPECT_LE(error, 3.6e-7) << "tanh(" << x.data[i] << ") = " << y.data[i]
+                             << ", exact " << exact;
+  }
+  std::printf("tanh: worst relative error %.3g\n", worst);
+}
+
 // Every elementwise math op on NaN, +-inf, huge, tiny and ordinary values,
 // compiled and in the reference evaluator (double), against PyTorch's float32
 // results (tests/fixtures/math_extremes.safetensors, from layer_models.py):
@@ -893,7 +948,7 @@ TEST_P(SeedHalide, TrainingStepMatchesPyTorch) {
   std::string error;
   for (codegen::LoweredFunction *fn : {&*step, &*update})
     ASSERT_TRUE(mlir::succeeded(codegen::scheduleForTarget(
-        *fn, Halide::get_jit_target_from_environment(), error)))
+        *fn, codegen::hostTarget(), error)))
         << error;
 
   runtime::SafetensorsFile fixture;

@@ -154,7 +154,14 @@ void CudaScheduler::schedule(LoweredFunction &function) const {
       scheduleElementwise(f, rowWidth(f));
       break;
     case RootFunc::Kind::LaneSum: {
-      Var c = f.args()[0];
+      // One block per sum (the rows of a multi-dimensional one fused).
+      std::vector<Var> args = f.args();
+      Var c = args[0];
+      for (size_t d = 1; d < args.size(); ++d) {
+        Var fused(f.name() + "_sums" + std::to_string(d));
+        f.fuse(c, args[d], fused);
+        c = fused;
+      }
       f.compute_root().gpu_blocks(c);
       // (A block's single thread adds the lanes: gpu_blocks alone runs
       // one.)

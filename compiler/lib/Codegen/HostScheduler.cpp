@@ -213,11 +213,30 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     case RootFunc::Kind::Reduction:
       scheduleRoot(f, /*reduces=*/true);
       break;
-    case RootFunc::Kind::LaneSum:
-      // One sum per task, its lanes one vector of accumulators.
-      f.compute_root().parallel(f.args()[0]);
-      root.partial.compute_at(f, f.args()[0]).vectorize(root.partial.args()[0]);
+    case RootFunc::Kind::LaneSum: {
+      // Each sum's lanes one vector of accumulators. One long sum per task
+      // (a bias gradient's); the short rows of a multi-dimensional one
+      // (a softmax's) fused, eight per task.
+      // (The lanes are computed at a plain loop variable: at a fused one,
+      // Halide sizes their buffer at run time, a heap allocation per row.)
+      std::vector<Var> args = f.args();
+      f.compute_root();
+      if (args.size() == 1) {
+        f.parallel(args[0]);
+        root.partial.compute_at(f, args[0]).vectorize(root.partial.args()[0]);
+        break;
+      }
+      Var task("task"), sum("sum");
+      f.split(args[0], task, sum, 8, TailStrategy::GuardWithIf);
+      for (size_t d = 1; d < args.size(); ++d) {
+        Var fused(task.name() + "_" + args[d].name());
+        f.fuse(task, args[d], fused);
+        task = fused;
+      }
+      f.parallel(task);
+      root.partial.compute_at(f, sum).vectorize(root.partial.args()[0]);
       break;
+    }
     case RootFunc::Kind::Scatter: {
       // Vectors along the row; the positions in order within each vector
       // (their sums then add in PyTorch's order), columns in parallel.

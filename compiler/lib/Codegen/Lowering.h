@@ -185,6 +185,19 @@ private:
   /// nothing) when the reduction is not of that form.
   mlir::LogicalResult vectorSum(mlir::Operation *op, const HTensor &in,
                                 llvm::ArrayRef<int64_t> reduced, HTensor &out);
+  /// Each row along the contiguous last axis of a value of `extents`
+  /// (rank >= 2), reduced with sixteen lanes: partial(rows..., lane) reduces
+  /// lane `lane` of every 16-wide chunk of the row, then the row's Func
+  /// (over the other axes, in tensor order) reduces the lanes; a LaneSum
+  /// root. `value(index)` is the element at a full index. Sums add in
+  /// double (see vectorSum); `maximum` ignores NaN (as Halide's does).
+  using ElementAt = std::function<Halide::Expr(const std::vector<Halide::Expr> &)>;
+  Halide::Func rowReduction(const std::string &name,
+                            const std::vector<Halide::Expr> &extents, bool maximum,
+                            const ElementAt &value);
+  /// Whether rowReduction serves rows of `t`'s last axis: static, a vector
+  /// long at least, and other axes to run over.
+  static bool reducesByLanes(const HTensor &t);
   mlir::LogicalResult reduce(mlir::Operation *op, const HTensor &in,
                              llvm::ArrayRef<int64_t> axes, bool keepdims,
                              HTensor &out);
