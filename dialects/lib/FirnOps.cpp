@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Dialect/MathIR.h"
+#include "firn/Dialect/OptimizerSchema.h"
+#include "firn/Runtime/ScheduleSchema.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -175,61 +177,6 @@ LogicalResult BufferOp::verify() {
 }
 
 namespace {
-/// The hyper-parameters each optimizer accepts (PyTorch's names) and whether
-/// each is a flag (bool), a pair of floats (betas) or a float.
-enum class HyperKind { Float, Bool, Pair };
-struct Hyper {
-  StringRef name;
-  HyperKind kind;
-};
-
-ArrayRef<Hyper> hyperParameters(OptimizerKind kind) {
-  static const Hyper sgd[] = {{"lr", HyperKind::Float},
-                              {"momentum", HyperKind::Float},
-                              {"dampening", HyperKind::Float},
-                              {"weight_decay", HyperKind::Float},
-                              {"nesterov", HyperKind::Bool},
-                              {"maximize", HyperKind::Bool}};
-  static const Hyper adam[] = {{"lr", HyperKind::Float},
-                               {"betas", HyperKind::Pair},
-                               {"eps", HyperKind::Float},
-                               {"weight_decay", HyperKind::Float},
-                               {"amsgrad", HyperKind::Bool},
-                               {"maximize", HyperKind::Bool}};
-  static const Hyper adagrad[] = {{"lr", HyperKind::Float},
-                                  {"lr_decay", HyperKind::Float},
-                                  {"weight_decay", HyperKind::Float},
-                                  {"initial_accumulator_value", HyperKind::Float},
-                                  {"eps", HyperKind::Float},
-                                  {"maximize", HyperKind::Bool}};
-  static const Hyper adamax[] = {{"lr", HyperKind::Float},
-                                 {"betas", HyperKind::Pair},
-                                 {"eps", HyperKind::Float},
-                                 {"weight_decay", HyperKind::Float},
-                                 {"maximize", HyperKind::Bool}};
-  static const Hyper rmsprop[] = {{"lr", HyperKind::Float},
-                                  {"alpha", HyperKind::Float},
-                                  {"eps", HyperKind::Float},
-                                  {"weight_decay", HyperKind::Float},
-                                  {"momentum", HyperKind::Float},
-                                  {"centered", HyperKind::Bool},
-                                  {"maximize", HyperKind::Bool}};
-  switch (kind) {
-  case OptimizerKind::SGD:
-    return sgd;
-  case OptimizerKind::Adam:
-  case OptimizerKind::AdamW:
-    return adam;
-  case OptimizerKind::Adagrad:
-    return adagrad;
-  case OptimizerKind::Adamax:
-    return adamax;
-  case OptimizerKind::RMSprop:
-    return rmsprop;
-  }
-  return {};
-}
-
 bool hasHyperKind(Attribute value, HyperKind kind) {
   switch (kind) {
   case HyperKind::Float:
@@ -249,12 +196,11 @@ bool hasHyperKind(Attribute value, HyperKind kind) {
 LogicalResult OptimizerOp::verify() {
   if (getGroups().empty())
     return emitOpError("needs at least one parameter group");
-  ArrayRef<Hyper> known = hyperParameters(getKind());
+  const OptimizerSchema &schema = optimizerSchema(getKind());
   for (auto [index, group] : llvm::enumerate(getGroups())) {
     for (NamedAttribute entry : cast<DictionaryAttr>(group)) {
-      const Hyper *hyper = llvm::find_if(
-          known, [&](const Hyper &h) { return h.name == entry.getName(); });
-      if (hyper == known.end())
+      const HyperParameter *hyper = findHyperParameter(schema, entry.getName());
+      if (!hyper)
         return emitOpError() << "group " << index << ": "
                              << stringifyOptimizerKind(getKind())
                              << " has no hyper-parameter '" << entry.getName().strref()
@@ -307,10 +253,7 @@ LogicalResult ClipGradValueOp::verifySymbolUses(SymbolTableCollection &symbols) 
 }
 
 LogicalResult LRScheduleOp::verify() {
-  static const StringRef kinds[] = {
-      "StepLR",  "MultiStepLR",       "ExponentialLR", "CosineAnnealingLR",
-      "ReduceLROnPlateau", "OneCycleLR", "LinearLR"};
-  if (!llvm::is_contained(kinds, getKind()))
+  if (!runtime::findScheduleSchema(getKind().str()))
     return emitOpError() << "unknown schedule '" << getKind() << "'";
   return success();
 }

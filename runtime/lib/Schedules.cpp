@@ -10,6 +10,7 @@
 #include "firn/Runtime/Schedules.h"
 
 #include "firn/Runtime/Model.h"
+#include "firn/Runtime/ScheduleSchema.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -58,40 +59,22 @@ double pyMod(double a, double b) {
   return r < 0 ? r + b : r;
 }
 
+/// The kinds firn implements; their options are the schema's
+/// (ScheduleSchema.h), which Sema gives the DSL.
 struct KindInfo {
   const char *name;
   ScheduleKind kind;
-  std::vector<std::string> options;
-  std::vector<std::string> required;
 };
 
 const std::vector<KindInfo> &kinds() {
   static const std::vector<KindInfo> table = {
-      {"StepLR", ScheduleKind::StepLR, {"step_size", "gamma"}, {"step_size"}},
-      {"MultiStepLR",
-       ScheduleKind::MultiStepLR,
-       {"milestones", "gamma"},
-       {"milestones"}},
-      {"ExponentialLR", ScheduleKind::ExponentialLR, {"gamma"}, {"gamma"}},
-      {"CosineAnnealingLR",
-       ScheduleKind::CosineAnnealingLR,
-       {"T_max", "eta_min"},
-       {"T_max"}},
-      {"LinearLR",
-       ScheduleKind::LinearLR,
-       {"start_factor", "end_factor", "total_iters"},
-       {}},
-      {"OneCycleLR",
-       ScheduleKind::OneCycleLR,
-       {"max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start",
-        "anneal_strategy", "div_factor", "final_div_factor", "cycle_momentum",
-        "three_phase"},
-       {"max_lr"}},
-      {"ReduceLROnPlateau",
-       ScheduleKind::ReduceLROnPlateau,
-       {"mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
-        "min_lr", "eps"},
-       {}},
+      {"StepLR", ScheduleKind::StepLR},
+      {"MultiStepLR", ScheduleKind::MultiStepLR},
+      {"ExponentialLR", ScheduleKind::ExponentialLR},
+      {"CosineAnnealingLR", ScheduleKind::CosineAnnealingLR},
+      {"LinearLR", ScheduleKind::LinearLR},
+      {"OneCycleLR", ScheduleKind::OneCycleLR},
+      {"ReduceLROnPlateau", ScheduleKind::ReduceLROnPlateau},
   };
   return table;
 }
@@ -114,7 +97,8 @@ bool Schedule::parse(const firn_schedule_desc &desc, Schedule &out,
   for (const KindInfo &k : kinds())
     if (kindName == k.name)
       info = &k;
-  if (!info) {
+  const ScheduleSchema *schema = findScheduleSchema(kindName);
+  if (!info || !schema) {
     error = where + ": unknown schedule kind";
     return false;
   }
@@ -142,8 +126,8 @@ bool Schedule::parse(const firn_schedule_desc &desc, Schedule &out,
       return false;
     }
     std::string name = item.substr(0, eq);
-    if (std::find(info->options.begin(), info->options.end(), name) ==
-        info->options.end()) {
+    if (std::none_of(schema->options.begin(), schema->options.end(),
+                     [&](const ScheduleOption &o) { return name == o.name; })) {
       error = where + ": unknown option '" + name + "'";
       return false;
     }
@@ -152,9 +136,9 @@ bool Schedule::parse(const firn_schedule_desc &desc, Schedule &out,
       return false;
     }
   }
-  for (const std::string &name : info->required)
-    if (!values.count(name)) {
-      error = where + ": missing option '" + name + "'";
+  for (const ScheduleOption &option : schema->options)
+    if (option.required && !values.count(option.name)) {
+      error = where + ": missing option '" + option.name + "'";
       return false;
     }
 
@@ -251,6 +235,10 @@ bool Schedule::parse(const firn_schedule_desc &desc, Schedule &out,
         !number("final_div_factor", s.finalDivFactor) ||
         !boolean("cycle_momentum", cycleMomentum) ||
         !boolean("three_phase", threePhase))
+      return false;
+    // Momentum bounds: numbers, unused (cycle_momentum must be false below).
+    double momentumBound = 0;
+    if (!number("base_momentum", momentumBound) || !number("max_momentum", momentumBound))
       return false;
     s.cosAnneal = !linear;
     if (cycleMomentum) {

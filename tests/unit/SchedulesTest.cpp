@@ -150,6 +150,14 @@ TEST(SchedulesOptionsTest, ParsesPyTorchNames) {
   ASSERT_TRUE(Schedule::parse(desc, s, error)) << error;
   EXPECT_EQ(s.totalSteps(), 12);
   EXPECT_TRUE(s.perOptimizerStep());
+
+  // The momentum bounds PyTorch takes (and, without cycle_momentum, does not
+  // use): the DSL accepted them and the runtime refused them until both
+  // read one schema (ScheduleSchema.h).
+  desc = scheduleDesc("OneCycleLR", "max_lr=0.1;total_steps=8;cycle_momentum=false;"
+                                    "base_momentum=0.8;max_momentum=0.9");
+  ASSERT_TRUE(Schedule::parse(desc, s, error)) << error;
+  EXPECT_EQ(s.totalSteps(), 8);
 }
 
 TEST(SchedulesOptionsTest, ErrorsNameTheSchedule) {

@@ -10,6 +10,9 @@
 //===----------------------------------------------------------------------===//
 #include "Sema.h"
 
+#include "firn/Dialect/OptimizerSchema.h"
+#include "firn/Runtime/ScheduleSchema.h"
+
 namespace firn {
 
 namespace {
@@ -18,29 +21,27 @@ struct OptimizerInfo {
   HyperParams defaults; ///< Without `lr` when PyTorch has no default.
 };
 
+/// The DSL's optimizers: PyTorch's names and defaults, from the one schema
+/// the optimizer op's verifier reads too (firn/Dialect/OptimizerSchema.h).
 const std::vector<OptimizerInfo> &optimizerTable() {
-  using P = std::pair<double, double>;
-  static const std::vector<OptimizerInfo> table = {
-      {"SGD",
-       {{"momentum", 0.0}, {"dampening", 0.0}, {"weight_decay", 0.0},
-        {"nesterov", false}, {"maximize", false}}},
-      {"Adam",
-       {{"lr", 1e-3}, {"betas", P{0.9, 0.999}}, {"eps", 1e-8},
-        {"weight_decay", 0.0}, {"amsgrad", false}, {"maximize", false}}},
-      {"AdamW",
-       {{"lr", 1e-3}, {"betas", P{0.9, 0.999}}, {"eps", 1e-8},
-        {"weight_decay", 1e-2}, {"amsgrad", false}, {"maximize", false}}},
-      {"Adagrad",
-       {{"lr", 1e-2}, {"lr_decay", 0.0}, {"weight_decay", 0.0},
-        {"initial_accumulator_value", 0.0}, {"eps", 1e-10},
-        {"maximize", false}}},
-      {"Adamax",
-       {{"lr", 2e-3}, {"betas", P{0.9, 0.999}}, {"eps", 1e-8},
-        {"weight_decay", 0.0}, {"maximize", false}}},
-      {"RMSprop",
-       {{"lr", 1e-2}, {"alpha", 0.99}, {"eps", 1e-8}, {"weight_decay", 0.0},
-        {"momentum", 0.0}, {"centered", false}, {"maximize", false}}},
-  };
+  static const std::vector<OptimizerInfo> table = [] {
+    std::vector<OptimizerInfo> entries;
+    for (const OptimizerSchema &schema : optimizerSchemas()) {
+      OptimizerInfo info{schema.name, {}};
+      for (const HyperParameter &h : schema.hyperParameters) {
+        if (!h.hasDefault)
+          continue;
+        if (h.kind == HyperKind::Bool)
+          info.defaults[h.name] = h.value != 0;
+        else if (h.kind == HyperKind::Pair)
+          info.defaults[h.name] = std::make_pair(h.value, h.second);
+        else
+          info.defaults[h.name] = h.value;
+      }
+      entries.push_back(std::move(info));
+    }
+    return entries;
+  }();
   return table;
 }
 
@@ -61,23 +62,19 @@ struct ScheduleInfo {
   std::vector<ArgSpec> options; ///< After the optimizer.
 };
 
+/// The DSL's schedules: the options the runtime parses, from their one
+/// schema (firn/Runtime/ScheduleSchema.h).
 const std::vector<ScheduleInfo> &scheduleTable() {
-  static const std::vector<ScheduleInfo> table = {
-      {"StepLR", {{"step_size", true}, {"gamma"}}},
-      {"MultiStepLR", {{"milestones", true}, {"gamma"}}},
-      {"ExponentialLR", {{"gamma", true}}},
-      {"CosineAnnealingLR", {{"T_max", true}, {"eta_min"}}},
-      {"ReduceLROnPlateau",
-       {{"mode"}, {"factor"}, {"patience"}, {"threshold"}, {"threshold_mode"},
-        {"cooldown"}, {"min_lr"}, {"eps"}}},
-      {"OneCycleLR",
-       {{"max_lr", true}, {"total_steps"}, {"epochs"}, {"steps_per_epoch"},
-        {"pct_start"}, {"anneal_strategy"}, {"cycle_momentum"},
-        {"base_momentum"}, {"max_momentum"}, {"div_factor"},
-        {"final_div_factor"}, {"three_phase"}}},
-      {"LinearLR",
-       {{"start_factor"}, {"end_factor"}, {"total_iters"}}},
-  };
+  static const std::vector<ScheduleInfo> table = [] {
+    std::vector<ScheduleInfo> entries;
+    for (const runtime::ScheduleSchema &schema : runtime::scheduleSchemas()) {
+      ScheduleInfo info{schema.kind, {}};
+      for (const runtime::ScheduleOption &option : schema.options)
+        info.options.push_back({option.name, option.required});
+      entries.push_back(std::move(info));
+    }
+    return entries;
+  }();
   return table;
 }
 } // namespace
