@@ -893,26 +893,30 @@ TEST(HalideLowering, LossesAndLayers) {
           "  %y = firn.one_hot %t : tensor<?x7xi64> -> tensor<?x5x7xf32>\n"
           "  return %y : tensor<?x5x7xf32>\n}",
           {it});
-  Tensor x = random({4, 3, 2, 5}, seed), w = random({3}, seed),
-         rv = random({3}, seed, 0.5, 1.5);
-  for (const char *mode : {"training", ""})
-    checkOp(std::string("firn.buffer @rm : tensor<3xf32> = dense<0.5> : "
-                        "tensor<3xf32>\nfirn.buffer @rv : tensor<3xf32> = "
-                        "dense<2.0> : tensor<3xf32>\n"
-                        "func.func @f(%x: tensor<?x3x2x5xf32>, %w: "
-                        "tensor<3xf32>) -> tensor<?x3x2x5xf32> {\n"
-                        "  %rm = firn.read_buffer @rm : tensor<3xf32>\n"
-                        "  %rv = firn.read_buffer @rv : tensor<3xf32>\n"
-                        "  %y, %m, %v = firn.batch_norm %x weight %w bias %w "
-                        "stats %rm, %rv eps 1.0e-05 momentum 0.1 ") +
-                mode +
-                " : (tensor<?x3x2x5xf32>, tensor<3xf32>, tensor<3xf32>, "
-                "tensor<3xf32>, tensor<3xf32>) -> (tensor<?x3x2x5xf32>, "
-                "tensor<3xf32>, tensor<3xf32>)\n"
-                "  firn.write_buffer %m to @rm : tensor<3xf32>\n"
-                "  firn.write_buffer %v to @rv : tensor<3xf32>\n"
-                "  return %y : tensor<?x3x2x5xf32>\n}",
-            {x, w});
+  Tensor w = random({3}, seed);
+  // Planes of 10 (statistics in one chain) and of 35 (in sixteen lanes,
+  // with a partial last chunk: laneSums).
+  for (const auto &[x, plane] : {std::pair(random({4, 3, 2, 5}, seed), "2x5"),
+                                 std::pair(random({3, 3, 5, 7}, seed, -2, 3), "5x7")}) {
+    const std::string t = std::string("tensor<?x3x") + plane + "xf32>";
+    for (const char *mode : {"training", ""})
+      checkOp(std::string("firn.buffer @rm : tensor<3xf32> = dense<0.5> : "
+                          "tensor<3xf32>\nfirn.buffer @rv : tensor<3xf32> = "
+                          "dense<2.0> : tensor<3xf32>\n"
+                          "func.func @f(%x: ") +
+                  t + ", %w: tensor<3xf32>) -> " + t + " {\n"
+                  "  %rm = firn.read_buffer @rm : tensor<3xf32>\n"
+                  "  %rv = firn.read_buffer @rv : tensor<3xf32>\n"
+                  "  %y, %m, %v = firn.batch_norm %x weight %w bias %w "
+                  "stats %rm, %rv eps 1.0e-05 momentum 0.1 " +
+                  mode + " : (" + t + ", tensor<3xf32>, tensor<3xf32>, "
+                  "tensor<3xf32>, tensor<3xf32>) -> (" + t + ", "
+                  "tensor<3xf32>, tensor<3xf32>)\n"
+                  "  firn.write_buffer %m to @rm : tensor<3xf32>\n"
+                  "  firn.write_buffer %v to @rv : tensor<3xf32>\n"
+                  "  return %y : " + t + "\n}",
+              {x, w});
+  }
   // Dropout: the same counter-based mask bits as the evaluator.
   checkOp("module attributes {firn.seed = 11 : i64} {\n"
           "firn.buffer @\"rng/step\" : tensor<i64> = dense<5> : tensor<i64>\n"

@@ -15,10 +15,11 @@ namespace firn::codegen {
 
 using math::isNaN;
 
-LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
-                                    ArrayRef<int64_t> reduced, HTensor &out) {
-  // Only a vector of sums (a bias gradient) over trailing axes that are
-  // contiguous in memory (an image's rows and columns) and long enough.
+bool OpLowering::laneSums(Func sums, const HTensor &in, ArrayRef<int64_t> reduced,
+                          const ElementAt &value, Expr divisor) {
+  // Only sums over every axis but one (a bias gradient's, BatchNorm's
+  // statistics) whose trailing reduced axes are contiguous in memory (an
+  // image's rows and columns) and long enough.
   constexpr int kLanes = 16;
   int rank = in.rank();
   auto isReduced = [&](int axis) { return llvm::is_contained(reduced, axis); };
@@ -29,12 +30,8 @@ LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
     length *= in.shape[rank - 1 - trailing];
     ++trailing;
   }
-  // With keepdims the sums are [1, C, 1, 1] (BatchNorm's gradient): the same
-  // vector of sums, read through the kept shape.
-  const bool keep = out.rank() == rank && rank > 1;
-  if ((out.rank() != 1 && !keep) || trailing == 0 || length < kLanes ||
-      static_cast<int>(reduced.size()) != rank - 1)
-    return failure();
+  if (trailing == 0 || length < kLanes || static_cast<int>(reduced.size()) != rank - 1)
+    return false;
   // partial(l, c) sums lane l of every kLanes-wide chunk of the contiguous
   // run, over the other reduced axes too: kLanes independent accumulators,
   // one vector, instead of one serial chain; then the lanes are added.
@@ -57,22 +54,37 @@ LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
   for (int i = 0, o = 0; i < rank - trailing; ++i)
     index.push_back(isReduced(i) ? Expr(r[o++]) : Expr(c));
   index.insert(index.end(), run.begin(), run.end());
-  Func partial(out.func.name() + "_lanes");
+  Func partial(sums.name() + "_lanes");
   // In double: a gradient's sum over a batch of images (16 x 32 x 32 terms)
   // cancels to a thousandth of its terms, and float32 accumulators lost a
   // few tenths of a percent of it against PyTorch's (cascaded) sums.
   partial(lane, c) = Halide::sum(Halide::cast<double>(
-      Halide::select(flat < static_cast<int>(length), in.at(index), 0.0f)));
+      Halide::select(flat < static_cast<int>(length), value(index), 0.0f)));
   RDom l(0, kLanes);
   Expr total = Halide::cast<float>(Halide::sum(partial(l, c)));
-  if (isa<ReduceMeanOp>(op))
-    total = total / Halide::cast<float>(product(in.extents, reduced));
-  Func sums = keep ? Func(out.func.name() + "_sums") : out.func;
-  sums(c) = total;
+  sums(c) = divisor.defined() ? total / divisor : total;
   rootFuncs.push_back({sums, RootFunc::Kind::LaneSum, partial});
+  return true;
+}
+
+LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
+                                    ArrayRef<int64_t> reduced, HTensor &out) {
+  // A vector of sums; with keepdims ([1, C, 1, 1], BatchNorm's gradient)
+  // the same sums, read through the kept shape.
+  const int rank = in.rank();
+  const bool keep = out.rank() == rank && rank > 1;
+  if (out.rank() != 1 && !keep)
+    return failure();
+  Func sums = keep ? Func(out.func.name() + "_sums") : out.func;
+  Expr divisor;
+  if (isa<ReduceMeanOp>(op))
+    divisor = Halide::cast<float>(product(in.extents, reduced));
+  if (!laneSums(sums, in, reduced,
+                [&](const std::vector<Expr> &index) { return in.at(index); }, divisor))
+    return failure();
   if (keep) {
     int kept = 0;
-    while (isReduced(kept))
+    while (llvm::is_contained(reduced, kept))
       ++kept;
     std::vector<Var> v = makeVars(rank);
     define(out.func, v, sums(v[kept]));
@@ -348,12 +360,26 @@ OpLowering::lowerReductions(Operation *op, ArrayRef<HTensor> in,
     Func mean("bn_mean_" + std::to_string(counter++));
     Func var("bn_var_" + std::to_string(counter++));
     float eps = static_cast<float>(bn.getEps().convertToDouble());
-    if (bn.getTraining()) {
-      // Statistics accumulate in double (see vectorSum).
+    std::vector<int64_t> notChannels;
+    for (int i = 0; i < rank; ++i)
+      if (i != 1)
+        notChannels.push_back(i);
+    auto centred = [&](const std::vector<Expr> &index) {
+      Expr d = x.at(index) - mean(index[1]);
+      return d * d;
+    };
+    if (bn.getTraining() &&
+        laneSums(mean, x, notChannels, [&](const std::vector<Expr> &index) { return x.at(index); },
+                 count)) {
+      // Over images: the planes' rows in lanes (one serial chain in a
+      // batch-strided order before: a ResNet's BatchNorm statistics took a
+      // fifth of its step).
+      laneSums(var, x, notChannels, centred, count);
+    } else if (bn.getTraining()) {
+      // Statistics accumulate in double (see laneSums).
       mean(c) = Halide::cast<float>(Halide::sum(Halide::cast<double>(x.at(xi)))) / count;
       root(mean, RootFunc::Kind::Reduction);
-      Expr d = x.at(xi) - mean(c);
-      var(c) = Halide::cast<float>(Halide::sum(Halide::cast<double>(d * d))) / count;
+      var(c) = Halide::cast<float>(Halide::sum(Halide::cast<double>(centred(xi)))) / count;
       root(var, RootFunc::Kind::Reduction);
     } else {
       mean(c) = rm.at({c});

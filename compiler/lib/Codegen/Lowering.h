@@ -180,6 +180,14 @@ private:
   /// kernel tap) is computed once.
   HTensor materialize(const HTensor &t);
 
+  /// sums(c) = the sum over `reduced` (every axis of `in` but c's) of
+  /// value(index), divided by `divisor` if it is defined, with sixteen
+  /// accumulators (lanes) per sum, in double; a LaneSum root. False (and
+  /// nothing defined) unless the trailing reduced axes are contiguous and
+  /// hold a vector at least.
+  using ElementAt = std::function<Halide::Expr(const std::vector<Halide::Expr> &)>;
+  bool laneSums(Halide::Func sums, const HTensor &in, llvm::ArrayRef<int64_t> reduced,
+                const ElementAt &value, Halide::Expr divisor = Halide::Expr());
   /// reduce_sum/reduce_mean to a vector with sixteen accumulators per sum
   /// when the sum runs over contiguous trailing axes; fails (lowering
   /// nothing) when the reduction is not of that form.
@@ -190,8 +198,7 @@ private:
   /// lane `lane` of every 16-wide chunk of the row, then the row's Func
   /// (over the other axes, in tensor order) reduces the lanes; a LaneSum
   /// root. `value(index)` is the element at a full index. Sums add in
-  /// double (see vectorSum); `maximum` ignores NaN (as Halide's does).
-  using ElementAt = std::function<Halide::Expr(const std::vector<Halide::Expr> &)>;
+  /// double (see laneSums); `maximum` ignores NaN (as Halide's does).
   Halide::Func rowReduction(const std::string &name,
                             const std::vector<Halide::Expr> &extents, bool maximum,
                             const ElementAt &value);
