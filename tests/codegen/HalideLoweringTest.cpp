@@ -465,7 +465,8 @@ TEST(HalideLowering, Convolutions) {
 /// channels past one vector (the weight gradient's columns) and past two
 /// (the last tile shifts inwards), rows (channels x taps) not a multiple of
 /// the row tile, strides, dilation and asymmetric padding (stride 1 reads
-/// shifted views of the padded input, larger strides pack im2col panels),
+/// shifted views of the padded input, larger strides pack im2col panels,
+/// and their input gradients without dilation run by phases),
 /// batches that run images in parallel (4 or more) and that do not, and 64
 /// output channels (the weight gradient's 4-vector x 6-row tiles).
 TEST(HalideLowering, ConvolutionTiles) {
@@ -482,7 +483,17 @@ TEST(HalideLowering, ConvolutionTiles) {
         Case{{2, 4, 10, 9}, {17, 4, 3, 2}, {2, 17, 9, 9},
              "stride [1, 1] padding [2, 0, 1, 1] dilation [2, 1]"},
         Case{{2, 3, 6, 5}, {64, 3, 3, 3}, {2, 64, 6, 5},
-             "stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1]"}}) {
+             "stride [1, 1] padding [1, 1, 1, 1] dilation [1, 1]"},
+        // Strided without dilation: the input gradient by phases of the
+        // stride (a ResNet's downsampling 3x3 on odd sizes; a 1x1 whose odd
+        // phases no tap reaches; strides 2 and 3 with padding 2, whose
+        // phases read dy at negative offsets).
+        Case{{3, 5, 11, 10}, {20, 5, 3, 3}, {3, 20, 6, 5},
+             "stride [2, 2] padding [1, 1, 1, 1] dilation [1, 1]"},
+        Case{{2, 6, 9, 8}, {17, 6, 1, 1}, {2, 17, 5, 4},
+             "stride [2, 2] padding [0, 0, 0, 0] dilation [1, 1]"},
+        Case{{2, 4, 10, 11}, {9, 4, 3, 2}, {2, 9, 6, 4},
+             "stride [2, 3] padding [2, 0, 1, 1] dilation [1, 1]"}}) {
     auto type = [](const std::vector<int64_t> &shape, bool batch) {
       std::string t = "tensor<";
       for (size_t i = 0; i < shape.size(); ++i)

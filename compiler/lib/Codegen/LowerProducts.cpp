@@ -204,6 +204,44 @@ Expr OpLowering::shiftedConvolution(const std::string &name, const HTensor &src,
   return product(idx[2] * width + idx[3], idx[1], idx[0]);
 }
 
+Expr OpLowering::stridedGradInput(const HTensor &dy, const HTensor &w, const HTensor &dx,
+                                  ArrayRef<int64_t> stride, ArrayRef<int64_t> padding,
+                                  const std::vector<Expr> &idx) {
+  // By phases: the input positions h = s*hh + ph of one phase (ph, pw) are
+  // reached only by the taps kh = kh0 + s*t with kh0 = (ph + p) mod s, from
+  // the output rows oh = hh + q0 - t, q0 = (ph + p - kh0) / s; so each phase
+  // is a stride-1 correlation of dy with that sub-kernel, flipped. One
+  // product over every tap (the im2col of dy, mostly zeros, packed with a
+  // division per element) did s^2 times the work.
+  const int sH = static_cast<int>(stride[0]), sW = static_cast<int>(stride[1]);
+  const int kH = static_cast<int>(w.shape[2]), kW = static_cast<int>(w.shape[3]);
+  const int pH = static_cast<int>(padding[0]), pW = static_cast<int>(padding[1]);
+  const int inH = static_cast<int>(dx.shape[2]), inW = static_cast<int>(dx.shape[3]);
+  Expr value = 0.0f;
+  for (int ph = 0; ph < sH; ++ph)
+    for (int pw = 0; pw < sW; ++pw) {
+      const int kh0 = (ph + pH) % sH, kw0 = (pw + pW) % sW;
+      const int tapsH = kh0 < kH ? (kH - kh0 + sH - 1) / sH : 0;
+      const int tapsW = kw0 < kW ? (kW - kw0 + sW - 1) / sW : 0;
+      const int phaseH = (inH - ph + sH - 1) / sH, phaseW = (inW - pw + sW - 1) / sW;
+      if (tapsH == 0 || tapsW == 0 || phaseH <= 0 || phaseW <= 0)
+        continue; // No tap reaches this phase: its gradient is 0.
+      const int offH = tapsH - 1 - (ph + pH - kh0) / sH;
+      const int offW = tapsW - 1 - (pw + pW - kw0) / sW;
+      // (Clamped: the other phases' positions read this phase's last row.)
+      Expr phase = shiftedConvolution(
+          "conv2d_grad_input", dy, w.extents[1], phaseH, phaseW, tapsH, tapsW, {1, 1},
+          offH, offW,
+          [&](Expr c, Expr o, Expr fh, Expr fw) {
+            return w.at({o, c, kh0 + sH * (tapsH - 1 - fh), kw0 + sW * (tapsW - 1 - fw)});
+          },
+          {idx[0], idx[1], Halide::min(idx[2] / sH, phaseH - 1),
+           Halide::min(idx[3] / sW, phaseW - 1)});
+      value = Halide::select(idx[2] % sH == ph && idx[3] % sW == pw, phase, value);
+    }
+  return value;
+}
+
 std::optional<LogicalResult>
 OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
                           std::vector<HTensor> &results) {
@@ -376,6 +414,10 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
           },
           idx);
       define(out.func, v, e);
+      return success();
+    }
+    if (dilation[0] == 1 && dilation[1] == 1) {
+      define(out.func, v, stridedGradInput(dy, w, out, stride, padding, idx));
       return success();
     }
     // dx[n] = Wᵀ[c, (o, kh, kw)] · cols(dy[n])[(o, kh, kw), (h, w)], where

@@ -168,6 +168,14 @@ private:
                                   int offH, int offW, KernelElement kernel,
                                   const std::vector<Halide::Expr> &idx);
 
+  /// conv2d_grad_input of a strided convolution (dilation 1) at `idx` of
+  /// dx, as one stride-1 product per phase of the stride (see
+  /// LowerProducts.cpp).
+  Halide::Expr stridedGradInput(const HTensor &dy, const HTensor &w, const HTensor &dx,
+                                llvm::ArrayRef<int64_t> stride,
+                                llvm::ArrayRef<int64_t> padding,
+                                const std::vector<Halide::Expr> &idx);
+
   /// max_pool2d's windows over `x`: a root Func of (column, row, value) of
   /// each window's first maximum, one per input and geometry (the forward
   /// and the gradient of a training step share it).
