@@ -325,7 +325,8 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
                                            MODEL("narrow_cat"), MODEL("split_index"),
                                            MODEL("masks"), MODEL("multihead"),
                                            MODEL("ce_none"), MODEL("conv_groups"),
-                                           MODEL("matmul_vectors"), MODEL("ce_probs")),
+                                           MODEL("matmul_vectors"), MODEL("ce_probs"),
+                                           MODEL("multihead_padding")),
                          caseName);
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and

@@ -669,9 +669,11 @@ private:
                                     v, false, false);
   }
 
-  /// softmax(q kᵀ · scale + mask), over the last dimension.
+  /// softmax(q kᵀ · scale + mask), over the last dimension; `padding`, a
+  /// key_padding_mask as [N, 1, 1, S], masks (or is added) after attn_mask,
+  /// as PyTorch merges the two.
   Value attentionWeights(const Program::Attention &options, Value q, Value k, Value mask,
-                         Location loc) {
+                         Location loc, Value padding = Value()) {
     auto qType = cast<RankedTensorType>(q.getType());
     const int64_t r = qType.getRank(), l = qType.getDimSize(r - 2);
     const int64_t s = cast<RankedTensorType>(k.getType()).getDimSize(r - 2);
@@ -700,6 +702,10 @@ private:
       scores = builder.create<SelectOp>(loc, scoreType, mask, minusInf, scores);
     else if (options.mask == Program::Attention::Mask::Added)
       scores = builder.create<AddOp>(loc, scoreType, scores, mask);
+    if (options.paddingMask == Program::Attention::Mask::Blocked)
+      scores = builder.create<SelectOp>(loc, scoreType, padding, minusInf, scores);
+    else if (options.paddingMask == Program::Attention::Mask::Added)
+      scores = builder.create<AddOp>(loc, scoreType, scores, padding);
     return builder.create<SoftmaxOp>(loc, scores, r - 1);
   }
 
@@ -739,7 +745,11 @@ private:
     Value mask = options.mask == Program::Attention::Mask::None
                      ? Value()
                      : emit(*argument(call, "attn_mask", 5));
-    Value weights = attentionWeights(options, q, k, mask, loc); // [N, H, L, S]
+    Value padding;
+    if (options.paddingMask != Program::Attention::Mask::None)
+      padding = builder.create<ReshapeOp>(loc, f32Tensor({n, 1, 1, s}),
+                                          emit(*argument(call, "key_padding_mask", 3)));
+    Value weights = attentionWeights(options, q, k, mask, loc, padding); // [N, H, L, S]
     Value heads = builder.create<MatmulOp>(loc, f32Tensor({n, h, l, d}), weights, v,
                                            false, false);
     Value joined = builder.create<ReshapeOp>(

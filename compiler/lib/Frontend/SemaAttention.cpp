@@ -136,9 +136,19 @@ Sema::multiheadAttentionTypes(const ast::Stmt &stmt, const Layer &layer, Scope &
   Program::Attention attention;
   attention.scale = 1.0 / std::sqrt(static_cast<double>(e / layer.heads));
   if (const ast::Expr *padding = bound->get("key_padding_mask"); padding && !isNone(padding)) {
-    diags.error(padding->loc, "'" + call.name + "' key_padding_mask is not supported yet "
-                                               "(it must be None)");
-    return std::nullopt;
+    // A bool mask (true: a padding key, not attended) or f32 scores added,
+    // [N, S]: one row of keys per sample.
+    auto mask = typeOf(*padding, scope, /*inLoss=*/false);
+    if (!mask)
+      return std::nullopt;
+    if (mask->dtype == ast::DType::I64 || mask->shape != shape::Shape{shape::kBatch, s}) {
+      diags.error(padding->loc, "'" + call.name + "' key_padding_mask must be a mask or an "
+                                                 "f32 tensor of shape [N, " +
+                                    std::to_string(s) + "] (N, S), got " + str(*mask));
+      return std::nullopt;
+    }
+    attention.paddingMask = mask->dtype == ast::DType::Bool ? Program::Attention::Mask::Blocked
+                                                            : Program::Attention::Mask::Added;
   }
   if (const ast::Expr *causal = bound->get("is_causal")) {
     auto value = readBool(causal, "'" + call.name + "' is_causal", diags);
@@ -165,6 +175,15 @@ Sema::multiheadAttentionTypes(const ast::Stmt &stmt, const Layer &layer, Scope &
     }
     attention.mask = mask->dtype == ast::DType::Bool ? Program::Attention::Mask::Blocked
                                                      : Program::Attention::Mask::Added;
+  }
+  if (attention.paddingMask == Program::Attention::Mask::Added &&
+      attention.mask != Program::Attention::Mask::None) {
+    // PyTorch 1.13 merges the two with logical_or (a bool attn_mask: any
+    // nonzero score then blocks) or masked_fill (an f32 one: an error).
+    diags.error(bound->get("key_padding_mask")->loc,
+                "'" + call.name + "' takes an f32 key_padding_mask only without attn_mask "
+                                  "(PyTorch does not add the two); give a mask instead");
+    return std::nullopt;
   }
   for (auto [param, flag] : {std::pair{"need_weights", &attention.needWeights},
                              std::pair{"average_attn_weights", &attention.averageWeights}})

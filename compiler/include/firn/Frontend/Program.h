@@ -204,6 +204,9 @@ struct Program {
       Blocked, ///< true: takes no part (nn.MultiheadAttention's)
       Added
     } mask = Mask::None;
+    /// MultiheadAttention's key_padding_mask [N, S]: none, a mask (true:
+    /// the key takes no part) or scores added, for every head and query.
+    Mask paddingMask = Mask::None;
     /// MultiheadAttention: whether it gives the weights (else None), and
     /// averaged over the heads.
     bool needWeights = true, averageWeights = true;
