@@ -220,6 +220,22 @@ TEST(HalideLowering, Elementwise) {
                         "{\n  %y = firn.") +
                 op + " %x : tensor<?x13xf32>\n  return %y : tensor<?x13xf32>\n}",
             {x});
+  // i64 ids against ids and against fractional f32 thresholds (by value).
+  Tensor ids = random({4, 7}, seed, 0, 5, /*integer=*/true),
+         otherIds = random({7}, seed, 0, 5, /*integer=*/true),
+         thresholds = random({7}, seed, -1, 5);
+  for (const char *predicate : {"eq", "ge", "lt"}) {
+    checkOp(std::string("func.func @f(%a: tensor<?x7xi64>, %b: tensor<7xi64>) -> "
+                        "tensor<?x7xf32> {\n  %y = firn.compare ") +
+                predicate + ", %a, %b : tensor<?x7xi64>, tensor<7xi64> -> tensor<?x7xf32>\n"
+                            "  return %y : tensor<?x7xf32>\n}",
+            {ids, otherIds});
+    checkOp(std::string("func.func @f(%a: tensor<?x7xi64>, %b: tensor<7xf32>) -> "
+                        "tensor<?x7xf32> {\n  %y = firn.compare ") +
+                predicate + ", %a, %b : tensor<?x7xi64>, tensor<7xf32> -> tensor<?x7xf32>\n"
+                            "  return %y : tensor<?x7xf32>\n}",
+            {ids, thresholds});
+  }
   Tensor positive = random({3, 13}, seed, 0.1, 3);
   for (const char *op : {"log", "sqrt", "rsqrt"})
     checkOp(std::string("func.func @f(%x: tensor<?x13xf32>) -> tensor<?x13xf32> "

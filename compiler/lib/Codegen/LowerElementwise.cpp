@@ -105,8 +105,15 @@ OpLowering::lowerElementwise(Operation *op, ArrayRef<HTensor> in,
     e = nanMax(operand(0), operand(1));
   else if (isa<PowOp>(op))
     e = Halide::pow(operand(0), operand(1));
-  else if (auto compare = dyn_cast<CompareOp>(op))
-    e = Halide::select(holds(compare.getPredicate(), operand(0), operand(1)), 1.0f, 0.0f);
+  else if (auto compare = dyn_cast<CompareOp>(op)) {
+    // With an i64 side (token ids), both by value in double.
+    Expr a = operand(0), b = operand(1);
+    if (a.type().is_int() || b.type().is_int()) {
+      a = Halide::cast<double>(a);
+      b = Halide::cast<double>(b);
+    }
+    e = Halide::select(holds(compare.getPredicate(), a, b), 1.0f, 0.0f);
+  }
   else if (isa<SelectOp>(op))
     e = Halide::select(operand(0) != 0.0f, operand(1), operand(2));
   else if (isa<ReluOp>(op))

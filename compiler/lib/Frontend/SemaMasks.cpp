@@ -25,12 +25,12 @@ std::optional<ValueType> Sema::compareType(const ast::Expr &expr, Scope &scope,
     auto type = typeOf(*expr.elements[i], scope, inLoss);
     if (!type)
       return std::nullopt;
-    if (type->dtype != ast::DType::F32) {
+    // f32 values or i64 ids (compared by value, as PyTorch promotes them);
+    // not a mask (combine masks with ~ and where instead).
+    if (type->dtype == ast::DType::Bool) {
       diags.error(expr.elements[i]->loc,
-                  "'" + expr.name + "' compares f32 tensors, got " + str(*type) +
-                      (type->dtype == ast::DType::I64
-                           ? " (comparing i64 ids is not supported yet)"
-                           : ""));
+                  "'" + expr.name + "' compares f32 or i64 tensors, got the mask " +
+                      str(*type) + " (use ~ or where to combine masks)");
       return std::nullopt;
     }
     sides[i] = *type;

@@ -125,6 +125,8 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %cmp = firn.compare gt, %x, %one : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
     // CHECK: firn.compare ne, %{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<4xf32> -> tensor<?x4xf32>
     %cne = firn.compare ne, %x, %y : tensor<?x4xf32>, tensor<4xf32> -> tensor<?x4xf32>
+    // CHECK: firn.compare eq, %{{.*}}, %{{.*}} : tensor<?xi64>, tensor<f32> -> tensor<?xf32>
+    %cid = firn.compare eq, %idx, %one : tensor<?xi64>, tensor<f32> -> tensor<?xf32>
     // CHECK: firn.select %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<4xf32>, tensor<f32> -> tensor<?x4xf32>
     %sel = firn.select %cmp, %y, %one : tensor<?x4xf32>, tensor<4xf32>, tensor<f32> -> tensor<?x4xf32>
     // CHECK: firn.bias_correction %{{.*}} beta 0.99899999999999999 : tensor<f32>

@@ -586,15 +586,17 @@ def Firn_CompareOp : Firn_Op<"compare", [Pure, DeclareOpInterfaceMethods<Firn_Di
   let description = [{
     torch.lt, le, gt, ge, eq and ne with NumPy/PyTorch broadcasting, as a
     mask of 0 and 1. A NaN operand compares false, except under `ne`, where
-    it compares true (IEEE 754, as PyTorch). The result is piecewise
-    constant: no gradient flows through it.
+    it compares true (IEEE 754, as PyTorch). An i64 operand (token ids)
+    compares by value with the other, both in double (exact for ids below
+    2^53). The result is piecewise constant: no gradient flows through it.
 
     ```mlir
     %m = firn.compare gt, %x, %zero : tensor<?x4xf32>, tensor<f32> -> tensor<?x4xf32>
+    %pad = firn.compare eq, %ids, %zero : tensor<?x4xi64>, tensor<f32> -> tensor<?x4xf32>
     ```
   }];
-  let arguments = (ins Firn_ComparisonPredicate:$predicate, Firn_FloatTensor:$lhs,
-                       Firn_FloatTensor:$rhs);
+  let arguments = (ins Firn_ComparisonPredicate:$predicate, Firn_Tensor:$lhs,
+                       Firn_Tensor:$rhs);
   let results = (outs Firn_FloatTensor:$result);
   let assemblyFormat = [{
     $predicate `,` $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
