@@ -259,7 +259,8 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
                                            "models/masks", "models/multihead",
                                            "models/ce_none", "models/conv_groups",
                                            "models/matmul_vectors", "models/ce_probs",
-                                           "models/multihead_padding", "models/ids_padding"));
+                                           "models/multihead_padding", "models/ids_padding",
+                                           "models/attention_dropout"));
 
 // BatchNorm in train mode (momentum 0.2, and momentum=None: cumulative
 // averages over num_batches_tracked) and after a convolution: the running

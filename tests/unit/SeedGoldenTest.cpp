@@ -326,7 +326,8 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
                                            MODEL("masks"), MODEL("multihead"),
                                            MODEL("ce_none"), MODEL("conv_groups"),
                                            MODEL("matmul_vectors"), MODEL("ce_probs"),
-                                           MODEL("multihead_padding"), MODEL("ids_padding")),
+                                           MODEL("multihead_padding"), MODEL("ids_padding"),
+                                           MODEL("attention_dropout")),
                          caseName);
 
 // clip_grad_norm (2-norm; 1-norm followed by clip_grad_value) and

@@ -301,9 +301,9 @@ private:
   }
 
   bool usesDropout() const {
-    return llvm::any_of(program.layers, [](const Layer &layer) {
-      return layer.kind == LayerKind::Dropout;
-    });
+    return llvm::any_of(program.layers,
+                        [](const Layer &layer) { return layer.kind == LayerKind::Dropout; }) ||
+           llvm::any_of(program.attentions, [](const auto &a) { return a.second.dropout > 0; });
   }
 
   /// The key of this step's random numbers: a counter buffer @"rng/step"
@@ -706,7 +706,16 @@ private:
       scores = builder.create<SelectOp>(loc, scoreType, padding, minusInf, scores);
     else if (options.paddingMask == Program::Attention::Mask::Added)
       scores = builder.create<AddOp>(loc, scoreType, scores, padding);
-    return builder.create<SoftmaxOp>(loc, scores, r - 1);
+    Value weights = builder.create<SoftmaxOp>(loc, scores, r - 1);
+    if (!training || options.dropout == 0)
+      return weights;
+    // Dropout on the weights, in training only (PyTorch's MultiheadAttention;
+    // for the function, as models pass dropout_p only while training), with
+    // its own stream of random numbers as every dropout call site.
+    return builder.create<DropoutOp>(loc, scoreType, weights, key,
+                                     builder.getF64FloatAttr(options.dropout),
+                                     builder.getI64IntegerAttr(nextStream++),
+                                     builder.getUnitAttr());
   }
 
   /// nn.MultiheadAttention(E, H, batch_first=True) on [N, L, E] queries and

@@ -59,11 +59,12 @@ std::optional<ValueType> Sema::attentionType(const ast::Expr &call,
     auto value = readNumber(p, "'scaled_dot_product_attention' dropout_p", diags);
     if (!value)
       return std::nullopt;
-    if (*value != 0) {
-      diags.error(p->loc, "'scaled_dot_product_attention' dropout_p must be 0: "
-                          "attention dropout is not supported yet");
+    if (*value < 0 || *value >= 1) {
+      diags.error(p->loc, "'scaled_dot_product_attention' dropout_p must be in [0, 1), got " +
+                              formatNumber(*value));
       return std::nullopt;
     }
+    attention.dropout = *value;
   }
   if (const ast::Expr *causal = bound.get("is_causal")) {
     auto value = readBool(causal, "'scaled_dot_product_attention' is_causal", diags);
@@ -198,6 +199,7 @@ Sema::multiheadAttentionTypes(const ast::Stmt &stmt, const Layer &layer, Scope &
                                     "unpack them into _");
     return std::nullopt;
   }
+  attention.dropout = layer.p; // MultiheadAttention(dropout=)
   program.attentions[&call] = attention;
   program.layerCalls[&call] = static_cast<size_t>(&layer - &program.layers[0]);
   std::vector<ValueType> types = {q, {ast::DType::F32, {shape::kBatch, l, s}}};

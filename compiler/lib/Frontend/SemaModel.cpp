@@ -480,15 +480,17 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
                   "dimension comes first ([N, L, E])");
       return false;
     }
+    layer.p = 0; // PyTorch's default: no dropout on the weights
     if (const ast::Expr *p = bound->get("dropout")) {
       auto value = readNumber(p, arg(k, "dropout"), diags);
       if (!value)
         return false;
-      if (*value != 0) {
-        diags.error(p->loc, arg(k, "dropout") + " must be 0: attention dropout is "
-                                                "not supported yet");
+      if (*value < 0 || *value >= 1) {
+        diags.error(p->loc, arg(k, "dropout") + " must be in [0, 1), got " +
+                                formatNumber(*value));
         return false;
       }
+      layer.p = *value;
     }
     for (const char *flag : {"add_bias_kv", "add_zero_attn"}) {
       bool on = false;

@@ -211,6 +211,9 @@ struct Program {
     /// averaged over the heads.
     bool needWeights = true, averageWeights = true;
     double scale = 1.0; ///< Resolved: 1 / sqrt(E) unless `scale=` is given.
+    /// The weights' dropout probability (dropout_p, MultiheadAttention's
+    /// dropout), applied in training only.
+    double dropout = 0;
   };
   std::unordered_map<const ast::Expr *, Attention> attentions;
   /// For each call of an elementwise function with a parameter
