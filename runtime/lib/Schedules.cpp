@@ -59,26 +59,6 @@ double pyMod(double a, double b) {
   return r < 0 ? r + b : r;
 }
 
-/// The kinds firn implements; their options are the schema's
-/// (ScheduleSchema.h), which Sema gives the DSL.
-struct KindInfo {
-  const char *name;
-  ScheduleKind kind;
-};
-
-const std::vector<KindInfo> &kinds() {
-  static const std::vector<KindInfo> table = {
-      {"StepLR", ScheduleKind::StepLR},
-      {"MultiStepLR", ScheduleKind::MultiStepLR},
-      {"ExponentialLR", ScheduleKind::ExponentialLR},
-      {"CosineAnnealingLR", ScheduleKind::CosineAnnealingLR},
-      {"LinearLR", ScheduleKind::LinearLR},
-      {"OneCycleLR", ScheduleKind::OneCycleLR},
-      {"ReduceLROnPlateau", ScheduleKind::ReduceLROnPlateau},
-  };
-  return table;
-}
-
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -93,16 +73,12 @@ bool Schedule::parse(const firn_schedule_desc &desc, Schedule &out,
   const std::string options = desc.options ? desc.options : "";
   const std::string where =
       "schedule '" + s.scheduleName + "' (" + kindName + ")";
-  const KindInfo *info = nullptr;
-  for (const KindInfo &k : kinds())
-    if (kindName == k.name)
-      info = &k;
   const ScheduleSchema *schema = findScheduleSchema(kindName);
-  if (!info || !schema) {
+  if (!schema) {
     error = where + ": unknown schedule kind";
     return false;
   }
-  s.scheduleKind = info->kind;
+  s.scheduleKind = schema->scheduleKind;
   if (desc.num_groups < 0 || (desc.num_groups > 0 && !desc.base_lrs)) {
     error = where + ": malformed parameter groups";
     return false;

@@ -15,12 +15,34 @@ namespace firn::codegen {
 
 using math::isNaN;
 
+namespace {
+/// The vector width of the lane-wise reductions (laneSums, rowReduction).
+constexpr int kLanes = 16;
+
+/// partial(prefix..., lane) over the kLanes lanes (tensor order, see
+/// call()), added or maximized pairwise, written out: an inline reduction
+/// over them is a buffer per use, which Halide sizes at run time (a heap
+/// allocation per row) where the use sits in a fused loop.
+Expr combineLanes(const Func &partial, const std::vector<Expr> &prefix, bool maximum) {
+  std::vector<Expr> terms;
+  for (int i = 0; i < kLanes; ++i) {
+    std::vector<Expr> at = prefix;
+    at.push_back(i);
+    terms.push_back(call(partial, at));
+  }
+  for (size_t width = terms.size(); width > 1; width /= 2)
+    for (size_t i = 0; i < width / 2; ++i)
+      terms[i] = maximum ? Halide::max(terms[2 * i], terms[2 * i + 1])
+                         : terms[2 * i] + terms[2 * i + 1];
+  return terms[0];
+}
+} // namespace
+
 bool OpLowering::laneSums(Func sums, const HTensor &in, ArrayRef<int64_t> reduced,
                           const ElementAt &value, Expr divisor) {
   // Only sums over every axis but one (a bias gradient's, BatchNorm's
   // statistics) whose trailing reduced axes are contiguous in memory (an
   // image's rows and columns) and long enough.
-  constexpr int kLanes = 16;
   int rank = in.rank();
   auto isReduced = [&](int axis) { return llvm::is_contained(reduced, axis); };
   int trailing = 0;
@@ -60,8 +82,7 @@ bool OpLowering::laneSums(Func sums, const HTensor &in, ArrayRef<int64_t> reduce
   // few tenths of a percent of it against PyTorch's (cascaded) sums.
   partial(lane, c) = Halide::sum(Halide::cast<double>(
       Halide::select(flat < static_cast<int>(length), value(index), 0.0f)));
-  RDom l(0, kLanes);
-  Expr total = Halide::cast<float>(Halide::sum(partial(l, c)));
+  Expr total = Halide::cast<float>(combineLanes(partial, {c}, /*maximum=*/false));
   sums(c) = divisor.defined() ? total / divisor : total;
   rootFuncs.push_back({sums, RootFunc::Kind::LaneSum, partial});
   return true;
@@ -94,12 +115,8 @@ LogicalResult OpLowering::vectorSum(Operation *op, const HTensor &in,
   return success();
 }
 
-namespace {
-constexpr int kRowLanes = 16;
-} // namespace
-
 bool OpLowering::reducesByLanes(const HTensor &t) {
-  return t.rank() >= 2 && t.shape.back() != shape::kBatch && t.shape.back() >= kRowLanes;
+  return t.rank() >= 2 && t.shape.back() != shape::kBatch && t.shape.back() >= kLanes;
 }
 
 Func OpLowering::rowReduction(const std::string &name, const std::vector<Expr> &extents,
@@ -111,8 +128,8 @@ Func OpLowering::rowReduction(const std::string &name, const std::vector<Expr> &
   const Expr length = extents.back();
   std::vector<Var> rows = makeVars(rank - 1);
   Var lane("lane");
-  RDom chunk(0, (length + kRowLanes - 1) / kRowLanes);
-  Expr k = chunk * kRowLanes + lane;
+  RDom chunk(0, (length + kLanes - 1) / kLanes);
+  Expr k = chunk * kLanes + lane;
   std::vector<Expr> index = asExprs(rows);
   // Past the row's end: its last element again (harmless for a maximum,
   // masked out of a sum).
@@ -125,20 +142,9 @@ Func OpLowering::rowReduction(const std::string &name, const std::vector<Expr> &
          maximum ? Halide::maximum(element)
                  : Expr(Halide::sum(Halide::cast<double>(
                        Halide::select(k < length, element, 0.0f)))));
-  // The lanes pairwise, written out: an inline reduction over them would
-  // be a buffer per row, sized at run time (a heap allocation per row).
-  std::vector<Expr> terms;
-  for (int i = 0; i < kRowLanes; ++i) {
-    std::vector<Expr> at = asExprs(rows);
-    at.push_back(i);
-    terms.push_back(call(partial, at));
-  }
-  for (size_t width = terms.size(); width > 1; width /= 2)
-    for (size_t i = 0; i < width / 2; ++i)
-      terms[i] = maximum ? Halide::max(terms[2 * i], terms[2 * i + 1])
-                         : terms[2 * i] + terms[2 * i + 1];
+  Expr total = combineLanes(partial, asExprs(rows), maximum);
   Func f(name);
-  define(f, rows, maximum ? terms[0] : Halide::cast<float>(terms[0]));
+  define(f, rows, maximum ? total : Halide::cast<float>(total));
   rootFuncs.push_back({f, RootFunc::Kind::LaneSum, partial});
   return f;
 }

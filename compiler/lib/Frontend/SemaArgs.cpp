@@ -138,6 +138,16 @@ std::optional<double> readNumber(const ast::Expr *expr, const std::string &what,
   return std::nullopt;
 }
 
+std::optional<double> readDropoutProbability(const ast::Expr *expr, const std::string &what,
+                                             DiagnosticEngine &diags) {
+  auto value = readNumber(expr, what, diags);
+  if (value && (*value < 0 || *value >= 1)) {
+    diags.error(expr->loc, what + " must be in [0, 1), got " + formatNumber(*value));
+    return std::nullopt;
+  }
+  return value;
+}
+
 std::optional<int64_t> readInt(const ast::Expr *expr, const std::string &what,
                                DiagnosticEngine &diags) {
   auto value = literalNumber(expr);

@@ -56,6 +56,10 @@ std::optional<BoundArgs> bindArgs(const Signature &sig,
 /// messages (`'Linear' argument 'in_features'`).
 std::optional<double> readNumber(const ast::Expr *expr, const std::string &what,
                                  DiagnosticEngine &diags);
+/// A dropout probability: a number in [0, 1), as PyTorch's (1 would drop
+/// everything and scale by infinity).
+std::optional<double> readDropoutProbability(const ast::Expr *expr, const std::string &what,
+                                             DiagnosticEngine &diags);
 /// The largest integer argument: Halide indexes with 32-bit integers.
 constexpr int64_t kMaxIntArgument = 2147483647;
 

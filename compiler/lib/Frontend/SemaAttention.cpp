@@ -56,14 +56,9 @@ std::optional<ValueType> Sema::attentionType(const ast::Expr &call,
                                                     : Program::Attention::Mask::Added;
   }
   if (const ast::Expr *p = bound.get("dropout_p")) {
-    auto value = readNumber(p, "'scaled_dot_product_attention' dropout_p", diags);
+    auto value = readDropoutProbability(p, "'scaled_dot_product_attention' dropout_p", diags);
     if (!value)
       return std::nullopt;
-    if (*value < 0 || *value >= 1) {
-      diags.error(p->loc, "'scaled_dot_product_attention' dropout_p must be in [0, 1), got " +
-                              formatNumber(*value));
-      return std::nullopt;
-    }
     attention.dropout = *value;
   }
   if (const ast::Expr *causal = bound.get("is_causal")) {

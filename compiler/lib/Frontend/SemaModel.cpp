@@ -482,14 +482,9 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
     }
     layer.p = 0; // PyTorch's default: no dropout on the weights
     if (const ast::Expr *p = bound->get("dropout")) {
-      auto value = readNumber(p, arg(k, "dropout"), diags);
+      auto value = readDropoutProbability(p, arg(k, "dropout"), diags);
       if (!value)
         return false;
-      if (*value < 0 || *value >= 1) {
-        diags.error(p->loc, arg(k, "dropout") + " must be in [0, 1), got " +
-                                formatNumber(*value));
-        return false;
-      }
       layer.p = *value;
     }
     for (const char *flag : {"add_bias_kv", "add_zero_attn"}) {
@@ -661,15 +656,9 @@ bool Sema::declareLayer(const std::string &name, SourceLocation loc,
   }
   case LayerKind::Dropout:
     if (bound->has("p")) {
-      auto p = readNumber(bound->get("p"), arg(k, "p"), diags);
+      auto p = readDropoutProbability(bound->get("p"), arg(k, "p"), diags);
       if (!p)
         return false;
-      if (*p < 0 || *p >= 1) {
-        diags.error(bound->get("p")->loc,
-                    arg(k, "p") + " must be in [0, 1), got " +
-                        formatNumber(*p));
-        return false;
-      }
       layer.p = *p;
     }
     break;

@@ -16,6 +16,16 @@
 
 namespace firn::runtime {
 
+enum class ScheduleKind {
+  StepLR,
+  MultiStepLR,
+  ExponentialLR,
+  CosineAnnealingLR,
+  LinearLR,
+  OneCycleLR,
+  ReduceLROnPlateau,
+};
+
 struct ScheduleOption {
   const char *name; ///< PyTorch's keyword: `step_size`.
   bool required = false;
@@ -23,23 +33,24 @@ struct ScheduleOption {
 
 struct ScheduleSchema {
   const char *kind; ///< PyTorch's class, as the DSL writes it: `StepLR`.
+  ScheduleKind scheduleKind;
   std::vector<ScheduleOption> options;
 };
 
 inline const std::vector<ScheduleSchema> &scheduleSchemas() {
   static const std::vector<ScheduleSchema> schemas = {
-      {"StepLR", {{"step_size", true}, {"gamma"}}},
-      {"MultiStepLR", {{"milestones", true}, {"gamma"}}},
-      {"ExponentialLR", {{"gamma", true}}},
-      {"CosineAnnealingLR", {{"T_max", true}, {"eta_min"}}},
-      {"ReduceLROnPlateau",
+      {"StepLR", ScheduleKind::StepLR, {{"step_size", true}, {"gamma"}}},
+      {"MultiStepLR", ScheduleKind::MultiStepLR, {{"milestones", true}, {"gamma"}}},
+      {"ExponentialLR", ScheduleKind::ExponentialLR, {{"gamma", true}}},
+      {"CosineAnnealingLR", ScheduleKind::CosineAnnealingLR, {{"T_max", true}, {"eta_min"}}},
+      {"ReduceLROnPlateau", ScheduleKind::ReduceLROnPlateau,
        {{"mode"}, {"factor"}, {"patience"}, {"threshold"}, {"threshold_mode"},
         {"cooldown"}, {"min_lr"}, {"eps"}}},
-      {"OneCycleLR",
+      {"OneCycleLR", ScheduleKind::OneCycleLR,
        {{"max_lr", true}, {"total_steps"}, {"epochs"}, {"steps_per_epoch"},
         {"pct_start"}, {"anneal_strategy"}, {"cycle_momentum"}, {"base_momentum"},
         {"max_momentum"}, {"div_factor"}, {"final_div_factor"}, {"three_phase"}}},
-      {"LinearLR", {{"start_factor"}, {"end_factor"}, {"total_iters"}}},
+      {"LinearLR", ScheduleKind::LinearLR, {{"start_factor"}, {"end_factor"}, {"total_iters"}}},
   };
   return schemas;
 }

@@ -69,6 +69,7 @@
 #define FIRN_RUNTIME_SCHEDULES_H
 
 #include "firn/Runtime/ModelABI.h"
+#include "firn/Runtime/ScheduleSchema.h"
 
 #include <cstdint>
 #include <map>
@@ -78,16 +79,6 @@
 namespace firn::runtime {
 
 class ModelState;
-
-enum class ScheduleKind {
-  StepLR,
-  MultiStepLR,
-  ExponentialLR,
-  CosineAnnealingLR,
-  LinearLR,
-  OneCycleLR,
-  ReduceLROnPlateau,
-};
 
 /// The checkpoint metadata: key -> value.
 using Metadata = std::map<std::string, std::string>;
