@@ -325,7 +325,7 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedGolden,
                                            MODEL("narrow_cat"), MODEL("split_index"),
                                            MODEL("masks"), MODEL("multihead"),
                                            MODEL("ce_none"), MODEL("conv_groups"),
-                                           MODEL("matmul_vectors"), MODEL("ce_probs"),
+                                           MODEL("matmul_vectors"), MODEL("matmul_broadcast"), MODEL("ce_probs"),
                                            MODEL("multihead_padding"), MODEL("ids_padding"),
                                            MODEL("attention_dropout")),
                          caseName);

@@ -465,6 +465,8 @@ private:
   Value matmul(Value lhs, Value rhs, RankedTensorType type, Location loc) {
     auto aType = cast<RankedTensorType>(lhs.getType());
     auto bType = cast<RankedTensorType>(rhs.getType());
+    if (aType.getRank() > 2 && bType.getRank() > 2)
+      return matmulBroadcast(lhs, rhs, type, loc);
     if (aType.getRank() > 1 && bType.getRank() > 1)
       return matmulMatrices(lhs, rhs, type, loc);
     const int64_t k = aType.getShape().back();
@@ -481,6 +483,63 @@ private:
     shape.push_back(bType.getDimSize(bType.getRank() - 1));
     Value product = matmulMatrices(lhs, rhs, RankedTensorType::get(shape, builder.getF32Type()), loc);
     return builder.create<ReshapeOp>(loc, type, product);
+  }
+
+  /// Batches of matrices whose leading dimensions broadcast. An operand
+  /// whose leading dimensions are all 1 is one matrix ([N, 2, 3, 4] @
+  /// [1, 4, 4] is a Linear of the squeezed [4, 4]), so nothing is copied;
+  /// otherwise each operand is multiplied by ones of the broadcast batch
+  /// (exact: x * 1 is x, NaN and inf included), and mul's gradient sums the
+  /// copies back, as PyTorch's expand does.
+  Value matmulBroadcast(Value lhs, Value rhs, RankedTensorType type, Location loc) {
+    const shape::Shape out = shapeOf(type);
+    const size_t batchRank = out.size() - 2;
+    auto asMatrix = [&](Value v, Value other) -> Value {
+      const shape::Shape s = shapeOf(v.getType());
+      if (shapeOf(other.getType()).size() != out.size() ||
+          !std::all_of(s.begin(), s.end() - 2, [](int64_t d) { return d == 1; }))
+        return nullptr;
+      return builder.create<ReshapeOp>(loc, f32Tensor({s[s.size() - 2], s.back()}), v).getResult();
+    };
+    if (Value b = asMatrix(rhs, lhs))
+      return matmulMatrices(lhs, b, type, loc);
+    if (Value a = asMatrix(lhs, rhs))
+      return matmulMatrices(a, rhs, type, loc);
+    auto expand = [&](Value v, Value other) -> Value {
+      const shape::Shape given = shapeOf(v.getType());
+      shape::Shape s(batchRank + 2 - given.size(), 1);
+      s.insert(s.end(), given.begin(), given.end());
+      if (s.size() != given.size())
+        v = builder.create<ReshapeOp>(loc, f32Tensor(s), v).getResult();
+      shape::Shape ones(s.size(), 1);
+      bool copies = false;
+      for (size_t i = 0; i < batchRank; ++i)
+        if (s[i] != out[i] && out[i] != shape::kBatch) {
+          ones[i] = s[i] = out[i];
+          copies = true;
+        }
+      if (copies) {
+        Value constant = builder.create<ConstantOp>(loc, DenseElementsAttr::get(f32Tensor(ones), 1.0f));
+        v = builder.create<MulOp>(loc, f32Tensor(s), v, constant).getResult();
+      }
+      if (s[0] == 1 && out[0] == shape::kBatch) {
+        // Ones of shape [N, 1, ...]: the batch comes from the other
+        // operand, through slices of size 1 of its other dimensions.
+        Value like = other;
+        shape::Shape sliced = shapeOf(other.getType());
+        for (size_t i = 1; i < sliced.size(); ++i) {
+          if (sliced[i] == 1)
+            continue;
+          sliced[i] = 1;
+          like = builder.create<SliceOp>(loc, f32Tensor(sliced), like, i, 0).getResult();
+        }
+        Value n = builder.create<BroadcastLikeOp>(loc, f32Tensor(sliced), scalar(1.0f, loc), like);
+        s[0] = shape::kBatch;
+        v = builder.create<MulOp>(loc, f32Tensor(s), v, n).getResult();
+      }
+      return v;
+    };
+    return matmulMatrices(expand(lhs, rhs), expand(rhs, lhs), type, loc);
   }
 
   /// torch.matmul on matrices: batches of matrices of the same rank; a

@@ -1109,15 +1109,17 @@ std::optional<ValueType> Sema::matmulType(const ast::Expr &expr, const ValueType
     out.push_back(b.shape[1]);
     return ValueType{ast::DType::F32, out};
   }
-  if (a.shape.size() != b.shape.size())
-    return fail("the leading (batch) dimensions must be the same; broadcasting "
-                "them is not supported yet, got " + operands);
-  shape::Inferred r = shape::matmul(a.shape, b.shape, false, false);
+  // Batches of matrices: the leading (batch) dimensions broadcast as
+  // NumPy's do ([N, 2, 3, 4] @ [1, 4, 4], [N, 1, M, K] @ [1, H, K, M]).
   const shape::Shape aBatch(a.shape.begin(), a.shape.end() - 2),
       bBatch(b.shape.begin(), b.shape.end() - 2);
-  if (!r.ok() && aBatch != bBatch && shape::broadcast(aBatch, bBatch).ok())
-    return fail("broadcasting the leading (batch) dimensions is not supported yet, got " +
-                operands);
+  shape::Inferred batch = shape::broadcast(aBatch, bBatch);
+  if (!batch.ok())
+    return fail("the leading (batch) dimensions of " + operands + " do not broadcast");
+  shape::Shape aFull = batch.shape, bFull = batch.shape;
+  aFull.insert(aFull.end(), a.shape.end() - 2, a.shape.end());
+  bFull.insert(bFull.end(), b.shape.end() - 2, b.shape.end());
+  shape::Inferred r = shape::matmul(aFull, bFull, false, false);
   if (!r.ok())
     return fail(r.error);
   return ValueType{ast::DType::F32, r.shape};
