@@ -24,11 +24,15 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <limits>
+#include <numeric>
 #include <set>
 #include <thread>
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -235,23 +239,33 @@ namespace {
 /// Runs `jobs` in worker processes, one per core (FIRN_COMPILE_JOBS sets
 /// how many), each a fork of this one: Halide compiles a pipeline on one
 /// thread, and a process per job needs no thread safety from Halide or
-/// LLVM. Each job leaves its result in the cache or the build directory;
-/// what a worker could not build is left for the caller to build.
-void compileInParallel(const std::vector<std::function<std::string()>> &jobs) {
+/// LLVM. The workers take the jobs in `order` (the costliest first), each
+/// the next one not yet taken from a counter they share, so that no worker
+/// idles while another holds a queue of its own (a fixed share each left
+/// one of two workers idle for a third of a CNN's build). Each job leaves
+/// its result in the cache or the build directory; what a worker could not
+/// build is left for the caller to build.
+void compileInParallel(const std::vector<std::function<std::string()>> &jobs,
+                       const std::vector<size_t> &order) {
   unsigned workers = std::max(1u, std::thread::hardware_concurrency());
   if (const char *env = std::getenv("FIRN_COMPILE_JOBS"))
     workers = std::max(1, std::atoi(env));
   workers = std::min<unsigned>(workers, jobs.size());
   if (workers <= 1)
     return;
+  void *shared = mmap(nullptr, sizeof(std::atomic<size_t>), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED)
+    return; // The caller builds everything itself.
+  auto *next = new (shared) std::atomic<size_t>(0);
   std::vector<pid_t> children;
   for (unsigned w = 0; w < workers; ++w) {
     pid_t pid = fork();
     if (pid == 0) {
       int status = 0;
       try {
-        for (size_t j = w; j < jobs.size(); j += workers)
-          if (jobs[j]().empty())
+        for (size_t j; (j = next->fetch_add(1)) < order.size();)
+          if (jobs[order[j]]().empty())
             status = 1;
       } catch (...) {
         status = 1;
@@ -266,6 +280,7 @@ void compileInParallel(const std::vector<std::function<std::string()>> &jobs) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
   }
+  munmap(shared, sizeof(std::atomic<size_t>));
 }
 } // namespace
 
@@ -286,7 +301,11 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
   std::vector<std::string> objects;
   KernelCache cache(options.cacheDirectory);
   try {
-    Halide::Target kernels = options.target.with_feature(Halide::Target::NoRuntime);
+    // No bounds-query mode: the runtime always passes allocated buffers
+    // (firn_describe_buffer), and the mode's second code path per kernel
+    // cost a tenth of the kernels' compile time.
+    Halide::Target kernels = options.target.with_feature(Halide::Target::NoRuntime)
+                                 .with_feature(Halide::Target::NoBoundsQuery);
     // Each distinct kernel once (a kernel that several functions or blocks
     // share is one object), then the Halide runtime.
     std::vector<std::function<std::string()>> jobs;
@@ -306,9 +325,13 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
       };
     };
     std::set<std::string> compiled;
+    // Each job's expected cost, for the order: a kernel's grows with its
+    // IR; the runtime is one of the larger objects.
+    std::vector<size_t> cost;
     for (LoweredFunction &fn : functions) {
       if (fn.duplicate || !compiled.insert(fn.name).second)
         continue;
+      cost.push_back(fn.source.size());
       jobs.push_back(job(
           "kernel firn_k_" + fn.name + "\n" + kernels.to_string() + "\n" + fn.source,
           base + "/" + fn.name + ".o", [&fn, kernels](const std::string &path) {
@@ -320,7 +343,12 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
                        base + "/halide_runtime.o", [&options](const std::string &path) {
                          Halide::compile_standalone_runtime(path, options.target);
                        }));
-    compileInParallel(jobs);
+    cost.push_back(std::numeric_limits<size_t>::max());
+    std::vector<size_t> order(jobs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+    compileInParallel(jobs, order);
     // Everything is in the cache or the build directory now, unless a
     // worker failed: this process then builds it again, and reports.
     for (auto &job : jobs) {

@@ -242,6 +242,12 @@ std::string identifierFor(StringRef name) {
   return out;
 }
 
+Halide::Pipeline LoweredFunction::pipeline() const {
+  Halide::Pipeline pipeline(funcs);
+  dropContractChecks(pipeline);
+  return pipeline;
+}
+
 FailureOr<LoweredFunction> lowerFunction(func::FuncOp func) {
   LoweredFunction result;
   result.name = func.getSymName().str();
@@ -249,6 +255,7 @@ FailureOr<LoweredFunction> lowerFunction(func::FuncOp func) {
     FunctionLowering lowering(func, result);
     if (failed(lowering.run(func)))
       return failure();
+    constrainToDenseBuffers(result);
   } catch (const Halide::Error &error) {
     return func.emitError() << "Halide rejected the lowered pipeline: "
                             << error.what();

@@ -162,9 +162,12 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     width = lanes;
     tail = TailStrategy::GuardWithIf;
     auto known = function.rowWidths.find(f.name());
-    if (known == function.rowWidths.end() || known->second >= lanes)
+    if (known == function.rowWidths.end())
       return;
-    width = widestFitting(known->second, lanes / 2);
+    // Also for rows of a vector or more: a guarded tail of static length
+    // is a predicated vector, which LLVM compiles as if no lane were NaN
+    // (a NaN <= 1 came out true; HalideLowering.ComparisonsAndSelectAtNaN).
+    width = known->second >= lanes ? lanes : widestFitting(known->second, lanes / 2);
     tail = TailStrategy::ShiftInwards;
   };
   auto scheduleRoot = [&](Halide::Func f, bool reduces) {

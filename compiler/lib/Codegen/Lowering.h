@@ -52,6 +52,13 @@ struct HTensor {
   }
 };
 
+/// States the runtime's buffer layout (BufferContract.cpp) on every input
+/// and output of `function`: dense, row-major, from 0, static extents.
+void constrainToDenseBuffers(LoweredFunction &function);
+/// Adds the lowering pass that drops the entry checks restating that
+/// layout (BufferContract.cpp).
+void dropContractChecks(Halide::Pipeline &pipeline);
+
 /// Fresh pure variables for a Func of `rank` dimensions.
 std::vector<Halide::Var> makeVars(int rank);
 std::vector<Halide::Expr> asExprs(const std::vector<Halide::Var> &vars);

@@ -142,7 +142,7 @@ struct LoweredFunction {
   /// their vectors to it (an image row of 14 is no 16-lane vector).
   std::map<std::string, int> rowWidths;
 
-  Halide::Pipeline pipeline() const { return Halide::Pipeline(funcs); }
+  Halide::Pipeline pipeline() const;
 };
 
 /// `name` with every character but letters and digits replaced by '_': a
