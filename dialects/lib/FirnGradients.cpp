@@ -249,25 +249,34 @@ LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   Value xhat = binary<MulOp>(b, loc, centered, inv);
   Value dxhat =
       getWeight() ? binary<MulOp>(b, loc, dy, perChannel(getWeight())) : dy;
+  auto channelSum = [&](Value v, Value like) -> Value {
+    return b.create<ReduceSumOp>(loc, like.getType(), v, axesAttr, UnitAttr());
+  };
+  // The two sums over the batch that the weight and bias gradients are.
+  Value sumDy = b.create<ReduceSumOp>(loc, statType, dy, axesAttr, b.getUnitAttr());
+  Value sumDyXhat = b.create<ReduceSumOp>(loc, statType, binary<MulOp>(b, loc, dy, xhat),
+                                          axesAttr, b.getUnitAttr());
   Value dx;
   if (getTraining()) {
-    // The batch statistics depend on x too:
-    // dx = inv (dx^ - mean(dx^) - x^ mean(dx^ x^)).
-    Value t = binary<SubOp>(b, loc, dxhat, mean(dxhat));
-    Value u = binary<MulOp>(b, loc, xhat,
-                            mean(binary<MulOp>(b, loc, dxhat, xhat)));
-    dx = binary<MulOp>(b, loc, inv, binary<SubOp>(b, loc, t, u));
+    // The batch statistics depend on x too, and as PyTorch's
+    // batch_norm_backward computes it, from the same two sums (no further
+    // pass over the batch): dx = w inv (dy - mean(dy) - x^ mean(dy x^)).
+    Value count = b.create<NumelOp>(loc, RankedTensorType::get({}, b.getF32Type()), x,
+                                    axesAttr);
+    Value meanDy = binary<DivOp>(b, loc, sumDy, count);
+    Value meanDyXhat = binary<DivOp>(b, loc, sumDyXhat, count);
+    Value t = binary<SubOp>(b, loc, dy, meanDy);
+    Value u = binary<MulOp>(b, loc, xhat, meanDyXhat);
+    Value scale = getWeight() ? binary<MulOp>(b, loc, inv, perChannel(getWeight())) : inv;
+    dx = binary<MulOp>(b, loc, scale, binary<SubOp>(b, loc, t, u));
   } else {
     dx = binary<MulOp>(b, loc, dxhat, inv);
   }
   grads.push_back(dx);
-  auto channelSum = [&](Value v, Value like) -> Value {
-    return b.create<ReduceSumOp>(loc, like.getType(), v, axesAttr, UnitAttr());
-  };
   if (getWeight())
-    grads.push_back(channelSum(binary<MulOp>(b, loc, dy, xhat), getWeight()));
+    grads.push_back(b.create<ReshapeOp>(loc, getWeight().getType(), sumDyXhat));
   if (getBias())
-    grads.push_back(channelSum(dy, getBias()));
+    grads.push_back(b.create<ReshapeOp>(loc, getBias().getType(), sumDy));
   if (getTraining()) {
     // y does not depend on the running statistics (nor the count) in
     // training.

@@ -63,10 +63,9 @@ Expr applyMath(Operation *op, const Expr &x) {
 /// firn.compare's predicate as a Halide condition: Halide's float
 /// comparisons are IEEE's (false at NaN, but != true), as PyTorch's
 /// (HalideLowering.ComparisonsAndSelectAtNaN checks it). Halide's
-/// simplifier may rewrite a <= b as !(b < a), which is true at NaN (it did
-/// in a vector loop's tail once static row lengths let it simplify more;
-/// strict_float gives the same), so the two non-strict orders are false
-/// at NaN by an explicit test.
+/// simplifier rewrites a <= b as !(b < a), which is true at NaN (and
+/// strict_float(a <= b) came out true at NaN too), so the two non-strict
+/// orders test for NaN explicitly.
 Expr holds(ComparisonPredicate predicate, const Expr &a, const Expr &b) {
   switch (predicate) {
   case ComparisonPredicate::LT:
