@@ -10,7 +10,7 @@
 // Matrix products (Contraction) get a hand-written schedule, the classic
 // one for a CPU GEMM: a register tile of 2 vectors x 8 rows of
 // accumulators (16 of AVX-512's 32 registers; 3 x 8 or 4 x 6 where the
-// width allows; 2 x 6 with AVX2's 16 registers) whose inner loop broadcasts 8 left-hand values and loads 2
+// width allows; 2 x 6 or 1 x 8 with AVX2's 16 registers) whose inner loop broadcasts 8 left-hand values and loads 2
 // right-hand vectors per step of k; the right-hand operand copied
 // ("packed") once per column panel, contiguous along the tile's columns,
 // whatever its layout (this turns x·Wᵀ into the same loop as dy·W), unless
@@ -75,11 +75,14 @@ void scheduleContraction(Contraction &c, int lanes, int registers) {
   // With 16 vector registers (AVX2) those tiles of 24 accumulators spill.
   // 6 rows x 2 vectors (12 accumulators, as BLIS's Haswell kernel) leaves
   // room for the two loads and a broadcast; where the rows must stay a
-  // multiple of 8, 8 x 2 (a few spills, still faster than 8 x 1). Measured
-  // on the ResNet bench, 2-core AVX2 EPYC: 138-154 -> 87-97 ms a step.
+  // multiple of 8, 8 x 1. Measured on a 2-core AVX2 EPYC, ms a step: the
+  // ResNet bench 138-154 -> 90-93; in the 8-row cases (the weight
+  // gradients) 8 x 1 against 8 x 2: GPT 276 against 325, MLP 6.1 against
+  // 7.2, ResNet and CNN the same.
   if (registers < 32) {
-    tileColumns = std::min(tileColumns, 2 * lanes);
-    tileRows = c.lhsTiles.defined() || c.isOutput ? kTileRows : 6;
+    const bool eightRows = c.lhsTiles.defined() || c.isOutput;
+    tileColumns = std::min(tileColumns, (eightRows ? 1 : 2) * lanes);
+    tileRows = eightRows ? kTileRows : 6;
   }
   // The result holds whole row tiles (the rows past the end read the last
   // row of the operand and are never read) and exactly N columns, so that
