@@ -40,6 +40,18 @@ using namespace mlir;
 
 namespace firn::codegen {
 
+namespace {
+/// The target each kernel is compiled for: without Halide's runtime (one
+/// standalone copy is linked once) and without bounds-query mode (the
+/// runtime always passes allocated buffers, firn_describe_buffer, and the
+/// mode's second code path in each kernel cost a tenth of its compile
+/// time). --emit=halide prints what this target compiles.
+Halide::Target kernelTarget(const Halide::Target &target) {
+  return target.with_feature(Halide::Target::NoRuntime)
+      .with_feature(Halide::Target::NoBoundsQuery);
+}
+} // namespace
+
 LogicalResult lowerModel(ModuleOp module, const Halide::Target &target,
                          std::vector<LoweredFunction> &functions) {
   KernelIndex index;
@@ -157,7 +169,7 @@ LogicalResult printLowered(std::vector<LoweredFunction> &functions,
       std::string path = (dir + "/" + fn.name + ".stmt").str();
       fn.pipeline().compile_to_lowered_stmt(path, argumentsOf(fn),
                                             Halide::StmtOutputFormat::Text,
-                                            target);
+                                            kernelTarget(target));
       auto text = llvm::MemoryBuffer::getFile(path);
       if (text)
         os << (*text)->getBuffer();
@@ -301,11 +313,7 @@ LogicalResult buildModel(ModuleOp module, std::vector<LoweredFunction> &function
   std::vector<std::string> objects;
   KernelCache cache(options.cacheDirectory);
   try {
-    // No bounds-query mode: the runtime always passes allocated buffers
-    // (firn_describe_buffer), and the mode's second code path per kernel
-    // cost a tenth of the kernels' compile time.
-    Halide::Target kernels = options.target.with_feature(Halide::Target::NoRuntime)
-                                 .with_feature(Halide::Target::NoBoundsQuery);
+    Halide::Target kernels = kernelTarget(options.target);
     // Each distinct kernel once (a kernel that several functions or blocks
     // share is one object), then the Halide runtime.
     std::vector<std::function<std::string()>> jobs;
