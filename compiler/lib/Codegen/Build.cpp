@@ -265,6 +265,9 @@ void compileInParallel(const std::vector<std::function<std::string()>> &jobs,
   workers = std::min<unsigned>(workers, jobs.size());
   if (workers <= 1)
     return;
+  // One counter in memory the forks share: a lock-free atomic is one
+  // machine word, valid across processes.
+  static_assert(std::atomic<size_t>::is_always_lock_free);
   void *shared = mmap(nullptr, sizeof(std::atomic<size_t>), PROT_READ | PROT_WRITE,
                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED)
