@@ -816,7 +816,8 @@ TEST(HalideLowering, MathOpsAtExtremes) {
 TEST(HalideLowering, BatchedMatmul) {
   // Attention's shapes: [N, heads, T, d] products in every transposition,
   // with T = 19 (a row tail) and d = 24 (a column tail); the forward of
-  // scores (q k^T, T x T) and of the output (p v, T x d).
+  // scores (q k^T, T x T) and of the output (p v, T x d); the backward's
+  // p^T dy with rows that do not fill the last 8-row tile.
   uint64_t seed = 13;
   auto type = [](int64_t a, int64_t b) {
     return "tensor<?x3x" + std::to_string(a) + "x" + std::to_string(b) + "xf32>";
@@ -828,7 +829,10 @@ TEST(HalideLowering, BatchedMatmul) {
   for (const Variant &c : {Variant{"", 19, 24, 24, 19, 19, 19},
                            Variant{"transpose_rhs", 19, 24, 19, 24, 19, 19},
                            Variant{"transpose_lhs", 19, 24, 19, 24, 24, 24},
-                           Variant{"transpose_lhs transpose_rhs", 19, 24, 24, 19, 24, 24}}) {
+                           Variant{"transpose_lhs transpose_rhs", 19, 24, 24, 19, 24, 24},
+                           // The transposed operand's 8-row tiles with a
+                           // partial last one (21 rows).
+                           Variant{"transpose_lhs", 19, 21, 19, 24, 21, 24}}) {
     Tensor a = random({2, 3, c.a0, c.a1}, seed), b = random({2, 3, c.b0, c.b1}, seed);
     checkOp("func.func @f(%a: " + type(c.a0, c.a1) + ", %b: " + type(c.b0, c.b1) + ") -> " +
                 type(c.m, c.n) + " {\n  %y = firn.matmul %a, %b " + c.flags + " : " +

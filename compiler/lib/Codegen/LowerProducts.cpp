@@ -106,21 +106,27 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
     rhsArgs.push_back(b);
     accArgs.push_back(b);
   }
-  if (spec.lhsTransposed && !spec.lhsBatched) {
+  if (spec.lhsTransposed) {
     // dyᵀ·x: row i of the left operand is a column of the stored tensor.
-    // It is copied once into row tiles, tiles(ii, k, io) = row io*8 + ii at
-    // k: for each k the 8 values a register tile broadcasts are adjacent,
-    // and the copy moves runs of 8 contiguous floats (no transposition).
+    // It is copied once into row tiles, tiles(ii, k, io, b...) = row
+    // io*8 + ii at k: for each k the 8 values a register tile broadcasts
+    // are adjacent, and the copy moves runs of 8 contiguous floats (no
+    // transposition; a batched pᵀ·dy of attention's backward copied its
+    // rows with a gather per vector before, two thirds of that kernel).
     Var ii("ii"), io("io");
     c.lhsTiles = Func(spec.name + "_lhs_tiles" + suffix);
     std::vector<Var> tileArgs = {ii};
     tileArgs.insert(tileArgs.end(), c.k.begin(), c.k.end());
     tileArgs.push_back(io);
+    if (spec.lhsBatched)
+      tileArgs.insert(tileArgs.end(), c.batch.begin(), c.batch.end());
     Expr tileRow = Halide::clamp(io * kContractionTileRows + ii, 0, spec.rows - 1);
     c.lhsTiles(tileArgs) = spec.lhs(tileRow, ks, bs);
     std::vector<Expr> at = {c.i % kContractionTileRows};
     at.insert(at.end(), c.k.begin(), c.k.end());
     at.push_back(c.i / kContractionTileRows);
+    if (spec.lhsBatched)
+      at.insert(at.end(), c.batch.begin(), c.batch.end());
     c.lhs(lhsArgs) = c.lhsTiles(at);
   } else {
     c.lhs(lhsArgs) = spec.lhs(row, ks, bs);
