@@ -246,31 +246,30 @@ LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   }
   Value inv = binary<DivOp>(
       b, loc, one, b.create<SqrtOp>(loc, binary<AddOp>(b, loc, var, eps)));
-  Value xhat = binary<MulOp>(b, loc, centered, inv);
-  Value dxhat =
-      getWeight() ? binary<MulOp>(b, loc, dy, perChannel(getWeight())) : dy;
-  auto channelSum = [&](Value v, Value like) -> Value {
-    return b.create<ReduceSumOp>(loc, like.getType(), v, axesAttr, UnitAttr());
+  // The weight and bias gradients are two sums over the batch; in training
+  // dx is made of them too (no further pass over the batch).
+  auto sum = [&](Value v) -> Value {
+    return b.create<ReduceSumOp>(loc, statType, v, axesAttr, b.getUnitAttr());
   };
-  // The two sums over the batch that the weight and bias gradients are.
-  Value sumDy = b.create<ReduceSumOp>(loc, statType, dy, axesAttr, b.getUnitAttr());
-  Value sumDyXhat = b.create<ReduceSumOp>(loc, statType, binary<MulOp>(b, loc, dy, xhat),
-                                          axesAttr, b.getUnitAttr());
+  Value xhat, sumDy, sumDyXhat;
+  if (getTraining() || getWeight()) {
+    xhat = binary<MulOp>(b, loc, centered, inv);
+    sumDyXhat = sum(binary<MulOp>(b, loc, dy, xhat));
+  }
+  if (getTraining() || getBias())
+    sumDy = sum(dy);
+  // dx = w inv dy, and in training, where the batch statistics depend on x
+  // too, as PyTorch's batch_norm_backward: w inv (dy - mean(dy) - x^ mean(dy x^)).
+  Value scale = getWeight() ? binary<MulOp>(b, loc, inv, perChannel(getWeight())) : inv;
   Value dx;
   if (getTraining()) {
-    // The batch statistics depend on x too, and as PyTorch's
-    // batch_norm_backward computes it, from the same two sums (no further
-    // pass over the batch): dx = w inv (dy - mean(dy) - x^ mean(dy x^)).
     Value count = b.create<NumelOp>(loc, RankedTensorType::get({}, b.getF32Type()), x,
                                     axesAttr);
-    Value meanDy = binary<DivOp>(b, loc, sumDy, count);
-    Value meanDyXhat = binary<DivOp>(b, loc, sumDyXhat, count);
-    Value t = binary<SubOp>(b, loc, dy, meanDy);
-    Value u = binary<MulOp>(b, loc, xhat, meanDyXhat);
-    Value scale = getWeight() ? binary<MulOp>(b, loc, inv, perChannel(getWeight())) : inv;
+    Value t = binary<SubOp>(b, loc, dy, binary<DivOp>(b, loc, sumDy, count));
+    Value u = binary<MulOp>(b, loc, xhat, binary<DivOp>(b, loc, sumDyXhat, count));
     dx = binary<MulOp>(b, loc, scale, binary<SubOp>(b, loc, t, u));
   } else {
-    dx = binary<MulOp>(b, loc, dxhat, inv);
+    dx = binary<MulOp>(b, loc, scale, dy);
   }
   grads.push_back(dx);
   if (getWeight())
@@ -287,13 +286,15 @@ LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
     return success();
   }
   // In eval mode it does (they are buffers in real programs, so nothing
-  // accumulates these, but the rule is complete):
-  // d mean = -sum(dx^ inv),  d var = -1/2 sum(dx^ (x - mean) inv^3).
-  Value dxhatInv = binary<MulOp>(b, loc, dxhat, inv);
-  grads.push_back(b.create<NegOp>(loc, channelSum(dxhatInv, getRunningMean())));
+  // accumulates these, but the rule is complete), through dx = dx^ inv:
+  // d mean = -sum(dx),  d var = -1/2 sum(dx (x - mean) inv^2).
+  auto channelSum = [&](Value v, Value like) -> Value {
+    return b.create<ReduceSumOp>(loc, like.getType(), v, axesAttr, UnitAttr());
+  };
+  grads.push_back(b.create<NegOp>(loc, channelSum(dx, getRunningMean())));
   Value inv2 = binary<MulOp>(b, loc, inv, inv);
   Value dvar = channelSum(
-      binary<MulOp>(b, loc, binary<MulOp>(b, loc, dxhatInv, centered), inv2),
+      binary<MulOp>(b, loc, binary<MulOp>(b, loc, dx, centered), inv2),
       getRunningVar());
   grads.push_back(binary<MulOp>(b, loc, dvar, scalar(b, loc, -0.5f)));
   if (getCount())

@@ -10,8 +10,9 @@
 // Matrix products (Contraction) get a hand-written schedule, the classic
 // one for a CPU GEMM: a register tile of 2 vectors x 8 rows of
 // accumulators (16 of AVX-512's 32 registers; 3 x 8 or 4 x 6 where the
-// width allows; 2 x 6 or 1 x 8 with AVX2's 16 registers) whose inner loop broadcasts 8 left-hand values and loads 2
-// right-hand vectors per step of k; the right-hand operand copied
+// width allows; 2 x 6 or 1 x 8 with AVX2's 16 registers) whose inner loop
+// broadcasts a left-hand value per row and loads the right-hand vectors per
+// step of k; the right-hand operand copied
 // ("packed") once per column panel, contiguous along the tile's columns,
 // whatever its layout (this turns x·Wᵀ into the same loop as dy·W), unless
 // it can be read in place (a stride-1 convolution's shifted rows); the
