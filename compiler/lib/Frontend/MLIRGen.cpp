@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 #include "firn/Frontend/MLIRGen.h"
 #include "ElementwiseFunctions.h"
+#include "Layers/Attention.h"
+#include "Layers/LayerKind.h"
 
 #include "firn/Dialect/FirnOps.h"
 #include "firn/Frontend/Program.h"
@@ -25,7 +27,7 @@ using namespace mlir;
 namespace firn {
 namespace {
 
-class Generator {
+class Generator : public LayerEmitter {
 public:
   Generator(MLIRContext &context, const Program &program)
       : builder(&context), program(program) {}
@@ -302,7 +304,7 @@ private:
 
   bool usesDropout() const {
     return llvm::any_of(program.layers,
-                        [](const Layer &layer) { return layer.kind == LayerKind::Dropout; }) ||
+                        [](const Layer &layer) { return layer.kind && layer.kind->random; }) ||
            llvm::any_of(program.attentions, [](const auto &a) { return a.second.dropout > 0; });
   }
 
@@ -432,7 +434,18 @@ private:
     return ComparisonPredicate::NE;
   }
 
-  Value readParam(const Layer &layer, const char *role, Location loc) {
+  // LayerEmitter, for the layer table's entries.
+  OpBuilder &opBuilder() override { return builder; }
+  bool isTraining() const override { return training; }
+
+  Value dropout(Value x, double p, Location loc) override {
+    return builder.create<DropoutOp>(loc, x.getType(), x, training ? key : Value(),
+                                     builder.getF64FloatAttr(p),
+                                     builder.getI64IntegerAttr(training ? nextStream++ : 0),
+                                     training ? builder.getUnitAttr() : UnitAttr());
+  }
+
+  Value readParam(const Layer &layer, const char *role, Location loc) override {
     auto it = layer.params.find(role);
     if (it == layer.params.end())
       return nullptr;
@@ -441,7 +454,7 @@ private:
                                        param.name);
   }
 
-  Value readBuffer(const Layer &layer, const char *role, Location loc) {
+  Value readBuffer(const Layer &layer, const char *role, Location loc) override {
     const Buffer &buffer = program.buffers[layer.buffers.at(role)];
     return builder.create<ReadBufferOp>(loc, f32Tensor(buffer.shape),
                                         buffer.name);
@@ -450,12 +463,13 @@ private:
   /// A layer call; a Sequential applies its layers in order.
   Value emitCall(const Layer &layer, const ast::Expr &call, Value input,
                  RankedTensorType type, Location loc) {
-    if (layer.kind != LayerKind::Sequential)
-      return emitLayer(layer, input, type, loc);
+    if (!layer.isSequential())
+      return layer.kind->emit(*this, layer, input, type, loc);
     const std::vector<ValueType> &types = program.sequenceTypes.at(&call);
-    for (size_t i = 0; i < layer.children.size(); ++i)
-      input = emitLayer(program.layers[layer.children[i]], input,
-                        f32Tensor(types[i].shape), loc);
+    for (size_t i = 0; i < layer.children.size(); ++i) {
+      const Layer &child = program.layers[layer.children[i]];
+      input = child.kind->emit(*this, child, input, f32Tensor(types[i].shape), loc);
+    }
     return input;
   }
 
@@ -593,130 +607,6 @@ private:
     return builder.create<LinearOp>(loc, type, lhs, weight, Value());
   }
 
-  /// A 0-d f32 constant.
-  Value scalar(float value, Location loc) {
-    return builder.create<ConstantOp>(loc, DenseElementsAttr::get(f32Tensor({}), value));
-  }
-
-  Value emitLayer(const Layer &layer, Value input, RankedTensorType type,
-                  Location loc) {
-    // Read in PyTorch's parameter order so the IR reads weight, then bias.
-    Value weight = readParam(layer, "weight", loc);
-    Value bias = readParam(layer, "bias", loc);
-    switch (layer.kind) {
-    case LayerKind::Sequential:
-      llvm_unreachable("emitCall applies a Sequential's layers");
-    case LayerKind::MultiheadAttention:
-      llvm_unreachable("emitPieces unpacks a MultiheadAttention call");
-    case LayerKind::Linear:
-      return builder.create<LinearOp>(loc, type, input, weight, bias);
-    case LayerKind::Conv2d:
-      if (layer.groups > 1)
-        return groupedConv2d(layer, input, weight, bias, type, loc);
-      return builder.create<Conv2dOp>(
-          loc, type, input, weight, bias,
-          builder.getDenseI64ArrayAttr(layer.stride),
-          builder.getDenseI64ArrayAttr(layer.padding),
-          builder.getDenseI64ArrayAttr(layer.dilation));
-    case LayerKind::MaxPool2d:
-      return builder.create<MaxPool2dOp>(
-          loc, type, input, builder.getDenseI64ArrayAttr(layer.kernel),
-          builder.getDenseI64ArrayAttr(layer.stride),
-          builder.getDenseI64ArrayAttr({layer.padding[0], layer.padding[1]}));
-    case LayerKind::AvgPool2d:
-      return builder.create<AvgPool2dOp>(
-          loc, type, input, builder.getDenseI64ArrayAttr(layer.kernel),
-          builder.getDenseI64ArrayAttr(layer.stride),
-          builder.getDenseI64ArrayAttr({layer.padding[0], layer.padding[1]}),
-          layer.countIncludePad ? builder.getUnitAttr() : UnitAttr());
-    case LayerKind::LayerNorm:
-    case LayerKind::RMSNorm:
-      return layerNorm(layer, input, type, loc, weight, bias);
-    case LayerKind::Embedding:
-      return builder.create<EmbeddingOp>(
-          loc, type, weight, input,
-          layer.paddingIdx ? builder.getI64IntegerAttr(*layer.paddingIdx) : IntegerAttr());
-    case LayerKind::AdaptiveAvgPool2d:
-      return builder.create<ReduceMeanOp>(loc, type, input,
-                                          builder.getDenseI64ArrayAttr({2, 3}),
-                                          builder.getUnitAttr());
-    case LayerKind::BatchNorm1d:
-    case LayerKind::BatchNorm2d:
-    case LayerKind::SyncBatchNorm: {
-      if (layer.kind == LayerKind::SyncBatchNorm && training)
-        return syncBatchNorm(layer, input, type, loc, weight, bias);
-      Value mean = readBuffer(layer, "running_mean", loc);
-      Value var = readBuffer(layer, "running_var", loc);
-      // Training counts the batch (num_batches_tracked += 1), as PyTorch
-      // does in train mode only; momentum=None averages over that count.
-      Value count;
-      if (training)
-        count = builder.create<AdvanceCounterOp>(
-            loc, RankedTensorType::get({}, builder.getIntegerType(64)),
-            layer.name + ".num_batches_tracked");
-      auto op = builder.create<BatchNormOp>(
-          loc, TypeRange{type, mean.getType(), var.getType()}, input, weight,
-          bias, mean, var, layer.cumulativeAverage ? count : Value(),
-          builder.getF64FloatAttr(layer.eps),
-          layer.cumulativeAverage ? FloatAttr()
-                                  : builder.getF64FloatAttr(layer.momentum),
-          training ? builder.getUnitAttr() : UnitAttr());
-      if (training) {
-        builder.create<WriteBufferOp>(loc, op.getNewRunningMean(),
-                                      layer.name + ".running_mean");
-        builder.create<WriteBufferOp>(loc, op.getNewRunningVar(),
-                                      layer.name + ".running_var");
-      }
-      return op.getResult();
-    }
-    case LayerKind::Dropout:
-      // Each dropout call site draws its own stream of random numbers.
-      return builder.create<DropoutOp>(
-          loc, type, input, training ? key : Value(),
-          builder.getF64FloatAttr(layer.p),
-          builder.getI64IntegerAttr(training ? nextStream++ : 0),
-          training ? builder.getUnitAttr() : UnitAttr());
-    case LayerKind::Activation:
-      return findElementwiseFunction(layer.function)
-          ->emit(builder, loc, input, layer.functionParameter);
-    case LayerKind::Flatten:
-      return builder.create<ReshapeOp>(loc, type, input);
-    }
-    llvm_unreachable("unknown layer kind");
-  }
-
-  /// Conv2d with groups, in primitive ops: group g convolves input channels
-  /// [g in/G, (g + 1) in/G) with weight rows [g out/G, (g + 1) out/G) (and
-  /// those biases), and the groups' outputs are joined along the channels.
-  /// (A composite: one convolution per group, so a depthwise convolution
-  /// with many groups makes as many small kernels.)
-  Value groupedConv2d(const Layer &layer, Value input, Value weight, Value bias,
-                      RankedTensorType type, Location loc) {
-    const int64_t groups = layer.groups, cin = layer.in / groups, cout = layer.out / groups;
-    auto inType = cast<RankedTensorType>(input.getType());
-    auto wType = cast<RankedTensorType>(weight.getType());
-    auto slice = [&](Value v, ArrayRef<int64_t> shape, int64_t axis, int64_t start) -> Value {
-      return builder.create<SliceOp>(loc, RankedTensorType::get(shape, builder.getF32Type()),
-                                     v, builder.getI64IntegerAttr(axis),
-                                     builder.getI64IntegerAttr(start));
-    };
-    SmallVector<int64_t> inShape(inType.getShape()), wShape(wType.getShape()),
-        outShape(type.getShape());
-    inShape[1] = cin;
-    wShape[0] = cout;
-    outShape[1] = cout;
-    SmallVector<Value> outputs;
-    for (int64_t g = 0; g < groups; ++g)
-      outputs.push_back(builder.create<Conv2dOp>(
-          loc, RankedTensorType::get(outShape, builder.getF32Type()),
-          slice(input, inShape, 1, g * cin), slice(weight, wShape, 0, g * cout),
-          bias ? slice(bias, {cout}, 0, g * cout) : Value(),
-          builder.getDenseI64ArrayAttr(layer.stride),
-          builder.getDenseI64ArrayAttr(layer.padding),
-          builder.getDenseI64ArrayAttr(layer.dilation)));
-    return builder.create<ConcatOp>(loc, type, outputs, builder.getI64IntegerAttr(1));
-  }
-
   /// F.scaled_dot_product_attention in primitive ops:
   /// softmax(q kᵀ · scale + mask) v, the causal mask 0 on and below the
   /// diagonal and -inf above it (PyTorch's is_causal=True, a constant added
@@ -771,10 +661,7 @@ private:
     // Dropout on the weights, in training only (PyTorch's MultiheadAttention;
     // for the function, as models pass dropout_p only while training), with
     // its own stream of random numbers as every dropout call site.
-    return builder.create<DropoutOp>(loc, scoreType, weights, key,
-                                     builder.getF64FloatAttr(options.dropout),
-                                     builder.getI64IntegerAttr(nextStream++),
-                                     builder.getUnitAttr());
+    return dropout(weights, options.dropout, loc);
   }
 
   /// nn.MultiheadAttention(E, H, batch_first=True) on [N, L, E] queries and
@@ -786,7 +673,8 @@ private:
   SmallVector<Value> multiheadAttention(const Layer &layer, const ast::Expr &call) {
     Location loc = locOf(call.loc);
     const Program::Attention &options = program.attentions.at(&call);
-    const int64_t e = layer.in, h = layer.heads, d = e / h, n = shape::kBatch;
+    const auto &o = layer.optionsAs<MultiheadAttentionOptions>();
+    const int64_t e = o.embedDim, h = o.heads, d = e / h, n = shape::kBatch;
     Value weight = readParam(layer, "in_proj_weight", loc);
     Value bias = readParam(layer, "in_proj_bias", loc);
     auto project = [&](const ast::Expr *input, int64_t part) -> Value {
@@ -863,112 +751,6 @@ private:
     Value mask = builder.create<ConstantOp>(
         loc, DenseElementsAttr::get(f32Tensor({rows, cols}), ArrayRef<float>(keep)));
     return builder.create<SelectOp>(loc, type, mask, x, scalar(0.0f, loc));
-  }
-
-  /// F.layer_norm written in primitive ops, so that its gradient, reference
-  /// evaluation and lowering are theirs: the mean and the biased variance
-  /// over the normalized (trailing) dimensions, as PyTorch computes them;
-  /// F.rms_norm the same without the mean.
-  Value layerNorm(const Layer &layer, Value x, RankedTensorType type,
-                  Location loc, Value weight, Value bias) {
-    int64_t rank = type.getRank();
-    int64_t normalized = static_cast<int64_t>(layer.normalizedShape.size());
-    SmallVector<int64_t> axes;
-    shape::Shape kept = shapeOf(type);
-    for (int64_t a = rank - normalized; a < rank; ++a) {
-      axes.push_back(a);
-      kept[a] = 1;
-    }
-    auto keptType = tensorTypeOf(kept, builder.getF32Type());
-    auto axesAttr = builder.getDenseI64ArrayAttr(axes);
-    // RMSNorm: x / sqrt(mean(x^2) + eps), no mean subtracted.
-    Value centered = x;
-    if (layer.kind == LayerKind::LayerNorm) {
-      Value mean = builder.create<ReduceMeanOp>(loc, keptType, x, axesAttr,
-                                                builder.getUnitAttr());
-      centered = builder.create<SubOp>(loc, type, x, mean);
-    }
-    Value squares = builder.create<MulOp>(loc, type, centered, centered);
-    Value var = builder.create<ReduceMeanOp>(loc, keptType, squares, axesAttr,
-                                             builder.getUnitAttr());
-    Value eps = scalar(static_cast<float>(layer.eps), loc);
-    Value inv = builder.create<RsqrtOp>(
-        loc, builder.create<AddOp>(loc, keptType, var, eps).getResult());
-    Value y = builder.create<MulOp>(loc, type, centered, inv);
-    if (weight)
-      y = builder.create<MulOp>(loc, type, y, weight);
-    if (bias)
-      y = builder.create<AddOp>(loc, type, y, bias);
-    return y;
-  }
-
-  /// nn.SyncBatchNorm in training, in primitive ops: BatchNorm's batch
-  /// statistics over the global batch of a data-parallel job, each a
-  /// per-rank sum over the batch and the other non-channel dimensions made
-  /// a sum over the ranks (cross_replica_sum; in one process, BatchNorm
-  /// itself). As PyTorch's: the biased variance normalizes, the unbiased
-  /// one (global count) moves the running variance.
-  Value syncBatchNorm(const Layer &layer, Value x, RankedTensorType type,
-                      Location loc, Value weight, Value bias) {
-    int64_t rank = type.getRank();
-    SmallVector<int64_t> axes;
-    shape::Shape kept(rank, 1);
-    kept[1] = layer.in;
-    for (int64_t a = 0; a < rank; ++a)
-      if (a != 1)
-        axes.push_back(a);
-    auto keptType = tensorTypeOf(kept, builder.getF32Type());
-    auto axesAttr = builder.getDenseI64ArrayAttr(axes);
-    auto globalSum = [&](Value v) -> Value {
-      Value local = builder.create<ReduceSumOp>(loc, keptType, v, axesAttr,
-                                                builder.getUnitAttr());
-      return builder.create<CrossReplicaSumOp>(loc, local);
-    };
-    // The samples per channel over all ranks.
-    Value count = globalSum(
-        builder.create<BroadcastLikeOp>(loc, type, scalar(1.0f, loc), x));
-    Value mean =
-        builder.create<DivOp>(loc, keptType, globalSum(x), count).getResult();
-    Value centered = builder.create<SubOp>(loc, type, x, mean);
-    Value var = builder.create<DivOp>(
-        loc, keptType,
-        globalSum(builder.create<MulOp>(loc, type, centered, centered)), count);
-    Value inv = builder.create<RsqrtOp>(
-        loc, builder.create<AddOp>(loc, keptType, var,
-                                   scalar(static_cast<float>(layer.eps), loc))
-                 .getResult());
-    Value y = builder.create<MulOp>(loc, type, centered, inv);
-    if (weight)
-      y = builder.create<MulOp>(loc, type, y,
-                                builder.create<ReshapeOp>(loc, keptType, weight));
-    if (bias)
-      y = builder.create<AddOp>(loc, type, y,
-                                builder.create<ReshapeOp>(loc, keptType, bias));
-
-    // Running statistics: (1 - momentum) old + momentum new.
-    Value runningMean = readBuffer(layer, "running_mean", loc);
-    Value runningVar = readBuffer(layer, "running_var", loc);
-    auto statType = cast<RankedTensorType>(runningMean.getType());
-    Value unbiased = builder.create<DivOp>(
-        loc, keptType, builder.create<MulOp>(loc, keptType, var, count),
-        builder.create<SubOp>(loc, keptType, count, scalar(1.0f, loc)));
-    auto moved = [&](Value old, Value batch) -> Value {
-      Value keep = builder.create<MulOp>(
-          loc, statType, old,
-          scalar(static_cast<float>(1.0 - layer.momentum), loc));
-      Value add = builder.create<MulOp>(
-          loc, statType, builder.create<ReshapeOp>(loc, statType, batch),
-          scalar(static_cast<float>(layer.momentum), loc));
-      return builder.create<AddOp>(loc, statType, keep, add);
-    };
-    builder.create<WriteBufferOp>(loc, moved(runningMean, mean),
-                                  layer.name + ".running_mean");
-    builder.create<WriteBufferOp>(loc, moved(runningVar, unbiased),
-                                  layer.name + ".running_var");
-    builder.create<AdvanceCounterOp>(
-        loc, RankedTensorType::get({}, builder.getIntegerType(64)),
-        layer.name + ".num_batches_tracked");
-    return y;
   }
 
   Value emitBuiltin(const ast::Expr &call, RankedTensorType type,

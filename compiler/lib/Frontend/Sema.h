@@ -77,9 +77,6 @@ private:
                          SourceLocation kindLoc, const std::vector<ast::Arg> &args);
   bool applyFreeze(const ast::FreezeStmt &stmt);
   bool applyInit(const ast::InitStmt &stmt);
-  void addParam(Layer &layer, const std::string &role, shape::Shape shape);
-  void addBuffer(Layer &layer, const std::string &role, int64_t size,
-                 double value);
 
   // SemaExpr.cpp
   using Scope = std::map<std::string, ValueType>;

@@ -6,6 +6,7 @@
 // Program::Attention, which IR generation writes out in primitive ops.
 //
 //===----------------------------------------------------------------------===//
+#include "Layers/Attention.h"
 #include "Sema.h"
 
 #include <algorithm>
@@ -115,7 +116,8 @@ Sema::multiheadAttentionTypes(const ast::Stmt &stmt, const Layer &layer, Scope &
     qkv[i] = *type;
   }
   const ValueType &q = qkv[0], &k = qkv[1], &v = qkv[2];
-  const int64_t e = layer.in;
+  const auto &o = layer.optionsAs<MultiheadAttentionOptions>();
+  const int64_t e = o.embedDim;
   auto batched = [&](const ValueType &t) {
     return t.shape.size() == 3 && t.shape[0] == shape::kBatch && t.shape[1] != shape::kBatch &&
            t.shape[2] == e;
@@ -130,7 +132,7 @@ Sema::multiheadAttentionTypes(const ast::Stmt &stmt, const Layer &layer, Scope &
   }
   const int64_t l = q.shape[1], s = k.shape[1];
   Program::Attention attention;
-  attention.scale = 1.0 / std::sqrt(static_cast<double>(e / layer.heads));
+  attention.scale = 1.0 / std::sqrt(static_cast<double>(e / o.heads));
   if (const ast::Expr *padding = bound->get("key_padding_mask"); padding && !isNone(padding)) {
     // A bool mask (true: a padding key, not attended) or f32 scores added,
     // [N, S]: one row of keys per sample.
@@ -194,12 +196,12 @@ Sema::multiheadAttentionTypes(const ast::Stmt &stmt, const Layer &layer, Scope &
                                     "unpack them into _");
     return std::nullopt;
   }
-  attention.dropout = layer.p; // MultiheadAttention(dropout=)
+  attention.dropout = o.dropout; // MultiheadAttention(dropout=)
   program.attentions[&call] = attention;
   program.layerCalls[&call] = static_cast<size_t>(&layer - &program.layers[0]);
   std::vector<ValueType> types = {q, {ast::DType::F32, {shape::kBatch, l, s}}};
   if (!attention.averageWeights)
-    types[1].shape = {shape::kBatch, layer.heads, l, s};
+    types[1].shape = {shape::kBatch, o.heads, l, s};
   program.tupleTypes[&call] = types;
   return types;
 }

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ElementwiseFunctions.h"
+#include "Layers/LayerKind.h"
 #include "Sema.h"
 
 #include <algorithm>
@@ -247,29 +248,7 @@ bool Sema::requireFloat(const ast::Expr &expr, const ValueType &type,
 std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
                                                const Layer &layer,
                                                const ValueType &input) {
-  if (layer.kind == LayerKind::Embedding) {
-    // Integer indices of any shape -> their shape + [embedding_dim].
-    if (input.dtype != ast::DType::I64) {
-      diags.error(call.loc, "Embedding '" + layer.name + "' takes i64 indices "
-                            "(token ids), got " + str(input));
-      return std::nullopt;
-    }
-    shape::Shape shape = input.shape;
-    shape.push_back(layer.out);
-    return ValueType{ast::DType::F32, shape};
-  }
-  if (layer.kind != LayerKind::Sequential && // Its first layer checks.
-      !requireFloat(call, input, "layer '" + layer.name + "'"))
-    return std::nullopt;
-  auto paramShape = [&](const char *role) -> std::optional<shape::Shape> {
-    auto it = layer.params.find(role);
-    if (it == layer.params.end())
-      return std::nullopt;
-    return program.params[it->second].shape;
-  };
-  shape::Inferred result;
-  switch (layer.kind) {
-  case LayerKind::Sequential: {
+  if (layer.isSequential()) { // Its first layer checks the input.
     std::vector<ValueType> types;
     ValueType current = input;
     for (size_t child : layer.children) {
@@ -282,80 +261,17 @@ std::optional<ValueType> Sema::typeOfLayerCall(const ast::Expr &call,
     program.sequenceTypes[&call] = types;
     return current;
   }
-  case LayerKind::Linear:
-    result = shape::linear(input.shape, *paramShape("weight"),
-                           paramShape("bias"));
-    break;
-  case LayerKind::Conv2d: {
-    shape::Conv2dGeometry g{layer.stride, layer.padding, layer.dilation};
-    // With groups the weight holds in/groups input channels; the input all.
-    shape::Shape weight = *paramShape("weight");
-    weight[1] *= layer.groups;
-    result = shape::conv2d(input.shape, weight, paramShape("bias"), g);
-    break;
+  if (layer.kind->takes == ast::DType::I64 && input.dtype != ast::DType::I64) {
+    diags.error(call.loc, std::string(layer.kind->kind) + " '" + layer.name +
+                              "' takes i64 indices (token ids), got " + str(input));
+    return std::nullopt;
   }
-  case LayerKind::MaxPool2d:
-    result = shape::maxPool2d(input.shape, layer.kernel, layer.stride,
-                              {layer.padding[0], layer.padding[1]});
-    break;
-  case LayerKind::AvgPool2d:
-    result = shape::avgPool2d(input.shape, layer.kernel, layer.stride,
-                              {layer.padding[0], layer.padding[1]});
-    break;
-  case LayerKind::LayerNorm:
-  case LayerKind::RMSNorm: {
-    const shape::Shape &norm = layer.normalizedShape;
-    bool fits = input.shape.size() > norm.size() &&
-                std::equal(norm.begin(), norm.end(), input.shape.end() - norm.size());
-    result = fits ? shape::Inferred{input.shape, ""}
-                  : shape::Inferred::fail(
-                        std::string(layer.kind == LayerKind::RMSNorm ? "RMSNorm" : "LayerNorm") +
-                        " over " + shape::str(norm) + " needs an input whose "
-                        "last dimensions are " + shape::str(norm) + ", got " +
-                        shape::str(input.shape));
-    break;
-  }
-  case LayerKind::AdaptiveAvgPool2d:
-    result = input.shape.size() == 4
-                 ? shape::reduce(input.shape, {2, 3}, /*keepDims=*/true)
-                 : shape::Inferred::fail("AdaptiveAvgPool2d expects [N, C, H, W], got " +
-                                         shape::str(input.shape));
-    break;
-  case LayerKind::BatchNorm1d:
-  case LayerKind::BatchNorm2d: {
-    bool is2d = layer.kind == LayerKind::BatchNorm2d;
-    size_t rank = input.shape.size();
-    if (is2d ? rank != 4 : (rank != 2 && rank != 3)) {
-      result = shape::Inferred::fail(
-          std::string(is2d ? "BatchNorm2d expects [N, C, H, W]"
-                           : "BatchNorm1d expects [N, C] or [N, C, L]") +
-          ", got " + shape::str(input.shape));
-      break;
-    }
-    result = shape::batchNorm(input.shape, {layer.in});
-    break;
-  }
-  case LayerKind::SyncBatchNorm:
-    // PyTorch's takes [N, C, *] (as BatchNorm1d, 2d and 3d do).
-    result = input.shape.size() >= 2
-                 ? shape::batchNorm(input.shape, {layer.in})
-                 : shape::Inferred::fail("SyncBatchNorm expects [N, C, ...], got " +
-                                         shape::str(input.shape));
-    break;
-  case LayerKind::MultiheadAttention:
-    // typeOfCall and declareSequential refuse such calls first.
-    result = shape::Inferred::fail("MultiheadAttention takes query, key and value");
-    break;
-  case LayerKind::Flatten:
-    result = shape::flatten(input.shape);
-    break;
-  case LayerKind::Dropout:
-  case LayerKind::Activation:
-    result = {input.shape, ""};
-    break;
-  case LayerKind::Embedding:
-    break; // Above.
-  }
+  if (layer.kind->takes == ast::DType::F32 &&
+      !requireFloat(call, input, "layer '" + layer.name + "'"))
+    return std::nullopt;
+  // typeOfCall and declareSequential refuse attention calls first.
+  assert(!layer.kind->attention && "MultiheadAttention takes query, key and value");
+  shape::Inferred result = layer.kind->shape(layer, program, input.shape);
   if (!result.ok()) {
     diags.error(call.loc,
                 "shape mismatch in layer '" + layer.name + "': " + result.error);
@@ -785,7 +701,7 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
 std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
                                           bool inLoss) {
   if (const Layer *layer = program.findLayer(call.name)) {
-    if (layer->kind == LayerKind::MultiheadAttention) {
+    if (layer->kind && layer->kind->attention) {
       diags.error(call.loc, "'" + call.name + "' (MultiheadAttention) gives "
                             "(attn_output, attn_output_weights); unpack them: y, w = " +
                             call.name + "(q, k, v), or y, _ = ...");

@@ -7,6 +7,7 @@
 // Program::splits), which IR generation turns into slices.
 //
 //===----------------------------------------------------------------------===//
+#include "Layers/LayerKind.h"
 #include "Sema.h"
 
 #include <algorithm>
@@ -137,7 +138,7 @@ std::optional<std::vector<ValueType>> Sema::unpackTypes(const ast::Stmt &stmt,
   const size_t names = stmt.targets.size();
   if (const Layer *layer = call.kind == ast::ExprKind::Call ? program.findLayer(call.name)
                                                             : nullptr;
-      layer && layer->kind == LayerKind::MultiheadAttention)
+      layer && layer->kind && layer->kind->attention)
     return multiheadAttentionTypes(stmt, *layer, scope);
   if (call.kind != ast::ExprKind::Call ||
       (call.name != "split" && call.name != "chunk")) {

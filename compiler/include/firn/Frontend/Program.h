@@ -16,6 +16,7 @@
 
 #include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -35,68 +36,32 @@ struct ValueType {
 /// `f32[N, 2]`, as the DSL writes it.
 std::string str(const ValueType &type);
 
-enum class LayerKind {
-  Linear,
-  Conv2d,
-  MaxPool2d,
-  AvgPool2d,
-  /// AdaptiveAvgPool2d(1): the mean over each channel's plane (a reduce_mean).
-  AdaptiveAvgPool2d,
-  BatchNorm1d,
-  BatchNorm2d,
-  /// SyncBatchNorm: BatchNorm over the global batch of a data-parallel job
-  /// (statistics summed over the ranks); training written out in primitive
-  /// ops with cross-replica sums by IR generation, evaluation as BatchNorm.
-  SyncBatchNorm,
-  /// LayerNorm: a composite, written out in primitive ops by IR generation.
-  LayerNorm,
-  /// RMSNorm: LayerNorm without the mean (and without a bias).
-  RMSNorm,
-  /// Embedding: rows of its weight picked by i64 indices.
-  Embedding,
-  Dropout,
-  /// MultiheadAttention(embed_dim, num_heads, batch_first=true): a
-  /// composite (in-projection, scaled dot-product attention per head, out
-  /// projection), written out in primitive ops by IR generation; its call
-  /// gives (output, weights), unpacked by `y, w = attn(q, k, v)`.
-  MultiheadAttention,
-  /// An elementwise function as a layer (ReLU, Tanh, GELU, ...): `function`.
-  Activation,
-  Flatten,
-  /// Sequential(...): its layers, named `<name>.0`, `<name>.1`, ... as
-  /// nn.Sequential names them, applied in order (`children`).
-  Sequential
+struct LayerKind; // Layers/LayerKind.h: one table entry per kind.
+
+/// A kind's own settings (Conv2d's stride, Dropout's p), defined beside the
+/// kind in Layers/*.
+struct LayerOptions {
+  virtual ~LayerOptions() = default;
 };
 
 struct Layer {
   std::string name;
-  LayerKind kind;
+  /// Its kind's table entry; null for a Sequential.
+  const LayerKind *kind = nullptr;
   SourceLocation loc;
-  // Linear: in/out features. Conv2d: in/out channels. BatchNorm: features.
-  // MultiheadAttention: embed_dim (both).
-  int64_t in = 0, out = 0;
-  int64_t heads = 1;  ///< MultiheadAttention: num_heads.
-  int64_t groups = 1; ///< Conv2d: each group of in/groups channels makes
-                      ///< out/groups channels.
-  bool bias = true;
-  std::array<int64_t, 2> kernel = {1, 1}, stride = {1, 1}, dilation = {1, 1};
-  /// Conv2d: top, left, bottom, right. Pooling: rows, columns (both sides).
-  std::array<int64_t, 4> padding = {0, 0, 0, 0};
-  /// Activation: the key of its ElementwiseFunction (`relu`, `gelu_tanh`).
-  std::string function;
-  double functionParameter = 0; ///< Activation: its parameter, if it has one.
-  double p = 0.5;                                ///< Dropout
-  double eps = 1e-5, momentum = 0.1;             ///< BatchNorm
-  bool affine = true;                            ///< BatchNorm
-  bool countIncludePad = true;                   ///< AvgPool2d
-  shape::Shape normalizedShape;                  ///< LayerNorm
-  std::optional<int64_t> paddingIdx;             ///< Embedding (non-negative)
-  /// BatchNorm with momentum=None: running statistics are cumulative
-  /// averages over num_batches_tracked batches.
-  bool cumulativeAverage = false;
+  /// The kind's settings, or null for a kind that has none.
+  std::shared_ptr<const LayerOptions> options;
   std::vector<size_t> children;          ///< Sequential: layer indices
   std::map<std::string, size_t> params;  ///< "weight" -> index into params
   std::map<std::string, size_t> buffers; ///< "running_mean" -> index
+
+  /// Sequential(...): its layers, named `<name>.0`, `<name>.1`, ... as
+  /// nn.Sequential names them, applied in order (`children`).
+  bool isSequential() const { return kind == nullptr; }
+  /// The settings, as the struct its kind keeps them in.
+  template <class T> const T &optionsAs() const {
+    return static_cast<const T &>(*options);
+  }
 };
 
 enum class ParamInit { Uniform, Normal, Constant, Load };
