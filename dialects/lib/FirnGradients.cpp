@@ -12,6 +12,8 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace firn;
 
@@ -491,6 +493,47 @@ LogicalResult MatmulOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
     grads.push_back(mm(c, dc, true, true, aType));
     grads.push_back(mm(dc, a, true, true, bType));
   }
+  return success();
+}
+
+LogicalResult AttentionOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
+                                          SmallVectorImpl<Value> &grads) {
+  Location loc = getLoc();
+  Value dy = dys[0], q = getQuery(), k = getKey(), v = getValue();
+  // The weights again, in primitive ops (the fused forward kept none):
+  // p = softmax(q kᵀ · scale), -inf above the diagonal when causal.
+  shape::Shape scoreShape = shapeOf(q.getType());
+  const size_t r = scoreShape.size();
+  const int64_t l = scoreShape[r - 2], s = typeOf(k).getDimSize(r - 2);
+  scoreShape[r - 1] = s;
+  RankedTensorType scoreType = f32Type(b, scoreShape);
+  Value scores = b.create<MulOp>(loc, scoreType,
+                                 b.create<MatmulOp>(loc, scoreType, q, k, false, true),
+                                 scalar(b, loc, static_cast<float>(getScale().convertToDouble())));
+  if (getCausal()) {
+    std::vector<float> mask(static_cast<size_t>(l * s), 0.0f);
+    for (int64_t i = 0; i < l; ++i)
+      for (int64_t j = i + 1; j < s; ++j)
+        mask[static_cast<size_t>(i * s + j)] = -std::numeric_limits<float>::infinity();
+    Value maskValue = b.create<ConstantOp>(
+        loc, DenseElementsAttr::get(f32Type(b, {l, s}), ArrayRef<float>(mask)));
+    scores = b.create<AddOp>(loc, scoreType, scores, maskValue);
+  }
+  Value p = b.create<SoftmaxOp>(loc, scores, static_cast<int64_t>(r - 1));
+  // dv = pᵀ dy; dp = dy vᵀ; the softmax's ds = p (dp - sum(dp p)); then
+  // the product's: dq = ds k · scale, dk = dsᵀ q · scale.
+  Value dv = b.create<MatmulOp>(loc, v.getType(), p, dy, true, false);
+  Value dp = b.create<MatmulOp>(loc, scoreType, dy, v, false, true);
+  shape::Shape rowShape = scoreShape;
+  rowShape[r - 1] = 1;
+  Value dot = b.create<ReduceSumOp>(loc, f32Type(b, rowShape), binary<MulOp>(b, loc, dp, p),
+                                    b.getDenseI64ArrayAttr({static_cast<int64_t>(r - 1)}),
+                                    b.getUnitAttr());
+  Value ds = binary<MulOp>(b, loc, binary<MulOp>(b, loc, p, binary<SubOp>(b, loc, dp, dot)),
+                           scalar(b, loc, static_cast<float>(getScale().convertToDouble())));
+  grads.push_back(b.create<MatmulOp>(loc, q.getType(), ds, k, false, false));
+  grads.push_back(b.create<MatmulOp>(loc, k.getType(), ds, q, true, false));
+  grads.push_back(dv);
   return success();
 }
 

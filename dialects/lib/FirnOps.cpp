@@ -579,6 +579,26 @@ LogicalResult MatmulOp::verify() {
                      getType());
 }
 
+LogicalResult AttentionOp::verify() {
+  const shape::Shape q = shapeOf(getQuery().getType()), k = shapeOf(getKey().getType()),
+                     v = shapeOf(getValue().getType());
+  const size_t r = q.size();
+  if (r < 2 || k.size() != r || v.size() != r)
+    return emitOpError("takes query, key and value of the same rank, at least 2");
+  if (!std::equal(q.begin(), q.end() - 2, k.begin()) ||
+      !std::equal(q.begin(), q.end() - 2, v.begin()))
+    return emitOpError("query, key and value must share their leading dimensions");
+  if (q[r - 1] != k[r - 1])
+    return emitOpError("query and key must have the same last dimension");
+  if (k[r - 2] != v[r - 2])
+    return emitOpError("key and value must have as many positions");
+  if (getCausal() && (q[r - 2] == shape::kBatch || k[r - 2] == shape::kBatch))
+    return emitOpError("a causal mask needs static positions");
+  shape::Shape out = q;
+  out[r - 1] = v[r - 1];
+  return checkResult(*this, shape::Inferred{out, ""}, getType());
+}
+
 namespace {
 template <typename ReduceOp>
 LogicalResult verifyReduce(ReduceOp op) {

@@ -842,6 +842,37 @@ TEST(HalideLowering, BatchedMatmul) {
   }
 }
 
+/// Fused attention against the evaluator: a GPT head (causal, 19 query
+/// rows: a partial last tile of 8, 24 features: a vector tail, keys of
+/// another length without the mask), and rows that are the batch
+/// (dynamic: tiles guarded instead of rounded up).
+TEST(HalideLowering, FusedAttention) {
+  uint64_t seed = 29;
+  auto type = [](int64_t a, int64_t b) {
+    return "tensor<?x3x" + std::to_string(a) + "x" + std::to_string(b) + "xf32>";
+  };
+  struct Variant {
+    const char *causal;
+    int64_t l, s, e, f;
+  };
+  for (const Variant &c : {Variant{" causal", 19, 19, 24, 24}, Variant{"", 19, 13, 24, 9},
+                           Variant{" causal", 5, 5, 8, 8}}) {
+    Tensor q = random({2, 3, c.l, c.e}, seed), k = random({2, 3, c.s, c.e}, seed),
+           v = random({2, 3, c.s, c.f}, seed);
+    const std::string q_t = type(c.l, c.e), k_t = type(c.s, c.e), v_t = type(c.s, c.f),
+                      y_t = type(c.l, c.f);
+    checkOp("func.func @f(%q: " + q_t + ", %k: " + k_t + ", %v: " + v_t + ") -> " + y_t +
+                " {\n  %y = firn.attention %q, %k, %v scale 0.3" + c.causal + " : (" + q_t +
+                ", " + k_t + ", " + v_t + ") -> " + y_t + "\n  return %y : " + y_t + "\n}",
+            {q, k, v});
+  }
+  Tensor x = random({11, 20}, seed);
+  checkOp("func.func @f(%x: tensor<?x20xf32>) -> tensor<?x20xf32> {\n"
+          "  %y = firn.attention %x, %x, %x scale 0.2 : (tensor<?x20xf32>, tensor<?x20xf32>, "
+          "tensor<?x20xf32>) -> tensor<?x20xf32>\n  return %y : tensor<?x20xf32>\n}",
+          {x});
+}
+
 TEST(HalideLowering, SliceAndConcat) {
   uint64_t seed = 17;
   Tensor a = random({3, 24, 5}, seed), b = random({3, 7, 5}, seed);

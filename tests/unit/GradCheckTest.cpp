@@ -362,6 +362,21 @@ TEST(GradCheck, BatchedMatmulAllTranspositions) {
               "tensor<2x3x2x4xf32>");
 }
 
+TEST(GradCheck, FusedAttention) {
+  // Its gradient recomputes the weights in primitive ops; causal or not,
+  // keys of another length than the queries, values of another width.
+  for (const char *causal : {"", " causal"}) {
+    const bool masked = *causal != 0;
+    std::vector<int64_t> q = {2, 3, 4}, k = {2, masked ? 4 : 5, 4},
+                         v = {2, masked ? 4 : 5, 3};
+    checkCase({causal, {{"q", q}, {"k", k}, {"v", v}},
+               std::string("  %y = firn.attention %q, %k, %v scale 0.5") + causal + " : (" +
+                   tensorType(q) + ", " + tensorType(k) + ", " + tensorType(v) +
+                   ") -> tensor<2x3x3xf32>"},
+              "tensor<2x3x3xf32>");
+  }
+}
+
 TEST(GradCheck, SliceAndConcat) {
   checkCase({"slice", {{"a", {2, 5, 3}}},
              "  %y = firn.slice %a axis 1 start 1 : tensor<2x5x3xf32> -> tensor<2x3x3xf32>"},

@@ -63,6 +63,20 @@ Cost firn::estimateCost(Operation *op, int64_t batch) {
     if (ShapedType::isDynamic(k))
       k = batch;
     cost.flops = saturatingMul(saturatingMul(2, out), k);
+  } else if (auto attention = dyn_cast<AttentionOp>(op)) {
+    // Per query row and key: the dot product (2E), the softmax's max, exp,
+    // sum and division (4), the weighted value row (2F).
+    auto q = attention.getQuery().getType();
+    const int64_t r = q.getRank();
+    int64_t e = q.getDimSize(r - 1), f = attention.getType().getDimSize(r - 1),
+            s = attention.getKey().getType().getDimSize(r - 2);
+    for (int64_t *d : {&e, &f, &s})
+      if (ShapedType::isDynamic(*d))
+        *d = batch;
+    const int64_t rows = f > 0 ? out / f : 0;
+    cost.flops = saturatingMul(saturatingMul(rows, s),
+                               saturatingAdd(saturatingAdd(saturatingMul(2, e), 4),
+                                             saturatingMul(2, f)));
   } else if (auto conv = dyn_cast<Conv2dOp>(op)) {
     cost.flops = convFlops(conv.getResult(), conv.getWeight(), batch);
   } else if (auto grad = dyn_cast<Conv2dGradInputOp>(op)) {

@@ -55,6 +55,20 @@ int threadsAlongRow(int width) {
   return threads;
 }
 
+/// args[first], args[first + 1], ... fused into one loop of `stage` (a
+/// Func or an update Stage): at most three block dimensions.
+template <class StageT>
+Var fuseFrom(StageT &stage, const std::string &prefix, const std::vector<Var> &args,
+             size_t first) {
+  Var outer = args[first];
+  for (size_t d = first + 1; d < args.size(); ++d) {
+    Var fused(prefix + std::to_string(d));
+    stage.fuse(outer, args[d], fused);
+    outer = fused;
+  }
+  return outer;
+}
+
 /// Runs every element of the pure definition of `f` in its own thread:
 /// threads along the contiguous dimension and the next one, blocks over
 /// those and the rest (fused into one block dimension). The two inner
@@ -78,13 +92,7 @@ void scheduleElementwise(Halide::Func f, int rowWidth) {
              TailStrategy::GuardWithIf);
   if (args.size() == 2)
     return;
-  Var outer = args[2];
-  for (size_t d = 3; d < args.size(); ++d) {
-    Var fused(f.name() + "_f" + std::to_string(d));
-    f.fuse(outer, args[d], fused);
-    outer = fused;
-  }
-  f.gpu_blocks(outer);
+  f.gpu_blocks(fuseFrom(f, f.name() + "_f", args, 2));
 }
 
 void scheduleContraction(Contraction &c) {
@@ -128,6 +136,32 @@ void scheduleContraction(Contraction &c) {
   c.acc.update().reorder(reduction).unroll(c.i);
 }
 
+/// An update stage of `f` over its first two pure coordinates in blocks
+/// of threads, the rest fused into blocks; `reduction` (the update's RVar)
+/// a serial loop in each thread.
+void scheduleUpdateOnThreads(Halide::Func f, const Halide::RDom &reduction) {
+  std::vector<Var> args = f.args();
+  Halide::Stage update = f.update();
+  Var bx("bx"), tx("tx"), by("by"), ty("ty");
+  update.reorder(Halide::RVar(reduction.x), args[0], args[1]);
+  update.gpu_tile(args[0], args[1], bx, by, tx, ty, 32, 8, TailStrategy::GuardWithIf);
+  if (args.size() == 2)
+    return;
+  update.gpu_blocks(fuseFrom(update, f.name() + "_u", args, 2));
+}
+
+/// Fused attention on the GPU: each part its own kernel (the fusion that
+/// keeps the scores out of memory is the host scheduler's).
+void scheduleAttention(RootFunc &a, int rowWidth) {
+  scheduleElementwise(a.scores, 0);
+  scheduleUpdateOnThreads(a.scores, a.featureRange);
+  scheduleElementwise(a.rowMax, 0);
+  scheduleElementwise(a.rowSum, 0);
+  scheduleElementwise(a.weights, 0);
+  scheduleElementwise(a.func, rowWidth);
+  scheduleUpdateOnThreads(a.func, a.keyRange);
+}
+
 class CudaScheduler final : public Scheduler {
 public:
   const char *name() const override { return "cuda"; }
@@ -168,6 +202,9 @@ void CudaScheduler::schedule(LoweredFunction &function) const {
       root.partial.compute_at(f, c).gpu_threads(root.partial.args()[0]);
       break;
     }
+    case RootFunc::Kind::Attention:
+      scheduleAttention(root, rowWidth(f));
+      break;
     case RootFunc::Kind::Scatter: {
       scheduleElementwise(f, rowWidth(f));
       Var col = f.args()[0], co("co"), ci("ci");

@@ -145,6 +145,53 @@ void scheduleContraction(Contraction &c, int lanes, int registers) {
   c.lhs.compute_root().vectorize(c.k[0], lanes, TailStrategy::GuardWithIf).parallel(c.i);
 }
 
+/// Fused attention: a task per tile of 8 query rows of one head (tiles
+/// and heads in parallel), which computes the tile's scores, row
+/// statistics and weights (8 rows of S floats, in cache) and then the
+/// output rows. Both products are register tiles of 8 rows x 1 vector
+/// (8 accumulators: AVX2's 16 registers hold them with the operands):
+/// per step of the reduction one vector load and 8 broadcasts.
+void scheduleAttention(RootFunc &a, int lanes) {
+  Halide::Func &acc = a.func;
+  std::vector<Var> args = acc.args(); // (f, i, b...)
+  const bool staticRows = a.rows > 0;
+  const int tile = staticRows ? std::min(a.rows, kTileRows) : kTileRows;
+  acc.compute_root().vectorize(args[0], lanes, TailStrategy::GuardWithIf);
+  if (staticRows)
+    acc.bound(args[1], 0, (a.rows + tile - 1) / tile * tile);
+  Var io("io"), ii("ii"), fo("fo"), fi("fi");
+  Halide::Stage update = acc.update();
+  update.split(args[1], io, ii, tile,
+               staticRows ? TailStrategy::RoundUp : TailStrategy::GuardWithIf)
+      .split(args[0], fo, fi, lanes, TailStrategy::GuardWithIf);
+  std::vector<Halide::VarOrRVar> order = {fi, ii, Halide::RVar(a.keyRange.x), fo, io};
+  order.insert(order.end(), args.begin() + 2, args.end());
+  update.reorder(order).vectorize(fi);
+  if (staticRows)
+    update.unroll(ii);
+  Var task = io;
+  for (size_t d = 2; d < args.size(); ++d) {
+    Var fused(task.name() + "_" + args[d].name());
+    update.fuse(task, args[d], fused);
+    task = fused;
+  }
+  update.parallel(task);
+
+  a.weights.compute_at(acc, task).vectorize(a.weights.args()[0], lanes,
+                                           TailStrategy::GuardWithIf);
+  a.rowMax.compute_at(acc, task);
+  a.rowSum.compute_at(acc, task);
+  std::vector<Var> s = a.scores.args(); // (j, i, b...)
+  Var jo("jo"), ji("ji");
+  a.scores.compute_at(acc, task).vectorize(s[0], lanes, TailStrategy::GuardWithIf);
+  Halide::Stage dots = a.scores.update();
+  dots.split(s[0], jo, ji, lanes, TailStrategy::GuardWithIf)
+      .reorder(ji, s[1], Halide::RVar(a.featureRange.x), jo)
+      .vectorize(ji);
+  if (staticRows)
+    dots.unroll(s[1]);
+}
+
 /// The widest vector of 4, 8, ... up to `maxLanes` lanes that fits in a row
 /// of `width` elements (0: none does).
 int widestFitting(int width, int maxLanes) {
@@ -267,6 +314,9 @@ void HostScheduler::schedule(LoweredFunction &function) const {
             .parallel(co);
       break;
     }
+    case RootFunc::Kind::Attention:
+      scheduleAttention(root, lanes);
+      break;
     case RootFunc::Kind::WindowArgmax: {
       // Pooled rows are short (14 and 7 after two 2x2 pools of 28): a
       // vector of 16 lanes with the row's tail masked makes every strided

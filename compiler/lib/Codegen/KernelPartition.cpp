@@ -33,7 +33,7 @@ namespace {
 /// Ops whose lowering computes at root (a product, a window, a reduction):
 /// each starts a kernel, which the elementwise ops after it join.
 bool isAnchor(Operation *op) {
-  return isa<LinearOp, LinearWeightGradOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
+  return isa<LinearOp, LinearWeightGradOp, MatmulOp, AttentionOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
              MaxPool2dOp, MaxPool2dGradOp, AvgPool2dOp, AvgPool2dGradOp, BatchNormOp, SoftmaxOp, LogSoftmaxOp,
              ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MSELossOp, CrossEntropyOp,
              EmbeddingGradOp, CrossReplicaSumOp>(op);

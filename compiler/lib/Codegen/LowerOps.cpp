@@ -11,6 +11,7 @@
 //   LowerPooling.cpp      max and average pooling and their gradients
 //   LowerReductions.cpp   sums, softmax, BatchNorm, the fused losses
 //   LowerIndexing.cpp     gathers and scatters by integer indices (embedding)
+//   LowerAttention.cpp    fused scaled dot-product attention
 //
 // Reductions use RDoms; padding and gathers clamp their coordinates and
 // select, so no Func reads outside its producer's bounds. Lowering makes
@@ -132,7 +133,8 @@ LogicalResult OpLowering::lower(Operation *op, ArrayRef<HTensor> in,
     results.push_back(make(result, name));
   for (auto family : {&OpLowering::lowerLayout, &OpLowering::lowerElementwise,
                       &OpLowering::lowerProducts, &OpLowering::lowerPooling,
-                      &OpLowering::lowerReductions, &OpLowering::lowerIndexing})
+                      &OpLowering::lowerReductions, &OpLowering::lowerIndexing,
+                      &OpLowering::lowerAttention})
     if (std::optional<LogicalResult> lowered = (this->*family)(op, in, results))
       return *lowered;
   return op->emitOpError("cannot be compiled to Halide yet");

@@ -607,13 +607,27 @@ private:
     return builder.create<LinearOp>(loc, type, lhs, weight, Value());
   }
 
-  /// F.scaled_dot_product_attention in primitive ops:
-  /// softmax(q kᵀ · scale + mask) v, the causal mask 0 on and below the
-  /// diagonal and -inf above it (PyTorch's is_causal=True, a constant added
-  /// before the softmax, which gives the masked scores weight 0 and
-  /// gradient 0). The [L, S] score matrix of each head is materialized.
+  /// F.scaled_dot_product_attention: softmax(q kᵀ · scale + mask) v, the
+  /// causal mask 0 on and below the diagonal and -inf above it (PyTorch's
+  /// is_causal=True, a constant added before the softmax, which gives the
+  /// masked scores weight 0 and gradient 0). In eval mode without a mask,
+  /// the fused firn.attention, which never stores a head's [L, S] scores
+  /// whole; otherwise (training's backward reads the weights) in
+  /// primitive ops, the scores materialized.
   Value attention(const Program::Attention &options, Value q, Value k, Value v,
                   Value mask, RankedTensorType type, Location loc) {
+    const shape::Shape qs = shapeOf(q.getType()), ks = shapeOf(k.getType()),
+                       vs = shapeOf(v.getType());
+    const size_t r = qs.size();
+    const bool sameBatch = ks.size() == r && vs.size() == r &&
+                           std::equal(qs.begin(), qs.end() - 2, ks.begin()) &&
+                           std::equal(qs.begin(), qs.end() - 2, vs.begin());
+    const bool staticPositions = qs[r - 2] != shape::kBatch && ks[r - 2] != shape::kBatch;
+    if (!training && options.mask == Program::Attention::Mask::None && sameBatch &&
+        (!options.causal || staticPositions))
+      return builder.create<AttentionOp>(loc, type, q, k, v,
+                                         builder.getF64FloatAttr(options.scale),
+                                         options.causal ? builder.getUnitAttr() : UnitAttr());
     return builder.create<MatmulOp>(loc, type, attentionWeights(options, q, k, mask, loc),
                                     v, false, false);
   }

@@ -242,6 +242,10 @@ public:
               in(o.getGradOutput()), in(o.getInput()),
               poolGeometry(o.getKernel(), o.getStride(), o.getPadding()));
         })
+        .Case<AttentionOp>([&](AttentionOp o) {
+          return attention(in(o.getQuery()), in(o.getKey()), in(o.getValue()),
+                           o.getScale().convertToDouble(), o.getCausal());
+        })
         .Case<MatmulOp>([&](MatmulOp o) {
           return matmul(lhs(o), rhs(o), o.getTransposeLhs(),
                         o.getTransposeRhs());

@@ -130,6 +130,11 @@ Result logSoftmax(const Tensor &x, int64_t axis);
 /// op(a) @ op(b) for matrices, op = transpose when asked.
 Result matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs,
               bool transposeRhs);
+/// F.scaled_dot_product_attention without mask or dropout:
+/// softmax(q kᵀ · scale) v over [B..., L, E], [B..., S, E], [B..., S, F];
+/// `causal`: the scores of key j > query i at -inf.
+Result attention(const Tensor &q, const Tensor &k, const Tensor &v, double scale,
+                 bool causal);
 /// F.linear: x[..., in] @ w[out, in]^T + bias (broadcast to [out]).
 Result linear(const Tensor &x, const Tensor &w, const Tensor *bias);
 

@@ -13,6 +13,7 @@
 #include "Kernels.h"
 
 #include <cmath>
+#include <limits>
 
 namespace firn::reference {
 namespace {
@@ -140,6 +141,46 @@ Result matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs,
           sum += a(i, p) * b(p, j);
         out.data[(bi * m + i) * n + j] = sum;
       }
+  }
+  return out;
+}
+
+Result attention(const Tensor &q, const Tensor &k, const Tensor &v, double scale,
+                 bool causal) {
+  const size_t r = q.shape.size();
+  if (r < 2 || k.shape.size() != r || v.shape.size() != r ||
+      !std::equal(q.shape.begin(), q.shape.end() - 2, k.shape.begin()) ||
+      !std::equal(q.shape.begin(), q.shape.end() - 2, v.shape.begin()) ||
+      q.shape[r - 1] != k.shape[r - 1] || k.shape[r - 2] != v.shape[r - 2])
+    return Result::fail("attention operands do not fit: " + shapeStr(q.shape) + ", " +
+                        shapeStr(k.shape) + ", " + shapeStr(v.shape));
+  const int64_t l = q.shape[r - 2], e = q.shape[r - 1], s = k.shape[r - 2],
+                f = v.shape[r - 1];
+  Shape shape(q.shape.begin(), q.shape.end() - 1);
+  const int64_t batch = numelOf(Shape(q.shape.begin(), q.shape.end() - 2));
+  shape.push_back(f);
+  Tensor out = filled(shape, 0.0);
+  std::vector<double> p(static_cast<size_t>(s));
+  for (int64_t b = 0; b < batch; ++b) {
+    const double *q0 = q.data.data() + b * l * e, *k0 = k.data.data() + b * s * e,
+                 *v0 = v.data.data() + b * s * f;
+    double *o0 = out.data.data() + b * l * f;
+    for (int64_t i = 0; i < l; ++i) {
+      double top = -std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < s; ++j) {
+        double dot = 0.0;
+        for (int64_t c = 0; c < e; ++c)
+          dot += q0[i * e + c] * k0[j * e + c];
+        p[j] = causal && j > i ? -std::numeric_limits<double>::infinity() : dot * scale;
+        top = std::isnan(p[j]) || p[j] > top ? p[j] : top; // NaN propagates
+      }
+      double total = 0.0;
+      for (int64_t j = 0; j < s; ++j)
+        total += p[j] = std::exp(p[j] - top);
+      for (int64_t j = 0; j < s; ++j)
+        for (int64_t c = 0; c < f; ++c)
+          o0[i * f + c] += p[j] / total * v0[j * f + c];
+    }
   }
   return out;
 }

@@ -145,6 +145,10 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %14 = firn.matmul %x, %13 transpose_lhs : tensor<?x4xf32>, tensor<?x3xf32> -> tensor<4x3xf32>
     // CHECK: firn.matmul %{{.*}}, %{{.*}} transpose_rhs : tensor<?x3xf32>, tensor<4x3xf32> -> tensor<?x4xf32>
     %15 = firn.matmul %13, %m transpose_rhs : tensor<?x3xf32>, tensor<4x3xf32> -> tensor<?x4xf32>
+    // CHECK: firn.attention %{{.*}}, %{{.*}}, %{{.*}} scale 5.000000e-01 causal : (tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>) -> tensor<?x2x5x5xf32>
+    %att = firn.attention %img, %img, %img scale 0.5 causal : (tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>) -> tensor<?x2x5x5xf32>
+    // CHECK: firn.attention %{{.*}}, %{{.*}}, %{{.*}} scale 1.000000e+00 : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+    %attx = firn.attention %x, %x, %x scale 1.0 : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
     // CHECK: firn.reduce_sum %{{.*}} axes [0] : tensor<?x4xf32> -> tensor<4xf32>
     %16 = firn.reduce_sum %x axes [0] : tensor<?x4xf32> -> tensor<4xf32>
     // CHECK: firn.reduce_mean %{{.*}} axes [] : tensor<?x4xf32> -> tensor<f32>

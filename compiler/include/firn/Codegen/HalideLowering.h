@@ -106,10 +106,22 @@ struct RootFunc {
     /// definition and an update over the positions that must run in
     /// position order; each column (the pure dimension 0) is independent.
     Scatter,
+    /// Fused attention (LowerAttention.cpp): func(f, i, b...) zero, then
+    /// added to over the keys (`keyRange`) from parts that a tile of
+    /// query rows i needs: `scores` (q·k, zero, then added to over the
+    /// features, `featureRange`), `rowMax` and `rowSum` per row, `weights`
+    /// (the softmax). The keys' transposed copy is a Copy root of its own.
+    /// Rows past `rows` (when static) repeat the last query row and are
+    /// never read, so that tiles of rows may round up.
+    Attention,
   };
   Halide::Func func;
   Kind kind = Kind::Reduction;
   Halide::Func partial; ///< LaneSum only.
+  /// Attention only.
+  Halide::Func scores, rowMax, rowSum, weights;
+  Halide::RDom keyRange, featureRange;
+  int rows = 0; ///< Attention: the query rows (0: not static).
 };
 
 struct LoweredFunction {

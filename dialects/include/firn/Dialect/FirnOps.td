@@ -713,6 +713,35 @@ def Firn_MatmulOp : Firn_Op<"matmul", [Pure, DeclareOpInterfaceMethods<Firn_Diff
   let hasVerifier = 1;
 }
 
+def Firn_AttentionOp : Firn_Op<"attention", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+  let summary = "scaled dot-product attention, fused: softmax(q kᵀ · scale) v";
+  let description = [{
+    `result[b..., i, :] = sum_j p[b..., i, j] v[b..., j, :]` with
+    `p = softmax(q kᵀ · scale)` over j, and with `causal` the scores of
+    j > i at -inf (weight 0), as F.scaled_dot_product_attention computes it
+    without a mask or dropout. Operands `[B..., L, E]`, `[B..., S, E]`,
+    `[B..., S, F]`, the leading dimensions shared exactly; result
+    `[B..., L, F]`. A fused op because a fused kernel pays: it computes
+    the `[L, S]` scores a tile of query rows at a time and never stores
+    them whole (IR generation uses it where the weights are not needed
+    afterwards: in eval mode; training keeps the primitives, whose backward
+    reads the stored weights). Its gradient recomputes the weights in
+    primitive ops.
+
+    ```mlir
+    %y = firn.attention %q, %k, %v scale 2.500000e-01 causal : (tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>) -> tensor<?x4x8x16xf32>
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$query, Firn_FloatTensor:$key,
+                       Firn_FloatTensor:$value, F64Attr:$scale, UnitAttr:$causal);
+  let results = (outs Firn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `scale` $scale (`causal` $causal^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 class Firn_ReduceOp<string mnemonic, string summaryText, list<Trait> traits = []> :
     Firn_Op<mnemonic, !listconcat([Pure], traits)> {
   let summary = summaryText;
