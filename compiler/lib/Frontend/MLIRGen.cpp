@@ -719,9 +719,17 @@ private:
     if (options.paddingMask != Program::Attention::Mask::None)
       padding = builder.create<ReshapeOp>(loc, f32Tensor({n, 1, 1, s}),
                                           emit(*argument(call, "key_padding_mask", 3)));
-    Value weights = attentionWeights(options, q, k, mask, loc, padding); // [N, H, L, S]
-    Value heads = builder.create<MatmulOp>(loc, f32Tensor({n, h, l, d}), weights, v,
-                                           false, false);
+    // Without the weights in eval mode and without masks: the fused
+    // firn.attention, as scaled_dot_product_attention (see attention()).
+    Value weights, heads;
+    if (!training && !options.needWeights && options.mask == Program::Attention::Mask::None &&
+        options.paddingMask == Program::Attention::Mask::None) {
+      heads = builder.create<AttentionOp>(loc, f32Tensor({n, h, l, d}), q, k, v,
+                                          builder.getF64FloatAttr(options.scale), UnitAttr());
+    } else {
+      weights = attentionWeights(options, q, k, mask, loc, padding); // [N, H, L, S]
+      heads = builder.create<MatmulOp>(loc, f32Tensor({n, h, l, d}), weights, v, false, false);
+    }
     Value joined = builder.create<ReshapeOp>(
         loc, f32Tensor({n, l, e}),
         builder.create<TransposeOp>(loc, f32Tensor({n, l, h, d}), heads,
