@@ -3,12 +3,14 @@
 // Enumerates the ops the firn dialect registers and fails for one that lacks
 // any part of what an op needs: an example in tests/lit/Dialect/ops.mlir
 // (which round-trips every op), a gradient rule (DifferentiableOpInterface)
-// or a stated reason why it has none, a reference kernel, and a Halide
-// lowering. The last two are checked by running them: each op of ops.mlir,
-// alone in a function of its operands, is evaluated by the reference
-// evaluator and lowered to Halide.
+// or a stated reason why it has none, a cost rule (Cost.cpp, for
+// --explain-pruning), a reference kernel, and a Halide lowering. The last
+// two are checked by running them: each op of ops.mlir, alone in a
+// function of its operands, is evaluated by the reference evaluator and
+// lowered to Halide.
 //
 //===----------------------------------------------------------------------===//
+#include "firn/Analysis/Cost.h"
 #include "firn/Codegen/HalideLowering.h"
 #include "firn/Dialect/FirnDialect.h"
 #include "firn/Dialect/FirnOps.h"
@@ -168,6 +170,8 @@ TEST(OpCompleteness, EveryOpHasAGradientReferenceKernelAndLowering) {
     EXPECT_TRUE(ran) << op << ": the reference evaluator fails: " << error;
     if (ran)
       evaluated.insert(op);
+    EXPECT_TRUE(estimateCost(clone, 2).stated)
+        << op << " has no cost rule in compiler/lib/Analysis/Cost.cpp";
     if (mlir::succeeded(codegen::lowerFunction(func)))
       lowered.insert(op);
     else

@@ -28,6 +28,9 @@ inline int64_t saturatingMul(int64_t a, int64_t b) {
 struct Cost {
   int64_t flops = 0;
   int64_t bytes = 0;
+  /// Whether Cost.cpp states a rule for the op (OpCompletenessTest requires
+  /// one for every op); an op without one is counted as elementwise.
+  bool stated = true;
   Cost &operator+=(const Cost &other) {
     flops = saturatingAdd(flops, other.flops);
     bytes = saturatingAdd(bytes, other.bytes);
