@@ -227,9 +227,6 @@ LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   stat[1] = typeOf(x).getDimSize(1);
   RankedTensorType statType = f32Type(b, stat);
   auto axesAttr = b.getDenseI64ArrayAttr(axes);
-  auto mean = [&](Value v) -> Value {
-    return b.create<ReduceMeanOp>(loc, statType, v, axesAttr, b.getUnitAttr());
-  };
   auto perChannel = [&](Value v) -> Value {
     return b.create<ReshapeOp>(loc, statType, v);
   };
@@ -237,11 +234,12 @@ LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   Value one = scalar(b, loc, 1.0f);
 
   // x^ = (x - mu) / sqrt(var + eps) with the batch's biased statistics in
-  // training, the running ones otherwise; y = w x^ + b.
+  // training (the forward's, no pass over the batch), the running ones
+  // otherwise; y = w x^ + b.
   Value centered, var;
   if (getTraining()) {
-    centered = binary<SubOp>(b, loc, x, mean(x));
-    var = mean(binary<MulOp>(b, loc, centered, centered));
+    centered = binary<SubOp>(b, loc, x, perChannel(getBatchMean()));
+    var = perChannel(getBatchVar());
   } else {
     centered = binary<SubOp>(b, loc, x, perChannel(getRunningMean()));
     var = perChannel(getRunningVar());

@@ -401,7 +401,7 @@ LogicalResult BatchNormOp::verify() {
   shape::Shape x = shapeOf(getInput().getType());
   for (Value channel : {getWeight(), getBias(), getRunningMean(),
                         getRunningVar(), getNewRunningMean(),
-                        getNewRunningVar()}) {
+                        getNewRunningVar(), getBatchMean(), getBatchVar()}) {
     if (!channel)
       continue;
     shape::Inferred rule = shape::batchNorm(x, shapeOf(channel.getType()));

@@ -969,11 +969,11 @@ TEST(HalideLowering, LossesAndLayers) {
                   t + ", %w: tensor<3xf32>) -> " + t + " {\n"
                   "  %rm = firn.read_buffer @rm : tensor<3xf32>\n"
                   "  %rv = firn.read_buffer @rv : tensor<3xf32>\n"
-                  "  %y, %m, %v = firn.batch_norm %x weight %w bias %w "
+                  "  %y, %m, %v, %bm, %bv = firn.batch_norm %x weight %w bias %w "
                   "stats %rm, %rv eps 1.0e-05 momentum 0.1 " +
                   mode + " : (" + t + ", tensor<3xf32>, tensor<3xf32>, "
                   "tensor<3xf32>, tensor<3xf32>) -> (" + t + ", "
-                  "tensor<3xf32>, tensor<3xf32>)\n"
+                  "tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>)\n"
                   "  firn.write_buffer %m to @rm : tensor<3xf32>\n"
                   "  firn.write_buffer %v to @rv : tensor<3xf32>\n"
                   "  return %y : " + t + "\n}",

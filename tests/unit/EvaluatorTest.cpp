@@ -261,8 +261,9 @@ TEST(Evaluator, BatchNormTrainingWritesStatsBack) {
     func.func @step(%x: tensor<?x1xf32>) -> tensor<?x1xf32> {
       %rm = firn.read_buffer @bn.running_mean : tensor<1xf32>
       %rv = firn.read_buffer @bn.running_var : tensor<1xf32>
-      %y, %m, %v = firn.batch_norm %x stats %rm, %rv eps 1.0e-05 momentum 0.5 training
-          : (tensor<?x1xf32>, tensor<1xf32>, tensor<1xf32>) -> (tensor<?x1xf32>, tensor<1xf32>, tensor<1xf32>)
+      %y, %m, %v, %bm, %bv = firn.batch_norm %x stats %rm, %rv eps 1.0e-05 momentum 0.5 training
+          : (tensor<?x1xf32>, tensor<1xf32>, tensor<1xf32>)
+          -> (tensor<?x1xf32>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>)
       firn.write_buffer %m to @bn.running_mean : tensor<1xf32>
       firn.write_buffer %v to @bn.running_var : tensor<1xf32>
       return %y : tensor<?x1xf32>

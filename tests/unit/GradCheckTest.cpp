@@ -305,17 +305,18 @@ TEST(GradCheck, BatchNorm) {
                               {"b", {2}}, {"rm", {2}}, {"rv", {2}, 0.5, 1.5}};
   const char *types = " : (tensor<3x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, "
                       "tensor<2xf32>, tensor<2xf32>) -> (tensor<3x2x2x2xf32>, "
-                      "tensor<2xf32>, tensor<2xf32>)";
+                      "tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>)";
   for (const char *mode : {"training", ""})
     checkCase({"batch_norm", ops,
-               std::string("  %y, %m, %v = firn.batch_norm %x weight %w bias "
+               std::string("  %y, %m, %v, %bm, %bv = firn.batch_norm %x weight %w bias "
                            "%b stats %rm, %rv eps 1.0e-05 momentum 0.1 ") +
                    mode + types},
               "tensor<3x2x2x2xf32>");
   checkCase({"batch_norm-1d-no-affine", {{"x", {4, 3}}, {"rm", {3}}, {"rv", {3}, 0.5, 1.5}},
-             "  %y, %m, %v = firn.batch_norm %x stats %rm, %rv eps 1.0e-05 "
+             "  %y, %m, %v, %bm, %bv = firn.batch_norm %x stats %rm, %rv eps 1.0e-05 "
              "momentum 0.1 training : (tensor<4x3xf32>, tensor<3xf32>, "
-             "tensor<3xf32>) -> (tensor<4x3xf32>, tensor<3xf32>, tensor<3xf32>)"},
+             "tensor<3xf32>) -> (tensor<4x3xf32>, tensor<3xf32>, tensor<3xf32>, "
+             "tensor<3xf32>, tensor<3xf32>)"},
             "tensor<4x3xf32>");
 }
 

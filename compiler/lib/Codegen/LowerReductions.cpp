@@ -414,6 +414,8 @@ OpLowering::lowerReductions(Operation *op, ArrayRef<HTensor> in,
       results[1].func(k) = rm.at({k});
       results[2].func(k) = rv.at({k});
     }
+    results[3].func(k) = mean(k);
+    results[4].func(k) = var(k);
     return success();
   }
   return std::nullopt;

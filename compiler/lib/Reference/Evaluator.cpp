@@ -445,9 +445,11 @@ LogicalResult runBatchNorm(BatchNormOp op, Frame &frame, std::string &error) {
     return failure();
   }
   if (failed(bindResult(op, 0, std::move(out.result), frame, error)) ||
-      failed(bindResult(op, 1, std::move(out.runningMean), frame, error)))
+      failed(bindResult(op, 1, std::move(out.runningMean), frame, error)) ||
+      failed(bindResult(op, 2, std::move(out.runningVar), frame, error)) ||
+      failed(bindResult(op, 3, std::move(out.mean), frame, error)))
     return failure();
-  return bindResult(op, 2, std::move(out.runningVar), frame, error);
+  return bindResult(op, 4, std::move(out.var), frame, error);
 }
 
 /// Eval mode: the identity. Training: firn's counter-based mask

@@ -199,6 +199,9 @@ Result embeddingGrad(const Tensor &dy, const Tensor &indices, int64_t rows,
 /// BatchNorm's three results, or why there are none.
 struct BatchNormResult {
   Tensor result, runningMean, runningVar;
+  /// The statistics that normalized: the batch's (biased variance) in
+  /// training, the running ones in evaluation.
+  Tensor mean, var;
   std::string error;
   bool ok() const { return error.empty(); }
 };

@@ -623,6 +623,8 @@ BatchNormResult batchNorm(const Tensor &x, const Tensor *weight,
     }
   }
 
+  out.mean = Tensor{channelShape, mean};
+  out.var = Tensor{channelShape, var};
   out.result = filled(x.shape, 0.0);
   for (int64_t s = 0; s < n; ++s)
     for (int64_t c = 0; c < channels; ++c) {

@@ -125,7 +125,7 @@ func.func @counter_type() {
 
 func.func @batch_norm_channels(%x: tensor<?x4x2x2xf32>, %s: tensor<3xf32>) {
   // expected-error @+1 {{batch_norm statistics [3] must be [4] for input [N, 4, 2, 2]}}
-  %0:3 = firn.batch_norm %x stats %s, %s eps 1.0e-5 momentum 0.1 : (tensor<?x4x2x2xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<?x4x2x2xf32>, tensor<3xf32>, tensor<3xf32>)
+  %0:5 = firn.batch_norm %x stats %s, %s eps 1.0e-5 momentum 0.1 : (tensor<?x4x2x2xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<?x4x2x2xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>)
   return
 }
 
@@ -133,7 +133,7 @@ func.func @batch_norm_channels(%x: tensor<?x4x2x2xf32>, %s: tensor<3xf32>) {
 
 func.func @batch_norm_cumulative_count(%x: tensor<?x4xf32>, %s: tensor<4xf32>) {
   // expected-error @+1 {{without momentum (a cumulative average) needs the count of batches tracked in training mode}}
-  %0:3 = firn.batch_norm %x stats %s, %s eps 1.0e-5 training : (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>)
+  %0:5 = firn.batch_norm %x stats %s, %s eps 1.0e-5 training : (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 

@@ -66,12 +66,12 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     // CHECK: firn.dropout %{{.*}} p 2.500000e-01 : tensor<?x3xf32>
     %7 = firn.dropout %0 p 0.25 : tensor<?x3xf32>
     // CHECK: firn.batch_norm %{{.*}} weight %{{.*}} bias %{{.*}} stats %{{.*}}, %{{.*}} eps 1.000000e-05 momentum 1.000000e-01 training
-    %8:3 = firn.batch_norm %2 weight %c bias %c stats %c, %c eps 1.0e-5 momentum 0.1 training : (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>)
+    %8:5 = firn.batch_norm %2 weight %c bias %c stats %c, %c eps 1.0e-5 momentum 0.1 training : (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
     // CHECK: firn.batch_norm %{{.*}} stats %{{.*}}, %{{.*}} eps
-    %9:3 = firn.batch_norm %2 stats %c, %c eps 1.0e-5 momentum 0.1 : (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>)
+    %9:5 = firn.batch_norm %2 stats %c, %c eps 1.0e-5 momentum 0.1 : (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
     // momentum=None: a cumulative average over the count of batches.
     // CHECK: firn.batch_norm %{{.*}} stats %{{.*}}, %{{.*}} count %{{.*}} eps 1.000000e-05 training :
-    %10:3 = firn.batch_norm %2 stats %c, %c count %key eps 1.0e-5 training : (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>)
+    %10:5 = firn.batch_norm %2 stats %c, %c count %key eps 1.0e-5 training : (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> (tensor<?x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
     return
   }
 

@@ -249,7 +249,8 @@ Value emitBatchNorm(LayerEmitter &e, const Layer &layer, Value input, RankedTens
     count = b.create<AdvanceCounterOp>(loc, RankedTensorType::get({}, b.getIntegerType(64)),
                                        layer.name + ".num_batches_tracked");
   auto op = b.create<BatchNormOp>(
-      loc, mlir::TypeRange{type, mean.getType(), var.getType()}, input, weight, bias, mean,
+      loc, mlir::TypeRange{type, mean.getType(), var.getType(), mean.getType(), var.getType()},
+      input, weight, bias, mean,
       var, o.cumulativeAverage ? count : Value(), b.getF64FloatAttr(o.eps),
       o.cumulativeAverage ? mlir::FloatAttr() : b.getF64FloatAttr(o.momentum),
       training ? b.getUnitAttr() : mlir::UnitAttr());

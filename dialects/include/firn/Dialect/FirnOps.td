@@ -411,15 +411,18 @@ def Firn_BatchNormOp : Firn_Op<"batch_norm", [Pure, AttrSizedOperandSegments, De
     Without `momentum` (PyTorch's `momentum=None`) the running statistics
     are cumulative averages: they move by 1 / (count + 1), `count` being
     num_batches_tracked before this batch (the caller advances it).
+    The last two results are the statistics that normalized (the batch's
+    mean and biased variance in training, the running ones otherwise): the
+    gradient reads them instead of two more passes over the batch.
 
     ```mlir
-    %y, %m, %v = firn.batch_norm %x weight %g bias %b stats %rm, %rv eps 1.0e-05 momentum 0.1 training
+    %y, %m, %v, %bm, %bv = firn.batch_norm %x weight %g bias %b stats %rm, %rv eps 1.0e-05 momentum 0.1 training
         : (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
-        -> (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>)
+        -> (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
     %n = firn.advance_counter @bn.num_batches_tracked : tensor<i64>
-    %y2, %m2, %v2 = firn.batch_norm %x stats %rm, %rv count %n eps 1.0e-05 training
+    %y2:5 = firn.batch_norm %x stats %rm, %rv count %n eps 1.0e-05 training
         : (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>, tensor<i64>)
-        -> (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>)
+        -> (tensor<?x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
     ```
   }];
   let arguments = (ins Firn_FloatTensor:$input, Optional<Firn_FloatTensor>:$weight,
@@ -428,7 +431,8 @@ def Firn_BatchNormOp : Firn_Op<"batch_norm", [Pure, AttrSizedOperandSegments, De
                        F64Attr:$eps, OptionalAttr<F64Attr>:$momentum,
                        UnitAttr:$training);
   let results = (outs Firn_FloatTensor:$result, Firn_FloatTensor:$new_running_mean,
-                      Firn_FloatTensor:$new_running_var);
+                      Firn_FloatTensor:$new_running_var, Firn_FloatTensor:$batch_mean,
+                      Firn_FloatTensor:$batch_var);
   let assemblyFormat = [{
     $input (`weight` $weight^)? (`bias` $bias^)? `stats` $running_mean `,` $running_var
     (`count` $count^)? `eps` $eps (`momentum` $momentum^)? (`training` $training^)?
