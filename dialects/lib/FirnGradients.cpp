@@ -12,8 +12,6 @@
 
 #include "mlir/IR/Builders.h"
 
-#include <limits>
-
 using namespace mlir;
 using namespace firn;
 
@@ -499,38 +497,29 @@ LogicalResult AttentionOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
   Location loc = getLoc();
   Value dy = dys[0], q = getQuery(), k = getKey(), v = getValue();
   // The weights again, in primitive ops (the fused forward kept none):
-  // p = softmax(q kᵀ · scale), -inf above the diagonal when causal.
+  // p = softmax(q kᵀ · scale + causal mask), and through them the
+  // primitives' own gradient rules.
   shape::Shape scoreShape = shapeOf(q.getType());
   const size_t r = scoreShape.size();
   const int64_t l = scoreShape[r - 2], s = typeOf(k).getDimSize(r - 2);
   scoreShape[r - 1] = s;
   RankedTensorType scoreType = f32Type(b, scoreShape);
-  Value scores = b.create<MulOp>(loc, scoreType,
-                                 b.create<MatmulOp>(loc, scoreType, q, k, false, true),
-                                 scalar(b, loc, static_cast<float>(getScale().convertToDouble())));
-  if (getCausal()) {
-    std::vector<float> mask(static_cast<size_t>(l * s), 0.0f);
-    for (int64_t i = 0; i < l; ++i)
-      for (int64_t j = i + 1; j < s; ++j)
-        mask[static_cast<size_t>(i * s + j)] = -std::numeric_limits<float>::infinity();
-    Value maskValue = b.create<ConstantOp>(
-        loc, DenseElementsAttr::get(f32Type(b, {l, s}), ArrayRef<float>(mask)));
-    scores = b.create<AddOp>(loc, scoreType, scores, maskValue);
-  }
-  Value p = b.create<SoftmaxOp>(loc, scores, static_cast<int64_t>(r - 1));
-  // dv = pᵀ dy; dp = dy vᵀ; the softmax's ds = p (dp - sum(dp p)); then
-  // the product's: dq = ds k · scale, dk = dsᵀ q · scale.
+  Value scale = scalar(b, loc, static_cast<float>(getScale().convertToDouble()));
+  auto product = b.create<MatmulOp>(loc, scoreType, q, k, false, true);
+  Value scores = b.create<MulOp>(loc, scoreType, product, scale);
+  if (getCausal())
+    scores = b.create<AddOp>(loc, scoreType, scores, buildCausalMask(b, loc, l, s));
+  auto p = b.create<SoftmaxOp>(loc, scores, static_cast<int64_t>(r - 1));
+  // y = p v: dv = pᵀ dy, dp = dy vᵀ.
   Value dv = b.create<MatmulOp>(loc, v.getType(), p, dy, true, false);
   Value dp = b.create<MatmulOp>(loc, scoreType, dy, v, false, true);
-  shape::Shape rowShape = scoreShape;
-  rowShape[r - 1] = 1;
-  Value dot = b.create<ReduceSumOp>(loc, f32Type(b, rowShape), binary<MulOp>(b, loc, dp, p),
-                                    b.getDenseI64ArrayAttr({static_cast<int64_t>(r - 1)}),
-                                    b.getUnitAttr());
-  Value ds = binary<MulOp>(b, loc, binary<MulOp>(b, loc, p, binary<SubOp>(b, loc, dp, dot)),
-                           scalar(b, loc, static_cast<float>(getScale().convertToDouble())));
-  grads.push_back(b.create<MatmulOp>(loc, q.getType(), ds, k, false, false));
-  grads.push_back(b.create<MatmulOp>(loc, k.getType(), ds, q, true, false));
+  // The mask is a constant: the scaled scores get the softmax's gradient.
+  SmallVector<Value> dScores, dQK;
+  if (failed(p.buildGradients(b, {dp}, dScores)) ||
+      failed(product.buildGradients(b, {binary<MulOp>(b, loc, dScores[0], scale)}, dQK)))
+    return failure();
+  grads.push_back(dQK[0]);
+  grads.push_back(dQK[1]);
   grads.push_back(dv);
   return success();
 }

@@ -14,6 +14,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OpImplementation.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace firn;
 
@@ -577,6 +579,15 @@ LogicalResult MatmulOp::verify() {
                                    shapeOf(getRhs().getType()),
                                    getTransposeLhs(), getTransposeRhs()),
                      getType());
+}
+
+Value firn::buildCausalMask(OpBuilder &b, Location loc, int64_t l, int64_t s) {
+  std::vector<float> mask(static_cast<size_t>(l * s), 0.0f);
+  for (int64_t i = 0; i < l; ++i)
+    for (int64_t j = i + 1; j < s; ++j)
+      mask[static_cast<size_t>(i * s + j)] = -std::numeric_limits<float>::infinity();
+  auto type = RankedTensorType::get({l, s}, b.getF32Type());
+  return b.create<ConstantOp>(loc, DenseElementsAttr::get(type, ArrayRef<float>(mask)));
 }
 
 LogicalResult AttentionOp::verify() {

@@ -68,10 +68,6 @@ private:
     return tensorTypeOf(type.shape, element);
   }
 
-  RankedTensorType f32Tensor(const shape::Shape &shape) {
-    return tensorTypeOf(shape, builder.getF32Type());
-  }
-
   void setModuleAttributes() {
     auto set = [&](StringRef name, Attribute value) {
       (*module)->setAttr(name, value);
@@ -646,15 +642,8 @@ private:
     Value scores = builder.create<MatmulOp>(loc, scoreType, q, k, false, true);
     scores = builder.create<MulOp>(loc, scoreType, scores,
                                    scalar(static_cast<float>(options.scale), loc));
-    if (options.causal) {
-      SmallVector<float> mask(static_cast<size_t>(l * s), 0.0f);
-      for (int64_t i = 0; i < l; ++i)
-        for (int64_t j = i + 1; j < s; ++j)
-          mask[static_cast<size_t>(i * s + j)] = -std::numeric_limits<float>::infinity();
-      Value maskValue = builder.create<ConstantOp>(
-          loc, DenseElementsAttr::get(f32Tensor({l, s}), ArrayRef<float>(mask)));
-      scores = builder.create<AddOp>(loc, scoreType, scores, maskValue);
-    }
+    if (options.causal)
+      scores = builder.create<AddOp>(loc, scoreType, scores, buildCausalMask(builder, loc, l, s));
     // attn_mask: a mask keeps the scores where it holds and puts -inf
     // elsewhere; f32 scores are added.
     // (MultiheadAttention's mask blocks where it holds.)

@@ -701,7 +701,7 @@ Sema::typeOfBuiltin(const ast::Expr &call, const std::vector<ValueType> &args,
 std::optional<ValueType> Sema::typeOfCall(const ast::Expr &call, Scope &scope,
                                           bool inLoss) {
   if (const Layer *layer = program.findLayer(call.name)) {
-    if (layer->kind && layer->kind->attention) {
+    if (isAttentionLayer(*layer)) {
       diags.error(call.loc, "'" + call.name + "' (MultiheadAttention) gives "
                             "(attn_output, attn_output_weights); unpack them: y, w = " +
                             call.name + "(q, k, v), or y, _ = ...");

@@ -138,7 +138,7 @@ std::optional<std::vector<ValueType>> Sema::unpackTypes(const ast::Stmt &stmt,
   const size_t names = stmt.targets.size();
   if (const Layer *layer = call.kind == ast::ExprKind::Call ? program.findLayer(call.name)
                                                             : nullptr;
-      layer && layer->kind && layer->kind->attention)
+      layer && isAttentionLayer(*layer))
     return multiheadAttentionTypes(stmt, *layer, scope);
   if (call.kind != ast::ExprKind::Call ||
       (call.name != "split" && call.name != "chunk")) {

@@ -131,6 +131,12 @@ struct LayerKind {
   bool attention = false;
 };
 
+/// Whether `layer` is a MultiheadAttention (its call takes query, key and
+/// value and gives two values).
+inline bool isAttentionLayer(const Layer &layer) {
+  return layer.kind && layer.kind->attention;
+}
+
 /// Every layer kind, in the order "did you mean" suggestions consider them.
 const std::vector<LayerKind> &layerKinds();
 

@@ -30,31 +30,36 @@ bool LayerDeclaration::error(SourceLocation loc, const std::string &message) {
   return false;
 }
 
-bool LayerDeclaration::positive(const char *name, int64_t &out) {
-  if (!has(name))
+namespace {
+/// An optional argument read into `out` by `reader` (one of SemaArgs.h's),
+/// `out` left as it is when the argument is absent.
+template <class T, class Reader>
+bool readOptional(const LayerDeclaration &d, const char *name, T &out, Reader reader) {
+  if (!d.has(name))
     return true;
-  auto v = readIntAtLeast(get(name), 1, arg(name), diags);
+  auto v = reader(d.get(name), d.arg(name));
   if (v)
     out = *v;
   return v.has_value();
+}
+} // namespace
+
+bool LayerDeclaration::positive(const char *name, int64_t &out) {
+  return readOptional(*this, name, out, [&](const ast::Expr *e, const std::string &what) {
+    return readIntAtLeast(e, 1, what, diags);
+  });
 }
 
 bool LayerDeclaration::flag(const char *name, bool &out) {
-  if (!has(name))
-    return true;
-  auto v = readBool(get(name), arg(name), diags);
-  if (v)
-    out = *v;
-  return v.has_value();
+  return readOptional(*this, name, out, [&](const ast::Expr *e, const std::string &what) {
+    return readBool(e, what, diags);
+  });
 }
 
 bool LayerDeclaration::number(const char *name, double &out) {
-  if (!has(name))
-    return true;
-  auto v = readNumber(get(name), arg(name), diags);
-  if (v)
-    out = *v;
-  return v.has_value();
+  return readOptional(*this, name, out, [&](const ast::Expr *e, const std::string &what) {
+    return readNumber(e, what, diags);
+  });
 }
 
 bool LayerDeclaration::positiveNumber(const char *name, double &out) {
@@ -69,21 +74,15 @@ bool LayerDeclaration::positiveNumber(const char *name, double &out) {
 
 bool LayerDeclaration::pair(const char *name, int64_t min,
                             std::array<int64_t, 2> &out) {
-  if (!has(name))
-    return true;
-  auto v = readIntPair(get(name), min, arg(name), diags);
-  if (v)
-    out = *v;
-  return v.has_value();
+  return readOptional(*this, name, out, [&](const ast::Expr *e, const std::string &what) {
+    return readIntPair(e, min, what, diags);
+  });
 }
 
 bool LayerDeclaration::dropoutProbability(const char *name, double &out) {
-  if (!has(name))
-    return true;
-  auto v = readDropoutProbability(get(name), arg(name), diags);
-  if (v)
-    out = *v;
-  return v.has_value();
+  return readOptional(*this, name, out, [&](const ast::Expr *e, const std::string &what) {
+    return readDropoutProbability(e, what, diags);
+  });
 }
 
 bool LayerDeclaration::refuseFlag(const char *name, const std::string &what) {

@@ -48,6 +48,14 @@ template <class T> struct Math;
 #define GET_OP_CLASSES
 #include "firn/Dialect/FirnOps.h.inc"
 
+namespace firn {
+/// The [l, s] f32 constant that PyTorch's is_causal adds to attention
+/// scores: 0 where key j <= query i, -inf above the diagonal (which gives
+/// those keys weight 0 and gradient 0). For IR generation and the gradient
+/// of firn.attention.
+mlir::Value buildCausalMask(mlir::OpBuilder &b, mlir::Location loc, int64_t l, int64_t s);
+} // namespace firn
+
 /// Every elementwise math op (Firn_MathOp in FirnOps.td). The reference
 /// evaluator and the Halide lowering handle each through its `apply`; the
 /// op-completeness test (tests/unit/OpCompletenessTest.cpp) fails for an op
