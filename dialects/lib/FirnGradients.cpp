@@ -77,15 +77,6 @@ Value unreduce(OpBuilder &b, Location loc, Value grad, Value input,
   return b.create<BroadcastLikeOp>(loc, typeOf(input), grad, input);
 }
 
-/// The loss scale: dL/dloss divided by `count` for a mean reduction.
-Value lossScale(OpBuilder &b, Location loc, Value dy, Reduction reduction,
-                Value countOf, ArrayRef<int64_t> countAxes) {
-  if (reduction == Reduction::Sum)
-    return dy;
-  Value n = b.create<NumelOp>(loc, RankedTensorType::get({}, b.getF32Type()),
-                              countOf, b.getDenseI64ArrayAttr(countAxes));
-  return binary<DivOp>(b, loc, dy, n);
-}
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -148,53 +139,6 @@ LogicalResult Conv2dOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
     grads.push_back(b.create<ReduceSumOp>(loc, getBias().getType(), dy,
                                           b.getDenseI64ArrayAttr({0, 2, 3}),
                                           UnitAttr()));
-  return success();
-}
-
-LogicalResult MSELossOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
-                                        SmallVectorImpl<Value> &grads) {
-  Location loc = getLoc();
-  // L = reduce((p - t)^2):  dp = 2 (p - t) dL / count,  dt = -dp.
-  Value diff = binary<SubOp>(b, loc, getPrediction(), getTarget());
-  Value scale = lossScale(b, loc, dys[0], getReduction(), getPrediction(), {});
-  Value twice = binary<MulOp>(b, loc, scale, scalar(b, loc, 2.0f));
-  Value dp = binary<MulOp>(b, loc, diff, twice);
-  grads.push_back(dp);
-  grads.push_back(b.create<NegOp>(loc, dp));
-  return success();
-}
-
-LogicalResult CrossEntropyOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
-                                             SmallVectorImpl<Value> &grads) {
-  Location loc = getLoc();
-  Value z = getLogits(), t = getTarget();
-  // Mean reduction divides by N x d... (every axis but the classes') for
-  // both kinds of target.
-  SmallVector<int64_t> countAxes = {0};
-  for (int64_t axis = 2; axis < typeOf(z).getRank(); ++axis)
-    countAxes.push_back(axis);
-  Value scale = lossScale(b, loc, dys[0], getReduction(), z, countAxes);
-  Value softmax = b.create<SoftmaxOp>(loc, z, 1);
-  if (typeOf(t).getElementType().isInteger(64)) {
-    // L_n = -log softmax(z_n)[t_n]:  dz = softmax(z) - onehot(t).
-    Value onehot = b.create<OneHotOp>(loc, z.getType(), t);
-    grads.push_back(
-        binary<MulOp>(b, loc, binary<SubOp>(b, loc, softmax, onehot), scale));
-    grads.push_back(nullptr);
-    return success();
-  }
-  // L_n = -sum_c t_nc log softmax(z_n)_c:  dz = softmax(z) sum_c t_nc - t,
-  // dt = -log softmax(z). Targets need not sum to one (seed 000).
-  shape::Shape rowShape = shapeOf(t.getType());
-  rowShape[1] = 1;
-  Value rowSum = b.create<ReduceSumOp>(loc, f32Type(b, rowShape), t,
-                                       b.getDenseI64ArrayAttr({1}),
-                                       b.getUnitAttr());
-  Value dz = binary<SubOp>(b, loc, binary<MulOp>(b, loc, softmax, rowSum), t);
-  grads.push_back(binary<MulOp>(b, loc, dz, scale));
-  Value logSoftmax = b.create<LogSoftmaxOp>(loc, z, 1);
-  grads.push_back(
-      binary<MulOp>(b, loc, b.create<NegOp>(loc, logSoftmax), scale));
   return success();
 }
 
@@ -591,14 +535,16 @@ LogicalResult SoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
 LogicalResult LogSoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                            SmallVectorImpl<Value> &grads) {
   Location loc = getLoc();
-  // dx = dy - softmax(x) sum(dy, axis).
+  // dx = dy - softmax(x) sum(dy, axis), with softmax(x) = exp(y) from the
+  // result, as PyTorch's backward computes it (log_softmax_backward_data):
+  // one exp per element instead of the softmax's two row passes again.
   shape::Shape rowShape = shapeOf(getType());
   rowShape[getAxis()] = 1;
   Value total = b.create<ReduceSumOp>(
       loc, f32Type(b, rowShape), dys[0],
       b.getDenseI64ArrayAttr({static_cast<int64_t>(getAxis())}),
       b.getUnitAttr());
-  Value softmax = b.create<SoftmaxOp>(loc, getInput(), getAxis());
+  Value softmax = b.create<ExpOp>(loc, getResult());
   grads.push_back(
       binary<SubOp>(b, loc, dys[0], binary<MulOp>(b, loc, softmax, total)));
   return success();

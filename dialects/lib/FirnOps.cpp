@@ -372,22 +372,6 @@ LogicalResult MaxPool2dGradOp::verify() {
   return success();
 }
 
-LogicalResult MSELossOp::verify() {
-  return checkResult(*this,
-                     shape::mseLoss(shapeOf(getPrediction().getType()),
-                                    shapeOf(getTarget().getType())),
-                     getType());
-}
-
-LogicalResult CrossEntropyOp::verify() {
-  bool indexTarget = getTarget().getType().getElementType().isInteger(64);
-  return checkResult(*this,
-                     shape::crossEntropy(shapeOf(getLogits().getType()),
-                                         shapeOf(getTarget().getType()),
-                                         indexTarget),
-                     getType());
-}
-
 LogicalResult DropoutOp::verify() {
   double p = getP().convertToDouble();
   if (p < 0 || p >= 1)

@@ -191,7 +191,11 @@ TEST(Evaluator, MissingParamValueIsAnError) {
 TEST(Evaluator, ArgumentsMustFitTheFunctionType) {
   Module m(R"mlir(
     func.func @loss(%x: tensor<?x2xf32>, %y: tensor<?xi64>) -> tensor<f32> {
-      %l = firn.cross_entropy %x, %y mean : tensor<?x2xf32>, tensor<?xi64> -> tensor<f32>
+      %h = firn.one_hot %y : tensor<?xi64> -> tensor<?x2xf32>
+      %p = firn.log_softmax %x axis 1 : tensor<?x2xf32>
+      %m = firn.mul %h, %p : tensor<?x2xf32>, tensor<?x2xf32> -> tensor<?x2xf32>
+      %s = firn.reduce_mean %m axes [] : tensor<?x2xf32> -> tensor<f32>
+      %l = firn.neg %s : tensor<f32>
       return %l : tensor<f32>
     }
   )mlir");
@@ -216,11 +220,11 @@ TEST(Evaluator, ArgumentsMustFitTheFunctionType) {
   // A class index out of range is reported at the op.
   EXPECT_EQ(m.callError("loss", {make({2, 2}, {0, 0, 0, 0}),
                                  make({2}, {0, 2}, true)}),
-            "test.mlir:3:12: firn.cross_entropy: class index 2 of sample 1 is "
+            "test.mlir:3:12: firn.one_hot: class index 2 of sample 1 is "
             "out of range [0, 2)");
-  // Equal logits: loss log 2 per sample.
+  // Equal logits: log 2 per sample, averaged over the two classes too.
   std::vector<Tensor> r = m.call("loss", {make({2, 2}, {0, 0, 1, 1}), labels});
-  EXPECT_NEAR(r[0].data[0], std::log(2.0), 1e-15);
+  EXPECT_NEAR(r[0].data[0], std::log(2.0) / 2, 1e-15);
 }
 
 TEST(Evaluator, CallsOtherFunctions) {
@@ -412,8 +416,14 @@ TEST(Evaluator, SeedThreeTrainStep) {
       %4 = firn.reshape %3 : tensor<?x32x10x10xf32> -> tensor<?x3200xf32>
       %5 = firn.read_param @linear.weight : tensor<20x3200xf32>
       %6 = firn.linear %4, %5 : (tensor<?x3200xf32>, tensor<20x3200xf32>) -> tensor<?x20xf32>
-      %7 = firn.cross_entropy %6, %arg1 mean : tensor<?x20xf32>, tensor<?xi64> -> tensor<f32>
-      return %7 : tensor<f32>
+      %7 = firn.one_hot %arg1 : tensor<?xi64> -> tensor<?x20xf32>
+      %8 = firn.log_softmax %6 axis 1 : tensor<?x20xf32>
+      %9 = firn.mul %7, %8 : tensor<?x20xf32>, tensor<?x20xf32> -> tensor<?x20xf32>
+      %10 = firn.reduce_sum %9 axes [] : tensor<?x20xf32> -> tensor<f32>
+      %11 = firn.neg %10 : tensor<f32>
+      %12 = firn.reduce_sum %7 axes [] : tensor<?x20xf32> -> tensor<f32>
+      %13 = firn.div %11, %12 : tensor<f32>, tensor<f32> -> tensor<f32>
+      return %13 : tensor<f32>
     }
   )mlir");
   ASSERT_LOADED(m);

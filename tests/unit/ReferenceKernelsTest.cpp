@@ -341,49 +341,8 @@ TEST(ReferenceKernels, Conv2dGradientsAreAdjoints) {
 }
 
 //===----------------------------------------------------------------------===//
-// Losses and one_hot
+// one_hot (the losses are composites: CompositeLossTest.cpp)
 //===----------------------------------------------------------------------===//
-
-TEST(ReferenceKernels, MseLoss) {
-  // Squared differences 0, 4, 9: sum 13, mean 13/3.
-  Tensor p = t({3}, {1, 2, 3}), target = t({3}, {1, 0, 0});
-  expectNear(ok(mseLoss(p, target, Reduction::Sum)), {}, {13});
-  expectNear(ok(mseLoss(p, target, Reduction::Mean)), {}, {13.0 / 3});
-  EXPECT_FALSE(mseLoss(p, t({1}, {0}), Reduction::Mean).ok());
-}
-
-TEST(ReferenceKernels, CrossEntropyWithClassIndices) {
-  // Row 0: logits [0, 0, 0], class 1: loss = log(3).
-  // Row 1: logits [1, 2, 3], class 2: loss = logsumexp - 3
-  //        = log(e + e^2 + e^3) - 3 = log(1 + e^-1 + e^-2).
-  Tensor z = t({2, 3}, {0, 0, 0, 1, 2, 3});
-  double row0 = std::log(3.0);
-  double row1 = std::log(1 + std::exp(-1.0) + std::exp(-2.0));
-  expectNear(ok(crossEntropy(z, indices({1, 2}), Reduction::Sum)), {},
-             {row0 + row1});
-  expectNear(ok(crossEntropy(z, indices({1, 2}), Reduction::Mean)), {},
-             {(row0 + row1) / 2});
-  Result bad = crossEntropy(z, indices({1, 3}), Reduction::Mean);
-  EXPECT_FALSE(bad.ok());
-  EXPECT_EQ(bad.error, "class index 3 of sample 1 is out of range [0, 3)");
-  EXPECT_FALSE(crossEntropy(z, indices({-1, 0}), Reduction::Mean).ok());
-  EXPECT_FALSE(crossEntropy(z, indices({0}), Reduction::Mean).ok());
-}
-
-TEST(ReferenceKernels, CrossEntropyWithProbabilities) {
-  // Row 0: logits [0, log 3] -> softmax [1/4, 3/4]; target [0.5, 0.25] (it
-  //        need not sum to 1): loss = -(0.5 log(1/4) + 0.25 log(3/4)).
-  // Row 1: logits [0, 0], target [1, 0]: loss = log 2.
-  // Mean divides by N = 2, as PyTorch does for probability targets.
-  Tensor z = t({2, 2}, {0, std::log(3.0), 0, 0});
-  Tensor target = t({2, 2}, {0.5, 0.25, 1, 0});
-  double row0 = -(0.5 * std::log(0.25) + 0.25 * std::log(0.75));
-  double row1 = std::log(2.0);
-  expectNear(ok(crossEntropy(z, target, Reduction::Mean)), {},
-             {(row0 + row1) / 2});
-  expectNear(ok(crossEntropy(z, target, Reduction::Sum)), {}, {row0 + row1});
-  EXPECT_FALSE(crossEntropy(z, t({2}, {0, 1}), Reduction::Mean).ok());
-}
 
 TEST(ReferenceKernels, OneHot) {
   expectNear(ok(oneHot(indices({2, 0}), 3)), {2, 3}, {0, 0, 1, 1, 0, 0});

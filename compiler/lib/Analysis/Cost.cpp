@@ -94,7 +94,7 @@ Cost firn::estimateCost(Operation *op, int64_t batch) {
                           ? out
                           : elements(op->getOperand(0).getType(), batch);
     cost.flops = saturatingMul(windows, kernel[0] * kernel[1]);
-  } else if (isa<SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, MSELossOp>(op)) {
+  } else if (isa<SoftmaxOp, LogSoftmaxOp>(op)) {
     cost.flops = saturatingMul(4, elements(op->getOperand(0).getType(), batch));
   } else if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(op)) {
     cost.flops = elements(op->getOperand(0).getType(), batch);

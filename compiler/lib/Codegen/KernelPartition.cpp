@@ -31,13 +31,9 @@ namespace firn::codegen {
 namespace {
 
 /// Ops whose lowering computes at root (a product, a window, a reduction):
-/// each starts a kernel, which the elementwise ops after it join.
-bool isAnchor(Operation *op) {
-  return isa<LinearOp, LinearWeightGradOp, MatmulOp, AttentionOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
-             MaxPool2dOp, MaxPool2dGradOp, AvgPool2dOp, AvgPool2dGradOp, BatchNormOp, SoftmaxOp, LogSoftmaxOp,
-             ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MSELossOp, CrossEntropyOp,
-             EmbeddingGradOp, CrossReplicaSumOp>(op);
-}
+/// each starts a kernel, which the elementwise ops after it join. The ops
+/// say so themselves (Firn_KernelAnchor, FirnInterfaces.td).
+bool isAnchor(Operation *op) { return op->hasTrait<firn::OpTrait::KernelAnchor>(); }
 
 /// The state symbol `op` reads, if any.
 StringRef readSymbol(Operation *op) {

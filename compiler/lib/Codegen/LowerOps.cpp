@@ -9,7 +9,7 @@
 //   LowerElementwise.cpp  arithmetic, the math ops, dropout
 //   LowerProducts.cpp     matmul, linear and convolutions (Contraction)
 //   LowerPooling.cpp      max and average pooling and their gradients
-//   LowerReductions.cpp   sums, softmax, BatchNorm, the fused losses
+//   LowerReductions.cpp   sums, softmax, BatchNorm
 //   LowerIndexing.cpp     gathers and scatters by integer indices (embedding)
 //   LowerAttention.cpp    fused scaled dot-product attention
 //

@@ -27,6 +27,9 @@ using namespace mlir;
 namespace firn {
 namespace {
 
+/// A loss's reduction= ('none' and kl_div's 'batchmean' are flags beside it).
+enum class Reduction { Mean, Sum };
+
 class Generator : public LayerEmitter {
 public:
   Generator(MLIRContext &context, const Program &program)
@@ -865,28 +868,14 @@ private:
       batchmean = true;
     else if (r && r->name == "none")
       none = true;
-    auto reductionAttr = ReductionAttr::get(builder.getContext(), reduction);
-    if (name == "mse" && none) { // (x - y)^2, each element
-      Value d = builder.create<SubOp>(loc, type, input, target);
-      return builder.create<MulOp>(loc, type, d, d);
-    }
-    if (name == "mse")
-      return builder.create<MSELossOp>(loc, type, input, target,
-                                       reductionAttr);
-    if (name == "cross_entropy" && none) {
-      auto options = program.crossEntropyOptions.find(&call);
-      return crossEntropyPerPosition(
-          options == program.crossEntropyOptions.end() ? Program::CrossEntropyOptions()
-                                                       : options->second,
-          input, target, type, loc);
-    }
     if (name == "cross_entropy") {
-      auto options = program.crossEntropyOptions.find(&call);
-      if (options != program.crossEntropyOptions.end())
-        return crossEntropyWithOptions(options->second, input, target, reduction,
-                                       loc);
-      return builder.create<CrossEntropyOp>(loc, type, input, target,
-                                            reductionAttr);
+      auto found = program.crossEntropyOptions.find(&call);
+      const Program::CrossEntropyOptions options =
+          found == program.crossEntropyOptions.end() ? Program::CrossEntropyOptions()
+                                                     : found->second;
+      if (none)
+        return crossEntropyPerPosition(options, input, target, type, loc);
+      return crossEntropy(options, input, target, reduction, loc);
     }
     auto parameter = program.functionParameters.find(&call);
     std::optional<double> own;
@@ -895,18 +884,21 @@ private:
     return compositeLoss(name, input, target, reduction, batchmean, none, own, loc);
   }
 
-  /// The losses that are composites, in primitive ops (their gradients are
-  /// the primitives'), each as PyTorch defines it, reduced to a scalar.
-  /// F.cross_entropy with class weights, ignore_index and label smoothing,
-  /// as PyTorch computes it (aten's cross_entropy_loss_label_smoothing;
+  /// Every loss is a composite of primitive ops (its gradient is theirs),
+  /// each as PyTorch defines it, reduced to a scalar; no loss has a fused op
+  /// of its own. The part of cross_entropy that pays for a fused kernel is
+  /// its log_softmax (firn.log_softmax's); the rest is elementwise work and
+  /// sums, which kernel partitioning fuses into the kernels around them.
+  ///
+  /// F.cross_entropy, with or without class weights, ignore_index and label
+  /// smoothing, as PyTorch computes it (aten's cross_entropy_loss_label_smoothing;
   /// ignored positions count for nothing, also in sum w[t]): on
   /// logp = log_softmax(x, 1), the weighted NLL -sum w[t] logp[t], divided
   /// for 'mean' by sum w[t]; plus, with smoothing e, the smoothing term
   /// -sum_c w[c] logp[c] per position, divided for 'mean' by sum w[t] too
   /// (the counted positions without weights): (1 - e) nll + e / C smoothing.
-  Value crossEntropyWithOptions(const Program::CrossEntropyOptions &options,
-                                Value x, Value target, Reduction reduction,
-                                Location loc) {
+  Value crossEntropy(const Program::CrossEntropyOptions &options, Value x,
+                     Value target, Reduction reduction, Location loc) {
     auto xType = cast<RankedTensorType>(x.getType());
     const int64_t classes = xType.getDimSize(1);
     if (!isa<IntegerType>(cast<RankedTensorType>(target.getType()).getElementType())) {
@@ -931,7 +923,7 @@ private:
     };
     Value onehot = targetRows(options, xType, target, loc);
     Value logp = builder.create<LogSoftmaxOp>(loc, x, 1);
-    Value weighted = builder.create<MulOp>(loc, xType, onehot, w);
+    Value weighted = weighBy(w, onehot, loc);
     Value nll = builder.create<NegOp>(
         loc, sumAll(builder.create<MulOp>(loc, xType, weighted, logp)));
     Value totalWeight = sumAll(weighted);
@@ -953,7 +945,7 @@ private:
     Value counted = classSum(onehot);
     Value smooth = builder.create<MulOp>(
         loc, positionType,
-        builder.create<NegOp>(loc, classSum(builder.create<MulOp>(loc, xType, logp, w)))
+        builder.create<NegOp>(loc, classSum(weighBy(w, logp, loc)))
             .getResult(),
         counted);
     // 'mean': over sum w[t], the positions counted when there are no
@@ -968,15 +960,22 @@ private:
                                  scaled(smoothing, e / double(classes)));
   }
 
-  /// cross_entropy's class weights as a constant [1, C, 1...] (1 without
-  /// `weight`), to broadcast over the scores `xType` [N, C, d...].
+  /// cross_entropy's class weights as a constant [1, C, 1...], to broadcast
+  /// over the scores `xType` [N, C, d...]; none without `weight`.
   Value classWeights(const Program::CrossEntropyOptions &options, RankedTensorType xType,
                      Location loc) {
+    if (options.weight.empty())
+      return Value();
     const int64_t classes = xType.getDimSize(1);
     std::vector<float> weights(classes, 1.0f);
     for (int64_t c = 0; c < static_cast<int64_t>(options.weight.size()); ++c)
       weights[c] = static_cast<float>(options.weight[c]);
     return perClass(weights, xType, loc);
+  }
+
+  /// `v` [N, C, d...] times the class weights `w`; `v` itself without them.
+  Value weighBy(Value w, Value v, Location loc) {
+    return w ? builder.create<MulOp>(loc, v.getType(), v, w).getResult() : v;
   }
 
   /// A constant [1, C, 1...] of one value per class.
@@ -1021,7 +1020,7 @@ private:
                    .getResult());
     };
     Value logp = builder.create<LogSoftmaxOp>(loc, x, 1);
-    Value weightedLogp = builder.create<MulOp>(loc, xType, logp, w);
+    Value weightedLogp = weighBy(w, logp, loc);
     Value nll = classSum(builder.create<MulOp>(loc, xType, rows, weightedLogp));
     const double e = options.labelSmoothing;
     if (e == 0)
@@ -1073,6 +1072,10 @@ private:
     auto mul = [&](Value a, Value b) -> Value {
       return builder.create<MulOp>(loc, xType, a, b);
     };
+    if (name == "mse") { // (x - y)^2
+      Value d = sub(x, target);
+      return reduceAll(mul(d, d));
+    }
     if (name == "l1_loss" ||
         (name == "smooth_l1_loss" && own.value_or(1.0) == 0.0)) // |x - y|
       return reduceAll(builder.create<AbsOp>(loc, sub(x, target)));

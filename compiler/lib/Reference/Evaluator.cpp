@@ -155,10 +155,6 @@ Conv2dGeometry geometryOf(ArrayRef<int64_t> stride, ArrayRef<int64_t> padding,
   return geometry;
 }
 
-Reduction reductionOf(firn::Reduction reduction) {
-  return reduction == firn::Reduction::Sum ? Reduction::Sum : Reduction::Mean;
-}
-
 //===----------------------------------------------------------------------===//
 // Ops with one result
 //===----------------------------------------------------------------------===//
@@ -318,14 +314,6 @@ public:
           return embeddingGrad(in(o.getGradOutput()), in(o.getIndices()),
                                o.getType().getDimSize(0),
                                padding ? static_cast<int64_t>(*padding) : -1);
-        })
-        .Case<MSELossOp>([&](MSELossOp o) {
-          return mseLoss(in(o.getPrediction()), in(o.getTarget()),
-                         reductionOf(o.getReduction()));
-        })
-        .Case<CrossEntropyOp>([&](CrossEntropyOp o) {
-          return crossEntropy(in(o.getLogits()), in(o.getTarget()),
-                              reductionOf(o.getReduction()));
         })
         .Default([&](Operation *) {
           return Result::fail("not supported by the reference evaluator");

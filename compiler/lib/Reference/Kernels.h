@@ -43,9 +43,6 @@ struct Result {
   static Result fail(std::string message);
 };
 
-/// How a loss combines the per-element losses.
-enum class Reduction { Mean, Sum };
-
 /// Strides, paddings (top, left, bottom, right) and dilations of a conv2d.
 using Conv2dGeometry = shape::Conv2dGeometry;
 
@@ -175,15 +172,6 @@ Result conv2dGradWeight(const Tensor &x, const Tensor &gradOutput,
                         const Conv2dGeometry &geometry,
                         const Shape &weightShape);
 
-/// F.mse_loss: prediction and target of equal shape.
-Result mseLoss(const Tensor &prediction, const Tensor &target,
-               Reduction reduction);
-/// F.cross_entropy on logits [N, C, d...] (d... may be none): an integer
-/// target [N, d...] holds class indices, a float target of the logits' shape
-/// class probabilities. Mean divides by N x d... in both cases (PyTorch's
-/// rule; probabilities need not sum to 1).
-Result crossEntropy(const Tensor &logits, const Tensor &target,
-                    Reduction reduction);
 /// Integer class indices [N, d...] -> float one-hot [N, numClasses, d...].
 Result oneHot(const Tensor &indices, int64_t numClasses);
 /// nn.Embedding: rows of `table` [V, D] picked by integer `indices` (any

@@ -398,24 +398,8 @@ Result conv2dGradWeight(const Tensor &x, const Tensor &gradOutput,
 }
 
 //===----------------------------------------------------------------------===//
-// Losses and one_hot
+// one_hot
 //===----------------------------------------------------------------------===//
-
-Result mseLoss(const Tensor &prediction, const Tensor &target,
-               Reduction reduction) {
-  if (prediction.shape != target.shape)
-    return Result::fail("mse prediction " + shapeStr(prediction.shape) +
-                        " and target " + shapeStr(target.shape) +
-                        " differ in shape");
-  double sum = 0.0;
-  for (int64_t i = 0; i < prediction.numel(); ++i) {
-    double diff = prediction.data[i] - target.data[i];
-    sum += diff * diff;
-  }
-  if (reduction == Reduction::Mean)
-    sum /= static_cast<double>(prediction.numel());
-  return scalar(sum);
-}
 
 /// A class index held in a double, or -1 if it is not one in [0, classes).
 static int64_t classIndex(double value, int64_t classes) {
@@ -444,49 +428,6 @@ static bool classAt(const Tensor &indices, int64_t s, int64_t p, int64_t inner,
   error = "class index " + numberStr(value) + " of sample " + std::to_string(s) +
           " is out of range [0, " + std::to_string(classes) + ")";
   return false;
-}
-
-Result crossEntropy(const Tensor &logits, const Tensor &target,
-                    Reduction reduction) {
-  if (logits.shape.size() < 2)
-    return Result::fail("cross_entropy logits must be [N, C] or [N, C, d...], got " +
-                        shapeStr(logits.shape));
-  // [N, C, d...]: the classes of position (s, p) are logits[s, :, p].
-  int64_t n = logits.shape[0], classes = logits.shape[1];
-  const int64_t inner = numelOf(Shape(logits.shape.begin() + 2, logits.shape.end()));
-  Result logProbs = logSoftmax(logits, 1);
-  if (!logProbs.ok())
-    return logProbs;
-  const std::vector<double> &logp = logProbs.value.data;
-  double total = 0.0;
-  if (target.isInteger) {
-    Shape indices = logits.shape;
-    indices.erase(indices.begin() + 1);
-    if (target.shape != indices)
-      return Result::fail("cross_entropy class indices " +
-                          shapeStr(target.shape) + " do not fit logits " +
-                          shapeStr(logits.shape));
-    std::string error;
-    for (int64_t s = 0; s < n; ++s)
-      for (int64_t p = 0; p < inner; ++p) {
-        int64_t label;
-        if (!classAt(target, s, p, inner, classes, label, error))
-          return Result::fail(error);
-        total -= logp[(s * classes + label) * inner + p];
-      }
-  } else {
-    if (target.shape != logits.shape)
-      return Result::fail("cross_entropy class probabilities " +
-                          shapeStr(target.shape) + " do not fit logits " +
-                          shapeStr(logits.shape));
-    for (int64_t i = 0; i < logits.numel(); ++i)
-      total -= target.data[i] * logp[i];
-  }
-  // PyTorch divides by N x d... for both kinds of target (no class weights
-  // here).
-  if (reduction == Reduction::Mean)
-    total /= static_cast<double>(n * inner);
-  return scalar(total);
 }
 
 namespace {

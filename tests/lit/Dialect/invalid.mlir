@@ -66,38 +66,6 @@ func.func @conv_result(%x: tensor<?x2x8x8xf32>, %w: tensor<4x2x3x3xf32>) {
 
 // -----
 
-func.func @mse_shapes(%a: tensor<?x2xf32>, %b: tensor<?x3xf32>) {
-  // expected-error @+1 {{mse prediction [N, 2] and target [N, 3] must have the same shape}}
-  %0 = firn.mse_loss %a, %b mean : tensor<?x2xf32>, tensor<?x3xf32> -> tensor<f32>
-  return
-}
-
-// -----
-
-func.func @ce_index(%a: tensor<?x5xf32>, %t: tensor<?x5xi64>) {
-  // expected-error @+1 {{cross_entropy class-index target [N, 5] must be [N] for logits [N, 5]}}
-  %0 = firn.cross_entropy %a, %t mean : tensor<?x5xf32>, tensor<?x5xi64> -> tensor<f32>
-  return
-}
-
-// -----
-
-func.func @ce_probs(%a: tensor<?x5xf32>, %t: tensor<?x4xf32>) {
-  // expected-error @+1 {{cross_entropy class-probability target [N, 4] must have the logits' shape [N, 5]}}
-  %0 = firn.cross_entropy %a, %t mean : tensor<?x5xf32>, tensor<?x4xf32> -> tensor<f32>
-  return
-}
-
-// -----
-
-func.func @loss_not_scalar(%a: tensor<?x2xf32>) {
-  // expected-error @+1 {{result #0 must be 0-d f32 tensor}}
-  %0 = firn.mse_loss %a, %a mean : tensor<?x2xf32>, tensor<?x2xf32> -> tensor<1xf32>
-  return
-}
-
-// -----
-
 func.func @dropout_p(%a: tensor<?x2xf32>) {
   // expected-error @+1 {{p must be in [0, 1), got 1}}
   %0 = firn.dropout %a p 1.0 : tensor<?x2xf32>

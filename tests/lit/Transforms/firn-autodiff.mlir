@@ -58,8 +58,9 @@ module attributes {firn.zero_grad = "optimizer"} {
 // CHECK: %[[R:.*]] = firn.reshape %[[C]] : tensor<?x1x2x2xf32> -> tensor<?x4xf32>
 // CHECK: %[[A:.*]] = firn.linear %[[R]], %[[W:.*]] :
 // CHECK: %[[B:.*]] = firn.linear %[[A]], %[[W2:.*]] :
-// CHECK: firn.mse_loss %[[B]], %arg1 mean
-// CHECK: firn.numel %[[B]] axes []
+// CHECK: %[[SQ:.*]] = firn.mul %[[B]], %[[B]]
+// CHECK: firn.reduce_mean %[[SQ]] axes []
+// CHECK: firn.numel %[[SQ]] axes []
 // CHECK: %[[GW2:.*]] = firn.matmul %{{.*}}, %[[A]] transpose_lhs
 // CHECK: %[[GW1:.*]] = firn.matmul %{{.*}}, %[[R]] transpose_lhs
 // CHECK: %[[GR:.*]] = firn.reshape %{{.*}} : tensor<?x4xf32> -> tensor<?x1x2x2xf32>
@@ -84,30 +85,35 @@ module attributes {firn.zero_grad = "model"} {
     %a = firn.linear %r, %w : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32>
     %w2 = firn.read_param @w : tensor<4x4xf32>
     %b = firn.linear %a, %w2 : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32>
-    %l = firn.mse_loss %b, %t mean : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<f32>
+    %sq = firn.mul %b, %b : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x4xf32>
+    %l = firn.reduce_mean %sq axes [] : tensor<?x4xf32> -> tensor<f32>
     return %l : tensor<f32>
   }
 }
 
 // -----
 
-// Cross-entropy: class indices take the one-hot path; class probabilities
-// scale softmax by each row's target sum (targets need not sum to 1).
-// The walk is in reverse, so the later loss term comes first.
+// Cross-entropy as IR generation decomposes it: log_softmax of the logits
+// times the one-hot targets. The gradient reaches the logits through
+// log_softmax's rule, dz = g - exp(log_softmax(z)) sum(g, 1) (the softmax
+// from the result, as PyTorch's backward takes it), with g the one-hot
+// rows times the upstream gradient; the one-hot rows (of i64 targets) get
+// none.
 // CHECK-LABEL: func.func @train_step
-// CHECK: firn.numel %arg0 axes [0]
-// CHECK: %[[SM1:.*]] = firn.softmax %arg0 axis 1
-// CHECK: %[[ROW:.*]] = firn.reduce_sum %arg2 axes [1] keepdims : tensor<?x3xf32> -> tensor<?x1xf32>
-// CHECK: firn.mul %[[SM1]], %[[ROW]] : tensor<?x3xf32>, tensor<?x1xf32> -> tensor<?x3xf32>
-// CHECK: firn.numel %arg0 axes [0]
-// CHECK: %[[SM2:.*]] = firn.softmax %arg0 axis 1
 // CHECK: %[[OH:.*]] = firn.one_hot %arg1 : tensor<?xi64> -> tensor<?x3xf32>
-// CHECK: firn.sub %[[SM2]], %[[OH]]
+// CHECK: %[[LP:.*]] = firn.log_softmax %arg0 axis 1
+// CHECK: %[[G:.*]] = firn.mul %{{.*}}, %[[OH]] : tensor<?x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+// CHECK: %[[ROW:.*]] = firn.reduce_sum %[[G]] axes [1] keepdims : tensor<?x3xf32> -> tensor<?x1xf32>
+// CHECK: %[[SM:.*]] = firn.exp %[[LP]]
+// CHECK: %[[SCALED:.*]] = firn.mul %[[SM]], %[[ROW]] : tensor<?x3xf32>, tensor<?x1xf32> -> tensor<?x3xf32>
+// CHECK: firn.sub %[[G]], %[[SCALED]]
 module {
-  func.func @train_step(%z: tensor<?x3xf32>, %t: tensor<?xi64>, %p: tensor<?x3xf32>) -> tensor<f32> {
-    %a = firn.cross_entropy %z, %t mean : tensor<?x3xf32>, tensor<?xi64> -> tensor<f32>
-    %b = firn.cross_entropy %z, %p mean : tensor<?x3xf32>, tensor<?x3xf32> -> tensor<f32>
-    %l = firn.add %b, %a : tensor<f32>, tensor<f32> -> tensor<f32>
+  func.func @train_step(%z: tensor<?x3xf32>, %t: tensor<?xi64>) -> tensor<f32> {
+    %h = firn.one_hot %t : tensor<?xi64> -> tensor<?x3xf32>
+    %lp = firn.log_softmax %z axis 1 : tensor<?x3xf32>
+    %m = firn.mul %h, %lp : tensor<?x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+    %s = firn.reduce_sum %m axes [] : tensor<?x3xf32> -> tensor<f32>
+    %l = firn.neg %s : tensor<f32>
     return %l : tensor<f32>
   }
 }

@@ -4,6 +4,14 @@
 
 include "mlir/IR/OpBase.td"
 
+// An op whose lowering computes at root (a product, a window, a reduction):
+// each starts a kernel, which the elementwise ops after it join
+// (compiler/lib/Codegen/KernelPartition.cpp). Stated on the op, so that a
+// new op of this kind changes nothing in the partitioner.
+def Firn_KernelAnchor : NativeOpTrait<"KernelAnchor"> {
+  let cppNamespace = "::firn::OpTrait";
+}
+
 def Firn_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
   let description = [{
     An op that knows its own gradient rule. Reverse-mode autodiff is one

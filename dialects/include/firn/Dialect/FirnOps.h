@@ -14,6 +14,12 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "firn/Dialect/FirnEnums.h.inc"
+
+namespace firn::OpTrait {
+/// Firn_KernelAnchor (FirnInterfaces.td): the op starts a kernel.
+template <typename ConcreteType>
+class KernelAnchor : public mlir::OpTrait::TraitBase<ConcreteType, KernelAnchor> {};
+} // namespace firn::OpTrait
 #include "firn/Dialect/FirnInterfaces.h.inc"
 
 namespace firn {

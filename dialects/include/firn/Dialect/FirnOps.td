@@ -59,11 +59,6 @@ def Firn_OptimizerKind : I32EnumAttr<"OptimizerKind", "a torch.optim algorithm",
   let cppNamespace = "::firn";
 }
 
-def Firn_Reduction : I32EnumAttr<"Reduction", "how a loss reduces over elements", [
-    I32EnumAttrCase<"Mean", 0, "mean">, I32EnumAttrCase<"Sum", 1, "sum">]> {
-  let cppNamespace = "::firn";
-}
-
 def Firn_ComparisonPredicate : I32EnumAttr<"ComparisonPredicate",
     "how firn.compare relates its operands", [
     I32EnumAttrCase<"LT", 0, "lt">, I32EnumAttrCase<"LE", 1, "le">,
@@ -232,7 +227,7 @@ def Firn_WriteBufferOp : Firn_Op<"write_buffer", [
 // 2. Layer-level ops
 //===----------------------------------------------------------------------===//
 
-def Firn_LinearOp : Firn_Op<"linear", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_LinearOp : Firn_Op<"linear", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.linear: x @ weight^T + bias";
   let description = [{
     `input` is [..., in], `weight` [out, in], the optional `bias` broadcasts
@@ -251,7 +246,7 @@ def Firn_LinearOp : Firn_Op<"linear", [Pure, DeclareOpInterfaceMethods<Firn_Diff
   let hasVerifier = 1;
 }
 
-def Firn_Conv2dOp : Firn_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_Conv2dOp : Firn_Op<"conv2d", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.conv2d on NCHW input";
   let description = [{
     `padding` is (top, left, bottom, right); PyTorch's `padding='same'` with
@@ -274,7 +269,7 @@ def Firn_Conv2dOp : Firn_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<Firn_Diff
   let hasVerifier = 1;
 }
 
-def Firn_MaxPool2dOp : Firn_Op<"max_pool2d", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_MaxPool2dOp : Firn_Op<"max_pool2d", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.max_pool2d on NCHW input";
   let description = [{
     The maximum of each `kernel` window, windows `stride` apart, over the
@@ -297,7 +292,7 @@ def Firn_MaxPool2dOp : Firn_Op<"max_pool2d", [Pure, DeclareOpInterfaceMethods<Fi
   let hasVerifier = 1;
 }
 
-def Firn_AvgPool2dOp : Firn_Op<"avg_pool2d", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_AvgPool2dOp : Firn_Op<"avg_pool2d", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.avg_pool2d on NCHW input";
   let description = [{
     The mean of each `kernel` window, windows `stride` apart, over the input
@@ -320,38 +315,6 @@ def Firn_AvgPool2dOp : Firn_Op<"avg_pool2d", [Pure, DeclareOpInterfaceMethods<Fi
     $input `kernel` $kernel `stride` $stride `padding` $padding
     (`count_include_pad` $count_include_pad^)? attr-dict `:`
     type($input) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Firn_MSELossOp : Firn_Op<"mse_loss", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
-  let summary = "F.mse_loss";
-  let arguments = (ins Firn_FloatTensor:$prediction, Firn_FloatTensor:$target,
-                       Firn_Reduction:$reduction);
-  let results = (outs Firn_Scalar:$result);
-  let assemblyFormat = [{
-    $prediction `,` $target $reduction attr-dict `:` type($prediction) `,`
-    type($target) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Firn_CrossEntropyOp : Firn_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
-  let summary = "F.cross_entropy with class-index or class-probability targets";
-  let description = [{
-    `logits` is [N, C]. An i64 `target` of shape [N] holds class indices; an
-    f32 `target` of shape [N, C] holds class probabilities (soft labels).
-
-    ```mlir
-    %l = firn.cross_entropy %logits, %t mean : tensor<?x20xf32>, tensor<?xi64> -> tensor<f32>
-    ```
-  }];
-  let arguments = (ins Firn_FloatTensor:$logits, Firn_Tensor:$target,
-                       Firn_Reduction:$reduction);
-  let results = (outs Firn_Scalar:$result);
-  let assemblyFormat = [{
-    $logits `,` $target $reduction attr-dict `:` type($logits) `,` type($target)
-    `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -402,7 +365,7 @@ def Firn_AdvanceCounterOp : Firn_Op<"advance_counter", [
   let assemblyFormat = "$counter attr-dict `:` type($result)";
 }
 
-def Firn_BatchNormOp : Firn_Op<"batch_norm", [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_BatchNormOp : Firn_Op<"batch_norm", [Firn_KernelAnchor, Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "nn.BatchNorm1d/2d, returning the updated running statistics too";
   let description = [{
     In training mode the result uses batch statistics and the running
@@ -692,7 +655,7 @@ def Firn_ConcatOp : Firn_Op<"concat", [Pure, DeclareOpInterfaceMethods<Firn_Diff
   let hasVerifier = 1;
 }
 
-def Firn_MatmulOp : Firn_Op<"matmul", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_MatmulOp : Firn_Op<"matmul", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "matrix product, optionally of transposed operands, batched";
   let description = [{
     The product of the last two dimensions of each operand (each transposed
@@ -717,7 +680,7 @@ def Firn_MatmulOp : Firn_Op<"matmul", [Pure, DeclareOpInterfaceMethods<Firn_Diff
   let hasVerifier = 1;
 }
 
-def Firn_AttentionOp : Firn_Op<"attention", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_AttentionOp : Firn_Op<"attention", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "scaled dot-product attention, fused: softmax(q kᵀ · scale) v";
   let description = [{
     `result[b..., i, :] = sum_j p[b..., i, j] v[b..., j, :]` with
@@ -747,7 +710,7 @@ def Firn_AttentionOp : Firn_Op<"attention", [Pure, DeclareOpInterfaceMethods<Fir
 }
 
 class Firn_ReduceOp<string mnemonic, string summaryText, list<Trait> traits = []> :
-    Firn_Op<mnemonic, !listconcat([Pure], traits)> {
+    Firn_Op<mnemonic, !listconcat([Firn_KernelAnchor, Pure], traits)> {
   let summary = summaryText;
   let description = [{
     Reduces over `axes` (all of them when the list is empty), keeping them as
@@ -800,7 +763,7 @@ def Firn_NumelOp : Firn_Op<"numel", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_CrossReplicaSumOp : Firn_Op<"cross_replica_sum", [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_CrossReplicaSumOp : Firn_Op<"cross_replica_sum", [Firn_KernelAnchor, Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "the sum of a tensor over the ranks of a data-parallel job";
   let description = [{
     Each rank's value of `input`, summed over the ranks of the job the
@@ -834,7 +797,7 @@ def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure, DeclareOpInterfaceMe
 }
 
 class Firn_SoftmaxLikeOp<string mnemonic, string summaryText> :
-    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+    Firn_Op<mnemonic, [Firn_KernelAnchor, Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = summaryText;
   let arguments = (ins Firn_FloatTensor:$input, I64Attr:$axis);
   let results = (outs Firn_FloatTensor:$result);
@@ -874,7 +837,7 @@ def Firn_EmbeddingOp : Firn_Op<"embedding", [Pure, DeclareOpInterfaceMethods<Fir
   let hasVerifier = 1;
 }
 
-def Firn_EmbeddingGradOp : Firn_Op<"embedding_grad", [Pure]> {
+def Firn_EmbeddingGradOp : Firn_Op<"embedding_grad", [Firn_KernelAnchor, Pure]> {
   let summary = "gradient of embedding with respect to its table: a scatter-add";
   let description = [{
     `result[v, d]` is the sum of `grad_output[p..., d]` over the positions
@@ -892,7 +855,7 @@ def Firn_EmbeddingGradOp : Firn_Op<"embedding_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Pure]> {
+def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Firn_KernelAnchor, Pure]> {
   let summary = "gradient of conv2d with respect to its input (a transposed convolution)";
   let description = [{
     The result type fixes the input's size, which stride alone leaves
@@ -910,7 +873,7 @@ def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_LinearWeightGradOp : Firn_Op<"linear_weight_grad", [Pure]> {
+def Firn_LinearWeightGradOp : Firn_Op<"linear_weight_grad", [Firn_KernelAnchor, Pure]> {
   let summary = "gradient of linear's weight on [N, *, in] inputs";
   let description = [{
     `dW[o, i] = sum over every leading position p of dy[p, o] * x[p, i]`:
@@ -931,7 +894,7 @@ def Firn_LinearWeightGradOp : Firn_Op<"linear_weight_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_AvgPool2dGradOp : Firn_Op<"avg_pool2d_grad", [Pure]> {
+def Firn_AvgPool2dGradOp : Firn_Op<"avg_pool2d_grad", [Firn_KernelAnchor, Pure]> {
   let summary = "gradient of avg_pool2d with respect to its input";
   let description = [{
     Each element of `grad_output`, divided as its window's mean divides,
@@ -950,7 +913,7 @@ def Firn_AvgPool2dGradOp : Firn_Op<"avg_pool2d_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_MaxPool2dGradOp : Firn_Op<"max_pool2d_grad", [Pure]> {
+def Firn_MaxPool2dGradOp : Firn_Op<"max_pool2d_grad", [Firn_KernelAnchor, Pure]> {
   let summary = "gradient of max_pool2d with respect to its input";
   let description = [{
     Each element of `grad_output` goes to the position of its window's first
@@ -967,7 +930,7 @@ def Firn_MaxPool2dGradOp : Firn_Op<"max_pool2d_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_Conv2dGradWeightOp : Firn_Op<"conv2d_grad_weight", [Pure]> {
+def Firn_Conv2dGradWeightOp : Firn_Op<"conv2d_grad_weight", [Firn_KernelAnchor, Pure]> {
   let summary = "gradient of conv2d with respect to its weight";
   let arguments = (ins Firn_FloatTensor:$input, Firn_FloatTensor:$grad_output,
                        DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
