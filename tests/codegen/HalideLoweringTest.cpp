@@ -913,6 +913,36 @@ TEST(HalideLowering, EmbeddingGathersAndScattersRows) {
   }
 }
 
+TEST(HalideLowering, FusedArithmeticRoundsLikePyTorch) {
+  // PyTorch runs each op on its own and rounds every result to float32;
+  // the fused kernel must too. Reassociated, (x - m) - l would become
+  // x - (m + l) and (x + m) - m would fold to x. The oracle is the same
+  // float32 arithmetic in C++, one rounding per op (volatile keeps the C++
+  // compiler from folding it).
+  Tensor x, m, l;
+  x.shape = m.shape = l.shape = {1, 4};
+  x.data = {9830.513f, 1e-3f, -7.25e3f, 3.0f};
+  m.data = {9830.513f, 1e4f, 1.5e-3f, 1e8f};
+  l.data = {2.9957323f, 2.5f, 1e4f, 0.1f};
+  std::map<std::string, Tensor> out = runFunction(
+      "func.func @f(%x: tensor<1x4xf32>, %m: tensor<1x4xf32>, %l: tensor<1x4xf32>) -> "
+      "(tensor<1x4xf32>, tensor<1x4xf32>) {\n"
+      "  %a = firn.sub %x, %m : tensor<1x4xf32>, tensor<1x4xf32> -> tensor<1x4xf32>\n"
+      "  %b = firn.sub %a, %l : tensor<1x4xf32>, tensor<1x4xf32> -> tensor<1x4xf32>\n"
+      "  %c = firn.add %x, %m : tensor<1x4xf32>, tensor<1x4xf32> -> tensor<1x4xf32>\n"
+      "  %d = firn.sub %c, %m : tensor<1x4xf32>, tensor<1x4xf32> -> tensor<1x4xf32>\n"
+      "  return %b, %d : tensor<1x4xf32>, tensor<1x4xf32>\n}",
+      {x, m, l});
+  ASSERT_TRUE(out.count("result0") && out.count("result1"));
+  for (int i = 0; i < 4; ++i) {
+    volatile float xi = static_cast<float>(x.data[i]), mi = static_cast<float>(m.data[i]),
+                   li = static_cast<float>(l.data[i]);
+    volatile float a = xi - mi, b = a - li, c = xi + mi, d = c - mi;
+    EXPECT_EQ(static_cast<float>(out.at("result0").data[i]), static_cast<float>(b)) << i;
+    EXPECT_EQ(static_cast<float>(out.at("result1").data[i]), static_cast<float>(d)) << i;
+  }
+}
+
 TEST(HalideLowering, LogSoftmaxOfLargeLogitsKeepsItsOrder) {
   // Twenty equal logits near 1e4 (seed 003's): log_softmax is -log 20 each,
   // computed as (x - max) - log(sum). Reassociated into x - (max + log(sum)),

@@ -17,24 +17,6 @@ namespace firn::codegen {
 using math::isNaN;
 
 namespace {
-/// Whether `v` is known at compile time: Halide folds arithmetic on such a
-/// value (0 * x to 0) as if x could not be NaN or infinite. Looks `depth`
-/// ops deep (constants shared by a chain of ops would otherwise make the
-/// walk exponential); deeper, `v` counts as unknown.
-bool isCompileTimeConstant(Value v, int depth = 8) {
-  Operation *def = v.getDefiningOp();
-  if (!def)
-    return false;
-  if (isa<ConstantOp>(def))
-    return true;
-  return depth > 0 && def->getNumOperands() > 0 && def->getNumResults() == 1 &&
-         def->getName().getDialectNamespace() ==
-             FirnDialect::getDialectNamespace() &&
-         llvm::all_of(def->getOperands(), [&](Value operand) {
-           return isCompileTimeConstant(operand, depth - 1);
-         });
-}
-
 Expr u32(uint32_t value) {
   return Halide::Internal::UIntImm::make(Halide::UInt(32), value);
 }
@@ -93,18 +75,21 @@ OpLowering::lowerElementwise(Operation *op, ArrayRef<HTensor> in,
   std::vector<Expr> idx = asExprs(v);
   auto operand = [&](size_t i) { return in[i].at(broadcastIndex(in[i], idx)); };
   Expr e;
+  // Arithmetic rounds to float32 once per op, in the program's order, as
+  // PyTorch's eager ops do. Without strict_float, Halide's simplifier and
+  // LLVM's fast-math flags treat float arithmetic as real arithmetic across
+  // the ops a kernel fuses: (x + m) - m folded to x (3 where PyTorch gives
+  // 0 at m = 1e8), (x - m) - l became x - (m + l), and 0 * x folded to 0
+  // where x is NaN or infinite (HalideLowering.FusedArithmeticRoundsLikePyTorch).
   if (isa<AddOp>(op))
-    e = operand(0) + operand(1);
+    e = Halide::strict_float(operand(0) + operand(1));
   else if (isa<SubOp>(op))
-    e = operand(0) - operand(1);
-  else if (isa<MulOp, DivOp>(op)) {
-    e = isa<MulOp>(op) ? operand(0) * operand(1) : operand(0) / operand(1);
-    // 0 * x is NaN where x is NaN or infinite (PyTorch does not fold it):
-    // keep Halide from folding a product or quotient with a constant.
-    if (llvm::any_of(op->getOperands(),
-                     [](Value v) { return isCompileTimeConstant(v); }))
-      e = Halide::strict_float(e);
-  } else if (isa<MaxOp>(op))
+    e = Halide::strict_float(operand(0) - operand(1));
+  else if (isa<MulOp>(op))
+    e = Halide::strict_float(operand(0) * operand(1));
+  else if (isa<DivOp>(op))
+    e = Halide::strict_float(operand(0) / operand(1));
+  else if (isa<MaxOp>(op))
     e = nanMax(operand(0), operand(1));
   else if (isa<PowOp>(op))
     e = Halide::pow(operand(0), operand(1));
