@@ -36,18 +36,14 @@ struct CompiledModel {
   mlir::OwningOpRef<mlir::ModuleOp> ir;
 };
 
-/// Parses, checks and lowers `path` to the firn dialect in `context`, then
-/// runs the training pipeline up to `last`. Returns "" on success, otherwise
-/// what went wrong (the diagnostics, or which step failed).
-inline std::string compileModelFile(const std::string &path,
-                                    mlir::MLIRContext &context, Stage last,
-                                    CompiledModel &out) {
-  std::ifstream in(path);
-  if (!in)
-    return path + ": cannot open";
-  std::stringstream source;
-  source << in.rdbuf();
-  DiagnosticEngine diags(path, source.str());
+/// Parses, checks and lowers `source` (named `path` in diagnostics) to the
+/// firn dialect in `context`, then runs the training pipeline up to `last`.
+/// Returns "" on success, otherwise what went wrong (the diagnostics, or
+/// which step failed).
+inline std::string compileModelSource(const std::string &path, const std::string &source,
+                                      mlir::MLIRContext &context, Stage last,
+                                      CompiledModel &out) {
+  DiagnosticEngine diags(path, source);
   auto module = parseModule(diags);
   if (!module)
     return diags.text();
@@ -64,6 +60,18 @@ inline std::string compileModelFile(const std::string &path,
   if (mlir::failed(pm.run(*out.ir)))
     return path + ": the pass pipeline failed";
   return "";
+}
+
+/// compileModelSource on the contents of the file `path`.
+inline std::string compileModelFile(const std::string &path,
+                                    mlir::MLIRContext &context, Stage last,
+                                    CompiledModel &out) {
+  std::ifstream in(path);
+  if (!in)
+    return path + ": cannot open";
+  std::stringstream source;
+  source << in.rdbuf();
+  return compileModelSource(path, source.str(), context, last, out);
 }
 
 } // namespace firn::testing

@@ -10,22 +10,21 @@
 #include "firn/Reference/Evaluator.h"
 
 #include "CompileModel.h"
+#include "Reference/Kernels.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdio>
-#include <fstream>
+#include <sstream>
 
 using namespace firn;
 using firn::reference::Tensor;
 
 namespace {
 
-Tensor make(std::vector<int64_t> shape, std::vector<double> data, bool isInteger = false) {
-  Tensor t;
-  t.shape = std::move(shape);
-  t.data = std::move(data);
+/// A float tensor, or with `isInteger` one of class indices.
+Tensor make(const reference::Shape &shape, std::vector<double> data, bool isInteger = false) {
+  Tensor t = reference::fromData(shape, std::move(data));
   t.isInteger = isInteger;
   return t;
 }
@@ -38,20 +37,14 @@ public:
   LossModel(int width, const std::string &outputShape, const std::string &target,
             const std::string &loss)
       : width(width) {
-    // Named after the test: ctest runs the tests in parallel processes.
-    const std::string path = ::testing::TempDir() + "composite_loss_" +
-                             ::testing::UnitTest::GetInstance()->current_test_info()->name() +
-                             ".firn";
-    {
-      std::ofstream out(path);
-      out << "model M {\n  fc = Linear(" << width << ", " << width << ", bias=false)\n"
-          << "  forward(x: f32[N, " << width << "]) -> f32" << outputShape << " {\n"
-          << "    return reshape(fc(x), " << outputShape << ")\n  }\n}\n"
-          << "train {\n  target y: " << target << "\n  loss = " << loss << "\n"
-          << "  optimizer opt = SGD(lr=0.1)\n}\n";
-    }
-    error = firn::testing::compileModelFile(path, context, Stage::Grad, model);
-    std::remove(path.c_str());
+    std::ostringstream source;
+    source << "model M {\n  fc = Linear(" << width << ", " << width << ", bias=false)\n"
+           << "  forward(x: f32[N, " << width << "]) -> f32" << outputShape << " {\n"
+           << "    return reshape(fc(x), " << outputShape << ")\n  }\n}\n"
+           << "train {\n  target y: " << target << "\n  loss = " << loss << "\n"
+           << "  optimizer opt = SGD(lr=0.1)\n}\n";
+    error = firn::testing::compileModelSource("loss.firn", source.str(), context, Stage::Grad,
+                                              model);
     if (!error.empty())
       return;
     evaluator = std::make_unique<reference::Evaluator>(*model.ir);

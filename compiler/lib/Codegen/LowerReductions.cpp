@@ -3,9 +3,9 @@
 // reduce_sum/mean/max over any axes, softmax and log_softmax over any
 // axis (max-shifted, as PyTorch computes them) and batch_norm (training
 // statistics and the running averages). The losses are composites of
-// these and the elementwise ops (MLIRGen). Sums and statistics accumulate in double: PyTorch's
-// cascaded float32 sums are closer to the exact value than one float32
-// accumulator is.
+// these and the elementwise ops (MLIRGen). Sums and statistics accumulate
+// in double: PyTorch's cascaded float32 sums are closer to the exact value
+// than one float32 accumulator is.
 //
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
