@@ -2,25 +2,13 @@
 #ifndef FIRN_ANALYSIS_COST_H
 #define FIRN_ANALYSIS_COST_H
 
+#include "firn/Dialect/CostRules.h"
+
 #include "mlir/IR/Operation.h"
 
 #include <cstdint>
 
 namespace firn {
-
-/// Counts saturate at INT64_MAX instead of wrapping: a huge `--batch-size`
-/// or model gives "at least 9.2e18", never a negative count.
-constexpr int64_t kCostSaturated = INT64_MAX;
-
-inline int64_t saturatingAdd(int64_t a, int64_t b) {
-  int64_t sum;
-  return __builtin_add_overflow(a, b, &sum) ? kCostSaturated : sum;
-}
-
-inline int64_t saturatingMul(int64_t a, int64_t b) {
-  int64_t product;
-  return __builtin_mul_overflow(a, b, &product) ? kCostSaturated : product;
-}
 
 /// Floating-point operations and bytes moved (operands read, results
 /// written, as f32/i64) by one execution, for a given batch size. Both are
@@ -28,8 +16,9 @@ inline int64_t saturatingMul(int64_t a, int64_t b) {
 struct Cost {
   int64_t flops = 0;
   int64_t bytes = 0;
-  /// Whether Cost.cpp states a rule for the op (OpCompletenessTest requires
-  /// one for every op); an op without one is counted as elementwise.
+  /// Whether the op states its FLOPs (CostOpInterface; OpCompletenessTest
+  /// requires it of every op in a function); one that does not is counted
+  /// as elementwise.
   bool stated = true;
   Cost &operator+=(const Cost &other) {
     flops = saturatingAdd(flops, other.flops);

@@ -2,6 +2,7 @@
 #ifndef FIRN_DIALECT_FIRNOPS_H
 #define FIRN_DIALECT_FIRNOPS_H
 
+#include "firn/Dialect/CostRules.h"
 #include "firn/Dialect/FirnDialect.h"
 #include "firn/Dialect/ShapeRules.h"
 

@@ -185,7 +185,7 @@ def Firn_LRScheduleOp : Firn_Op<"lr_schedule", [Symbol,
   let hasVerifier = 1;
 }
 
-def Firn_ReadParamOp : Firn_Op<"read_param", [
+def Firn_ReadParamOp : Firn_Op<"read_param", [Firn_DataMovementCost, 
     DeclareOpInterfaceMethods<SymbolUserOpInterface>, MemoryEffects<[MemRead]>]> {
   let summary = "the current value of a parameter";
   let description = [{
@@ -201,14 +201,14 @@ def Firn_ReadParamOp : Firn_Op<"read_param", [
   let assemblyFormat = "$param attr-dict `:` type($result)";
 }
 
-def Firn_WriteParamOp : Firn_Op<"write_param", [
+def Firn_WriteParamOp : Firn_Op<"write_param", [Firn_DataMovementCost, 
     DeclareOpInterfaceMethods<SymbolUserOpInterface>, MemoryEffects<[MemWrite]>]> {
   let summary = "replaces a parameter's value (the optimizer step)";
   let arguments = (ins Firn_FloatTensor:$value, FlatSymbolRefAttr:$param);
   let assemblyFormat = "$value `to` $param attr-dict `:` type($value)";
 }
 
-def Firn_ReadBufferOp : Firn_Op<"read_buffer", [
+def Firn_ReadBufferOp : Firn_Op<"read_buffer", [Firn_DataMovementCost, 
     DeclareOpInterfaceMethods<SymbolUserOpInterface>, MemoryEffects<[MemRead]>]> {
   let summary = "the current value of a buffer";
   let arguments = (ins FlatSymbolRefAttr:$buffer);
@@ -216,7 +216,7 @@ def Firn_ReadBufferOp : Firn_Op<"read_buffer", [
   let assemblyFormat = "$buffer attr-dict `:` type($result)";
 }
 
-def Firn_WriteBufferOp : Firn_Op<"write_buffer", [
+def Firn_WriteBufferOp : Firn_Op<"write_buffer", [Firn_DataMovementCost, 
     DeclareOpInterfaceMethods<SymbolUserOpInterface>, MemoryEffects<[MemWrite]>]> {
   let summary = "replaces a buffer's value";
   let arguments = (ins Firn_Tensor:$value, FlatSymbolRefAttr:$buffer);
@@ -227,7 +227,7 @@ def Firn_WriteBufferOp : Firn_Op<"write_buffer", [
 // 2. Layer-level ops
 //===----------------------------------------------------------------------===//
 
-def Firn_LinearOp : Firn_Op<"linear", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_LinearOp : Firn_Op<"linear", [Firn_OwnCost, Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.linear: x @ weight^T + bias";
   let description = [{
     `input` is [..., in], `weight` [out, in], the optional `bias` broadcasts
@@ -246,7 +246,7 @@ def Firn_LinearOp : Firn_Op<"linear", [Firn_KernelAnchor, Pure, DeclareOpInterfa
   let hasVerifier = 1;
 }
 
-def Firn_Conv2dOp : Firn_Op<"conv2d", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_Conv2dOp : Firn_Op<"conv2d", [Firn_OwnCost, Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.conv2d on NCHW input";
   let description = [{
     `padding` is (top, left, bottom, right); PyTorch's `padding='same'` with
@@ -269,7 +269,7 @@ def Firn_Conv2dOp : Firn_Op<"conv2d", [Firn_KernelAnchor, Pure, DeclareOpInterfa
   let hasVerifier = 1;
 }
 
-def Firn_MaxPool2dOp : Firn_Op<"max_pool2d", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_MaxPool2dOp : Firn_Op<"max_pool2d", [Firn_OwnCost, Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.max_pool2d on NCHW input";
   let description = [{
     The maximum of each `kernel` window, windows `stride` apart, over the
@@ -292,7 +292,7 @@ def Firn_MaxPool2dOp : Firn_Op<"max_pool2d", [Firn_KernelAnchor, Pure, DeclareOp
   let hasVerifier = 1;
 }
 
-def Firn_AvgPool2dOp : Firn_Op<"avg_pool2d", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_AvgPool2dOp : Firn_Op<"avg_pool2d", [Firn_OwnCost, Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "F.avg_pool2d on NCHW input";
   let description = [{
     The mean of each `kernel` window, windows `stride` apart, over the input
@@ -319,7 +319,7 @@ def Firn_AvgPool2dOp : Firn_Op<"avg_pool2d", [Firn_KernelAnchor, Pure, DeclareOp
   let hasVerifier = 1;
 }
 
-def Firn_DropoutOp : Firn_Op<"dropout", [Pure,
+def Firn_DropoutOp : Firn_Op<"dropout", [Firn_ElementwiseCost, Pure,
     AllTypesMatch<["input", "result"]>,
     DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "nn.Dropout: zeroes elements with probability p and scales by 1/(1-p) in training";
@@ -346,7 +346,7 @@ def Firn_DropoutOp : Firn_Op<"dropout", [Pure,
   let hasVerifier = 1;
 }
 
-def Firn_AdvanceCounterOp : Firn_Op<"advance_counter", [
+def Firn_AdvanceCounterOp : Firn_Op<"advance_counter", [Firn_DataMovementCost, 
     DeclareOpInterfaceMethods<SymbolUserOpInterface>,
     MemoryEffects<[MemRead, MemWrite]>]> {
   let summary = "returns a counter buffer's value and increments it";
@@ -365,7 +365,7 @@ def Firn_AdvanceCounterOp : Firn_Op<"advance_counter", [
   let assemblyFormat = "$counter attr-dict `:` type($result)";
 }
 
-def Firn_BatchNormOp : Firn_Op<"batch_norm", [Firn_KernelAnchor, Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_BatchNormOp : Firn_Op<"batch_norm", [Firn_OwnCost, Firn_KernelAnchor, Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "nn.BatchNorm1d/2d, returning the updated running statistics too";
   let description = [{
     In training mode the result uses batch statistics and the running
@@ -409,7 +409,7 @@ def Firn_BatchNormOp : Firn_Op<"batch_norm", [Firn_KernelAnchor, Pure, AttrSized
 // 3. Primitive tensor ops
 //===----------------------------------------------------------------------===//
 
-def Firn_ConstantOp : Firn_Op<"constant", [ConstantLike, Pure]> {
+def Firn_ConstantOp : Firn_Op<"constant", [Firn_DataMovementCost, ConstantLike, Pure]> {
   let summary = "a constant tensor";
   let description = [{
     ```mlir
@@ -427,7 +427,7 @@ def Firn_ConstantOp : Firn_Op<"constant", [ConstantLike, Pure]> {
 }
 
 class Firn_UnaryOp<string mnemonic, string summaryText> :
-    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+    Firn_Op<mnemonic, [Pure, SameOperandsAndResultType, Firn_ElementwiseCost, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = summaryText;
   let arguments = (ins Firn_FloatTensor:$input);
   let results = (outs Firn_FloatTensor:$result);
@@ -448,7 +448,7 @@ def Firn_NegOp : Firn_UnaryOp<"neg", "-x">;
 // else below the front end.
 class Firn_MathOp<string mnemonic, string summaryText, code formula,
                   list<Trait> traits = []> :
-    Firn_Op<mnemonic, !listconcat([Pure, SameOperandsAndResultType], traits)> {
+    Firn_Op<mnemonic, !listconcat([Pure, SameOperandsAndResultType, Firn_ElementwiseCost], traits)> {
   let summary = summaryText;
   let arguments = (ins Firn_FloatTensor:$input);
   let results = (outs Firn_FloatTensor:$result);
@@ -523,7 +523,7 @@ def Firn_GeluTanhOp : Firn_DifferentiableMathOp<"gelu_tanh",
        return dy * (left + right); }]>;
 
 class Firn_BinaryOp<string mnemonic, string summaryText, list<Trait> traits = []> :
-    Firn_Op<mnemonic, !listconcat([Pure], traits)> {
+    Firn_Op<mnemonic, !listconcat([Pure, Firn_ElementwiseCost], traits)> {
   let summary = summaryText;
   let description = [{
     Elementwise with NumPy/PyTorch broadcasting; the result has the
@@ -548,7 +548,7 @@ def Firn_PowOp : Firn_BinaryOp<"pow", "lhs ** rhs (torch.pow; Adam's bias correc
 // Masks. firn has no boolean element type: a mask is an f32 tensor of 0 and
 // 1, which firn.compare makes and firn.select reads, so that every kernel,
 // buffer and reference tensor stays float.
-def Firn_CompareOp : Firn_Op<"compare", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_CompareOp : Firn_Op<"compare", [Firn_ElementwiseCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "1 where `lhs predicate rhs` holds, else 0 (a mask)";
   let description = [{
     torch.lt, le, gt, ge, eq and ne with NumPy/PyTorch broadcasting, as a
@@ -571,7 +571,7 @@ def Firn_CompareOp : Firn_Op<"compare", [Pure, DeclareOpInterfaceMethods<Firn_Di
   let hasVerifier = 1;
 }
 
-def Firn_SelectOp : Firn_Op<"select", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_SelectOp : Firn_Op<"select", [Firn_ElementwiseCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "torch.where: lhs where the mask is nonzero, else rhs";
   let description = [{
     The three operands broadcast together (NumPy/PyTorch rules) to the
@@ -590,14 +590,14 @@ def Firn_SelectOp : Firn_Op<"select", [Pure, DeclareOpInterfaceMethods<Firn_Diff
   let hasVerifier = 1;
 }
 
-def Firn_ReluGradOp : Firn_Op<"relu_grad", [Pure, SameOperandsAndResultType]> {
+def Firn_ReluGradOp : Firn_Op<"relu_grad", [Firn_ElementwiseCost, Pure, SameOperandsAndResultType]> {
   let summary = "grad where input > 0, else 0 (the gradient of relu)";
   let arguments = (ins Firn_FloatTensor:$grad, Firn_FloatTensor:$input);
   let results = (outs Firn_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $input attr-dict `:` type($result)";
 }
 
-def Firn_ReshapeOp : Firn_Op<"reshape", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_ReshapeOp : Firn_Op<"reshape", [Firn_DataMovementCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "view with another shape; the batch dimension stays first";
   let arguments = (ins Firn_Tensor:$input);
   let results = (outs Firn_Tensor:$result);
@@ -605,7 +605,7 @@ def Firn_ReshapeOp : Firn_Op<"reshape", [Pure, DeclareOpInterfaceMethods<Firn_Di
   let hasVerifier = 1;
 }
 
-def Firn_TransposeOp : Firn_Op<"transpose", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_TransposeOp : Firn_Op<"transpose", [Firn_DataMovementCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "permutes dimensions: result dim i is input dim perm[i]";
   let arguments = (ins Firn_FloatTensor:$input, DenseI64ArrayAttr:$perm);
   let results = (outs Firn_FloatTensor:$result);
@@ -613,7 +613,7 @@ def Firn_TransposeOp : Firn_Op<"transpose", [Pure, DeclareOpInterfaceMethods<Fir
   let hasVerifier = 1;
 }
 
-def Firn_SliceOp : Firn_Op<"slice", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_SliceOp : Firn_Op<"slice", [Firn_DataMovementCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "elements [start, start + size) along one static dimension (torch.narrow)";
   let description = [{
     The result has the input's shape with `size` at `axis`. What split,
@@ -631,7 +631,7 @@ def Firn_SliceOp : Firn_Op<"slice", [Pure, DeclareOpInterfaceMethods<Firn_Differ
   let hasVerifier = 1;
 }
 
-def Firn_SliceGradOp : Firn_Op<"slice_grad", [Pure]> {
+def Firn_SliceGradOp : Firn_Op<"slice_grad", [Firn_DataMovementCost, Pure]> {
   let summary = "gradient of slice: grad_output placed at `start` along `axis` in zeros";
   let arguments = (ins Firn_FloatTensor:$grad_output, I64Attr:$axis, I64Attr:$start);
   let results = (outs Firn_FloatTensor:$result);
@@ -641,7 +641,7 @@ def Firn_SliceGradOp : Firn_Op<"slice_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_ConcatOp : Firn_Op<"concat", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_ConcatOp : Firn_Op<"concat", [Firn_DataMovementCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "operands joined along one static dimension (torch.cat)";
   let description = [{
     The operands' shapes agree except at `axis`, which must be static in
@@ -655,7 +655,7 @@ def Firn_ConcatOp : Firn_Op<"concat", [Pure, DeclareOpInterfaceMethods<Firn_Diff
   let hasVerifier = 1;
 }
 
-def Firn_MatmulOp : Firn_Op<"matmul", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_MatmulOp : Firn_Op<"matmul", [Firn_OwnCost, Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "matrix product, optionally of transposed operands, batched";
   let description = [{
     The product of the last two dimensions of each operand (each transposed
@@ -680,7 +680,7 @@ def Firn_MatmulOp : Firn_Op<"matmul", [Firn_KernelAnchor, Pure, DeclareOpInterfa
   let hasVerifier = 1;
 }
 
-def Firn_AttentionOp : Firn_Op<"attention", [Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_AttentionOp : Firn_Op<"attention", [Firn_OwnCost, Firn_KernelAnchor, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "scaled dot-product attention, fused: softmax(q kᵀ · scale) v";
   let description = [{
     `result[b..., i, :] = sum_j p[b..., i, j] v[b..., j, :]` with
@@ -710,7 +710,7 @@ def Firn_AttentionOp : Firn_Op<"attention", [Firn_KernelAnchor, Pure, DeclareOpI
 }
 
 class Firn_ReduceOp<string mnemonic, string summaryText, list<Trait> traits = []> :
-    Firn_Op<mnemonic, !listconcat([Firn_KernelAnchor, Pure], traits)> {
+    Firn_Op<mnemonic, !listconcat([Firn_KernelAnchor, Pure, Firn_OwnCost], traits)> {
   let summary = summaryText;
   let description = [{
     Reduces over `axes` (all of them when the list is empty), keeping them as
@@ -729,7 +729,7 @@ def Firn_ReduceSumOp : Firn_ReduceOp<"reduce_sum", "sum over axes", [DeclareOpIn
 def Firn_ReduceMeanOp : Firn_ReduceOp<"reduce_mean", "mean over axes", [DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]>;
 def Firn_ReduceMaxOp : Firn_ReduceOp<"reduce_max", "maximum over axes">;
 
-def Firn_BiasCorrectionOp : Firn_Op<"bias_correction", [Pure]> {
+def Firn_BiasCorrectionOp : Firn_Op<"bias_correction", [Firn_ElementwiseCost, Pure]> {
   let summary = "1 - beta^step, computed in double precision";
   let description = [{
     Adam's bias correction for a step count. torch.optim computes it with
@@ -745,7 +745,7 @@ def Firn_BiasCorrectionOp : Firn_Op<"bias_correction", [Pure]> {
   let assemblyFormat = "$step `beta` $beta attr-dict `:` type($result)";
 }
 
-def Firn_NumelOp : Firn_Op<"numel", [Pure]> {
+def Firn_NumelOp : Firn_Op<"numel", [Firn_DataMovementCost, Pure]> {
   let summary = "the number of elements over axes, as an f32 scalar";
   let description = [{
     How many elements a reduction over `axes` (all when empty) of `input`
@@ -763,7 +763,7 @@ def Firn_NumelOp : Firn_Op<"numel", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Firn_CrossReplicaSumOp : Firn_Op<"cross_replica_sum", [Firn_KernelAnchor, Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_CrossReplicaSumOp : Firn_Op<"cross_replica_sum", [Firn_DataMovementCost, Firn_KernelAnchor, Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "the sum of a tensor over the ranks of a data-parallel job";
   let description = [{
     Each rank's value of `input`, summed over the ranks of the job the
@@ -782,7 +782,7 @@ def Firn_CrossReplicaSumOp : Firn_Op<"cross_replica_sum", [Firn_KernelAnchor, Pu
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Firn_DataMovementCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "broadcasts input to the shape of another tensor";
   let description = [{
     The shape comes from `like` so that a broadcast to a shape with the
@@ -797,7 +797,7 @@ def Firn_BroadcastLikeOp : Firn_Op<"broadcast_like", [Pure, DeclareOpInterfaceMe
 }
 
 class Firn_SoftmaxLikeOp<string mnemonic, string summaryText> :
-    Firn_Op<mnemonic, [Firn_KernelAnchor, Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+    Firn_Op<mnemonic, [Firn_KernelAnchor, Pure, Firn_OwnCost, SameOperandsAndResultType, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = summaryText;
   let arguments = (ins Firn_FloatTensor:$input, I64Attr:$axis);
   let results = (outs Firn_FloatTensor:$result);
@@ -808,7 +808,7 @@ class Firn_SoftmaxLikeOp<string mnemonic, string summaryText> :
 def Firn_SoftmaxOp : Firn_SoftmaxLikeOp<"softmax", "softmax along an axis">;
 def Firn_LogSoftmaxOp : Firn_SoftmaxLikeOp<"log_softmax", "log of softmax along an axis, computed stably">;
 
-def Firn_OneHotOp : Firn_Op<"one_hot", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_OneHotOp : Firn_Op<"one_hot", [Firn_DataMovementCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "class indices [N, d...] to f32 one-hot [N, C, d...] (classes at dimension 1)";
   let arguments = (ins Firn_Tensor:$indices);
   let results = (outs Firn_FloatTensor:$result);
@@ -816,7 +816,7 @@ def Firn_OneHotOp : Firn_Op<"one_hot", [Pure, DeclareOpInterfaceMethods<Firn_Dif
   let hasVerifier = 1;
 }
 
-def Firn_EmbeddingOp : Firn_Op<"embedding", [Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
+def Firn_EmbeddingOp : Firn_Op<"embedding", [Firn_DataMovementCost, Pure, DeclareOpInterfaceMethods<Firn_DifferentiableOpInterface>]> {
   let summary = "rows of a table picked by integer indices (nn.Embedding)";
   let description = [{
     `result[p..., d] = weight[indices[p...], d]`: the indices (i64, any
@@ -837,7 +837,7 @@ def Firn_EmbeddingOp : Firn_Op<"embedding", [Pure, DeclareOpInterfaceMethods<Fir
   let hasVerifier = 1;
 }
 
-def Firn_EmbeddingGradOp : Firn_Op<"embedding_grad", [Firn_KernelAnchor, Pure]> {
+def Firn_EmbeddingGradOp : Firn_Op<"embedding_grad", [Firn_OwnCost, Firn_KernelAnchor, Pure]> {
   let summary = "gradient of embedding with respect to its table: a scatter-add";
   let description = [{
     `result[v, d]` is the sum of `grad_output[p..., d]` over the positions
@@ -855,7 +855,7 @@ def Firn_EmbeddingGradOp : Firn_Op<"embedding_grad", [Firn_KernelAnchor, Pure]> 
   let hasVerifier = 1;
 }
 
-def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Firn_KernelAnchor, Pure]> {
+def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Firn_OwnCost, Firn_KernelAnchor, Pure]> {
   let summary = "gradient of conv2d with respect to its input (a transposed convolution)";
   let description = [{
     The result type fixes the input's size, which stride alone leaves
@@ -873,7 +873,7 @@ def Firn_Conv2dGradInputOp : Firn_Op<"conv2d_grad_input", [Firn_KernelAnchor, Pu
   let hasVerifier = 1;
 }
 
-def Firn_LinearWeightGradOp : Firn_Op<"linear_weight_grad", [Firn_KernelAnchor, Pure]> {
+def Firn_LinearWeightGradOp : Firn_Op<"linear_weight_grad", [Firn_OwnCost, Firn_KernelAnchor, Pure]> {
   let summary = "gradient of linear's weight on [N, *, in] inputs";
   let description = [{
     `dW[o, i] = sum over every leading position p of dy[p, o] * x[p, i]`:
@@ -894,7 +894,7 @@ def Firn_LinearWeightGradOp : Firn_Op<"linear_weight_grad", [Firn_KernelAnchor, 
   let hasVerifier = 1;
 }
 
-def Firn_AvgPool2dGradOp : Firn_Op<"avg_pool2d_grad", [Firn_KernelAnchor, Pure]> {
+def Firn_AvgPool2dGradOp : Firn_Op<"avg_pool2d_grad", [Firn_OwnCost, Firn_KernelAnchor, Pure]> {
   let summary = "gradient of avg_pool2d with respect to its input";
   let description = [{
     Each element of `grad_output`, divided as its window's mean divides,
@@ -913,7 +913,7 @@ def Firn_AvgPool2dGradOp : Firn_Op<"avg_pool2d_grad", [Firn_KernelAnchor, Pure]>
   let hasVerifier = 1;
 }
 
-def Firn_MaxPool2dGradOp : Firn_Op<"max_pool2d_grad", [Firn_KernelAnchor, Pure]> {
+def Firn_MaxPool2dGradOp : Firn_Op<"max_pool2d_grad", [Firn_OwnCost, Firn_KernelAnchor, Pure]> {
   let summary = "gradient of max_pool2d with respect to its input";
   let description = [{
     Each element of `grad_output` goes to the position of its window's first
@@ -930,7 +930,7 @@ def Firn_MaxPool2dGradOp : Firn_Op<"max_pool2d_grad", [Firn_KernelAnchor, Pure]>
   let hasVerifier = 1;
 }
 
-def Firn_Conv2dGradWeightOp : Firn_Op<"conv2d_grad_weight", [Firn_KernelAnchor, Pure]> {
+def Firn_Conv2dGradWeightOp : Firn_Op<"conv2d_grad_weight", [Firn_OwnCost, Firn_KernelAnchor, Pure]> {
   let summary = "gradient of conv2d with respect to its weight";
   let arguments = (ins Firn_FloatTensor:$input, Firn_FloatTensor:$grad_output,
                        DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
