@@ -4,10 +4,17 @@
 // broadcasting binary arithmetic, transpose and reshape, reductions, softmax.
 // Everything walks row-major multi-indices with explicit strides, the
 // textbook statement of broadcasting and reduction, so the code can be
-// checked against NumPy's rules by reading it.
+// checked against NumPy's rules by reading it. The kernels know nothing of
+// MLIR; the last section maps the families' ops onto them.
 //
 //===----------------------------------------------------------------------===//
-#include "Kernels.h"
+#include "KernelTable.h"
+
+#include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/MathScalar.h"
+#include "firn/Runtime/Random.h"
+
+#include "mlir/IR/BuiltinOps.h"
 
 #include <cmath>
 #include <limits>
@@ -467,6 +474,150 @@ Result softmax(const Tensor &x, int64_t axis) {
 
 Result logSoftmax(const Tensor &x, int64_t axis) {
   return softmaxImpl(x, axis, /*takeLog=*/true);
+}
+
+} // namespace firn::reference
+
+//===----------------------------------------------------------------------===//
+// Op kernels: which kernel runs which op of the elementwise, layout and
+// reduction families (KernelTable.h)
+//===----------------------------------------------------------------------===//
+
+namespace firn::reference {
+namespace {
+
+/// firn.compare's predicate on two doubles (NaN: false but for `ne`).
+bool (*holds(ComparisonPredicate predicate))(double, double) {
+  switch (predicate) {
+  case ComparisonPredicate::LT:
+    return [](double a, double b) { return a < b; };
+  case ComparisonPredicate::LE:
+    return [](double a, double b) { return a <= b; };
+  case ComparisonPredicate::GT:
+    return [](double a, double b) { return a > b; };
+  case ComparisonPredicate::GE:
+    return [](double a, double b) { return a >= b; };
+  case ComparisonPredicate::EQ:
+    return [](double a, double b) { return a == b; };
+  case ComparisonPredicate::NE:
+    return [](double a, double b) { return a != b; };
+  }
+  llvm_unreachable("unknown comparison");
+}
+
+/// Eval mode: the identity. Training: firn's counter-based mask
+/// (firn/Runtime/Random.h), the same function the compiled kernels use.
+Result dropout(DropoutOp op, const In &in) {
+  Tensor out = in(op.getInput());
+  if (!op.getTraining())
+    return out;
+  auto module = op->getParentOfType<mlir::ModuleOp>();
+  auto seedAttr =
+      module ? module->getAttrOfType<mlir::IntegerAttr>("firn.seed") : nullptr;
+  uint64_t seed = seedAttr ? static_cast<uint64_t>(seedAttr.getInt()) : 0;
+  uint64_t key = static_cast<uint64_t>(in(op.getKey()).data.at(0));
+  auto stream = static_cast<uint32_t>(op.getStream());
+  auto p = static_cast<float>(op.getP().convertToDouble());
+  for (size_t i = 0; i < out.data.size(); ++i)
+    out.data[i] *=
+        random::dropoutScale(seed, key, stream, static_cast<uint32_t>(i), p);
+  return out;
+}
+
+void registerElementwise(KernelTable &table) {
+  table.add<NegOp>([](NegOp o, const In &in) { return neg(in(o.getInput())); });
+  table.add<FIRN_MATH_OPS>([](auto o, const In &in) {
+    using OpT = decltype(o);
+    return mapElements(in(o.getInput()), [](double x) { return OpT::apply(x); });
+  });
+  table.add<ReluOp>([](ReluOp o, const In &in) { return relu(in(o.getInput())); });
+  table.add<ReluGradOp>([](ReluGradOp o, const In &in) {
+    return reluGrad(in(o.getGrad()), in(o.getInput()));
+  });
+  table.add<AddOp>([](AddOp o, const In &in) { return add(in(o.getLhs()), in(o.getRhs())); });
+  table.add<SubOp>([](SubOp o, const In &in) { return sub(in(o.getLhs()), in(o.getRhs())); });
+  table.add<MulOp>([](MulOp o, const In &in) { return mul(in(o.getLhs()), in(o.getRhs())); });
+  table.add<DivOp>([](DivOp o, const In &in) { return div(in(o.getLhs()), in(o.getRhs())); });
+  table.add<MaxOp>([](MaxOp o, const In &in) {
+    return maximum(in(o.getLhs()), in(o.getRhs()));
+  });
+  table.add<PowOp>([](PowOp o, const In &in) { return pow(in(o.getLhs()), in(o.getRhs())); });
+  table.add<CompareOp>([](CompareOp o, const In &in) {
+    return compare(in(o.getLhs()), in(o.getRhs()), holds(o.getPredicate()));
+  });
+  table.add<SelectOp>([](SelectOp o, const In &in) {
+    return select(in(o.getCondition()), in(o.getLhs()), in(o.getRhs()));
+  });
+  table.add<BroadcastLikeOp>([](BroadcastLikeOp o, const In &in) {
+    return broadcastTo(in(o.getInput()), in(o.getLike()).shape);
+  });
+  table.add<DropoutOp>(dropout);
+  table.add<BiasCorrectionOp>([](BiasCorrectionOp o, const In &in) {
+    Tensor step = in(o.getStep());
+    step.data[0] = 1.0 - std::pow(o.getBeta().convertToDouble(), step.data[0]);
+    return step;
+  });
+  table.add<CrossReplicaSumOp>([](CrossReplicaSumOp o, const In &in) {
+    return in(o.getInput()); // One process: the sum is itself.
+  });
+}
+
+void registerLayout(KernelTable &table) {
+  table.add<TransposeOp>([](TransposeOp o, const In &in) {
+    return transpose(in(o.getInput()), o.getPerm());
+  });
+  table.add<SliceOp>([](SliceOp o, const In &in) {
+    return slice(in(o.getInput()), static_cast<int64_t>(o.getAxis()),
+                 static_cast<int64_t>(o.getStart()),
+                 o.getType().getDimSize(o.getAxis()));
+  });
+  table.add<SliceGradOp>([](SliceGradOp o, const In &in) {
+    const Tensor &dy = in(o.getGradOutput());
+    return sliceGrad(dy, resolve(o.getType(), batchOf(dy)),
+                     static_cast<int64_t>(o.getAxis()),
+                     static_cast<int64_t>(o.getStart()));
+  });
+  table.add<ConcatOp>([](ConcatOp o, const In &in) {
+    std::vector<const Tensor *> parts;
+    for (mlir::Value v : o.getInputs())
+      parts.push_back(&in(v));
+    return concat(parts, static_cast<int64_t>(o.getAxis()));
+  });
+  table.add<ReshapeOp>([](ReshapeOp o, const In &in) {
+    // The result type fixes every size but the batch, which the input
+    // carries in its first dimension.
+    const Tensor &x = in(o.getInput());
+    return reshape(x, resolve(o.getType(), batchOf(x)));
+  });
+}
+
+void registerReductions(KernelTable &table) {
+  table.add<ReduceSumOp>([](ReduceSumOp o, const In &in) {
+    return reduceSum(in(o.getInput()), o.getAxes(), o.getKeepdims());
+  });
+  table.add<ReduceMeanOp>([](ReduceMeanOp o, const In &in) {
+    return reduceMean(in(o.getInput()), o.getAxes(), o.getKeepdims());
+  });
+  table.add<ReduceMaxOp>([](ReduceMaxOp o, const In &in) {
+    return reduceMax(in(o.getInput()), o.getAxes(), o.getKeepdims());
+  });
+  table.add<NumelOp>([](NumelOp o, const In &in) {
+    return numel(in(o.getInput()), o.getAxes());
+  });
+  table.add<SoftmaxOp>([](SoftmaxOp o, const In &in) {
+    return softmax(in(o.getInput()), static_cast<int64_t>(o.getAxis()));
+  });
+  table.add<LogSoftmaxOp>([](LogSoftmaxOp o, const In &in) {
+    return logSoftmax(in(o.getInput()), static_cast<int64_t>(o.getAxis()));
+  });
+}
+
+} // namespace
+
+void registerElementwiseKernels(KernelTable &table) {
+  registerElementwise(table);
+  registerLayout(table);
+  registerReductions(table);
 }
 
 } // namespace firn::reference

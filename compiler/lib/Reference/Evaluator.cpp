@@ -1,8 +1,9 @@
 //===- Evaluator.cpp - Reference evaluator for firn IR --------------------===//
 //
-// The driver of the reference evaluator: the program state, calling
-// functions (func.func, func.call, func.return) and mapping each firn op with
-// its attributes onto a kernel from Kernels.h. It walks a function's single
+// The driver of the reference evaluator: the program state (parameters,
+// buffers, counters), constants, and calling functions (func.func,
+// func.call, func.return); every other firn op runs the kernel its family
+// registered in the kernel table (KernelTable.h). It walks a function's single
 // block op by op, keeping every SSA value as a double-precision Tensor, and
 // checks each result against its op's result type, so that a kernel bug or
 // an IR/type disagreement shows up at the op that caused it.
@@ -14,20 +15,15 @@
 //===----------------------------------------------------------------------===//
 #include "firn/Reference/Evaluator.h"
 
-#include "Kernels.h"
+#include "KernelTable.h"
 
-#include <cmath>
-
+#include "firn/Dialect/FirnDialect.h"
 #include "firn/Dialect/FirnOps.h"
-#include "firn/Dialect/MathScalar.h"
-#include "firn/Runtime/Random.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 
-#include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <optional>
@@ -40,9 +36,6 @@ namespace {
 /// Deeper func.call chains than this are reported instead of overflowing the
 /// stack (firn functions do not recurse; a module that does is a bug).
 constexpr unsigned kMaxCallDepth = 64;
-
-/// The values of one function activation.
-using Frame = llvm::DenseMap<Value, Tensor>;
 
 //===----------------------------------------------------------------------===//
 // Messages
@@ -97,15 +90,6 @@ std::string misfit(const Tensor &tensor, Type type) {
          typeStr(type);
 }
 
-/// The shape of a type whose dynamic (batch) dimension has size `batch`.
-Shape resolve(RankedTensorType type, int64_t batch) {
-  Shape shape(type.getShape().begin(), type.getShape().end());
-  for (int64_t &size : shape)
-    if (ShapedType::isDynamic(size))
-      size = batch;
-  return shape;
-}
-
 /// A tensor from a constant's value: f32 (or f64) or i64, splat or full.
 std::optional<Tensor> tensorFromAttr(ElementsAttr attr, std::string &error) {
   auto dense = dyn_cast<DenseElementsAttr>(attr);
@@ -131,252 +115,6 @@ std::optional<Tensor> tensorFromAttr(ElementsAttr attr, std::string &error) {
   }
   return tensor;
 }
-
-/// max_pool2d's attributes (the verifier checked that each has 2 entries).
-PoolGeometry poolGeometry(ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
-                          ArrayRef<int64_t> padding) {
-  PoolGeometry g;
-  g.kernel = {kernel[0], kernel[1]};
-  g.stride = {stride[0], stride[1]};
-  g.padding = {padding[0], padding[1]};
-  return g;
-}
-
-Conv2dGeometry geometryOf(ArrayRef<int64_t> stride, ArrayRef<int64_t> padding,
-                          ArrayRef<int64_t> dilation, std::string &error) {
-  Conv2dGeometry geometry;
-  if (stride.size() != 2 || padding.size() != 4 || dilation.size() != 2) {
-    error = "stride, padding and dilation must have 2, 4 and 2 entries";
-    return geometry;
-  }
-  llvm::copy(stride, geometry.stride.begin());
-  llvm::copy(padding, geometry.padding.begin());
-  llvm::copy(dilation, geometry.dilation.begin());
-  return geometry;
-}
-
-//===----------------------------------------------------------------------===//
-// Ops with one result
-//===----------------------------------------------------------------------===//
-
-/// firn.compare's predicate on two doubles (NaN: false but for `ne`).
-bool (*holds(ComparisonPredicate predicate))(double, double) {
-  switch (predicate) {
-  case ComparisonPredicate::LT:
-    return [](double a, double b) { return a < b; };
-  case ComparisonPredicate::LE:
-    return [](double a, double b) { return a <= b; };
-  case ComparisonPredicate::GT:
-    return [](double a, double b) { return a > b; };
-  case ComparisonPredicate::GE:
-    return [](double a, double b) { return a >= b; };
-  case ComparisonPredicate::EQ:
-    return [](double a, double b) { return a == b; };
-  case ComparisonPredicate::NE:
-    return [](double a, double b) { return a != b; };
-  }
-  llvm_unreachable("unknown comparison");
-}
-
-/// Computes the single result of a pure op from its operands' values.
-class OpKernels {
-public:
-  explicit OpKernels(const Frame &frame) : frame(frame) {}
-
-  Result run(Operation *op) {
-    return llvm::TypeSwitch<Operation *, Result>(op)
-        .Case<ConstantOp>([&](ConstantOp c) { return constant(c); })
-        .Case<NegOp>([&](NegOp o) { return neg(in(o.getInput())); })
-        .Case<FIRN_MATH_OPS>([&](auto o) {
-          using OpT = decltype(o);
-          return mapElements(in(o.getInput()),
-                             [](double x) { return OpT::apply(x); });
-        })
-        .Case<ReluOp>([&](ReluOp o) { return relu(in(o.getInput())); })
-        .Case<ReluGradOp>([&](ReluGradOp o) {
-          return reluGrad(in(o.getGrad()), in(o.getInput()));
-        })
-        .Case<AddOp>([&](AddOp o) { return add(lhs(o), rhs(o)); })
-        .Case<SubOp>([&](SubOp o) { return sub(lhs(o), rhs(o)); })
-        .Case<MulOp>([&](MulOp o) { return mul(lhs(o), rhs(o)); })
-        .Case<DivOp>([&](DivOp o) { return div(lhs(o), rhs(o)); })
-        .Case<MaxOp>([&](MaxOp o) { return maximum(lhs(o), rhs(o)); })
-        .Case<PowOp>([&](PowOp o) { return pow(lhs(o), rhs(o)); })
-        .Case<CompareOp>([&](CompareOp o) {
-          return compare(lhs(o), rhs(o), holds(o.getPredicate()));
-        })
-        .Case<SelectOp>([&](SelectOp o) {
-          return select(in(o.getCondition()), in(o.getLhs()), in(o.getRhs()));
-        })
-        .Case<LinearOp>([&](LinearOp o) {
-          return linear(in(o.getInput()), in(o.getWeight()),
-                        optional(o.getBias()));
-        })
-        .Case<Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp>(
-            [&](auto o) { return convolution(o); })
-        .Case<MaxPool2dOp>([&](MaxPool2dOp o) {
-          return maxPool2d(in(o.getInput()),
-                           poolGeometry(o.getKernel(), o.getStride(), o.getPadding()));
-        })
-        .Case<LinearWeightGradOp>([&](LinearWeightGradOp o) {
-          return linearWeightGrad(in(o.getGradOutput()), in(o.getInput()));
-        })
-        .Case<AvgPool2dOp>([&](AvgPool2dOp o) {
-          return avgPool2d(in(o.getInput()),
-                           poolGeometry(o.getKernel(), o.getStride(), o.getPadding()),
-                           o.getCountIncludePad());
-        })
-        .Case<AvgPool2dGradOp>([&](AvgPool2dGradOp o) {
-          const Tensor &dy = in(o.getGradOutput());
-          return avgPool2dGrad(
-              dy, resolve(o.getType(), batchOf(dy)),
-              poolGeometry(o.getKernel(), o.getStride(), o.getPadding()),
-              o.getCountIncludePad());
-        })
-        .Case<MaxPool2dGradOp>([&](MaxPool2dGradOp o) {
-          return maxPool2dGrad(
-              in(o.getGradOutput()), in(o.getInput()),
-              poolGeometry(o.getKernel(), o.getStride(), o.getPadding()));
-        })
-        .Case<AttentionOp>([&](AttentionOp o) {
-          return attention(in(o.getQuery()), in(o.getKey()), in(o.getValue()),
-                           o.getScale().convertToDouble(), o.getCausal());
-        })
-        .Case<MatmulOp>([&](MatmulOp o) {
-          return matmul(lhs(o), rhs(o), o.getTransposeLhs(),
-                        o.getTransposeRhs());
-        })
-        .Case<TransposeOp>([&](TransposeOp o) {
-          return transpose(in(o.getInput()), o.getPerm());
-        })
-        .Case<SliceOp>([&](SliceOp o) {
-          return slice(in(o.getInput()), static_cast<int64_t>(o.getAxis()),
-                       static_cast<int64_t>(o.getStart()),
-                       o.getType().getDimSize(o.getAxis()));
-        })
-        .Case<SliceGradOp>([&](SliceGradOp o) {
-          const Tensor &dy = in(o.getGradOutput());
-          return sliceGrad(dy, resolve(o.getType(), batchOf(dy)),
-                           static_cast<int64_t>(o.getAxis()),
-                           static_cast<int64_t>(o.getStart()));
-        })
-        .Case<ConcatOp>([&](ConcatOp o) {
-          std::vector<const Tensor *> parts;
-          for (Value v : o.getInputs())
-            parts.push_back(&in(v));
-          return concat(parts, static_cast<int64_t>(o.getAxis()));
-        })
-        .Case<ReshapeOp>([&](ReshapeOp o) {
-          // The result type fixes every size but the batch, which the input
-          // carries in its first dimension.
-          const Tensor &x = in(o.getInput());
-          return reshape(x, resolve(o.getType(), batchOf(x)));
-        })
-        .Case<ReduceSumOp>([&](ReduceSumOp o) {
-          return reduceSum(in(o.getInput()), o.getAxes(), o.getKeepdims());
-        })
-        .Case<ReduceMeanOp>([&](ReduceMeanOp o) {
-          return reduceMean(in(o.getInput()), o.getAxes(), o.getKeepdims());
-        })
-        .Case<ReduceMaxOp>([&](ReduceMaxOp o) {
-          return reduceMax(in(o.getInput()), o.getAxes(), o.getKeepdims());
-        })
-        .Case<NumelOp>([&](NumelOp o) {
-          return numel(in(o.getInput()), o.getAxes());
-        })
-        .Case<BiasCorrectionOp>([&](BiasCorrectionOp o) {
-          Tensor step = in(o.getStep());
-          step.data[0] =
-              1.0 - std::pow(o.getBeta().convertToDouble(), step.data[0]);
-          return Result(step);
-        })
-        .Case<CrossReplicaSumOp>([&](CrossReplicaSumOp o) {
-          return Result(in(o.getInput())); // One process: the sum is itself.
-        })
-        .Case<BroadcastLikeOp>([&](BroadcastLikeOp o) {
-          return broadcastTo(in(o.getInput()), in(o.getLike()).shape);
-        })
-        .Case<SoftmaxOp>([&](SoftmaxOp o) {
-          return softmax(in(o.getInput()), static_cast<int64_t>(o.getAxis()));
-        })
-        .Case<LogSoftmaxOp>([&](LogSoftmaxOp o) {
-          return logSoftmax(in(o.getInput()),
-                            static_cast<int64_t>(o.getAxis()));
-        })
-        .Case<OneHotOp>([&](OneHotOp o) {
-          return oneHot(in(o.getIndices()), o.getType().getDimSize(1));
-        })
-        .Case<EmbeddingOp>([&](EmbeddingOp o) {
-          return embedding(in(o.getWeight()), in(o.getIndices()));
-        })
-        .Case<EmbeddingGradOp>([&](EmbeddingGradOp o) {
-          auto padding = o.getPaddingIdx();
-          return embeddingGrad(in(o.getGradOutput()), in(o.getIndices()),
-                               o.getType().getDimSize(0),
-                               padding ? static_cast<int64_t>(*padding) : -1);
-        })
-        .Default([&](Operation *) {
-          return Result::fail("not supported by the reference evaluator");
-        });
-  }
-
-private:
-  const Tensor &in(Value value) const { return frame.find(value)->second; }
-  const Tensor *optional(Value value) const {
-    return value ? &in(value) : nullptr;
-  }
-  template <typename OpT> const Tensor &lhs(OpT op) const {
-    return in(op.getLhs());
-  }
-  template <typename OpT> const Tensor &rhs(OpT op) const {
-    return in(op.getRhs());
-  }
-  static int64_t batchOf(const Tensor &x) {
-    return x.shape.empty() ? 1 : x.shape[0];
-  }
-
-  Result constant(ConstantOp op) {
-    std::string error;
-    std::optional<Tensor> value = tensorFromAttr(op.getValue(), error);
-    return value ? Result(std::move(*value)) : Result::fail(error);
-  }
-
-  Result convolution(Conv2dOp op) {
-    std::string error;
-    Conv2dGeometry g = geometryOf(op.getStride(), op.getPadding(),
-                                  op.getDilation(), error);
-    if (!error.empty())
-      return Result::fail(error);
-    return conv2d(in(op.getInput()), in(op.getWeight()),
-                  optional(op.getBias()), g);
-  }
-
-  Result convolution(Conv2dGradInputOp op) {
-    std::string error;
-    Conv2dGeometry g = geometryOf(op.getStride(), op.getPadding(),
-                                  op.getDilation(), error);
-    if (!error.empty())
-      return Result::fail(error);
-    // Stride leaves the input size ambiguous, so the result type gives it;
-    // the batch comes from the gradient.
-    const Tensor &dy = in(op.getGradOutput());
-    return conv2dGradInput(dy, in(op.getWeight()), g,
-                           resolve(op.getType(), batchOf(dy)));
-  }
-
-  Result convolution(Conv2dGradWeightOp op) {
-    std::string error;
-    Conv2dGeometry g = geometryOf(op.getStride(), op.getPadding(),
-                                  op.getDilation(), error);
-    if (!error.empty())
-      return Result::fail(error);
-    // The kernel size is not recoverable from the shapes either.
-    return conv2dGradWeight(in(op.getInput()), in(op.getGradOutput()), g,
-                            resolve(op.getType(), 1));
-  }
-
-  const Frame &frame;
-};
 
 //===----------------------------------------------------------------------===//
 // Running one op
@@ -411,54 +149,6 @@ LogicalResult readState(Operation *op, StringRef symbol, const char *kind,
   return bindResult(op, 0, it->second, frame, error);
 }
 
-LogicalResult runBatchNorm(BatchNormOp op, Frame &frame, std::string &error) {
-  auto optional = [&](Value value) -> const Tensor * {
-    return value ? &frame.find(value)->second : nullptr;
-  };
-  // momentum=None: the cumulative average, 1 / num_batches_tracked after
-  // this batch (training only, where the verifier asks for the count; eval
-  // mode never moves the statistics, whatever the momentum).
-  double momentum = 0.0;
-  if (op.getMomentum())
-    momentum = op.getMomentum()->convertToDouble();
-  else if (op.getCount())
-    momentum = 1.0 / (optional(op.getCount())->data.at(0) + 1);
-  BatchNormResult out = batchNorm(
-      frame.find(op.getInput())->second, optional(op.getWeight()),
-      optional(op.getBias()), frame.find(op.getRunningMean())->second,
-      frame.find(op.getRunningVar())->second, op.getEps().convertToDouble(),
-      momentum, op.getTraining());
-  if (!out.ok()) {
-    error = opError(op, out.error);
-    return failure();
-  }
-  if (failed(bindResult(op, 0, std::move(out.result), frame, error)) ||
-      failed(bindResult(op, 1, std::move(out.runningMean), frame, error)) ||
-      failed(bindResult(op, 2, std::move(out.runningVar), frame, error)) ||
-      failed(bindResult(op, 3, std::move(out.mean), frame, error)))
-    return failure();
-  return bindResult(op, 4, std::move(out.var), frame, error);
-}
-
-/// Eval mode: the identity. Training: firn's counter-based mask
-/// (firn/Runtime/Random.h), the same function the compiled kernels use.
-LogicalResult runDropout(DropoutOp op, Frame &frame, std::string &error) {
-  Tensor out = frame[op.getInput()];
-  if (op.getTraining()) {
-    auto module = op->getParentOfType<ModuleOp>();
-    auto seedAttr =
-        module ? module->getAttrOfType<IntegerAttr>("firn.seed") : nullptr;
-    uint64_t seed = seedAttr ? static_cast<uint64_t>(seedAttr.getInt()) : 0;
-    uint64_t key = static_cast<uint64_t>(frame[op.getKey()].data.at(0));
-    auto stream = static_cast<uint32_t>(op.getStream());
-    auto p = static_cast<float>(op.getP().convertToDouble());
-    for (size_t i = 0; i < out.data.size(); ++i)
-      out.data[i] *= random::dropoutScale(seed, key, stream,
-                                          static_cast<uint32_t>(i), p);
-  }
-  return bindResult(op, 0, std::move(out), frame, error);
-}
-
 /// Runs every op except func.call and func.return, which need the module.
 LogicalResult runOp(Operation *op, std::map<std::string, Tensor> &state,
                     Frame &frame, std::string &error) {
@@ -491,21 +181,41 @@ LogicalResult runOp(Operation *op, std::map<std::string, Tensor> &state,
     it->second.data[0] += 1;
     return bindResult(op, 0, std::move(old), frame, error);
   }
-  if (auto dropout = dyn_cast<DropoutOp>(op))
-    return runDropout(dropout, frame, error);
-  if (auto batchNorm = dyn_cast<BatchNormOp>(op))
-    return runBatchNorm(batchNorm, frame, error);
+  if (auto constant = dyn_cast<ConstantOp>(op)) {
+    std::string attrError;
+    std::optional<Tensor> value = tensorFromAttr(constant.getValue(), attrError);
+    if (!value) {
+      error = opError(op, attrError);
+      return failure();
+    }
+    return bindResult(op, 0, std::move(*value), frame, error);
+  }
 
-  if (op->getNumResults() != 1) {
-    error = opError(op, "not supported by the reference evaluator");
+  const OpKernel *kernel = kernelTable().find(op);
+  if (!kernel) {
+    bool firnOp = op->getDialect() && isa<FirnDialect>(op->getDialect());
+    error = opError(op, firnOp ? "has no reference kernel (its family "
+                                 "registers its kernels in the kernel table: "
+                                 "KernelTable.h)"
+                               : "not supported by the reference evaluator");
     return failure();
   }
-  Result result = OpKernels(frame).run(op);
-  if (!result.ok()) {
-    error = opError(op, result.error);
+  Results results = (*kernel)(op, In(frame));
+  if (!results.ok()) {
+    error = opError(op, results.error);
     return failure();
   }
-  return bindResult(op, 0, std::move(result.value), frame, error);
+  if (results.values.size() != op->getNumResults()) {
+    error = opError(op, "the kernel gives " +
+                            std::to_string(results.values.size()) +
+                            " results for the op's " +
+                            std::to_string(op->getNumResults()));
+    return failure();
+  }
+  for (auto [index, value] : llvm::enumerate(results.values))
+    if (failed(bindResult(op, index, std::move(value), frame, error)))
+      return failure();
+  return success();
 }
 
 /// Checks the arguments of a call against the function type: each must fit

@@ -2,8 +2,9 @@
 //
 // One function per firn op, on double-precision row-major tensors, written
 // as the plainest loops that state PyTorch's formula. They know nothing of
-// MLIR so that each can be read, and unit-tested, on its own; the evaluator
-// (Evaluator.cpp) only maps ops and their attributes onto them.
+// MLIR so that each can be read, and unit-tested, on its own; each kernel
+// file ends with the table entries (KernelTable.h) that map its family's ops
+// and their attributes onto them.
 //
 // The op verifiers have already checked every static shape. What is left for
 // the kernels to check are the facts only known at run time (two batch sizes

@@ -9,8 +9,13 @@
 // input accumulates dy*w into dx and in the weight x*dy into dw over the very
 // same triples, which is what makes them exact adjoints by construction.
 //
+// The kernels know nothing of MLIR; the last section maps the families' ops
+// onto them.
+//
 //===----------------------------------------------------------------------===//
-#include "Kernels.h"
+#include "KernelTable.h"
+
+#include "firn/Dialect/FirnOps.h"
 
 #include <cmath>
 #include <limits>
@@ -577,6 +582,135 @@ BatchNormResult batchNorm(const Tensor &x, const Tensor *weight,
             (x.data[at(s, c, k)] - mean[c]) * scale * gamma + beta;
     }
   return out;
+}
+
+} // namespace firn::reference
+
+//===----------------------------------------------------------------------===//
+// Op kernels: which kernel runs which op of the product, pooling, indexing,
+// attention and normalization families (KernelTable.h)
+//===----------------------------------------------------------------------===//
+
+namespace firn::reference {
+namespace {
+
+/// The pooling ops' attributes (the verifier checked that each has 2 entries).
+template <typename OpT> PoolGeometry poolGeometry(OpT op) {
+  PoolGeometry g;
+  g.kernel = {op.getKernel()[0], op.getKernel()[1]};
+  g.stride = {op.getStride()[0], op.getStride()[1]};
+  g.padding = {op.getPadding()[0], op.getPadding()[1]};
+  return g;
+}
+
+/// The convolution ops' attributes (the verifier checked their sizes).
+template <typename OpT> Conv2dGeometry convGeometry(OpT op) {
+  Conv2dGeometry g;
+  llvm::copy(op.getStride(), g.stride.begin());
+  llvm::copy(op.getPadding(), g.padding.begin());
+  llvm::copy(op.getDilation(), g.dilation.begin());
+  return g;
+}
+
+void registerProducts(KernelTable &table) {
+  table.add<MatmulOp>([](MatmulOp o, const In &in) {
+    return matmul(in(o.getLhs()), in(o.getRhs()), o.getTransposeLhs(),
+                  o.getTransposeRhs());
+  });
+  table.add<LinearOp>([](LinearOp o, const In &in) {
+    return linear(in(o.getInput()), in(o.getWeight()), in.optional(o.getBias()));
+  });
+  table.add<LinearWeightGradOp>([](LinearWeightGradOp o, const In &in) {
+    return linearWeightGrad(in(o.getGradOutput()), in(o.getInput()));
+  });
+  table.add<Conv2dOp>([](Conv2dOp o, const In &in) {
+    return conv2d(in(o.getInput()), in(o.getWeight()), in.optional(o.getBias()),
+                  convGeometry(o));
+  });
+  table.add<Conv2dGradInputOp>([](Conv2dGradInputOp o, const In &in) {
+    // Stride leaves the input size ambiguous, so the result type gives it;
+    // the batch comes from the gradient.
+    const Tensor &dy = in(o.getGradOutput());
+    return conv2dGradInput(dy, in(o.getWeight()), convGeometry(o),
+                           resolve(o.getType(), batchOf(dy)));
+  });
+  table.add<Conv2dGradWeightOp>([](Conv2dGradWeightOp o, const In &in) {
+    // The kernel size is not recoverable from the shapes either.
+    return conv2dGradWeight(in(o.getInput()), in(o.getGradOutput()),
+                            convGeometry(o), resolve(o.getType(), 1));
+  });
+}
+
+void registerPooling(KernelTable &table) {
+  table.add<MaxPool2dOp>([](MaxPool2dOp o, const In &in) {
+    return maxPool2d(in(o.getInput()), poolGeometry(o));
+  });
+  table.add<MaxPool2dGradOp>([](MaxPool2dGradOp o, const In &in) {
+    return maxPool2dGrad(in(o.getGradOutput()), in(o.getInput()), poolGeometry(o));
+  });
+  table.add<AvgPool2dOp>([](AvgPool2dOp o, const In &in) {
+    return avgPool2d(in(o.getInput()), poolGeometry(o), o.getCountIncludePad());
+  });
+  table.add<AvgPool2dGradOp>([](AvgPool2dGradOp o, const In &in) {
+    const Tensor &dy = in(o.getGradOutput());
+    return avgPool2dGrad(dy, resolve(o.getType(), batchOf(dy)), poolGeometry(o),
+                         o.getCountIncludePad());
+  });
+}
+
+void registerIndexing(KernelTable &table) {
+  table.add<OneHotOp>([](OneHotOp o, const In &in) {
+    return oneHot(in(o.getIndices()), o.getType().getDimSize(1));
+  });
+  table.add<EmbeddingOp>([](EmbeddingOp o, const In &in) {
+    return embedding(in(o.getWeight()), in(o.getIndices()));
+  });
+  table.add<EmbeddingGradOp>([](EmbeddingGradOp o, const In &in) {
+    auto padding = o.getPaddingIdx();
+    return embeddingGrad(in(o.getGradOutput()), in(o.getIndices()),
+                         o.getType().getDimSize(0),
+                         padding ? static_cast<int64_t>(*padding) : -1);
+  });
+}
+
+void registerAttention(KernelTable &table) {
+  table.add<AttentionOp>([](AttentionOp o, const In &in) {
+    return attention(in(o.getQuery()), in(o.getKey()), in(o.getValue()),
+                     o.getScale().convertToDouble(), o.getCausal());
+  });
+}
+
+void registerNormalization(KernelTable &table) {
+  table.add<BatchNormOp>([](BatchNormOp o, const In &in) {
+    // momentum=None: the cumulative average, 1 / num_batches_tracked after
+    // this batch (training only, where the verifier asks for the count; eval
+    // mode never moves the statistics, whatever the momentum).
+    double momentum = 0.0;
+    if (o.getMomentum())
+      momentum = o.getMomentum()->convertToDouble();
+    else if (o.getCount())
+      momentum = 1.0 / (in(o.getCount()).data.at(0) + 1);
+    BatchNormResult out =
+        batchNorm(in(o.getInput()), in.optional(o.getWeight()),
+                  in.optional(o.getBias()), in(o.getRunningMean()),
+                  in(o.getRunningVar()), o.getEps().convertToDouble(), momentum,
+                  o.getTraining());
+    if (!out.ok())
+      return Results::fail(out.error);
+    return Results({std::move(out.result), std::move(out.runningMean),
+                    std::move(out.runningVar), std::move(out.mean),
+                    std::move(out.var)});
+  });
+}
+
+} // namespace
+
+void registerNNKernels(KernelTable &table) {
+  registerProducts(table);
+  registerPooling(table);
+  registerIndexing(table);
+  registerAttention(table);
+  registerNormalization(table);
 }
 
 } // namespace firn::reference

@@ -65,7 +65,7 @@ mlir::Value buildCausalMask(mlir::OpBuilder &b, mlir::Location loc, int64_t l, i
 
 /// Every elementwise math op (Firn_MathOp in FirnOps.td). The reference
 /// evaluator and the Halide lowering handle each through its `apply`; the
-/// op-completeness test (tests/unit/OpCompletenessTest.cpp) fails for an op
+/// op-completeness test (tests/codegen/OpCompletenessTest.cpp) fails for an op
 /// that one of them does not handle.
 #define FIRN_MATH_OPS                                                          \
   ::firn::ExpOp, ::firn::LogOp, ::firn::SqrtOp, ::firn::RsqrtOp,              \
