@@ -842,25 +842,30 @@ TEST(HalideLowering, BatchedMatmul) {
   }
 }
 
+/// The shapes the fused attention tests run: `causal` (as the op's flag),
+/// l query rows, s keys, e features, f value features; an [N, 3, rows,
+/// columns] type.
+struct AttentionShape {
+  const char *causal;
+  int64_t l, s, e, f;
+};
+const AttentionShape kAttentionShapes[] = {
+    {" causal", 19, 19, 24, 24}, {"", 19, 13, 24, 9}, {" causal", 5, 5, 8, 8}};
+std::string attentionType(int64_t rows, int64_t columns) {
+  return "tensor<?x3x" + std::to_string(rows) + "x" + std::to_string(columns) + "xf32>";
+}
+
 /// Fused attention against the evaluator: a GPT head (causal, 19 query
 /// rows: a partial last tile of 8, 24 features: a vector tail, keys of
 /// another length without the mask), and rows that are the batch
 /// (dynamic: tiles guarded instead of rounded up).
 TEST(HalideLowering, FusedAttention) {
   uint64_t seed = 29;
-  auto type = [](int64_t a, int64_t b) {
-    return "tensor<?x3x" + std::to_string(a) + "x" + std::to_string(b) + "xf32>";
-  };
-  struct Variant {
-    const char *causal;
-    int64_t l, s, e, f;
-  };
-  for (const Variant &c : {Variant{" causal", 19, 19, 24, 24}, Variant{"", 19, 13, 24, 9},
-                           Variant{" causal", 5, 5, 8, 8}}) {
+  for (const AttentionShape &c : kAttentionShapes) {
     Tensor q = random({2, 3, c.l, c.e}, seed), k = random({2, 3, c.s, c.e}, seed),
            v = random({2, 3, c.s, c.f}, seed);
-    const std::string q_t = type(c.l, c.e), k_t = type(c.s, c.e), v_t = type(c.s, c.f),
-                      y_t = type(c.l, c.f);
+    const std::string q_t = attentionType(c.l, c.e), k_t = attentionType(c.s, c.e), v_t = attentionType(c.s, c.f),
+                      y_t = attentionType(c.l, c.f);
     checkOp("func.func @f(%q: " + q_t + ", %k: " + k_t + ", %v: " + v_t + ") -> " + y_t +
                 " {\n  %y = firn.attention %q, %k, %v scale 0.3" + c.causal + " : (" + q_t +
                 ", " + k_t + ", " + v_t + ") -> " + y_t + "\n  return %y : " + y_t + "\n}",
@@ -871,6 +876,34 @@ TEST(HalideLowering, FusedAttention) {
           "  %y = firn.attention %x, %x, %x scale 0.2 : (tensor<?x20xf32>, tensor<?x20xf32>, "
           "tensor<?x20xf32>) -> tensor<?x20xf32>\n  return %y : tensor<?x20xf32>\n}",
           {x});
+}
+
+/// The fused attention gradient against the evaluator, on the forward's
+/// own result: the shapes of FusedAttention (partial tiles of query rows
+/// and of key rows, vector tails, keys of another length, values of another
+/// width), and rows that are the batch.
+TEST(HalideLowering, FusedAttentionGradient) {
+  uint64_t seed = 31;
+  auto body = [](const std::string &q_t, const std::string &k_t, const std::string &v_t,
+                 const std::string &y_t, const std::string &flags) {
+    return "func.func @f(%q: " + q_t + ", %k: " + k_t + ", %v: " + v_t + ", %dy: " + y_t +
+           ") -> (" + q_t + ", " + k_t + ", " + v_t + ") {\n  %y = firn.attention %q, %k, %v " +
+           flags + " : (" + q_t + ", " + k_t + ", " + v_t + ") -> " + y_t +
+           "\n  %dq, %dk, %dv = firn.attention_grad %q, %k, %v, %y, %dy " + flags + " : (" +
+           q_t + ", " + k_t + ", " + v_t + ", " + y_t + ", " + y_t + ") -> (" + q_t + ", " +
+           k_t + ", " + v_t + ")\n  return %dq, %dk, %dv : " + q_t + ", " + k_t + ", " + v_t +
+           "\n}";
+  };
+  for (const AttentionShape &c : kAttentionShapes) {
+    Tensor q = random({2, 3, c.l, c.e}, seed), k = random({2, 3, c.s, c.e}, seed),
+           v = random({2, 3, c.s, c.f}, seed), dy = random({2, 3, c.l, c.f}, seed);
+    checkOp(body(attentionType(c.l, c.e), attentionType(c.s, c.e), attentionType(c.s, c.f), attentionType(c.l, c.f),
+                 std::string("scale 0.3") + c.causal),
+            {q, k, v, dy});
+  }
+  Tensor x = random({11, 20}, seed), dx = random({11, 20}, seed);
+  const std::string t = "tensor<?x20xf32>";
+  checkOp(body(t, t, t, t, "scale 0.2"), {x, x, x, dx});
 }
 
 TEST(HalideLowering, SliceAndConcat) {

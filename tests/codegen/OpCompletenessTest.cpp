@@ -60,6 +60,7 @@ const std::map<std::string, std::string> &withoutGradient() {
       {"firn.linear_weight_grad", "a gradient op"},
       {"firn.embedding_grad", "a gradient op"},
       {"firn.slice_grad", "a gradient op"},
+      {"firn.attention_grad", "a gradient op"},
   };
   return reasons;
 }

@@ -364,7 +364,7 @@ TEST(GradCheck, BatchedMatmulAllTranspositions) {
 }
 
 TEST(GradCheck, FusedAttention) {
-  // Its gradient recomputes the weights in primitive ops; causal or not,
+  // Its gradient is firn.attention_grad (here its reference kernel); causal or not,
   // keys of another length than the queries, values of another width.
   for (const char *causal : {"", " causal"}) {
     const bool masked = *causal != 0;

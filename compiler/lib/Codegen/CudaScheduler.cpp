@@ -155,9 +155,20 @@ void scheduleUpdateOnThreads(Halide::Func f, const Halide::RDom &reduction) {
 void scheduleAttention(RootFunc &a, int rowWidth) {
   scheduleElementwise(a.scores, 0);
   scheduleUpdateOnThreads(a.scores, a.featureRange);
-  scheduleElementwise(a.rowMax, 0);
-  scheduleElementwise(a.rowSum, 0);
-  scheduleElementwise(a.weights, 0);
+  for (auto &[dot, range] : a.dots) {
+    scheduleElementwise(dot, 0);
+    scheduleUpdateOnThreads(dot, range);
+  }
+  if (a.rowMax.defined()) {
+    scheduleElementwise(a.rowMax, 0);
+    scheduleElementwise(a.rowSum, 0);
+  }
+  if (a.weights.defined())
+    scheduleElementwise(a.weights, 0);
+  if (a.kind == RootFunc::Kind::AttentionStats) {
+    scheduleElementwise(a.func, 0);
+    return;
+  }
   scheduleElementwise(a.func, rowWidth);
   scheduleUpdateOnThreads(a.func, a.keyRange);
 }
@@ -203,6 +214,7 @@ void CudaScheduler::schedule(LoweredFunction &function) const {
       break;
     }
     case RootFunc::Kind::Attention:
+    case RootFunc::Kind::AttentionStats:
       scheduleAttention(root, rowWidth(f));
       break;
     case RootFunc::Kind::Scatter: {

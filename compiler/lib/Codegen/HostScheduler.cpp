@@ -145,6 +145,43 @@ void scheduleContraction(Contraction &c, int lanes, int registers) {
   c.lhs.compute_root().vectorize(c.k[0], lanes, TailStrategy::GuardWithIf).parallel(c.i);
 }
 
+/// One parallel loop of attention tasks: the tiles `tiles` fused with the
+/// heads and batch coordinates `outer`; returns the fused variable.
+Var fusedTask(Halide::Stage stage, Var tiles, const std::vector<Var> &outer) {
+  Var task = tiles;
+  for (const Var &d : outer) {
+    Var fused(task.name() + "_" + d.name());
+    stage.fuse(task, d, fused);
+    task = fused;
+  }
+  stage.parallel(task);
+  return task;
+}
+
+/// What an attention task computes for its tile of rows before its output:
+/// the row statistics (when the task computes them) and the tiles of dot
+/// products (`scores` and `dots`, vectors along the keys, the tile's rows
+/// unrolled when static).
+void scheduleAttentionTile(RootFunc &a, Halide::Func &at, Var task, int lanes) {
+  if (a.rowMax.defined()) {
+    a.rowMax.compute_at(at, task);
+    a.rowSum.compute_at(at, task);
+  }
+  std::vector<std::pair<Halide::Func, Halide::RDom>> tiles = {{a.scores, a.featureRange}};
+  tiles.insert(tiles.end(), a.dots.begin(), a.dots.end());
+  for (auto &[f, range] : tiles) {
+    std::vector<Var> s = f.args(); // (j, i, b...)
+    Var jo("jo"), ji("ji");
+    f.compute_at(at, task).vectorize(s[0], lanes, TailStrategy::GuardWithIf);
+    Halide::Stage dots = f.update();
+    dots.split(s[0], jo, ji, lanes, TailStrategy::GuardWithIf)
+        .reorder(ji, s[1], Halide::RVar(range.x), jo)
+        .vectorize(ji);
+    if (a.rows > 0)
+      dots.unroll(s[1]);
+  }
+}
+
 /// Fused attention: a task per tile of 8 query rows of one head (tiles
 /// and heads in parallel), which computes the tile's scores, row
 /// statistics and weights (8 rows of S floats, in cache) and then the
@@ -169,27 +206,29 @@ void scheduleAttention(RootFunc &a, int lanes) {
   update.reorder(order).vectorize(fi);
   if (staticRows)
     update.unroll(ii);
-  Var task = io;
-  for (size_t d = 2; d < args.size(); ++d) {
-    Var fused(task.name() + "_" + args[d].name());
-    update.fuse(task, args[d], fused);
-    task = fused;
-  }
-  update.parallel(task);
+  Var task = fusedTask(update, io, {args.begin() + 2, args.end()});
 
   a.weights.compute_at(acc, task).vectorize(a.weights.args()[0], lanes,
                                            TailStrategy::GuardWithIf);
-  a.rowMax.compute_at(acc, task);
-  a.rowSum.compute_at(acc, task);
-  std::vector<Var> s = a.scores.args(); // (j, i, b...)
-  Var jo("jo"), ji("ji");
-  a.scores.compute_at(acc, task).vectorize(s[0], lanes, TailStrategy::GuardWithIf);
-  Halide::Stage dots = a.scores.update();
-  dots.split(s[0], jo, ji, lanes, TailStrategy::GuardWithIf)
-      .reorder(ji, s[1], Halide::RVar(a.featureRange.x), jo)
-      .vectorize(ji);
+  scheduleAttentionTile(a, acc, task, lanes);
+}
+
+/// The gradient's row statistics: a task per tile of 8 query rows of one
+/// head, which computes the tile's scores (8 rows of S floats) and then
+/// each row's maximum and sum.
+void scheduleAttentionStats(RootFunc &a, int lanes) {
+  Halide::Func &stats = a.func;
+  std::vector<Var> args = stats.args(); // (i, b...)
+  const bool staticRows = a.rows > 0;
+  const int tile = staticRows ? std::min(a.rows, kTileRows) : kTileRows;
+  stats.compute_root();
   if (staticRows)
-    dots.unroll(s[1]);
+    stats.bound(args[0], 0, (a.rows + tile - 1) / tile * tile);
+  Var io("io"), ii("ii");
+  stats.split(args[0], io, ii, tile,
+              staticRows ? TailStrategy::RoundUp : TailStrategy::GuardWithIf);
+  Var task = fusedTask(stats, io, {args.begin() + 1, args.end()});
+  scheduleAttentionTile(a, stats, task, lanes);
 }
 
 /// The widest vector of 4, 8, ... up to `maxLanes` lanes that fits in a row
@@ -316,6 +355,9 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     }
     case RootFunc::Kind::Attention:
       scheduleAttention(root, lanes);
+      break;
+    case RootFunc::Kind::AttentionStats:
+      scheduleAttentionStats(root, lanes);
       break;
     case RootFunc::Kind::WindowArgmax: {
       // Pooled rows are short (14 and 7 after two 2x2 pools of 28): a

@@ -132,6 +132,8 @@ private:
                              std::vector<HTensor> &results);
   FamilyResult lowerAttention(mlir::Operation *op, llvm::ArrayRef<HTensor> in,
                               std::vector<HTensor> &results);
+  mlir::LogicalResult lowerAttentionGrad(AttentionGradOp op, llvm::ArrayRef<HTensor> in,
+                                         std::vector<HTensor> &results);
 
   /// A matrix product (see Contraction): `rows` x `columns` for each
   /// batch index (extents `batch`, possibly none), summed over the

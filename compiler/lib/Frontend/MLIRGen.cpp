@@ -609,10 +609,11 @@ private:
   /// F.scaled_dot_product_attention: softmax(q kᵀ · scale + mask) v, the
   /// causal mask 0 on and below the diagonal and -inf above it (PyTorch's
   /// is_causal=True, a constant added before the softmax, which gives the
-  /// masked scores weight 0 and gradient 0). In eval mode without a mask,
-  /// the fused firn.attention, which never stores a head's [L, S] scores
-  /// whole; otherwise (training's backward reads the weights) in
-  /// primitive ops, the scores materialized.
+  /// masked scores weight 0 and gradient 0). Without a mask, and without
+  /// dropout on the weights in training, the fused firn.attention (its
+  /// gradient the fused firn.attention_grad), which never stores a head's
+  /// [L, S] weights whole; otherwise in primitive ops, the weights
+  /// materialized.
   Value attention(const Program::Attention &options, Value q, Value k, Value v,
                   Value mask, RankedTensorType type, Location loc) {
     const shape::Shape qs = shapeOf(q.getType()), ks = shapeOf(k.getType()),
@@ -622,8 +623,8 @@ private:
                            std::equal(qs.begin(), qs.end() - 2, ks.begin()) &&
                            std::equal(qs.begin(), qs.end() - 2, vs.begin());
     const bool staticPositions = qs[r - 2] != shape::kBatch && ks[r - 2] != shape::kBatch;
-    if (!training && options.mask == Program::Attention::Mask::None && sameBatch &&
-        (!options.causal || staticPositions))
+    if ((!training || options.dropout == 0) && options.mask == Program::Attention::Mask::None &&
+        sameBatch && (!options.causal || staticPositions))
       return builder.create<AttentionOp>(loc, type, q, k, v,
                                          builder.getF64FloatAttr(options.scale),
                                          options.causal ? builder.getUnitAttr() : UnitAttr());
@@ -711,10 +712,11 @@ private:
     if (options.paddingMask != Program::Attention::Mask::None)
       padding = builder.create<ReshapeOp>(loc, f32Tensor({n, 1, 1, s}),
                                           emit(*argument(call, "key_padding_mask", 3)));
-    // Without the weights in eval mode and without masks: the fused
+    // Without the weights, masks and (in training) dropout: the fused
     // firn.attention, as scaled_dot_product_attention (see attention()).
     Value weights, heads;
-    if (!training && !options.needWeights && options.mask == Program::Attention::Mask::None &&
+    if ((!training || options.dropout == 0) && !options.needWeights &&
+        options.mask == Program::Attention::Mask::None &&
         options.paddingMask == Program::Attention::Mask::None) {
       heads = builder.create<AttentionOp>(loc, f32Tensor({n, h, l, d}), q, k, v,
                                           builder.getF64FloatAttr(options.scale), UnitAttr());

@@ -133,6 +133,13 @@ Result matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs,
 /// `causal`: the scores of key j > query i at -inf.
 Result attention(const Tensor &q, const Tensor &k, const Tensor &v, double scale,
                  bool causal);
+/// attention's gradients (firn.attention_grad): dq, dk, dv into `grads`,
+/// from the forward's result y and its gradient dy, with the softmax's
+/// sum_j p dp per row taken as sum_f dy y. The Result is empty, or says why
+/// the operands do not fit.
+Result attentionGrad(const Tensor &q, const Tensor &k, const Tensor &v,
+                     const Tensor &y, const Tensor &dy, double scale, bool causal,
+                     std::vector<Tensor> &grads);
 /// F.linear: x[..., in] @ w[out, in]^T + bias (broadcast to [out]).
 Result linear(const Tensor &x, const Tensor &w, const Tensor *bias);
 

@@ -1,6 +1,7 @@
 //===- Attention.cpp - Fused scaled dot-product attention -----------------===//
 //
-// Fused scaled dot-product attention: and the causal mask it adds.
+// Fused scaled dot-product attention, its fused gradient, and the causal
+// mask that IR generation adds to the primitives' scores.
 //
 // Each op's verifier, gradient rule (DifferentiableOpInterface) and cost
 // rule (CostOpInterface) are here, beside one another; its definition is
@@ -29,24 +30,55 @@ Value firn::buildCausalMask(OpBuilder &b, Location loc, int64_t l, int64_t s) {
   return b.create<ConstantOp>(loc, DenseElementsAttr::get(type, ArrayRef<float>(mask)));
 }
 
-LogicalResult AttentionOp::verify() {
-  const shape::Shape q = shapeOf(getQuery().getType()), k = shapeOf(getKey().getType()),
-                     v = shapeOf(getValue().getType());
+namespace {
+
+/// The checks attention and its gradient share: the shapes of query, key
+/// and value; the forward's result shape, or failure (reported on `op`).
+FailureOr<shape::Shape> attentionResultShape(Operation *op, Value query, Value key,
+                                             Value value, bool causal) {
+  const shape::Shape q = shapeOf(query.getType()), k = shapeOf(key.getType()),
+                     v = shapeOf(value.getType());
   const size_t r = q.size();
   if (r < 2 || k.size() != r || v.size() != r)
-    return emitOpError("takes query, key and value of the same rank, at least 2");
+    return op->emitOpError("takes query, key and value of the same rank, at least 2");
   if (!std::equal(q.begin(), q.end() - 2, k.begin()) ||
       !std::equal(q.begin(), q.end() - 2, v.begin()))
-    return emitOpError("query, key and value must share their leading dimensions");
+    return op->emitOpError("query, key and value must share their leading dimensions");
   if (q[r - 1] != k[r - 1])
-    return emitOpError("query and key must have the same last dimension");
+    return op->emitOpError("query and key must have the same last dimension");
   if (k[r - 2] != v[r - 2])
-    return emitOpError("key and value must have as many positions");
-  if (getCausal() && (q[r - 2] == shape::kBatch || k[r - 2] == shape::kBatch))
-    return emitOpError("a causal mask needs static positions");
+    return op->emitOpError("key and value must have as many positions");
+  if (causal && (q[r - 2] == shape::kBatch || k[r - 2] == shape::kBatch))
+    return op->emitOpError("a causal mask needs static positions");
   shape::Shape out = q;
   out[r - 1] = v[r - 1];
-  return checkResult(*this, shape::Inferred{out, ""}, getType());
+  return out;
+}
+
+} // namespace
+
+LogicalResult AttentionOp::verify() {
+  FailureOr<shape::Shape> out =
+      attentionResultShape(*this, getQuery(), getKey(), getValue(), getCausal());
+  if (failed(out))
+    return failure();
+  return checkResult(*this, shape::Inferred{*out, ""}, getType());
+}
+
+LogicalResult AttentionGradOp::verify() {
+  FailureOr<shape::Shape> result =
+      attentionResultShape(*this, getQuery(), getKey(), getValue(), getCausal());
+  if (failed(result))
+    return failure();
+  const shape::Shape &out = *result, q = shapeOf(getQuery().getType()),
+                     k = shapeOf(getKey().getType()), v = shapeOf(getValue().getType());
+  if (shapeOf(getResult().getType()) != out || shapeOf(getGradOutput().getType()) != out)
+    return emitOpError("the forward's result and its gradient must have the shape ")
+           << shape::str(out);
+  if (failed(checkResult(*this, shape::Inferred{q, ""}, getGradQuery().getType())) ||
+      failed(checkResult(*this, shape::Inferred{k, ""}, getGradKey().getType())))
+    return failure();
+  return checkResult(*this, shape::Inferred{v, ""}, getGradValue().getType());
 }
 
 //===----------------------------------------------------------------------===//
@@ -55,33 +87,13 @@ LogicalResult AttentionOp::verify() {
 
 LogicalResult AttentionOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                           SmallVectorImpl<Value> &grads) {
-  Location loc = getLoc();
-  Value dy = dys[0], q = getQuery(), k = getKey(), v = getValue();
-  // The weights again, in primitive ops (the fused forward kept none):
-  // p = softmax(q kᵀ · scale + causal mask), and through them the
-  // primitives' own gradient rules.
-  shape::Shape scoreShape = shapeOf(q.getType());
-  const size_t r = scoreShape.size();
-  const int64_t l = scoreShape[r - 2], s = typeOf(k).getDimSize(r - 2);
-  scoreShape[r - 1] = s;
-  RankedTensorType scoreType = f32Type(b, scoreShape);
-  Value scale = scalar(b, loc, static_cast<float>(getScale().convertToDouble()));
-  auto product = b.create<MatmulOp>(loc, scoreType, q, k, false, true);
-  Value scores = b.create<MulOp>(loc, scoreType, product, scale);
-  if (getCausal())
-    scores = b.create<AddOp>(loc, scoreType, scores, buildCausalMask(b, loc, l, s));
-  auto p = b.create<SoftmaxOp>(loc, scores, static_cast<int64_t>(r - 1));
-  // y = p v: dv = pᵀ dy, dp = dy vᵀ.
-  Value dv = b.create<MatmulOp>(loc, v.getType(), p, dy, true, false);
-  Value dp = b.create<MatmulOp>(loc, scoreType, dy, v, false, true);
-  // The mask is a constant: the scaled scores get the softmax's gradient.
-  SmallVector<Value> dScores, dQK;
-  if (failed(p.buildGradients(b, {dp}, dScores)) ||
-      failed(product.buildGradients(b, {binary<MulOp>(b, loc, dScores[0], scale)}, dQK)))
-    return failure();
-  grads.push_back(dQK[0]);
-  grads.push_back(dQK[1]);
-  grads.push_back(dv);
+  // The fused gradient, from the result and its gradient: it recomputes the
+  // weights tile by tile, as the forward never stored them.
+  auto grad = b.create<AttentionGradOp>(
+      getLoc(), getQuery().getType(), getKey().getType(), getValue().getType(),
+      getQuery(), getKey(), getValue(), getResult(), dys[0], getScaleAttr(),
+      getCausalAttr());
+  grads.append(grad->result_begin(), grad->result_end());
   return success();
 }
 
@@ -103,4 +115,25 @@ int64_t AttentionOp::getFlops(int64_t batch) {
   return saturatingMul(saturatingMul(rows, s),
                        saturatingAdd(saturatingAdd(saturatingMul(2, e), 4),
                                      saturatingMul(2, f)));
+}
+
+/// What the fused kernels compute, recomputations included, per query row
+/// and key: the scores four times (the row statistics, dq's tile, dv's and
+/// dk's tiles: 2E each), the weights three times (3 each: the difference,
+/// exp, the division), dp = dy·v twice (2F), ds twice (3), and the three
+/// products dq, dk (2E each) and dv (2F); per row, D = dy·y (2F) and the
+/// statistics' max, exp and sum (3 per key, counted above in 4 per key).
+int64_t AttentionGradOp::getFlops(int64_t batch) {
+  auto q = getQuery().getType();
+  const int64_t r = q.getRank();
+  int64_t e = q.getDimSize(r - 1), f = getValue().getType().getDimSize(r - 1),
+          s = getKey().getType().getDimSize(r - 2);
+  for (int64_t *d : {&e, &f, &s})
+    if (ShapedType::isDynamic(*d))
+      *d = batch;
+  const int64_t rows = f > 0 ? elementsOf(getResult().getType(), batch) / f : 0;
+  const int64_t perKey =
+      saturatingAdd(saturatingAdd(saturatingMul(12, e), saturatingMul(6, f)), 4 + 9 + 6);
+  return saturatingAdd(saturatingMul(saturatingMul(rows, s), perKey),
+                       saturatingMul(rows, saturatingMul(2, f)));
 }

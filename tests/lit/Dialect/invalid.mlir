@@ -454,3 +454,43 @@ func.func @concat_sizes(%a: tensor<?x4xf32>) {
   %0 = firn.concat %a, %a axis 1 : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x9xf32>
   return
 }
+
+// -----
+
+func.func @attention_key_features(%q: tensor<2x5x4xf32>, %k: tensor<2x6x3xf32>, %v: tensor<2x6x4xf32>) {
+  // expected-error @+1 {{query and key must have the same last dimension}}
+  %0 = firn.attention %q, %k, %v scale 0.5 : (tensor<2x5x4xf32>, tensor<2x6x3xf32>, tensor<2x6x4xf32>) -> tensor<2x5x4xf32>
+  return
+}
+
+// -----
+
+func.func @attention_causal_dynamic(%x: tensor<?x4xf32>) {
+  // expected-error @+1 {{a causal mask needs static positions}}
+  %0 = firn.attention %x, %x, %x scale 0.5 causal : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_leading(%q: tensor<2x5x4xf32>, %k: tensor<3x6x4xf32>, %y: tensor<2x5x4xf32>) {
+  // expected-error @+1 {{query, key and value must share their leading dimensions}}
+  %0:3 = firn.attention_grad %q, %k, %k, %y, %y scale 0.5 : (tensor<2x5x4xf32>, tensor<3x6x4xf32>, tensor<3x6x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> (tensor<2x5x4xf32>, tensor<3x6x4xf32>, tensor<3x6x4xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_grad_result(%q: tensor<2x5x4xf32>, %k: tensor<2x6x4xf32>, %v: tensor<2x6x3xf32>, %y: tensor<2x5x4xf32>) {
+  // expected-error @+1 {{the forward's result and its gradient must have the shape [2, 5, 3]}}
+  %0:3 = firn.attention_grad %q, %k, %v, %y, %y scale 0.5 : (tensor<2x5x4xf32>, tensor<2x6x4xf32>, tensor<2x6x3xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> (tensor<2x5x4xf32>, tensor<2x6x4xf32>, tensor<2x6x3xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_grad_types(%q: tensor<2x5x4xf32>, %k: tensor<2x6x4xf32>, %y: tensor<2x5x4xf32>) {
+  // expected-error @+1 {{result shape [2, 6, 4] does not match the inferred shape [2, 5, 4]}}
+  %0:3 = firn.attention_grad %q, %k, %k, %y, %y scale 0.5 : (tensor<2x5x4xf32>, tensor<2x6x4xf32>, tensor<2x6x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> (tensor<2x6x4xf32>, tensor<2x6x4xf32>, tensor<2x6x4xf32>)
+  return
+}

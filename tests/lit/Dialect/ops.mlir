@@ -143,6 +143,10 @@ module attributes {firn.model = "Everything", firn.seed = 3 : i64, firn.accumula
     %att = firn.attention %img, %img, %img scale 0.5 causal : (tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>) -> tensor<?x2x5x5xf32>
     // CHECK: firn.attention %{{.*}}, %{{.*}}, %{{.*}} scale 1.000000e+00 : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
     %attx = firn.attention %x, %x, %x scale 1.0 : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+    // CHECK: firn.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} scale 5.000000e-01 causal : (tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>) -> (tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>)
+    %dq, %dk, %dv = firn.attention_grad %img, %img, %img, %att, %img scale 0.5 causal : (tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>) -> (tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>)
+    // CHECK: firn.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} scale 1.000000e+00 : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>)
+    %dqx, %dkx, %dvx = firn.attention_grad %x, %x, %x, %attx, %x scale 1.0 : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>)
     // CHECK: firn.reduce_sum %{{.*}} axes [0] : tensor<?x4xf32> -> tensor<4xf32>
     %16 = firn.reduce_sum %x axes [0] : tensor<?x4xf32> -> tensor<4xf32>
     // CHECK: firn.reduce_mean %{{.*}} axes [] : tensor<?x4xf32> -> tensor<f32>

@@ -112,16 +112,27 @@ struct RootFunc {
     /// features, `featureRange`), `rowMax` and `rowSum` per row, `weights`
     /// (the softmax). The keys' transposed copy is a Copy root of its own.
     /// Rows past `rows` (when static) repeat the last query row and are
-    /// never read, so that tiles of rows may round up.
+    /// never read, so that tiles of rows may round up. The gradient's
+    /// kernels (firn.attention_grad) are of this kind too, over tiles of
+    /// query rows (dq) or of key rows (dk, dv): they read the row
+    /// statistics from an AttentionStats root (rowMax and rowSum
+    /// undefined) and may compute more dot-product tiles (`dots`).
     Attention,
+    /// Each query row's maximum score and sum of exponentials, a Tuple
+    /// func(i, b...) computed a tile of rows at a time from `scores`
+    /// (computed at the tile, as Attention's), `rowMax` and `rowSum`.
+    AttentionStats,
   };
   Halide::Func func;
   Kind kind = Kind::Reduction;
   Halide::Func partial; ///< LaneSum only.
-  /// Attention only.
+  /// Attention and AttentionStats only.
   Halide::Func scores, rowMax, rowSum, weights;
   Halide::RDom keyRange, featureRange;
-  int rows = 0; ///< Attention: the query rows (0: not static).
+  /// More dot-product tiles computed at the task like `scores`, each with
+  /// the range it sums over.
+  std::vector<std::pair<Halide::Func, Halide::RDom>> dots;
+  int rows = 0; ///< The tiles' rows (0: not static).
 };
 
 struct LoweredFunction {

@@ -709,6 +709,38 @@ def Firn_AttentionOp : Firn_Op<"attention", [Firn_OwnCost, Firn_KernelAnchor, Pu
   let hasVerifier = 1;
 }
 
+def Firn_AttentionGradOp : Firn_Op<"attention_grad", [Firn_OwnCost, Firn_KernelAnchor, Pure]> {
+  let summary = "gradient of fused attention: dq, dk, dv, the weights never stored whole";
+  let description = [{
+    The gradients of `firn.attention` (same `scale` and `causal`) with
+    respect to its query, key and value, from the forward's result `y` and
+    its gradient `dy` ([B..., L, F] both). With `p` the weights and
+    `dp = dy vᵀ`: `dv = pᵀ dy`, `ds = p * (dp - D) * scale` with
+    `D[i] = sum_f dy[i, f] y[i, f]` (the softmax's `sum_j p dp` per row,
+    read from the result as FlashAttention does), `dq = ds k`,
+    `dk = dsᵀ q`. A fused op because the fused kernels pay where the
+    weights are large: they recompute the scores and weights a tile of
+    query rows (for `dq`) or of key rows (for `dk` and `dv`) at a time, from
+    each row's maximum and sum, and never store a head's `[L, S]` weights
+    whole.
+
+    ```mlir
+    %dq, %dk, %dv = firn.attention_grad %q, %k, %v, %y, %dy scale 2.500000e-01 causal : (tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>) -> (tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>)
+    ```
+  }];
+  let arguments = (ins Firn_FloatTensor:$query, Firn_FloatTensor:$key,
+                       Firn_FloatTensor:$value, Firn_FloatTensor:$result,
+                       Firn_FloatTensor:$grad_output, F64Attr:$scale,
+                       UnitAttr:$causal);
+  let results = (outs Firn_FloatTensor:$grad_query, Firn_FloatTensor:$grad_key,
+                      Firn_FloatTensor:$grad_value);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $result `,` $grad_output `scale` $scale
+    (`causal` $causal^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 class Firn_ReduceOp<string mnemonic, string summaryText, list<Trait> traits = []> :
     Firn_Op<mnemonic, !listconcat([Firn_KernelAnchor, Pure, Firn_OwnCost], traits)> {
   let summary = summaryText;
