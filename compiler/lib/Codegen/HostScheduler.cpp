@@ -158,6 +158,16 @@ Var fusedTask(Halide::Stage stage, Var tiles, const std::vector<Var> &outer) {
   return task;
 }
 
+/// A task's tile of scores or weights is stored for all the keys when
+/// their number is static: with the causal mask's blocks skipped
+/// (LowerAttention.cpp) a tile computes fewer of them, a number that
+/// varies from task to task, and would otherwise be a heap allocation per
+/// task.
+void boundKeys(const RootFunc &a, Halide::Func &tile) {
+  if (const int64_t *keys = Halide::Internal::as_const_int(a.keyRange.x.extent()))
+    tile.bound_storage(tile.args()[0], static_cast<int>(*keys));
+}
+
 /// What an attention task computes for its tile of rows before its output:
 /// the row statistics (when the task computes them) and the tiles of dot
 /// products (`scores` and `dots`, vectors along the keys, the tile's rows
@@ -173,6 +183,7 @@ void scheduleAttentionTile(RootFunc &a, Halide::Func &at, Var task, int lanes) {
     std::vector<Var> s = f.args(); // (j, i, b...)
     Var jo("jo"), ji("ji");
     f.compute_at(at, task).vectorize(s[0], lanes, TailStrategy::GuardWithIf);
+    boundKeys(a, f);
     Halide::Stage dots = f.update();
     dots.split(s[0], jo, ji, lanes, TailStrategy::GuardWithIf)
         .reorder(ji, s[1], Halide::RVar(range.x), jo)
@@ -210,6 +221,7 @@ void scheduleAttention(RootFunc &a, int lanes) {
 
   a.weights.compute_at(acc, task).vectorize(a.weights.args()[0], lanes,
                                            TailStrategy::GuardWithIf);
+  boundKeys(a, a.weights);
   scheduleAttentionTile(a, acc, task, lanes);
 }
 

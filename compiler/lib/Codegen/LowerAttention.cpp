@@ -40,6 +40,20 @@ Expr exponential(Expr x) {
   return math::Math<math::HalideValue>::exp(math::HalideValue{std::move(x)}).expr;
 }
 
+/// With the causal mask, the keys after a query row have weight 0: the
+/// reductions over them skip a whole block of kContractionTileRows rows
+/// at a time (the keys past the block's last query row, or the queries
+/// before a block of key rows' first), so that the bound is the same for
+/// every row of a task's tile and becomes a loop bound. The keys inside
+/// the block that the mask covers are still visited, at -inf (weight 0).
+/// keysOfQueries: `range` runs over keys for the query row `row`; else over
+/// queries for the key row `row`.
+void skipMaskedBlocks(RDom &range, Expr row, bool keysOfQueries) {
+  const int block = kContractionTileRows;
+  Expr first = row / block * block;
+  range.where(keysOfQueries ? range.x < first + block : range.x >= first);
+}
+
 /// A root computed a tile of rows at a time from a tile of `scores` (see
 /// RootFunc::Kind::Attention); the caller adds the parts of its kind.
 RootFunc tileRoot(RootFunc::Kind kind, Func func, Func scores, RDom featureRange,
@@ -92,6 +106,8 @@ OpLowering::lowerAttention(Operation *op, ArrayRef<HTensor> in,
     rowWidths[keys.name()] = static_cast<int>(k.shape[r - 2]);
 
   RDom c(0, q.extents[r - 1], "c"), j(0, k.extents[r - 2], "j");
+  if (attention.getCausal())
+    skipMaskedBlocks(j, i, /*keysOfQueries=*/true);
   // Rows past the end (a rounded-up tile) read the last query row.
   const Expr row = Halide::min(i, q.extents[r - 2] - 1);
   Func scores("attention_scores_" + tag);
@@ -192,6 +208,8 @@ LogicalResult OpLowering::lowerAttentionGrad(AttentionGradOp op, ArrayRef<HTenso
   // Row statistics, as the forward computes them.
   Func kT = transposed(k, "k");
   RDom c(0, q.extents[r - 1], "c"), j(0, keyRows, "j");
+  if (causal)
+    skipMaskedBlocks(j, a, /*keysOfQueries=*/true);
   Func statScores = dotTile("stat_scores", q, queries, kT, c);
   auto statScore = [&](Expr key) { return masked(call(statScores, ix.at(a, key)), a, key); };
   Func rowMax("attention_grad_row_max_" + tag), rowSum("attention_grad_row_sum_" + tag);
@@ -245,6 +263,8 @@ LogicalResult OpLowering::lowerAttentionGrad(AttentionGradOp op, ArrayRef<HTenso
     Expr p = weight(masked(call(scores, idx), a, b), a);
     define(ds, vars, p * (call(dp, idx) - dOf(a)) * scale);
     RDom jq(0, keyRows, "j");
+    if (causal)
+      skipMaskedBlocks(jq, a, /*keysOfQueries=*/true);
     Func acc("attention_grad_dq_" + tag);
     define(acc, vars, Expr(0.0f));
     ref(acc, idx) += call(ds, ix.at(a, jq)) * k.at(ix.at(jq, b));
@@ -255,6 +275,8 @@ LogicalResult OpLowering::lowerAttentionGrad(AttentionGradOp op, ArrayRef<HTenso
   Func qT = transposed(q, "q");
   {
     RDom cv(0, q.extents[r - 1], "c"), iv(0, queries, "i");
+    if (causal)
+      skipMaskedBlocks(iv, a, /*keysOfQueries=*/false);
     Func scores = dotTile("v_scores", k, keyRows, qT, cv);
     Func p("attention_grad_v_p_" + tag);
     define(p, vars, weight(masked(call(scores, idx), b, a), b));
@@ -266,6 +288,8 @@ LogicalResult OpLowering::lowerAttentionGrad(AttentionGradOp op, ArrayRef<HTenso
   {
     Func dyT = transposed(dy, "dy");
     RDom ck(0, q.extents[r - 1], "c"), fk(0, v.extents[r - 1], "f"), ik(0, queries, "i");
+    if (causal)
+      skipMaskedBlocks(ik, a, /*keysOfQueries=*/false);
     Func scores = dotTile("k_scores", k, keyRows, qT, ck);
     Func dp = dotTile("k_dp", v, keyRows, dyT, fk);
     Func ds("attention_grad_k_ds_" + tag);
