@@ -31,7 +31,11 @@ const KernelTable &kernelTable() {
   static const KernelTable table = [] {
     KernelTable t;
     registerElementwiseKernels(t);
-    registerNNKernels(t);
+    registerProductKernels(t);
+    registerPoolingKernels(t);
+    registerIndexingKernels(t);
+    registerAttentionKernels(t);
+    registerNormalizationKernels(t);
     return t;
   }();
   return table;

@@ -1,8 +1,8 @@
 //===- Kernels.cpp - Tensor helpers shared by the reference kernels -------===//
 //
 // The few helpers every kernel file uses: element counts, printing a shape
-// for messages, and building tensors. The kernels themselves are in
-// ElementwiseKernels.cpp and NNKernels.cpp.
+// for messages, and building tensors. The kernels themselves are in one
+// file per op family (see Kernels.h).
 //
 //===----------------------------------------------------------------------===//
 #include "Kernels.h"

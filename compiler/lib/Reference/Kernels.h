@@ -11,9 +11,12 @@
 // that disagree, a class index out of range) and misuse from tests; they
 // report those as a message and never assert.
 //
-// Elementwise, shape and reduction kernels are in ElementwiseKernels.cpp; the
-// layer-level kernels (matmul, linear, convolutions, losses, batch norm) in
-// NNKernels.cpp.
+// One file per op family, as the dialect's (dialects/lib/Ops/) and the
+// lowering's: elementwise, shape and reduction kernels in
+// ElementwiseKernels.cpp; matmul, linear and convolutions in
+// ProductKernels.cpp; pooling in PoolingKernels.cpp; one_hot and embedding
+// in IndexingKernels.cpp; attention in AttentionKernels.cpp; batch norm in
+// NormalizationKernels.cpp.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_REFERENCE_KERNELS_H
@@ -122,7 +125,8 @@ Result softmax(const Tensor &x, int64_t axis);
 Result logSoftmax(const Tensor &x, int64_t axis);
 
 //===----------------------------------------------------------------------===//
-// Layers and losses (NNKernels.cpp)
+// Layers (ProductKernels.cpp, AttentionKernels.cpp, PoolingKernels.cpp,
+// IndexingKernels.cpp, NormalizationKernels.cpp)
 //===----------------------------------------------------------------------===//
 
 /// op(a) @ op(b) for matrices, op = transpose when asked.
