@@ -690,10 +690,9 @@ def Firn_AttentionOp : Firn_Op<"attention", [Firn_OwnCost, Firn_KernelAnchor, Pu
     `[B..., S, F]`, the leading dimensions shared exactly; result
     `[B..., L, F]`. A fused op because a fused kernel pays: it computes
     the `[L, S]` scores a tile of query rows at a time and never stores
-    them whole (IR generation uses it where the weights are not needed
-    afterwards: in eval mode; training keeps the primitives, whose backward
-    reads the stored weights). Its gradient recomputes the weights in
-    primitive ops.
+    them whole (IR generation uses it where no mask or dropout needs the
+    weights themselves). Its gradient is `firn.attention_grad`, which
+    recomputes them tile by tile too.
 
     ```mlir
     %y = firn.attention %q, %k, %v scale 2.500000e-01 causal : (tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>, tensor<?x4x8x16xf32>) -> tensor<?x4x8x16xf32>
