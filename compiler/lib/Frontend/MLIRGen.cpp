@@ -926,9 +926,18 @@ private:
     Value onehot = targetRows(options, xType, target, loc);
     Value logp = builder.create<LogSoftmaxOp>(loc, x, 1);
     Value weighted = weighBy(w, onehot, loc);
+    // Each position's term first (its one class: an exact sum), then the
+    // positions, in the order nll_loss adds them.
+    shape::Shape positions(xType.getShape().begin(), xType.getShape().end());
+    positions.erase(positions.begin() + 1);
+    auto sumPositions = [&](Value v) -> Value {
+      return sumAll(builder.create<ReduceSumOp>(loc, f32Tensor(positions), v,
+                                                builder.getDenseI64ArrayAttr({1}),
+                                                UnitAttr()));
+    };
     Value nll = builder.create<NegOp>(
-        loc, sumAll(builder.create<MulOp>(loc, xType, weighted, logp)));
-    Value totalWeight = sumAll(weighted);
+        loc, sumPositions(builder.create<MulOp>(loc, xType, weighted, logp)));
+    Value totalWeight = sumPositions(weighted);
     if (reduction == Reduction::Mean)
       nll = div(nll, totalWeight);
     const double e = options.labelSmoothing;
