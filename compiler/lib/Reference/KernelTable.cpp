@@ -31,6 +31,8 @@ const KernelTable &kernelTable() {
   static const KernelTable table = [] {
     KernelTable t;
     registerElementwiseKernels(t);
+    registerLayoutKernels(t);
+    registerReductionKernels(t);
     registerProductKernels(t);
     registerPoolingKernels(t);
     registerIndexingKernels(t);

@@ -2,8 +2,9 @@
 //
 // The reference evaluator knows no op by name: each kernel file registers,
 // beside its kernels, how every op of its family maps onto them (the "Op
-// kernels" section at the end of each *Kernels.cpp: Elementwise, Product,
-// Pooling, Indexing, Attention, Normalization), and the evaluator looks the op's TypeID up in the table. Adding an op to
+// kernels" section at the end of each *Kernels.cpp: Elementwise, Layout,
+// Reduction, Product, Pooling, Indexing, Attention, Normalization), and the
+// evaluator looks the op's TypeID up in the table. Adding an op to
 // an existing family therefore touches its kernel file (and Kernels.h, where
 // the kernel is declared for its unit tests), never Evaluator.cpp.
 //
@@ -90,9 +91,10 @@ private:
 /// Every family's kernels, registered once.
 const KernelTable &kernelTable();
 
-/// The families' registrations, one per kernel file (ElementwiseKernels.cpp
-/// holds the elementwise, layout and reduction families).
+/// The families' registrations, one per kernel file.
 void registerElementwiseKernels(KernelTable &table);
+void registerLayoutKernels(KernelTable &table);
+void registerReductionKernels(KernelTable &table);
 void registerProductKernels(KernelTable &table);
 void registerPoolingKernels(KernelTable &table);
 void registerIndexingKernels(KernelTable &table);

@@ -12,8 +12,8 @@
 // report those as a message and never assert.
 //
 // One file per op family, as the dialect's (dialects/lib/Ops/) and the
-// lowering's: elementwise, shape and reduction kernels in
-// ElementwiseKernels.cpp; matmul, linear and convolutions in
+// lowering's: ElementwiseKernels.cpp, LayoutKernels.cpp,
+// ReductionKernels.cpp (which share IndexArithmetic.h); matmul, linear and convolutions in
 // ProductKernels.cpp; pooling in PoolingKernels.cpp; one_hot and embedding
 // in IndexingKernels.cpp; attention in AttentionKernels.cpp; batch norm in
 // NormalizationKernels.cpp.
@@ -95,7 +95,7 @@ Result select(const Tensor &mask, const Tensor &lhs, const Tensor &rhs);
 Result broadcastTo(const Tensor &x, const Shape &shape);
 
 //===----------------------------------------------------------------------===//
-// Shape and reductions (ElementwiseKernels.cpp)
+// Layout and reductions (LayoutKernels.cpp, ReductionKernels.cpp)
 //===----------------------------------------------------------------------===//
 
 /// Result dim i is input dim perm[i].
