@@ -37,7 +37,6 @@ const KernelTable &kernelTable() {
     registerPoolingKernels(t);
     registerIndexingKernels(t);
     registerAttentionKernels(t);
-    registerNormalizationKernels(t);
     return t;
   }();
   return table;

@@ -3,7 +3,7 @@
 // The reference evaluator knows no op by name: each kernel file registers,
 // beside its kernels, how every op of its family maps onto them (the "Op
 // kernels" section at the end of each *Kernels.cpp: Elementwise, Layout,
-// Reduction, Product, Pooling, Indexing, Attention, Normalization), and the
+// Reduction, Product, Pooling, Indexing, Attention), and the
 // evaluator looks the op's TypeID up in the table. Adding an op to
 // an existing family therefore touches its kernel file (and Kernels.h, where
 // the kernel is declared for its unit tests), never Evaluator.cpp.
@@ -99,7 +99,6 @@ void registerProductKernels(KernelTable &table);
 void registerPoolingKernels(KernelTable &table);
 void registerIndexingKernels(KernelTable &table);
 void registerAttentionKernels(KernelTable &table);
-void registerNormalizationKernels(KernelTable &table);
 
 /// The shape of a type whose dynamic (batch) dimension has size `batch`.
 Shape resolve(mlir::RankedTensorType type, int64_t batch);

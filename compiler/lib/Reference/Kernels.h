@@ -15,8 +15,8 @@
 // lowering's: ElementwiseKernels.cpp, LayoutKernels.cpp,
 // ReductionKernels.cpp (which share IndexArithmetic.h); matmul, linear and convolutions in
 // ProductKernels.cpp; pooling in PoolingKernels.cpp; one_hot and embedding
-// in IndexingKernels.cpp; attention in AttentionKernels.cpp; batch norm in
-// NormalizationKernels.cpp.
+// in IndexingKernels.cpp; attention in AttentionKernels.cpp; batch norm with
+// the reductions.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FIRN_REFERENCE_KERNELS_H
@@ -126,7 +126,7 @@ Result logSoftmax(const Tensor &x, int64_t axis);
 
 //===----------------------------------------------------------------------===//
 // Layers (ProductKernels.cpp, AttentionKernels.cpp, PoolingKernels.cpp,
-// IndexingKernels.cpp, NormalizationKernels.cpp)
+// IndexingKernels.cpp; batch norm in ReductionKernels.cpp)
 //===----------------------------------------------------------------------===//
 
 /// op(a) @ op(b) for matrices, op = transpose when asked.
