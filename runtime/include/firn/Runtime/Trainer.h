@@ -231,6 +231,11 @@ bool predictBatch(KernelRunner &runner, const std::vector<HostTensor *> &inputs,
 bool dataSpecOf(const firn_model_desc &desc, DatasetSpec &spec, bool &hasTarget,
                 std::string &error, int inputIndex = 0);
 
+/// A metrics value as text: an integer as an integer, a float32 value (a
+/// loss, a rate) in float's shortest round-trip form, anything else in
+/// double's; "nan", "inf", "-inf" (also for messages about a value).
+std::string numberText(double value);
+
 /// The formats of `--metrics`, chosen by the file's extension.
 enum class MetricsFormat { Csv, JsonLines };
 
