@@ -9,6 +9,7 @@
 
 #include "firn/Analysis/Cost.h"
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/StateNames.h"
 #include "firn/Transforms/Pruning.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -45,7 +46,7 @@ firn::Cost totalCost(ModuleOp module, int64_t batch) {
 int64_t gradientBytes(ModuleOp module) {
   int64_t bytes = 0;
   module.walk([&](firn::BufferOp buffer) {
-    if (!buffer.getSymName().starts_with("grad/"))
+    if (!firn::isGradientBuffer(buffer.getSymName()))
       return;
     auto type = cast<ShapedType>(buffer.getType());
     if (type.hasStaticShape())

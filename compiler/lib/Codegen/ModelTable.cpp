@@ -10,6 +10,7 @@
 #include "firn/Codegen/Build.h"
 
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/StateNames.h"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -305,7 +306,7 @@ std::string generateModelTable(ModuleOp module,
     std::string id = "schedule" + std::to_string(numSchedules);
     std::string lrStates, baseLrs;
     for (auto [g, group] : llvm::enumerate(opt.getGroups())) {
-      std::string buffer = ("optim/" + opt.getSymName() + "/" + Twine(g) + "/lr").str();
+      std::string buffer = optimizerStateName(opt.getSymName(), Twine(g) + "/lr");
       lrStates += std::to_string(stateIndex.count(buffer) ? stateIndex.at(buffer) : -1) + ", ";
       double lr = cast<FloatAttr>(cast<DictionaryAttr>(group).get("lr")).getValueAsDouble();
       baseLrs += llvm::formatv("{0:e17}", lr).str() + ", ";

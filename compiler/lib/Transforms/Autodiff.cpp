@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/StateNames.h"
 #include "firn/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -29,9 +30,6 @@ using namespace mlir;
 using namespace firn;
 
 namespace {
-
-/// The gradient buffer of a parameter: its checkpoint name, `grad/<name>`.
-std::string gradBufferName(StringRef param) { return ("grad/" + param).str(); }
 
 class Gradients {
 public:
@@ -138,7 +136,7 @@ private:
   void accumulateInto(ModuleOp module, OpBuilder &builder, ParamOp param,
                       Value g, Location loc) {
     RankedTensorType type = param.getTensorType();
-    std::string name = gradBufferName(param.getSymName());
+    std::string name = gradientBufferName(param.getSymName());
     OpBuilder moduleBuilder(param->getNextNode());
     moduleBuilder.create<BufferOp>(
         param.getLoc(), moduleBuilder.getStringAttr(name), TypeAttr::get(type),
@@ -157,7 +155,7 @@ private:
         module.getLoc(), "zero_grad", builder.getFunctionType({}, {}));
     builder.setInsertionPointToStart(func.addEntryBlock());
     for (ParamOp param : module.getOps<ParamOp>()) {
-      std::string name = gradBufferName(param.getSymName());
+      std::string name = gradientBufferName(param.getSymName());
       if (!module.lookupSymbol(name))
         continue;
       bool clears = policy && (policy.getValue() == "model" ||

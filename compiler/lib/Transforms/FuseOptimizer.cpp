@@ -22,6 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/StateNames.h"
 #include "firn/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -40,7 +41,6 @@ using namespace firn;
 
 namespace {
 
-bool isGradient(StringRef buffer) { return buffer.starts_with("grad/"); }
 
 class Fusion {
 public:
@@ -90,7 +90,7 @@ private:
         continue;
       }
       auto write = dyn_cast<WriteBufferOp>(op);
-      if (!write || !isGradient(write.getBuffer())) {
+      if (!write || !isGradientBuffer(write.getBuffer())) {
         builder.clone(op, map);
         continue;
       }
@@ -130,7 +130,7 @@ private:
           return failure();
         continue;
       }
-      if (auto read = dyn_cast<ReadBufferOp>(op); read && isGradient(read.getBuffer())) {
+      if (auto read = dyn_cast<ReadBufferOp>(op); read && isGradientBuffer(read.getBuffer())) {
         auto it = gradients.find(read.getBuffer().str());
         if (it == gradients.end())
           return failure(); // A gradient the backward pass does not produce.

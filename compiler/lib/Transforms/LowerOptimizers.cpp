@@ -23,6 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/StateNames.h"
 #include "firn/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -108,7 +109,7 @@ private:
   /// A buffer of the optimizer's state, created on first use.
   std::string stateBuffer(OptimizerOp opt, const std::string &name,
                           RankedTensorType type, float initial) {
-    std::string symbol = ("optim/" + opt.getSymName() + "/" + name).str();
+    std::string symbol = optimizerStateName(opt.getSymName(), name);
     if (!module.lookupSymbol(symbol)) {
       OpBuilder b(opt->getNextNode());
       b.create<BufferOp>(opt.getLoc(), b.getStringAttr(symbol),
@@ -134,7 +135,7 @@ private:
       if (param.getOwnerAttr() != FlatSymbolRefAttr::get(opt.getSymNameAttr()) ||
           *param.getGroup() != index)
         continue;
-      std::string gradName = ("grad/" + param.getSymName()).str();
+      std::string gradName = gradientBufferName(param.getSymName());
       if (!module.lookupSymbol(gradName))
         continue; // Frozen: pruned, never updated.
       Arith a{b, param.getLoc()};
@@ -262,7 +263,7 @@ private:
     // written).
     SmallVector<std::pair<BufferOp, Value>> grads;
     for (BufferOp buffer : module.getOps<BufferOp>())
-      if (buffer.getSymName().starts_with("grad/"))
+      if (isGradientBuffer(buffer.getSymName()))
         grads.push_back({buffer, Value()});
     for (Operation *op : clips) {
       Arith a{b, op->getLoc()};
@@ -308,7 +309,7 @@ private:
     if (!owner)
       return true;
     auto param = module.lookupSymbol<ParamOp>(
-        grad.getSymName().drop_front(strlen("grad/")));
+        gradientParam(grad.getSymName()));
     return param && param.getOwnerAttr() == owner;
   }
 
@@ -365,7 +366,7 @@ private:
 
   void writeState(OptimizerOp opt, Arith &a, const std::string &name,
                   Value value) {
-    a.b.create<WriteBufferOp>(a.loc, value, ("optim/" + opt.getSymName() + "/" + name).str());
+    a.b.create<WriteBufferOp>(a.loc, value, optimizerStateName(opt.getSymName(), name));
   }
 
   /// Adagrad: sum += g^2;  p -= lr / (1 + (step - 1) lr_decay) g /

@@ -17,6 +17,7 @@
 #include "firn/Transforms/Pruning.h"
 
 #include "firn/Dialect/FirnOps.h"
+#include "firn/Dialect/StateNames.h"
 #include "firn/Transforms/Passes.h"
 
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -38,7 +39,7 @@ void firn::pruneFrozen(ModuleOp module,
   for (ParamOp param : llvm::make_early_inc_range(module.getOps<ParamOp>())) {
     if (param.isTrainable())
       continue;
-    std::string name = ("grad/" + param.getSymName()).str();
+    std::string name = gradientBufferName(param.getSymName());
     if (Operation *buffer = module.lookupSymbol(name)) {
       dropped.insert(name);
       if (onRemove)
