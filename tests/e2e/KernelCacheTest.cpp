@@ -92,3 +92,25 @@ TEST(KernelCache, ReusesWhatDidNotChange) {
   compile("sgd.firn", "e");
   EXPECT_EQ(countEntries(cache) - first, 8);
 }
+
+// The same model links into the same bytes however many worker processes
+// compile its kernels, and so whichever worker compiles which kernel: each
+// kernel is compiled in a fresh fork (Build.cpp), where a worker that
+// compiled several in turn carried Halide's name counters from one to the
+// next (FIRN_COMPILE_JOBS=3 gave other bytes than 1; under load, so did two
+// runs of the cache test above).
+TEST(KernelCache, TheSameBytesWhateverTheNumberOfJobs) {
+  std::string dir = tempDir() + "/kernel-jobs-test";
+  ASSERT_EQ(std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  std::ofstream(dir + "/m.firn") << model("Adam(lr=0.001)");
+  for (const char *jobs : {"1", "2", "3", "4"}) {
+    std::string output;
+    EXPECT_EQ(run(std::string("FIRN_COMPILE_JOBS=") + jobs + " " + FIRNC + " " + dir +
+                      "/m.firn --no-cache -o " + dir + "/m" + jobs,
+                  output),
+              0)
+        << output;
+  }
+  for (const char *jobs : {"2", "3", "4"})
+    EXPECT_TRUE(sameBytes(dir + "/m1", dir + "/m" + jobs)) << jobs << " jobs";
+}

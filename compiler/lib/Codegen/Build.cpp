@@ -24,7 +24,6 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <limits>
@@ -32,7 +31,6 @@
 #include <set>
 #include <thread>
 
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -248,55 +246,56 @@ std::string libraryHeader(ModuleOp module, const BuildOptions &options) {
 std::string defaultCacheDirectory() { return KernelCache::defaultDirectory(); }
 
 namespace {
-/// Runs `jobs` in worker processes, one per core (FIRN_COMPILE_JOBS sets
-/// how many), each a fork of this one: Halide compiles a pipeline on one
+/// Runs `jobs` in worker processes, at most one per core at a time
+/// (FIRN_COMPILE_JOBS sets how many): Halide compiles a pipeline on one
 /// thread, and a process per job needs no thread safety from Halide or
-/// LLVM. The workers take the jobs in `order` (the costliest first), each
-/// the next one not yet taken from a counter they share, so that no worker
-/// idles while another holds a queue of its own (a fixed share each left
-/// one of two workers idle for a third of a CNN's build). Each job leaves
-/// its result in the cache or the build directory; what a worker could not
-/// build is left for the caller to build.
+/// LLVM. Each job runs in a fresh fork of this process, so every object is
+/// compiled from the same state: Halide's and LLVM's process-wide counters
+/// (unique names) would otherwise carry over from the jobs a worker ran
+/// before, and which jobs those are depends on timing (the same model then
+/// linked into different bytes under load). The jobs start in `order`
+/// (the costliest first), the next one as soon as a worker finishes. Each
+/// job leaves its result in the cache or the build directory; what a worker
+/// could not build is left for the caller to build.
 void compileInParallel(const std::vector<std::function<std::string()>> &jobs,
                        const std::vector<size_t> &order) {
   unsigned workers = std::max(1u, std::thread::hardware_concurrency());
   if (const char *env = std::getenv("FIRN_COMPILE_JOBS"))
     workers = std::max(1, std::atoi(env));
-  workers = std::min<unsigned>(workers, jobs.size());
-  if (workers <= 1)
-    return;
-  // One counter in memory the forks share: a lock-free atomic is one
-  // machine word, valid across processes.
-  static_assert(std::atomic<size_t>::is_always_lock_free);
-  void *shared = mmap(nullptr, sizeof(std::atomic<size_t>), PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (shared == MAP_FAILED)
-    return; // The caller builds everything itself.
-  auto *next = new (shared) std::atomic<size_t>(0);
-  std::vector<pid_t> children;
-  for (unsigned w = 0; w < workers; ++w) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      int status = 0;
-      try {
-        for (size_t j; (j = next->fetch_add(1)) < order.size();)
-          if (jobs[order[j]]().empty())
+  size_t next = 0;
+  unsigned running = 0;
+  while (next < order.size() || running > 0) {
+    while (running < workers && next < order.size()) {
+      pid_t pid = fork();
+      if (pid == 0) {
+        int status = 0;
+        try {
+          if (jobs[order[next]]().empty())
             status = 1;
-      } catch (...) {
-        status = 1;
+        } catch (...) {
+          status = 1;
+        }
+        _exit(status); // No destructors, no atexit handlers of the parent.
       }
-      _exit(status); // No destructors, no atexit handlers of the parent.
+      if (pid < 0) {
+        next = order.size(); // The caller builds what is left itself.
+        break;
+      }
+      ++next;
+      ++running;
     }
-    if (pid > 0)
-      children.push_back(pid);
-  }
-  for (pid_t pid : children) {
+    if (running == 0)
+      break;
     int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    if (waitpid(-1, &status, 0) < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
     }
+    --running;
   }
-  munmap(shared, sizeof(std::atomic<size_t>));
 }
+
 } // namespace
 
 const char *targetName(const Halide::Target &target) {

@@ -105,6 +105,17 @@ private:
       if (failed(differentiable.buildGradients(builder, resultGrads,
                                                operandGrads)))
         return failure();
+      // One gradient (or null: none) per operand, of the operand's type: a
+      // rule that breaks this is a compiler bug, reported at its op rather
+      // than left to zip's truncation or a verifier error far away.
+      if (operandGrads.size() != op->getNumOperands())
+        return op->emitOpError("internal error: its gradient rule gives ")
+               << operandGrads.size() << " gradients for " << op->getNumOperands()
+               << " operands";
+      for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads))
+        if (g && g.getType() != operand.getType())
+          return op->emitOpError("internal error: its gradient rule gives ")
+                 << g.getType() << " for an operand of type " << operand.getType();
       for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads))
         if (g)
           grads.accumulate(operand, g, op->getLoc());
