@@ -36,6 +36,13 @@ struct AttentionIndex {
   }
 };
 
+/// f's element at a logical index (Halide's coordinates run innermost
+/// first), to define an update of it.
+Halide::FuncRef ref(Func &f, std::vector<Expr> index) {
+  std::reverse(index.begin(), index.end());
+  return f(index);
+}
+
 Expr exponential(Expr x) {
   return math::Math<math::HalideValue>::exp(math::HalideValue{std::move(x)}).expr;
 }
@@ -83,24 +90,13 @@ OpLowering::lowerAttention(Operation *op, ArrayRef<HTensor> in,
   // Logical coordinates: the batch b..., then (row, column).
   std::vector<Var> vars = makeVars(r);
   std::vector<Expr> idx = asExprs(vars);
-  const std::vector<Expr> batch(idx.begin(), idx.end() - 2);
-  auto at = [&](Expr row, Expr column) {
-    std::vector<Expr> index = batch;
-    index.push_back(std::move(row));
-    index.push_back(std::move(column));
-    return index;
-  };
-  auto ref = [](Func &f, std::vector<Expr> index) {
-    std::reverse(index.begin(), index.end());
-    return f(index);
-  };
-  auto exp = [](Expr x) { return math::Math<math::HalideValue>::exp(math::HalideValue{std::move(x)}).expr; };
+  const AttentionIndex ix{std::vector<Expr>(idx.begin(), idx.end() - 2)};
   const Expr i = idx[r - 2], column = idx[r - 1];
 
   // The keys transposed, keys(b..., c, j) = k(b..., j, c): the scores'
   // vectors run along j.
   Func keys("attention_keys_" + tag);
-  define(keys, vars, k.at(at(column, i)));
+  define(keys, vars, k.at(ix.at(column, i)));
   root(keys, RootFunc::Kind::Copy);
   if (k.shape[r - 2] != shape::kBatch)
     rowWidths[keys.name()] = static_cast<int>(k.shape[r - 2]);
@@ -112,11 +108,11 @@ OpLowering::lowerAttention(Operation *op, ArrayRef<HTensor> in,
   const Expr row = Halide::min(i, q.extents[r - 2] - 1);
   Func scores("attention_scores_" + tag);
   define(scores, vars, Expr(0.0f));
-  ref(scores, idx) += q.at(at(row, c)) * call(keys, at(c, column));
+  ref(scores, idx) += q.at(ix.at(row, c)) * call(keys, ix.at(c, column));
   const float scale = static_cast<float>(attention.getScale().convertToDouble());
   const bool causal = attention.getCausal();
   auto score = [&](Expr key) {
-    Expr s = call(scores, at(i, key)) * scale;
+    Expr s = call(scores, ix.at(i, key)) * scale;
     return causal ? Halide::select(key > i, Expr(-std::numeric_limits<float>::infinity()), s)
                   : s;
   };
@@ -126,15 +122,15 @@ OpLowering::lowerAttention(Operation *op, ArrayRef<HTensor> in,
   Func rowMax("attention_row_max_" + tag), rowSum("attention_row_sum_" + tag);
   define(rowMax, rowVars, Halide::maximum(score(j)));
   define(rowSum, rowVars,
-         Halide::sum(Halide::cast<double>(exp(score(j) - call(rowMax, rowIdx)))));
+         Halide::sum(Halide::cast<double>(exponential(score(j) - call(rowMax, rowIdx)))));
   Func weights("attention_weights_" + tag);
   define(weights, vars,
-         exp(score(column) - call(rowMax, rowIdx)) /
+         exponential(score(column) - call(rowMax, rowIdx)) /
              Halide::cast<float>(call(rowSum, rowIdx)));
 
   Func acc("attention_" + tag);
   define(acc, vars, Expr(0.0f));
-  ref(acc, idx) += call(weights, at(i, j)) * v.at(at(j, column));
+  ref(acc, idx) += call(weights, ix.at(i, j)) * v.at(ix.at(j, column));
   define(out.func, vars, call(acc, idx));
 
   RootFunc fused =
@@ -172,10 +168,6 @@ LogicalResult OpLowering::lowerAttentionGrad(AttentionGradOp op, ArrayRef<HTenso
   const float scale = static_cast<float>(op.getScale().convertToDouble());
   const bool causal = op.getCausal();
   const auto minusInf = Expr(-std::numeric_limits<float>::infinity());
-  auto ref = [](Func &f, std::vector<Expr> index) {
-    std::reverse(index.begin(), index.end());
-    return f(index);
-  };
   auto staticRows = [&](const HTensor &t) {
     return t.shape[r - 2] == shape::kBatch ? 0 : static_cast<int>(t.shape[r - 2]);
   };

@@ -101,20 +101,35 @@ LogicalResult AttentionOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
 // Cost rules
 //===----------------------------------------------------------------------===//
 
+namespace {
+
+/// The sizes an attention's cost counts: query rows (all of them, over the
+/// batch and heads), keys per row, query and value features.
+struct AttentionSizes {
+  int64_t rows, keys, e, f;
+};
+
+AttentionSizes attentionSizes(Value query, Value key, Value value, int64_t batch) {
+  auto q = cast<RankedTensorType>(query.getType());
+  const int64_t r = q.getRank();
+  AttentionSizes n{elementsOf(q, batch), cast<RankedTensorType>(key.getType()).getDimSize(r - 2),
+                   q.getDimSize(r - 1), cast<RankedTensorType>(value.getType()).getDimSize(r - 1)};
+  for (int64_t *d : {&n.keys, &n.e, &n.f})
+    if (ShapedType::isDynamic(*d))
+      *d = batch;
+  n.rows = n.e > 0 ? n.rows / n.e : 0;
+  return n;
+}
+
+} // namespace
+
 /// Per query row and key: the dot product (2E), the softmax's max, exp, sum
 /// and division (4), the weighted value row (2F).
 int64_t AttentionOp::getFlops(int64_t batch) {
-  auto q = getQuery().getType();
-  const int64_t r = q.getRank();
-  int64_t e = q.getDimSize(r - 1), f = getType().getDimSize(r - 1),
-          s = getKey().getType().getDimSize(r - 2);
-  for (int64_t *d : {&e, &f, &s})
-    if (ShapedType::isDynamic(*d))
-      *d = batch;
-  const int64_t rows = f > 0 ? elementsOf(getType(), batch) / f : 0;
-  return saturatingMul(saturatingMul(rows, s),
-                       saturatingAdd(saturatingAdd(saturatingMul(2, e), 4),
-                                     saturatingMul(2, f)));
+  AttentionSizes n = attentionSizes(getQuery(), getKey(), getValue(), batch);
+  return saturatingMul(saturatingMul(n.rows, n.keys),
+                       saturatingAdd(saturatingAdd(saturatingMul(2, n.e), 4),
+                                     saturatingMul(2, n.f)));
 }
 
 /// What the fused kernels compute, recomputations included, per query row
@@ -123,17 +138,11 @@ int64_t AttentionOp::getFlops(int64_t batch) {
 /// exp, the division), dp = dy·v twice (2F), ds twice (3), and the three
 /// products dq, dk (2E each) and dv (2F); per row, D = dy·y (2F) and the
 /// statistics' max, exp and sum (3 per key, counted above in 4 per key).
+/// (The causal mask's skipped blocks are counted as computed.)
 int64_t AttentionGradOp::getFlops(int64_t batch) {
-  auto q = getQuery().getType();
-  const int64_t r = q.getRank();
-  int64_t e = q.getDimSize(r - 1), f = getValue().getType().getDimSize(r - 1),
-          s = getKey().getType().getDimSize(r - 2);
-  for (int64_t *d : {&e, &f, &s})
-    if (ShapedType::isDynamic(*d))
-      *d = batch;
-  const int64_t rows = f > 0 ? elementsOf(getResult().getType(), batch) / f : 0;
+  AttentionSizes n = attentionSizes(getQuery(), getKey(), getValue(), batch);
   const int64_t perKey =
-      saturatingAdd(saturatingAdd(saturatingMul(12, e), saturatingMul(6, f)), 4 + 9 + 6);
-  return saturatingAdd(saturatingMul(saturatingMul(rows, s), perKey),
-                       saturatingMul(rows, saturatingMul(2, f)));
+      saturatingAdd(saturatingAdd(saturatingMul(12, n.e), saturatingMul(6, n.f)), 4 + 9 + 6);
+  return saturatingAdd(saturatingMul(saturatingMul(n.rows, n.keys), perKey),
+                       saturatingMul(n.rows, saturatingMul(2, n.f)));
 }
