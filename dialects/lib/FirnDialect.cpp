@@ -2,7 +2,7 @@
 //
 // Registers the ops and checks the discardable attributes that carry the
 // training setup on the module (`firn.model`, `firn.seed`, `firn.accumulate`,
-// `firn.zero_grad`) and on functions (`firn.mode`).
+// `firn.zero_grad`, `firn.conv_algorithm`) and on functions (`firn.mode`).
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Dialect/FirnDialect.h"
@@ -52,6 +52,8 @@ LogicalResult FirnDialect::verifyOperationAttribute(Operation *op,
     return positiveInt(1);
   if (name == "firn.zero_grad")
     return oneOf({"optimizer", "model", "none"});
+  if (name == "firn.conv_algorithm") // firnc --conv-algorithm (code generation).
+    return oneOf({"winograd", "direct"});
   if (name == "firn.mode")
     return oneOf({"train", "eval"});
   if (name == "firn.ignore_index") // The target value the loss ignores.

@@ -535,6 +535,90 @@ TEST(HalideLowering, ConvolutionTiles) {
   }
 }
 
+/// The number of Winograd convolutions lowering makes of `body`.
+int winogradConvolutions(const std::string &body) {
+  mlir::MLIRContext context;
+  context.loadDialect<FirnDialect, mlir::func::FuncDialect>();
+  auto parsed = mlir::parseSourceString<mlir::ModuleOp>(body, &context);
+  auto lowered = codegen::lowerFunction(parsed->lookupSymbol<mlir::func::FuncOp>("f"));
+  int count = 0;
+  for (const codegen::RootFunc &root : lowered->rootFuncs)
+    count += root.kind == codegen::RootFunc::Kind::Winograd;
+  return count;
+}
+
+/// Stride-1 3x3 convolutions and both their gradients by Winograd's
+/// F(2x2, 3x3): odd output sizes (a last tile half outside), rows of
+/// tiles that are not a multiple of the vector (the last vector shifts
+/// inwards) or shorter than one, padding 0, 1 and 2 (the input gradient's
+/// offsets 2, 1 and 0), a bias, blocks of tile rows with a partial last
+/// one (64 channels of 40 x 36), a single image, weight gradients over
+/// rows of 4 and 8 tiles; and the shapes that stay direct (too few
+/// channels, output channels not a multiple of 4, rows narrower than 7,
+/// rows of tiles not a multiple of 4 for the weight gradient, dilation,
+/// 3x2 taps).
+TEST(HalideLowering, WinogradConvolutions) {
+  uint64_t seed = 12;
+  struct Case {
+    std::vector<int64_t> x, k;
+    int padding;
+    bool forward, gradInput, gradWeight; // Whether each is expected by Winograd.
+    const char *dilation = "[1, 1]";
+  };
+  for (const Case &c :
+       {Case{{3, 8, 9, 14}, {12, 8, 3, 3}, 1, true, true, false},
+        Case{{2, 16, 16, 16}, {16, 16, 3, 3}, 1, true, true, true},
+        Case{{4, 12, 7, 11}, {8, 12, 3, 3}, 0, true, true, false},
+        Case{{2, 8, 6, 8}, {8, 8, 3, 3}, 2, true, true, false},
+        Case{{2, 64, 40, 36}, {8, 64, 3, 3}, 1, true, true, false},
+        Case{{1, 8, 12, 22}, {16, 8, 3, 3}, 1, true, true, false},
+        Case{{3, 8, 9, 8}, {12, 8, 3, 3}, 1, true, true, true},
+        Case{{2, 8, 7, 15}, {8, 8, 3, 3}, 1, true, true, true},
+        Case{{2, 12, 10, 18}, {8, 12, 3, 3}, 0, true, true, true},
+        Case{{1, 8, 5, 14}, {4, 8, 3, 3}, 2, true, false, true},
+        Case{{2, 4, 9, 9}, {8, 4, 3, 3}, 1, false, true, false},
+        Case{{2, 8, 9, 9}, {6, 8, 3, 3}, 1, false, false, false},
+        Case{{2, 8, 9, 6}, {8, 8, 3, 3}, 1, false, false, false},
+        Case{{2, 8, 9, 9}, {8, 8, 3, 3}, 2, false, false, false, "[2, 2]"},
+        Case{{2, 8, 9, 9}, {8, 8, 3, 2}, 1, false, false, false}}) {
+    const int64_t dilation = c.dilation[1] - '0';
+    std::vector<int64_t> y = {c.x[0], c.k[0],
+                              c.x[2] + 2 * c.padding - dilation * (c.k[2] - 1),
+                              c.x[3] + 2 * c.padding - dilation * (c.k[3] - 1)};
+    auto type = [](const std::vector<int64_t> &shape, bool batch) {
+      std::string t = "tensor<" + (batch ? std::string("?") : std::to_string(shape[0]));
+      for (size_t i = 1; i < shape.size(); ++i)
+        t += "x" + std::to_string(shape[i]);
+      return t + "xf32>";
+    };
+    std::string xt = type(c.x, true), yt = type(y, true), kt = type(c.k, false);
+    const std::string p = std::to_string(c.padding);
+    const std::string geometry = "stride [1, 1] padding [" + p + ", " + p + ", " + p +
+                                 ", " + p + "] dilation " + c.dilation;
+    std::string bt = "tensor<" + std::to_string(c.k[0]) + "xf32>";
+    Tensor x = random(c.x, seed), k = random(c.k, seed), dy = random(y, seed),
+           b = random({c.k[0]}, seed);
+    std::string forward = "func.func @f(%x: " + xt + ", %k: " + kt + ", %b: " + bt +
+                          ") -> " + yt + " {\n  %y = firn.conv2d %x, %k, %b " + geometry +
+                          " : (" + xt + ", " + kt + ", " + bt + ") -> " + yt +
+                          "\n  return %y : " + yt + "\n}";
+    std::string gradInput = "func.func @f(%dy: " + yt + ", %k: " + kt + ") -> " + xt +
+                            " {\n  %y = firn.conv2d_grad_input %dy, %k " + geometry +
+                            " : (" + yt + ", " + kt + ") -> " + xt +
+                            "\n  return %y : " + xt + "\n}";
+    std::string gradWeight = "func.func @f(%x: " + xt + ", %dy: " + yt + ") -> " + kt +
+                             " {\n  %y = firn.conv2d_grad_weight %x, %dy " + geometry +
+                             " : (" + xt + ", " + yt + ") -> " + kt +
+                             "\n  return %y : " + kt + "\n}";
+    EXPECT_EQ(winogradConvolutions(forward), c.forward ? 1 : 0) << forward;
+    EXPECT_EQ(winogradConvolutions(gradInput), c.gradInput ? 1 : 0) << gradInput;
+    EXPECT_EQ(winogradConvolutions(gradWeight), c.gradWeight ? 1 : 0) << gradWeight;
+    checkOp(forward, {x, k, b});
+    checkOp(gradInput, {dy, k});
+    checkOp(gradWeight, {x, dy});
+  }
+}
+
 TEST(HalideLowering, MaxPooling) {
   uint64_t seed = 6;
   // Non-overlapping windows that leave a row over; overlapping windows

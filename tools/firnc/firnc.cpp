@@ -108,6 +108,14 @@ cl::opt<int> cudaCapability(
              "targets, 70, 75 (default), 80 or 86 (newer GPUs run it too)"),
     cl::init(75), cl::cat(category));
 
+cl::opt<std::string> convAlgorithm(
+    "conv-algorithm",
+    cl::desc("How stride-1 3x3 convolutions and their gradients compute: winograd "
+             "(Winograd's F(2x2, 3x3) where the shapes suit it, the default: 2.25x "
+             "fewer multiplications, results within float32 rounding of the direct "
+             "sums) or direct (the sums PyTorch's CPU convolution computes)"),
+    cl::value_desc("winograd|direct"), cl::init("winograd"), cl::cat(category));
+
 cl::opt<bool> noCache(
     "no-cache",
     cl::desc("Compile every kernel anew instead of reusing the ones kept by "
@@ -302,6 +310,14 @@ int main(int argc, char **argv) {
   }
   if (noGrad)
     dropTraining(*ir);
+  if (convAlgorithm != "winograd" && convAlgorithm != "direct") {
+    llvm::errs() << "firnc: error: --conv-algorithm must be winograd or direct, not '"
+                 << convAlgorithm << "'\n";
+    return 1;
+  }
+  if (convAlgorithm == "direct")
+    (*ir)->setAttr(firn::codegen::kConvAlgorithmAttr,
+                   mlir::StringAttr::get(&context, convAlgorithm));
   if (batchSize < 1) {
     llvm::errs() << "firnc: error: --batch-size must be at least 1\n";
     return 1;

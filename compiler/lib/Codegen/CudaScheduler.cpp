@@ -217,6 +217,21 @@ void CudaScheduler::schedule(LoweredFunction &function) const {
     case RootFunc::Kind::AttentionStats:
       scheduleAttention(root, rowWidth(f));
       break;
+    case RootFunc::Kind::Winograd: {
+      // Each stage its own kernel (the host's blocks in cache do not carry
+      // over to a GPU), the products' sums a thread per output.
+      RootFunc::WinogradParts &p = root.winograd;
+      scheduleElementwise(p.padded, 0);
+      scheduleElementwise(p.input, 0);
+      if (p.weightGradient()) {
+        scheduleElementwise(p.gradients, 0);
+        scheduleElementwise(p.products, 0);
+      }
+      scheduleElementwise(p.acc, 0);
+      scheduleUpdateOnThreads(p.acc, p.sum);
+      scheduleElementwise(f, rowWidth(f));
+      break;
+    }
     case RootFunc::Kind::Scatter: {
       scheduleElementwise(f, rowWidth(f));
       Var col = f.args()[0], co("co"), ci("ci");

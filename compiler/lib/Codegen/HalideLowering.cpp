@@ -47,6 +47,7 @@ public:
     auto seed = module->getAttrOfType<IntegerAttr>("firn.seed");
     ops.emplace(batch, seed ? static_cast<uint64_t>(seed.getInt()) : 0,
                 result.rootFuncs, result.contractions, result.rowWidths);
+    ops->winograd = !directConvolutions(module);
 
     std::vector<HTensor> results;
     if (failed(body(func, args, results)))
@@ -108,6 +109,16 @@ private:
       c.isOutput = true;
       result.outputs.push_back(port(name, symbol, type, index, true));
       result.funcs.push_back(c.result);
+      return;
+    }
+    // So does a Winograd convolution (its blocks cover the output).
+    for (RootFunc &r : result.rootFuncs) {
+      if (r.kind != RootFunc::Kind::Winograd || r.func.name() != value.func.name() ||
+          r.winograd.isOutput)
+        continue;
+      r.winograd.isOutput = true;
+      result.outputs.push_back(port(name, symbol, type, index, true));
+      result.funcs.push_back(r.func);
       return;
     }
     std::vector<Halide::Var> v = makeVars(type.getRank());

@@ -252,6 +252,109 @@ int widestFitting(int width, int maxLanes) {
   return 0;
 }
 
+/// Winograd's F(2x2, 3x3) (LowerWinograd.cpp): a task per image, which
+/// computes its output a block of tile rows at a time, each block's padded
+/// source, transformed tiles and 16 products (about 256 KB each) in cache
+/// first. The products are register tiles of 1 vector of tiles x 2 tile
+/// rows x 4 output channels (8 accumulators; 8 channels with AVX-512's 32
+/// registers): per channel of the sum 2 loads and 4 broadcasts.
+/// The transformed tiles of a block: vectors along the tile rows, the 16
+/// positions of a tile unrolled (constant coefficients, each loaded value
+/// shared by the positions that read it).
+void scheduleTileTransform(Halide::Func f, Halide::Func at, Var loop, int vector) {
+  std::vector<Var> a = f.args(); // (tw, th, channel, e, n)
+  f.compute_at(at, loop)
+      .reorder(a[0], a[3], a[1], a[2], a[4])
+      .vectorize(a[0], vector, TailStrategy::ShiftInwards)
+      .unroll(a[3]);
+}
+
+/// A block's padded source (x, y, c, n): vectors along the rows.
+void schedulePadded(Halide::Func f, Halide::Func at, Var loop, int vector) {
+  f.compute_at(at, loop).vectorize(f.args()[0], vector, TailStrategy::GuardWithIf);
+}
+
+/// Winograd's weight gradient: a task per chunk of images computes their
+/// padded input and both operands' transformed tiles, then per position e
+/// and pair of channel tiles (4 output x 2 input channels: 8 vector
+/// accumulators) the sum over the chunk's tiles, a vector of tiles at a
+/// time (one position's tiles, 128 KB at 64 channels, stay in cache while
+/// every channel tile reads them); the chunks' sums are added at the end.
+void scheduleWinogradWeightGradient(RootFunc &root, int lanes) {
+  RootFunc::WinogradParts &p = root.winograd;
+  std::vector<Var> t = root.func.args(); // (o, c, e)
+  root.func.compute_root()
+      .vectorize(t[0], lanes, TailStrategy::GuardWithIf)
+      .parallel(t[2]);
+  std::vector<Var> a = p.products.args(); // (o, c, e, chunk)
+  Var oo("oo"), oi("oi"), co("co"), ci("ci");
+  p.products.compute_root()
+      .split(a[0], oo, oi, 4, TailStrategy::RoundUp)
+      .split(a[1], co, ci, 2, TailStrategy::GuardWithIf)
+      .reorder(oi, ci, oo, co, a[2], a[3])
+      .parallel(a[3]);
+  std::vector<Var> acc = p.acc.args(); // (lane, o, c, e, chunk)
+  p.acc.compute_at(p.products, oo).vectorize(acc[0]).unroll(acc[1]).unroll(acc[2]);
+  p.acc.update()
+      .reorder(acc[0], acc[1], acc[2], Halide::RVar(p.sum.x), Halide::RVar(p.sum.y),
+               Halide::RVar(p.sum.z))
+      .vectorize(acc[0])
+      .unroll(acc[1])
+      .unroll(acc[2]);
+  const int tilesW = (p.outW + 1) / 2;
+  int vector = lanes;
+  while (tilesW % vector != 0)
+    vector /= 2; // (Rows of tiles are a multiple of 4.)
+  scheduleTileTransform(p.input, p.products, a[3], vector);
+  scheduleTileTransform(p.gradients, p.products, a[3], vector);
+  schedulePadded(p.padded, p.products, a[3], vector);
+}
+
+void scheduleWinograd(RootFunc &root, int lanes, int registers) {
+  RootFunc::WinogradParts &p = root.winograd;
+  Halide::Func &out = root.func;
+  Var w = out.args()[0], h = out.args()[1], o = out.args()[2], n = out.args()[3];
+  const int vector = p.outW >= lanes ? lanes : widestFitting(p.outW, lanes / 2);
+  Var hb("hb"), hi("hi"), hp("hp"), hr("hr");
+  out.compute_root()
+      .bound(w, 0, p.outW)
+      .bound(h, 0, p.outH)
+      .split(h, hb, hi, 2 * p.blockRows, TailStrategy::GuardWithIf)
+      .split(hi, hp, hr, 2, TailStrategy::GuardWithIf)
+      .vectorize(w, vector, TailStrategy::ShiftInwards)
+      .unroll(hr)
+      .reorder(w, hr, hp, o, hb, n)
+      .parallel(n);
+
+  const int tilesW = (p.outW + 1) / 2;
+  const int tileVector = tilesW >= lanes ? lanes : widestFitting(tilesW, lanes / 2);
+  const int tileChannels = registers >= 32 ? 8 : 4;
+  std::vector<Var> a = p.products.args(); // (tw, th, o, e, n)
+  Var two("two"), twi("twi"), tho("tho"), thi("thi"), oo("oo"), oi("oi");
+  p.products.compute_at(out, hb)
+      .split(a[0], two, twi, tileVector, TailStrategy::ShiftInwards)
+      .split(a[1], tho, thi, 2, TailStrategy::ShiftInwards)
+      .split(a[2], oo, oi, tileChannels, TailStrategy::RoundUp)
+      .reorder(twi, thi, oi, two, tho, oo, a[3], a[4])
+      .vectorize(twi)
+      .unroll(thi)
+      .unroll(oi);
+  std::vector<Var> acc = p.acc.args();
+  p.acc.compute_at(p.products, two)
+      .vectorize(acc[0])
+      .unroll(acc[1])
+      .unroll(acc[2]);
+  p.acc.update()
+      .reorder(acc[0], acc[1], acc[2], Halide::RVar(p.sum.x))
+      .vectorize(acc[0])
+      .unroll(acc[1])
+      .unroll(acc[2]);
+
+  scheduleTileTransform(p.input, out, hb, tileVector);
+  schedulePadded(p.padded, out, hb, tileVector);
+}
+
+
 class HostScheduler final : public Scheduler {
 public:
   explicit HostScheduler(const Halide::Target &target)
@@ -371,6 +474,12 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     case RootFunc::Kind::AttentionStats:
       scheduleAttentionStats(root, lanes);
       break;
+    case RootFunc::Kind::Winograd:
+      if (root.winograd.weightGradient())
+        scheduleWinogradWeightGradient(root, lanes);
+      else
+        scheduleWinograd(root, lanes, registers);
+      break;
     case RootFunc::Kind::WindowArgmax: {
       // Pooled rows are short (14 and 7 after two 2x2 pools of 28): a
       // vector of 16 lanes with the row's tail masked makes every strided
@@ -385,9 +494,15 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     }
     }
   }
+  // (Products and Winograd convolutions that are outputs are scheduled.)
   for (Halide::Func &f : function.funcs)
-    if (llvm::none_of(function.contractions, [&](const Contraction &c) {
-          return c.isOutput && c.result.name() == f.name();
+    if (llvm::none_of(function.contractions,
+                      [&](const Contraction &c) {
+                        return c.isOutput && c.result.name() == f.name();
+                      }) &&
+        llvm::none_of(function.rootFuncs, [&](const RootFunc &r) {
+          return r.kind == RootFunc::Kind::Winograd && r.winograd.isOutput &&
+                 r.func.name() == f.name();
         }))
       scheduleRoot(f, /*reduces=*/false);
 }

@@ -466,7 +466,7 @@ FailureOr<int> lowerKernels(func::FuncOp func, const std::string &partOf,
   auto parent = func->getParentOfType<ModuleOp>();
   for (int k = 0; k < builder.kernels(); ++k) {
     // Each kernel in a module of its own, with the module's attributes
-    // (lowering reads the seed).
+    // (lowering reads the seed and the convolution algorithm).
     OwningOpRef<ModuleOp> module = ModuleOp::create(func.getLoc());
     (*module)->setAttrs(parent->getAttrDictionary());
     std::vector<Binding> arguments, results;
@@ -476,6 +476,8 @@ FailureOr<int> lowerKernels(func::FuncOp func, const std::string &partOf,
     llvm::raw_string_ostream os(source);
     if (auto seed = parent->getAttr("firn.seed"))
       os << "seed " << seed << "\n";
+    if (directConvolutions(parent))
+      os << "direct convolutions\n";
     kernelFunc->print(os, OpPrintingFlags().assumeVerified());
     std::string name = llvm::formatv("{0:x-16}", llvm::xxh3_64bits(
                                                       llvm::arrayRefFromStringRef(source)))

@@ -62,6 +62,9 @@ struct ConvShape {
   Expr kw(Expr k) const { return k % kw_; }
   Expr flatTap(Expr c, Expr h, Expr w) const { return (c * kh_ + h) * kw_ + w; }
 };
+bool isUnit(ArrayRef<int64_t> values) {
+  return llvm::all_of(values, [](int64_t v) { return v == 1; });
+}
 } // namespace
 
 Func OpLowering::contraction(const ContractionSpec &spec) {
@@ -360,11 +363,28 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
   // Convolutions are implicit GEMMs (see Contraction): im2col is never
   // materialized, only the column panel a tile reads.
   if (auto conv = dyn_cast<Conv2dOp>(op)) {
-    const HTensor x = materialize(in[0]), &w = in[1];
+    const HTensor &w = in[1];
     ConvShape cs(w.shape);
     const int outH = static_cast<int>(out.shape[2]), outW = static_cast<int>(out.shape[3]);
     auto stride = conv.getStride(), padding = conv.getPadding();
-    if (stride[0] == 1 && stride[1] == 1) {
+    const bool unitStride = stride[0] == 1 && stride[1] == 1;
+    if (unitStride && isUnit(conv.getDilation()) &&
+        winogradApplies(in[0], static_cast<int>(w.shape[0]), outH, outW,
+                        static_cast<int>(w.shape[2]), static_cast<int>(w.shape[3]))) {
+      // (The source is read once per block, so an inlined producer, a
+      // BatchNorm and ReLU, is computed there and never stored.)
+      std::function<Expr(Expr)> bias;
+      if (conv.getBias())
+        bias = [&](Expr o) { return in[2].at({o}); };
+      out.func = winogradConvolution(
+          "conv2d", in[0], static_cast<int>(w.shape[0]), outH, outW,
+          static_cast<int>(padding[0]), static_cast<int>(padding[1]),
+          [&](Expr o, Expr c, Expr kh, Expr kw) { return w.at({o, c, kh, kw}); }, bias);
+      out.stored = true;
+      return success();
+    }
+    const HTensor x = materialize(in[0]);
+    if (unitStride) {
       Expr e = shiftedConvolution(
           "conv2d", x, w.extents[0], outH, outW, static_cast<int>(w.shape[2]),
           static_cast<int>(w.shape[3]), conv.getDilation(),
@@ -401,12 +421,28 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
     return success();
   }
   if (auto grad = dyn_cast<Conv2dGradInputOp>(op)) {
-    const HTensor dy = materialize(in[0]), &w = in[1];
+    const HTensor &w = in[1];
     auto stride = grad.getStride(), padding = grad.getPadding(),
          dilation = grad.getDilation();
     ConvShape cs(w.shape);
     const int inW = static_cast<int>(out.shape[3]);
-    if (stride[0] == 1 && stride[1] == 1) {
+    const bool unitStride = stride[0] == 1 && stride[1] == 1;
+    if (unitStride && isUnit(dilation) &&
+        winogradApplies(in[0], static_cast<int>(w.shape[1]),
+                        static_cast<int>(out.shape[2]), inW,
+                        static_cast<int>(w.shape[2]), static_cast<int>(w.shape[3]))) {
+      // The correlation of dy with the flipped kernel, as below.
+      out.func = winogradConvolution(
+          "conv2d_grad_input", in[0], static_cast<int>(w.shape[1]),
+          static_cast<int>(out.shape[2]), inW, 2 - static_cast<int>(padding[0]),
+          2 - static_cast<int>(padding[1]),
+          [&](Expr c, Expr o, Expr fh, Expr fw) { return w.at({o, c, 2 - fh, 2 - fw}); },
+          nullptr);
+      out.stored = true;
+      return success();
+    }
+    const HTensor dy = materialize(in[0]);
+    if (unitStride) {
       // The correlation of dy, padded by (K-1)*d - padding, with the
       // flipped kernel: dx(h) = sum over kh of dy(h + padding - kh*d) W(kh).
       const int kh = static_cast<int>(w.shape[2]), kw = static_cast<int>(w.shape[3]);
@@ -463,6 +499,12 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
     auto stride = grad.getStride(), padding = grad.getPadding(),
          dilation = grad.getDilation();
     ConvShape cs(out.shape);
+    if (isUnit(stride) && isUnit(dilation) &&
+        winogradWeightGradientApplies(x, dy, static_cast<int>(out.shape[2]),
+                                      static_cast<int>(out.shape[3]))) {
+      define(out.func, v, winogradWeightGradient(x, dy, padding, idx));
+      return success();
+    }
     // The input with its zero padding, stored once, so the product reads
     // it in place without testing bounds.
     std::vector<Var> pv = makeVars(4);

@@ -179,6 +179,27 @@ private:
                                   int offH, int offW, KernelElement kernel,
                                   const std::vector<Halide::Expr> &idx);
 
+  /// Whether a stride-1, undilated convolution of `src` with kh x kw taps
+  /// into `outChannels` x outH x outW runs by Winograd's algorithm.
+  bool winogradApplies(const HTensor &src, int outChannels, int outH, int outW,
+                              int kh, int kw);
+  /// The same correlation as shiftedConvolution (3x3 taps, dilation 1) by
+  /// Winograd's F(2x2, 3x3) (LowerWinograd.cpp), plus bias(o) if given:
+  /// returns its output, out(w, h, o, n), a Winograd root.
+  Halide::Func winogradConvolution(const std::string &name, const HTensor &src,
+                                   int outChannels, int outH, int outW, int offH,
+                                   int offW, KernelElement kernel,
+                                   const std::function<Halide::Expr(Halide::Expr)> &bias);
+
+  /// Whether the weight gradient of a stride-1, undilated convolution of
+  /// x with kh x kw taps into dy runs by Winograd's algorithm.
+  bool winogradWeightGradientApplies(const HTensor &x, const HTensor &dy, int kh,
+                                            int kw);
+  /// That weight gradient (LowerWinograd.cpp) at `idx` of dW.
+  Halide::Expr winogradWeightGradient(const HTensor &x, const HTensor &dy,
+                                      llvm::ArrayRef<int64_t> padding,
+                                      const std::vector<Halide::Expr> &idx);
+
   /// conv2d_grad_input of a strided convolution (dilation 1) at `idx` of
   /// dx, as one stride-1 product per phase of the stride (see
   /// LowerProducts.cpp).
@@ -228,6 +249,12 @@ private:
                              llvm::ArrayRef<int64_t> axes, bool keepdims,
                              HTensor &out);
 
+public:
+  /// Whether convolutions may run by Winograd's algorithm (the module
+  /// does not ask for direct ones).
+  bool winograd = true;
+
+private:
   Halide::Expr batch;
   uint64_t seed;
   std::vector<RootFunc> &rootFuncs;

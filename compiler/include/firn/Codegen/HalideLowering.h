@@ -122,6 +122,10 @@ struct RootFunc {
     /// func(i, b...) computed a tile of rows at a time from `scores`
     /// (computed at the tile, as Attention's), `rowMax` and `rowSum`.
     AttentionStats,
+    /// A 3x3 convolution by Winograd's F(2x2, 3x3) (LowerWinograd.cpp):
+    /// func(w, h, o, n) its output, from the parts in `winograd`, which
+    /// are computed a block of output rows of an image at a time.
+    Winograd,
   };
   Halide::Func func;
   Kind kind = Kind::Reduction;
@@ -133,6 +137,24 @@ struct RootFunc {
   /// the range it sums over.
   std::vector<std::pair<Halide::Func, Halide::RDom>> dots;
   int rows = 0; ///< The tiles' rows (0: not static).
+  /// Winograd only. The forward (and input gradient): for a block of
+  /// `blockRows` rows of 2x2 output tiles, the zero-padded source
+  /// padded(x, y, c, n), its transformed tiles input(tw, th, c, e, n) (e:
+  /// the 16 positions of a 4x4 tile), and their products with the
+  /// transformed kernels, products(tw, th, o, e, n) = acc, acc summed
+  /// over the channels (`sum`). The weight gradient: func(o, c, e) sums
+  /// products(o, c, e, k) over chunks k of images; per chunk, `gradients`
+  /// (dy's tiles transformed, (tw, th, o, e, n)) times `input` summed over
+  /// the tiles (`sum`: vectors of them along the tile rows, the rows, the
+  /// chunk's images) into acc(lane, o, c, e, k), whose lanes products adds.
+  struct WinogradParts {
+    Halide::Func padded, input, acc, products, gradients;
+    Halide::RDom sum;
+    int blockRows = 1, outChannels = 0, outH = 0, outW = 0;
+    /// Whether func is itself an output of the pipeline.
+    bool isOutput = false;
+    bool weightGradient() const { return gradients.defined(); }
+  } winograd;
 };
 
 struct LoweredFunction {
@@ -167,6 +189,16 @@ struct LoweredFunction {
 
   Halide::Pipeline pipeline() const;
 };
+
+/// The module attribute that chooses how stride-1 3x3 convolutions compute
+/// (firnc --conv-algorithm): "winograd" where the shapes suit it (also
+/// without the attribute) or "direct".
+inline constexpr const char *kConvAlgorithmAttr = "firn.conv_algorithm";
+/// Whether `module` asks for direct convolutions.
+inline bool directConvolutions(mlir::Operation *module) {
+  auto algorithm = module->getAttrOfType<mlir::StringAttr>(kConvAlgorithmAttr);
+  return algorithm && algorithm.getValue() == "direct";
+}
 
 /// `name` with every character but letters and digits replaced by '_': a
 /// C and Halide identifier for a symbol (`step/adam/0` -> `step_adam_0`).
