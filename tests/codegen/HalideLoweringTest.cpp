@@ -553,8 +553,8 @@ int winogradConvolutions(const std::string &body) {
 /// inwards) or shorter than one, padding 0, 1 and 2 (the input gradient's
 /// offsets 2, 1 and 0), a bias, blocks of tile rows with a partial last
 /// one (64 channels of 40 x 36), a single image, weight gradients over
-/// rows of 4 and 8 tiles; and the shapes that stay direct (too few
-/// channels, output channels not a multiple of 4, rows narrower than 7,
+/// rows of 8 and 12 tiles; and the shapes that stay direct (too few
+/// channels, output channels not a multiple of 4, rows narrower than 15,
 /// rows of tiles not a multiple of 4 for the weight gradient, dilation,
 /// 3x2 taps).
 TEST(HalideLowering, WinogradConvolutions) {
@@ -566,17 +566,18 @@ TEST(HalideLowering, WinogradConvolutions) {
     const char *dilation = "[1, 1]";
   };
   for (const Case &c :
-       {Case{{3, 8, 9, 14}, {12, 8, 3, 3}, 1, true, true, false},
+       {Case{{3, 8, 9, 18}, {12, 8, 3, 3}, 1, true, true, false},
         Case{{2, 16, 16, 16}, {16, 16, 3, 3}, 1, true, true, true},
-        Case{{4, 12, 7, 11}, {8, 12, 3, 3}, 0, true, true, false},
-        Case{{2, 8, 6, 8}, {8, 8, 3, 3}, 2, true, true, false},
+        Case{{4, 12, 7, 19}, {8, 12, 3, 3}, 0, true, true, false},
+        Case{{2, 8, 6, 14}, {8, 8, 3, 3}, 2, true, false, true},
         Case{{2, 64, 40, 36}, {8, 64, 3, 3}, 1, true, true, false},
         Case{{1, 8, 12, 22}, {16, 8, 3, 3}, 1, true, true, false},
-        Case{{3, 8, 9, 8}, {12, 8, 3, 3}, 1, true, true, true},
+        Case{{3, 8, 9, 24}, {12, 8, 3, 3}, 1, true, true, true},
         Case{{2, 8, 7, 15}, {8, 8, 3, 3}, 1, true, true, true},
         Case{{2, 12, 10, 18}, {8, 12, 3, 3}, 0, true, true, true},
         Case{{1, 8, 5, 14}, {4, 8, 3, 3}, 2, true, false, true},
-        Case{{2, 4, 9, 9}, {8, 4, 3, 3}, 1, false, true, false},
+        Case{{2, 4, 9, 17}, {8, 4, 3, 3}, 1, false, true, false},
+        Case{{2, 8, 9, 13}, {8, 8, 3, 3}, 1, false, false, false},
         Case{{2, 8, 9, 9}, {6, 8, 3, 3}, 1, false, false, false},
         Case{{2, 8, 9, 6}, {8, 8, 3, 3}, 1, false, false, false},
         Case{{2, 8, 9, 9}, {8, 8, 3, 3}, 2, false, false, false, "[2, 2]"},
