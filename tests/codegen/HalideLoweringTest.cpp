@@ -599,18 +599,23 @@ TEST(HalideLowering, WinogradConvolutions) {
     std::string bt = "tensor<" + std::to_string(c.k[0]) + "xf32>";
     Tensor x = random(c.x, seed), k = random(c.k, seed), dy = random(y, seed),
            b = random({c.k[0]}, seed);
-    std::string forward = "func.func @f(%x: " + xt + ", %k: " + kt + ", %b: " + bt +
-                          ") -> " + yt + " {\n  %y = firn.conv2d %x, %k, %b " + geometry +
-                          " : (" + xt + ", " + kt + ", " + bt + ") -> " + yt +
-                          "\n  return %y : " + yt + "\n}";
-    std::string gradInput = "func.func @f(%dy: " + yt + ", %k: " + kt + ") -> " + xt +
-                            " {\n  %y = firn.conv2d_grad_input %dy, %k " + geometry +
-                            " : (" + yt + ", " + kt + ") -> " + xt +
-                            "\n  return %y : " + xt + "\n}";
-    std::string gradWeight = "func.func @f(%x: " + xt + ", %dy: " + yt + ") -> " + kt +
-                             " {\n  %y = firn.conv2d_grad_weight %x, %dy " + geometry +
-                             " : (" + xt + ", " + yt + ") -> " + kt +
-                             "\n  return %y : " + kt + "\n}";
+    // func.func @f(%a: A, %b: B[, %c: C]) -> R { %y = firn.OP ... }
+    auto function = [&](const std::string &op, std::vector<std::string> types,
+                        const std::string &result) {
+      std::string args, operands, operandTypes;
+      for (size_t i = 0; i < types.size(); ++i) {
+        const std::string name = std::string("%") + static_cast<char>('a' + i);
+        args += (i ? ", " : "") + name + ": " + types[i];
+        operands += (i ? ", " : "") + name;
+        operandTypes += (i ? ", " : "") + types[i];
+      }
+      return "func.func @f(" + args + ") -> " + result + " {\n  %y = firn." + op + " " +
+             operands + " " + geometry + " : (" + operandTypes + ") -> " + result +
+             "\n  return %y : " + result + "\n}";
+    };
+    std::string forward = function("conv2d", {xt, kt, bt}, yt);
+    std::string gradInput = function("conv2d_grad_input", {yt, kt}, xt);
+    std::string gradWeight = function("conv2d_grad_weight", {xt, yt}, kt);
     EXPECT_EQ(winogradConvolutions(forward), c.forward ? 1 : 0) << forward;
     EXPECT_EQ(winogradConvolutions(gradInput), c.gradInput ? 1 : 0) << gradInput;
     EXPECT_EQ(winogradConvolutions(gradWeight), c.gradWeight ? 1 : 0) << gradWeight;

@@ -46,8 +46,8 @@ public:
       batch = Halide::Expr(1); // No batch-dependent value in this function.
     auto seed = module->getAttrOfType<IntegerAttr>("firn.seed");
     ops.emplace(batch, seed ? static_cast<uint64_t>(seed.getInt()) : 0,
-                result.rootFuncs, result.contractions, result.rowWidths);
-    ops->winograd = !directConvolutions(module);
+                !directConvolutions(module), result.rootFuncs, result.contractions,
+                result.rowWidths);
 
     std::vector<HTensor> results;
     if (failed(body(func, args, results)))

@@ -276,12 +276,13 @@ void schedulePadded(Halide::Func f, Halide::Func at, Var loop, int vector) {
 
 /// Winograd's weight gradient: a task per chunk of images computes their
 /// padded input, then per group of 4 positions e both operands'
-/// transformed tiles (groups, not single positions unrolled 16 times:
-/// the ResNet example compiled in 16.3 s that way, 14.3 s with groups, the
-/// same step time) and, per position and pair of channel tiles (4 output x 2 input channels: 8 vector
-/// accumulators) the sum over the chunk's tiles, a vector of tiles at a
-/// time (one position's tiles, 128 KB at 64 channels, stay in cache while
-/// every channel tile reads them); the chunks' sums are added at the end.
+/// transformed tiles (groups, not single positions unrolled 16 times: the
+/// ResNet example compiled in 16.3 s that way, 14.3 s with groups, the
+/// same step time) and, per position and pair of channel tiles (4 output
+/// x 2 input channels: 8 vector accumulators), the sum over the chunk's
+/// tiles, a vector of tiles at a time (one position's tiles, 128 KB at 64
+/// channels, stay in cache while every channel tile reads them); the
+/// chunks' sums are added at the end.
 void scheduleWinogradWeightGradient(RootFunc &root, int lanes) {
   RootFunc::WinogradParts &p = root.winograd;
   std::vector<Var> t = root.func.args(); // (o, c, e)
@@ -317,8 +318,9 @@ void scheduleWinogradWeightGradient(RootFunc &root, int lanes) {
 /// Winograd's F(2x2, 3x3) (LowerWinograd.cpp): a task per image, which
 /// computes its output a block of tile rows at a time: the block's padded
 /// source, then per position e its transformed tiles and products (the 16
-/// products about 256 KB, in cache), then the block's outputs. The products are register tiles of 1 vector of tiles x 2 tile
-/// rows x 4 output channels (8 accumulators; 8 channels with AVX-512's 32
+/// products about 256 KB, in cache), then the block's outputs. The
+/// products are register tiles of 1 vector of tiles x 2 tile rows x 4
+/// output channels (8 accumulators; 8 channels with AVX-512's 32
 /// registers): per channel of the sum 2 loads and 4 broadcasts.
 void scheduleWinograd(RootFunc &root, int lanes, int registers) {
   RootFunc::WinogradParts &p = root.winograd;
@@ -364,7 +366,6 @@ void scheduleWinograd(RootFunc &root, int lanes, int registers) {
   scheduleTileTransform(p.input, p.products, a[3], a[4], tileVector);
   schedulePadded(p.padded, out, hb, tileVector);
 }
-
 
 class HostScheduler final : public Scheduler {
 public:

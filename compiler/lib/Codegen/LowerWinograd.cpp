@@ -18,9 +18,9 @@
 //
 // The transformed tiles are 4x larger than the image, so they are never
 // stored whole: the schedule (scheduleWinograd in HostScheduler.cpp)
-// computes the padded source, the transformed input and the 16 products of
-// one block of tile rows of one image at a time, in cache, and then that
-// block's outputs.
+// computes one block of tile rows of one image at a time, in cache: its
+// padded source, then position by position the transformed input and that
+// position's product, then the block's outputs.
 //
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
@@ -100,7 +100,7 @@ Func transformedInput(const std::string &name, const Func &padded) {
 } // namespace
 
 bool OpLowering::winogradApplies(const HTensor &src, int outChannels, int outH,
-                                 int outW, int kh, int kw) {
+                                 int outW, int kh, int kw) const {
   // Square 3x3 taps; enough input channels for the 16 products to be
   // matrix products (the 3 channels of an RGB stem are not); whole tiles
   // of 4 output channels (the products' register tiles); rows of 8 tiles
@@ -166,11 +166,11 @@ Func OpLowering::winogradConvolution(const std::string &name, const HTensor &src
 }
 
 bool OpLowering::winogradWeightGradientApplies(const HTensor &x, const HTensor &dy,
-                                               int kh, int kw) {
+                                               int kh, int kw) const {
   if (!winograd)
     return false;
-  // As the forward's, and rows of tiles that are whole vectors of 4 (the
-  // sums over tiles run along them, a vector at a time).
+  // As the forward's, and rows of 8 tiles or more that are whole vectors
+  // of 4 (the sums over tiles run along them, a vector at a time).
   const int64_t tilesW = (dy.shape[3] + 1) / 2;
   return kh == 3 && kw == 3 && x.shape[1] != shape::kBatch && x.shape[1] >= 8 &&
          dy.shape[1] % 4 == 0 && tilesW >= 8 && tilesW % 4 == 0 && dy.shape[2] >= 2;

@@ -83,11 +83,13 @@ Halide::Expr quietNaN();
 /// Defines the Funcs of ops, given their operands' values.
 class OpLowering {
 public:
-  OpLowering(Halide::Expr batch, uint64_t seed,
+  /// `winograd`: whether convolutions may run by Winograd's algorithm
+  /// (the module does not ask for direct ones).
+  OpLowering(Halide::Expr batch, uint64_t seed, bool winograd,
              std::vector<RootFunc> &rootFuncs,
              std::vector<Contraction> &contractions,
              std::map<std::string, int> &rowWidths)
-      : batch(std::move(batch)), seed(seed), rootFuncs(rootFuncs),
+      : batch(std::move(batch)), seed(seed), winograd(winograd), rootFuncs(rootFuncs),
         contractions(contractions), rowWidths(rowWidths) {}
 
   /// The extents of a value of type `type`.
@@ -181,8 +183,8 @@ private:
 
   /// Whether a stride-1, undilated convolution of `src` with kh x kw taps
   /// into `outChannels` x outH x outW runs by Winograd's algorithm.
-  bool winogradApplies(const HTensor &src, int outChannels, int outH, int outW,
-                              int kh, int kw);
+  bool winogradApplies(const HTensor &src, int outChannels, int outH, int outW, int kh,
+                       int kw) const;
   /// The same correlation as shiftedConvolution (3x3 taps, dilation 1) by
   /// Winograd's F(2x2, 3x3) (LowerWinograd.cpp), plus bias(o) if given:
   /// returns its output, out(w, h, o, n), a Winograd root.
@@ -194,7 +196,7 @@ private:
   /// Whether the weight gradient of a stride-1, undilated convolution of
   /// x with kh x kw taps into dy runs by Winograd's algorithm.
   bool winogradWeightGradientApplies(const HTensor &x, const HTensor &dy, int kh,
-                                            int kw);
+                                     int kw) const;
   /// That weight gradient (LowerWinograd.cpp) at `idx` of dW.
   Halide::Expr winogradWeightGradient(const HTensor &x, const HTensor &dy,
                                       llvm::ArrayRef<int64_t> padding,
@@ -249,14 +251,9 @@ private:
                              llvm::ArrayRef<int64_t> axes, bool keepdims,
                              HTensor &out);
 
-public:
-  /// Whether convolutions may run by Winograd's algorithm (the module
-  /// does not ask for direct ones).
-  bool winograd = true;
-
-private:
   Halide::Expr batch;
   uint64_t seed;
+  bool winograd;
   std::vector<RootFunc> &rootFuncs;
   std::vector<Contraction> &contractions;
   std::map<std::string, int> &rowWidths;
