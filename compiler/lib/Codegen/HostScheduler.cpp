@@ -28,6 +28,8 @@
 
 #include "llvm/ADT/STLExtras.h"
 
+#include <optional>
+
 namespace firn::codegen {
 
 namespace {
@@ -367,6 +369,36 @@ void scheduleWinograd(RootFunc &root, int lanes, int registers) {
   schedulePadded(p.padded, out, hb, tileVector);
 }
 
+/// The name of the loop over an output's row vectors, at which outputs of
+/// one shape fuse.
+constexpr const char *kFusedRowLoop = "vo";
+
+/// An output's loop over its row vectors (`width` lanes; over its row's
+/// elements if 0).
+struct RowLoop {
+  Var var;
+  int width;
+};
+
+/// Outputs of one type computed in one loop nest, fused at `loop` (every
+/// loop from the outermost down to it).
+struct FusedOutputs {
+  mlir::Type type;
+  RowLoop loop;
+  std::vector<Halide::Func> members;
+  /// Whether `f` neither reads a member nor is read by one (fused stages
+  /// must not depend on each other).
+  bool independentOf(const Halide::Func &f) const {
+    auto reads = [](const Halide::Func &consumer, const Halide::Func &producer) {
+      return Halide::Internal::find_transitive_calls(consumer.function())
+          .count(producer.name());
+    };
+    return llvm::none_of(members, [&](const Halide::Func &m) {
+      return reads(f, m) || reads(m, f);
+    });
+  }
+};
+
 class HostScheduler final : public Scheduler {
 public:
   explicit HostScheduler(const Halide::Target &target)
@@ -398,11 +430,13 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     width = known->second >= lanes ? lanes : widestFitting(known->second, lanes / 2);
     tail = TailStrategy::ShiftInwards;
   };
-  auto scheduleRoot = [&](Halide::Func f, bool reduces) {
+  // Schedules `f` at the root; for an elementwise output, returns the loop
+  // that later outputs of its shape fuse with (see below).
+  auto scheduleRoot = [&](Halide::Func f, bool reduces) -> std::optional<RowLoop> {
     f.compute_root();
     std::vector<Halide::Var> args = f.args();
     if (args.empty())
-      return;
+      return std::nullopt;
     int width;
     TailStrategy tail;
     vectorFor(f, width, tail);
@@ -421,19 +455,24 @@ void HostScheduler::schedule(LoweredFunction &function) const {
         f.split(args[1], yo, yi, 4, TailStrategy::GuardWithIf);
       }
       f.parallel(args.size() > 2 ? args.back() : yo);
-      return;
+      return std::nullopt;
     }
     if (reduces) {
       // A vector of sums (a bias gradient: each a sum over the batch and
       // the image) reads each sum's inputs with a stride; one sum per task
       // reads them in order.
       f.parallel(args[0]);
-      return;
+      return std::nullopt;
     }
-    if (width)
-      f.vectorize(args[0], width, tail);
+    RowLoop loop{args[0], width};
+    if (width) {
+      Var vo(kFusedRowLoop), vi("vi");
+      f.split(args[0], vo, vi, width, tail).vectorize(vi);
+      loop.var = vo;
+    }
     if (args.size() >= 2)
       f.parallel(args.back());
+    return loop;
   };
   for (Contraction &c : function.contractions)
     scheduleContraction(c, lanes, registers);
@@ -506,17 +545,43 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     }
     }
   }
-  // (Products and Winograd convolutions that are outputs are scheduled.)
-  for (Halide::Func &f : function.funcs)
-    if (llvm::none_of(function.contractions,
-                      [&](const Contraction &c) {
-                        return c.isOutput && c.result.name() == f.name();
-                      }) &&
-        llvm::none_of(function.rootFuncs, [&](const RootFunc &r) {
+  // The outputs (products and Winograd convolutions that are outputs are
+  // scheduled). Elementwise outputs of one type compute in one loop nest,
+  // each vector of all of them in turn (Halide's compute_with), so that
+  // the values they share are read once: a training BatchNorm's kernel
+  // writes its result, the ReLU of it and the normalized input, three
+  // passes over the 4 MB activation before, one now.
+  std::vector<FusedOutputs> groups;
+  for (size_t i = 0; i < function.funcs.size(); ++i) {
+    Halide::Func &f = function.funcs[i];
+    if (llvm::any_of(function.contractions,
+                     [&](const Contraction &c) {
+                       return c.isOutput && c.result.name() == f.name();
+                     }) ||
+        llvm::any_of(function.rootFuncs, [&](const RootFunc &r) {
           return r.kind == RootFunc::Kind::Winograd && r.winograd.isOutput &&
                  r.func.name() == f.name();
         }))
-      scheduleRoot(f, /*reduces=*/false);
+      continue;
+    if (llvm::any_of(llvm::make_range(function.funcs.begin(), function.funcs.begin() + i),
+                     [&](const Halide::Func &g) { return g.name() == f.name(); }))
+      continue; // (A Tuple's Func, one per element: scheduled once.)
+    std::optional<RowLoop> loop = scheduleRoot(f, /*reduces=*/false);
+    // Activations only: rows of a tensor of rank 2 or more, one value each.
+    if (!loop || f.dimensions() < 2 || f.outputs() != 1)
+      continue;
+    mlir::Type type = function.outputs[i].type;
+    auto group = llvm::find_if(groups, [&](const FusedOutputs &g) {
+      return g.type == type && g.loop.var.name() == loop->var.name() &&
+             g.loop.width == loop->width && g.independentOf(f);
+    });
+    if (group == groups.end()) {
+      groups.push_back({type, *loop, {f}});
+      continue;
+    }
+    f.compute_with(group->members.back(), loop->var);
+    group->members.push_back(f);
+  }
 }
 } // namespace
 

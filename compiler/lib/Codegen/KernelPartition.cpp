@@ -282,6 +282,7 @@ private:
         depth[result] = anchor ? 0 : d;
       kernelOf[i] = kernel;
     }
+    numKernels = kernel + 1; // (Until step 3 numbers its parts.)
 
     // 2. Earliest kernels.
     llvm::StringMap<std::vector<Operation *>> reads;
@@ -303,6 +304,10 @@ private:
               earliest = std::max(earliest, at > static_cast<int>(i) ? k + 1 : k);
       kernelOf[i] = std::min(kernelOf[i], earliest);
     }
+
+    // 2b. Sunk into their consumers' kernel.
+    for (int i = n - 1; i >= 0; --i)
+      sinkIntoConsumers(i);
 
     // 3. Independent parts: union-find over the ops of each kernel.
     std::vector<int> parent(n);
@@ -360,6 +365,77 @@ private:
       if (!repeatable.contains(ops[i]))
         kernelOf[i] = number.at({kernelOf[i], firstOp.at({kernelOf[i], find(i)})});
     numKernels = std::max<int>(1, static_cast<int>(order.size()));
+  }
+
+  /// Moves elementwise op `i` into the kernel of its users when they are all
+  /// in one later kernel and that stores nothing new: its operands are
+  /// stored already (computed by an earlier kernel than its own, or read by
+  /// a later one) or small. Step 2 put it in the earliest kernel that has
+  /// its operands, which then stores its result for the users: a training
+  /// BatchNorm's backward stored dy * x̂ and x̂ * mean(dy * x̂) there (two
+  /// 4 MB activations written and read again), which its users now compute
+  /// from dy and x̂ as they read them. In reverse order, so chains sink.
+  void sinkIntoConsumers(int i) {
+    Operation *op = ops[i];
+    if (repeatable.contains(op) || isAnchor(op) || !writtenSymbol(op).empty() ||
+        isa<AdvanceCounterOp, DropoutOp, CrossReplicaSumOp>(op) ||
+        op->getNumResults() != 1 || op->getNumRegions() != 0)
+      return;
+    const int home = kernelOf[i];
+    int target = -1;
+    for (Operation *user : op->getResult(0).getUsers()) {
+      // (A cross-replica sum's input must come from an earlier kernel.)
+      if (user == returned.getOperation() || repeatable.contains(user) ||
+          isa<CrossReplicaSumOp>(user))
+        return;
+      const int k = kernelOf[position[user]];
+      if (target != -1 && k != target)
+        return;
+      target = k;
+    }
+    if (target <= home)
+      return;
+    for (Value operand : op->getOperands()) {
+      Operation *def = operand.getDefiningOp();
+      if (!def || repeatable.contains(def) || kernelOf[position[def]] != home ||
+          isSmall(operand))
+        continue;
+      const bool storedAnyway = llvm::any_of(operand.getUsers(), [&](Operation *user) {
+        return user != op && (user == returned.getOperation() ||
+                              repeatable.contains(user) ||
+                              kernelOf[position[user]] != home);
+      });
+      if (!storedAnyway)
+        return;
+    }
+    kernelOf[i] = target;
+    // The state its operands read must be the value they read where they stood.
+    if (!repeatedReadsAreCorrect(op))
+      kernelOf[i] = home;
+  }
+
+  /// A tensor of a static shape of a few thousand elements at most (a
+  /// per-channel statistic), which a kernel stores at no cost.
+  static bool isSmall(Value v) {
+    auto type = dyn_cast<RankedTensorType>(v.getType());
+    return type && type.hasStaticShape() && type.getNumElements() <= 4096;
+  }
+
+  /// Whether the state reads among `op`'s repeatable operands see, where
+  /// they are now computed, the value they see in the function.
+  bool repeatedReadsAreCorrect(Operation *op) {
+    for (Value operand : op->getOperands()) {
+      Operation *def = operand.getDefiningOp();
+      if (!def || !repeatable.contains(def))
+        continue;
+      if (!readSymbol(def).empty())
+        for (auto [k, p] : evaluations(def))
+          if (!readIsCorrect(def, k, p))
+            return false;
+      if (!repeatedReadsAreCorrect(def))
+        return false;
+    }
+    return true;
   }
 
   /// The earliest kernel that may compute repeatable `def`: after the

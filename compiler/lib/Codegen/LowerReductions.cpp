@@ -16,6 +16,26 @@ namespace firn::codegen {
 using math::isNaN;
 
 namespace {
+/// How deep a chain of elementwise ops a reduction computes in its loop.
+constexpr int kMaxInlinedIntoReduction = 3;
+
+/// Whether `v`, read only by one reduction, is a stored tensor or at most
+/// `depth` elementwise ops deep of stored (or small) tensors, each read
+/// once.
+bool computedInLoop(Value v, int depth) {
+  Operation *def = v.getDefiningOp();
+  if (!def)
+    return true; // A kernel argument: stored.
+  if (depth == 0 || !v.hasOneUse() || !def->hasTrait<firn::OpTrait::ElementwiseCost>() ||
+      isa<DropoutOp>(def))
+    return false;
+  return llvm::all_of(def->getOperands(), [&](Value operand) {
+    auto type = dyn_cast<RankedTensorType>(operand.getType());
+    if (type && type.hasStaticShape() && type.getNumElements() <= 4096)
+      return true; // Small: a per-channel statistic, broadcast.
+    return computedInLoop(operand, depth - 1);
+  });
+}
 /// log_softmax = (x - max) - log(sum exp(x - max)), in that order, as
 /// PyTorch computes it. Halide's simplifier would reassociate it into
 /// x - (max + log(sum)), which rounds max + log(sum) at max's magnitude: at
@@ -66,24 +86,23 @@ bool OpLowering::laneSums(Func sums, const HTensor &in, ArrayRef<int64_t> reduce
   // partial(l, c) sums lane l of every kLanes-wide chunk of the contiguous
   // run, over the other reduced axes too: kLanes independent accumulators,
   // one vector, instead of one serial chain; then the lanes are added.
-  std::vector<Halide::Range> ranges;
-  std::vector<int> other;
-  for (int64_t a : reduced)
-    if (a < rank - trailing) {
-      other.push_back(static_cast<int>(a));
-      ranges.emplace_back(0, in.extents[a]);
-    }
+  // The chunks are the innermost loop, so that the sum reads each
+  // image's run in order (with the images innermost it jumped from image
+  // to image, 128 KB apart, a stream per image for the prefetcher).
   const int chunks = static_cast<int>((length + kLanes - 1) / kLanes);
-  ranges.emplace_back(0, chunks);
+  std::vector<Halide::Range> ranges = {Halide::Range(0, chunks)};
+  for (int64_t a : reduced)
+    if (a < rank - trailing)
+      ranges.emplace_back(0, in.extents[a]);
   RDom r(ranges);
   Var lane("lane"), c("c");
-  Expr flat = r[static_cast<int>(other.size())] * kLanes + lane;
+  Expr flat = r[0] * kLanes + lane;
   std::vector<Expr> run = unflatten(
       Halide::min(flat, static_cast<int>(length) - 1),
       std::vector<Expr>(in.extents.end() - trailing, in.extents.end()));
   std::vector<Expr> index;
   for (int i = 0, o = 0; i < rank - trailing; ++i)
-    index.push_back(isReduced(i) ? Expr(r[o++]) : Expr(c));
+    index.push_back(isReduced(i) ? Expr(r[1 + o++]) : Expr(c));
   index.insert(index.end(), run.begin(), run.end());
   Func partial(sums.name() + "_lanes");
   // In double: a gradient's sum over a batch of images (16 x 32 x 32 terms)
@@ -164,8 +183,12 @@ LogicalResult OpLowering::reduce(Operation *op, const HTensor &input,
   // A reduction reads its input once per element: computing an inlined
   // input (a bias gradient's ReLU-masked gradient) into memory first keeps
   // that work out of the reduction's loops, and the convolution gradients
-  // that read the same value reuse the copy.
-  const HTensor in = materialize(input);
+  // that read the same value reuse the copy. A few elementwise ops of
+  // stored tensors that nothing else reads (a BatchNorm gradient's
+  // dy * x̂) are computed in the reduction's loop instead: storing them
+  // cost a write and a read of the whole activation.
+  const HTensor in =
+      computedInLoop(op->getOperand(0), kMaxInlinedIntoReduction) ? input : materialize(input);
   std::vector<int64_t> reduced(axes.begin(), axes.end());
   if (reduced.empty())
     for (int i = 0; i < in.rank(); ++i)

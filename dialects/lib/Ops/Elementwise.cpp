@@ -104,7 +104,12 @@ LogicalResult DropoutOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
 
 LogicalResult ReluOp::buildGradients(OpBuilder &b, ArrayRef<Value> dys,
                                      SmallVectorImpl<Value> &grads) {
-  grads.push_back(b.create<ReluGradOp>(getLoc(), dys[0], getInput()));
+  // Masked by the result, as PyTorch's threshold_backward (y > 0 exactly
+  // where x > 0, NaN where x is NaN): the result is stored anyway (the next
+  // layer's input), so the input need not be kept for the backward pass; a
+  // BatchNorm's output before the ReLU was a 4 MB activation written only
+  // for this.
+  grads.push_back(b.create<ReluGradOp>(getLoc(), dys[0], getResult()));
   return success();
 }
 
