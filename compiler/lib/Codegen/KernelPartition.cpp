@@ -24,6 +24,7 @@
 #include "llvm/Support/xxhash.h"
 
 #include <functional>
+#include <set>
 
 using namespace mlir;
 
@@ -62,6 +63,10 @@ constexpr int kMaxInlineDepth = 16;
 /// Elementwise ops of state alone are repeated by each kernel that uses
 /// them up to this depth (the momentum times the old buffer is 1).
 constexpr int kMaxRepeatedDepth = 4;
+
+/// Elementwise ops of one stored value are recomputed by each kernel that
+/// uses them up to this depth (a BatchNorm's x̂ is 2: x - mean, times invstd).
+constexpr int kMaxRecomputedDepth = 3;
 
 /// Where a kernel's argument or result comes from in the model function.
 struct Binding {
@@ -181,12 +186,17 @@ public:
       results.push_back({operand, Port::Kind::Result, static_cast<int>(r)});
       values.push_back(map.lookup(operand));
     }
+    // (A recomputed op's operands are read where it is computed.)
+    auto readElsewhere = [&](Operation *user) {
+      if (user == returned.getOperation())
+        return false;
+      if (repeatable.contains(user))
+        return llvm::any_of(evaluations(user), [&](auto at) { return at.first != k; });
+      return kernelOf[position.at(user)] != k;
+    };
     for (Operation *op : members)
       for (Value result : op->getResults())
-        if (llvm::any_of(result.getUsers(), [&](Operation *user) {
-              return user != returned.getOperation() &&
-                     kernelOf[position.at(user)] != k;
-            })) {
+        if (llvm::any_of(result.getUsers(), readElsewhere)) {
           results.push_back({result, Port::Kind::Temporary, temporaryOf(result)});
           values.push_back(map.lookup(result));
         }
@@ -308,6 +318,10 @@ private:
     // 2b. Sunk into their consumers' kernel.
     for (int i = n - 1; i >= 0; --i)
       sinkIntoConsumers(i);
+    // 2c. Recomputed by their consumers' kernels.
+    llvm::DenseMap<Operation *, RecomputedLeaf> recomputed;
+    for (int i = 0; i < n; ++i)
+      recomputeInConsumers(i, recomputed);
 
     // 3. Independent parts: union-find over the ops of each kernel.
     std::vector<int> parent(n);
@@ -330,7 +344,7 @@ private:
       if (StringRef symbol = readSymbol(def); !symbol.empty())
         touch(symbol, i);
       for (Value operand : def->getOperands())
-        if (Operation *inner = operand.getDefiningOp())
+        if (Operation *inner = operand.getDefiningOp(); inner && repeatable.contains(inner))
           touchReads(inner, i);
     };
     for (auto [i, op] : llvm::enumerate(ops)) {
@@ -412,6 +426,97 @@ private:
     // The state its operands read must be the value they read where they stood.
     if (!repeatedReadsAreCorrect(op))
       kernelOf[i] = home;
+  }
+
+  /// What a recomputed op reads that is not small: one stored value at
+  /// most (null if none), and how deep a chain of recomputed ops it ends.
+  struct RecomputedLeaf {
+    Value leaf;
+    int depth;
+  };
+
+  /// Makes elementwise op `i`, whose users are in several kernels, an op
+  /// each of them recomputes (as the repeatable ops of state), when it
+  /// reads one stored value at most, through up to kMaxRecomputedDepth
+  /// such ops, from an earlier kernel than all of theirs, and small
+  /// tensors: a BatchNorm's x̂ = (x - mean) * invstd, used by both
+  /// reductions of its backward and the input gradient, was written by
+  /// the forward kernel (4 MB) and read by each; they read x instead,
+  /// which they (or the convolution's weight gradient) read anyway.
+  void recomputeInConsumers(int i, llvm::DenseMap<Operation *, RecomputedLeaf> &recomputed) {
+    Operation *op = ops[i];
+    if (!recomputable(op))
+      return;
+    std::set<int> users;
+    for (Operation *user : op->getResult(0).getUsers()) {
+      if (user == returned.getOperation() || repeatable.contains(user) ||
+          isa<CrossReplicaSumOp>(user))
+        return;
+      users.insert(kernelOf[position[user]]);
+    }
+    if (users.size() < 2)
+      return;
+    std::vector<Operation *> chain;
+    std::optional<RecomputedLeaf> self =
+        leafOf(op->getResult(0), *users.begin(), recomputed, chain, /*top=*/true);
+    if (!self || self->depth > kMaxRecomputedDepth)
+      return;
+    for (Operation *link : chain)
+      repeatable.insert(link);
+    if (!repeatedReadsAreCorrect(op)) {
+      for (Operation *link : chain)
+        repeatable.erase(link);
+      return;
+    }
+    recomputed[op] = *self;
+  }
+
+  /// Elementwise, pure, of one result that something reads.
+  bool recomputable(Operation *op) const {
+    return !repeatable.contains(op) && !isAnchor(op) && writtenSymbol(op).empty() &&
+           !isa<AdvanceCounterOp, DropoutOp, CrossReplicaSumOp>(op) &&
+           op->hasTrait<firn::OpTrait::ElementwiseCost>() && op->getNumResults() == 1 &&
+           op->getNumRegions() == 0 && !op->getResult(0).use_empty();
+  }
+
+  /// The stored value that recomputing `v` in kernels `firstUser` and later
+  /// reads (with the chain of single-use elementwise ops in between, which
+  /// `chain` collects), if there is one at most; none if recomputing it
+  /// would read two, or a value that is not stored anyway.
+  std::optional<RecomputedLeaf>
+  leafOf(Value v, int firstUser, const llvm::DenseMap<Operation *, RecomputedLeaf> &recomputed,
+         std::vector<Operation *> &chain, bool top = false) {
+    if (!top && isSmall(v))
+      return RecomputedLeaf{Value(), 0};
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return RecomputedLeaf{v, 0}; // A function argument.
+    if (auto known = recomputed.find(def); known != recomputed.end())
+      return known->second;
+    if (repeatable.contains(def))
+      return RecomputedLeaf{Value(), 0};
+    if (top || (v.hasOneUse() && recomputable(def))) {
+      RecomputedLeaf self{Value(), 0};
+      for (Value operand : def->getOperands()) {
+        std::optional<RecomputedLeaf> reads = leafOf(operand, firstUser, recomputed, chain);
+        if (!reads || (reads->leaf && self.leaf && reads->leaf != self.leaf))
+          return std::nullopt; // Two stored values read instead of one.
+        if (reads->leaf)
+          self.leaf = reads->leaf;
+        self.depth = std::max(self.depth, reads->depth + 1);
+      }
+      chain.push_back(def);
+      return self;
+    }
+    // Stored anyway: computed by an earlier kernel and read by another.
+    const int home = kernelOf[position[def]];
+    const bool stored = llvm::any_of(v.getUsers(), [&](Operation *user) {
+      return user == returned.getOperation() ||
+             (!repeatable.contains(user) && kernelOf[position[user]] != home);
+    });
+    if (home >= firstUser || !stored)
+      return std::nullopt;
+    return RecomputedLeaf{v, 0};
   }
 
   /// A tensor of a static shape of a few thousand elements at most (a
