@@ -391,9 +391,7 @@ private:
   /// from dy and x̂ as they read them. In reverse order, so chains sink.
   void sinkIntoConsumers(int i) {
     Operation *op = ops[i];
-    if (repeatable.contains(op) || isAnchor(op) || !writtenSymbol(op).empty() ||
-        isa<AdvanceCounterOp, DropoutOp, CrossReplicaSumOp>(op) ||
-        op->getNumResults() != 1 || op->getNumRegions() != 0)
+    if (!movable(op))
       return;
     const int home = kernelOf[i];
     int target = -1;
@@ -471,12 +469,18 @@ private:
     recomputed[op] = *self;
   }
 
-  /// Elementwise, pure, of one result that something reads.
-  bool recomputable(Operation *op) const {
+  /// An op of one result, no state and no randomness that kernels
+  /// inline: steps 2b and 2c may move it to, or repeat it in, another kernel.
+  bool movable(Operation *op) const {
     return !repeatable.contains(op) && !isAnchor(op) && writtenSymbol(op).empty() &&
            !isa<AdvanceCounterOp, DropoutOp, CrossReplicaSumOp>(op) &&
-           op->hasTrait<firn::OpTrait::ElementwiseCost>() && op->getNumResults() == 1 &&
-           op->getNumRegions() == 0 && !op->getResult(0).use_empty();
+           op->getNumResults() == 1 && op->getNumRegions() == 0;
+  }
+
+  /// Movable, elementwise, and read by something.
+  bool recomputable(Operation *op) const {
+    return movable(op) && op->hasTrait<firn::OpTrait::ElementwiseCost>() &&
+           !op->getResult(0).use_empty();
   }
 
   /// The stored value that recomputing `v` in kernels `firstUser` and later
