@@ -38,6 +38,15 @@ using Halide::Var;
 
 constexpr int kTileRows = kContractionTileRows;
 
+/// The widest vector of 4, 8, ... up to `maxLanes` lanes that fits in a row
+/// of `width` elements (0: none does).
+int widestFitting(int width, int maxLanes) {
+  for (int w = maxLanes; w >= 4; w /= 2)
+    if (width >= w)
+      return w;
+  return 0;
+}
+
 /// The reduction loops of `c`, innermost first, after `inner`.
 std::vector<Halide::VarOrRVar> withReduction(const Contraction &c,
                                              std::vector<Halide::VarOrRVar> inner) {
@@ -110,10 +119,15 @@ void scheduleContraction(Contraction &c, int lanes, int registers) {
   // of one panel of one image are too small for the thread pool, and
   // nested parallel loops cost more than they gain). A single panel (a
   // weight gradient with few output channels) runs its row tiles in
-  // parallel instead, and packs its panel in parallel.
-  bool onePanel = c.batch.empty() && c.columns <= tileColumns;
-  if (!c.batch.empty())
+  // parallel instead, and packs its panel in parallel; so does a batch of
+  // fewer than 4 (a weight gradient's 2 chunks of 16 images of 8 x 8 ran
+  // on one core: 1.6 ms of the ResNet bench's step, twice).
+  bool onePanel = c.columns <= tileColumns;
+  std::optional<Halide::Expr> fewBatches;
+  if (!c.batch.empty()) {
     c.result.specialize(c.batchExtents.back() >= 4).parallel(c.batch.back());
+    fewBatches = c.batchExtents.back() < 4;
+  }
   c.result.parallel(onePanel ? io : jo);
   Var task = jo;
   c.acc.compute_at(c.result, io)
@@ -127,9 +141,39 @@ void scheduleContraction(Contraction &c, int lanes, int registers) {
       .unroll(c.i);
   // The panel of the right-hand operand that a column tile reads: K rows
   // of tileColumns contiguous floats.
-  if (!c.rhsDirect) {
+  if (!c.rhsDirect && c.rhsRun >= lanes && tileColumns % lanes == 0) {
+    // Blocks of `lanes` columns by `lanes` values of a run: each block
+    // copied along the runs (dense loads) into a square stored run-major,
+    // then the panel reads the square's columns, which Halide turns into
+    // an in-register transposition (dense loads and shuffles) instead of a
+    // gather per vector (a weight gradient's dy packed at 5 GB/s).
+    Var jo2("jo2"), ji2("ji2"), ko2("ko2"), ki2("ki2");
+    Halide::Func panel = c.rhs.in(c.acc);
+    panel.compute_at(c.result, task)
+        .split(c.j, jo2, ji2, lanes)
+        .split(c.k[0], ko2, ki2, lanes, TailStrategy::GuardWithIf)
+        .reorder(ji2, ki2, jo2, ko2)
+        .vectorize(ji2)
+        .unroll(ki2);
+    std::vector<Halide::Var> storage = {c.k[0], c.j};
+    for (size_t d = 1; d < c.k.size(); ++d)
+      storage.push_back(c.k[d]);
+    storage.insert(storage.end(), c.batch.begin(), c.batch.end());
+    c.rhs.compute_at(panel, jo2)
+        .reorder_storage(storage)
+        .reorder(c.k[0], c.j)
+        .vectorize(c.k[0], lanes)
+        .unroll(c.j);
+    if (onePanel && fewBatches)
+      panel.specialize(*fewBatches).parallel(c.k.back());
+    else if (onePanel)
+      panel.parallel(c.k.back());
+  } else if (!c.rhsDirect) {
     c.rhs.compute_at(c.result, task).vectorize(c.j, lanes);
-    if (onePanel)
+    // (Not inside the batch's parallel loop: nested, it costs more.)
+    if (onePanel && fewBatches)
+      c.rhs.specialize(*fewBatches).parallel(c.k.back());
+    else if (onePanel)
       c.rhs.parallel(c.k.back());
   }
   // A convolution's kernel columns (3 taps): unrolled, no loop.
@@ -245,13 +289,20 @@ void scheduleAttentionStats(RootFunc &a, int lanes) {
   scheduleAttentionTile(a, stats, task, lanes);
 }
 
-/// The widest vector of 4, 8, ... up to `maxLanes` lanes that fits in a row
-/// of `width` elements (0: none does).
-int widestFitting(int width, int maxLanes) {
-  for (int w = maxLanes; w >= 4; w /= 2)
-    if (width >= w)
-      return w;
-  return 0;
+/// A convolution's shifted source, a row of each plane at a time: split
+/// by the planes' width, the row and column of q are loop variables, not
+/// q / width and q % width (a gather per vector on a width of 17).
+void scheduleShiftedPlanes(RootFunc &root, int lanes) {
+  Halide::Func f = root.func;
+  std::vector<Var> args = f.args();
+  Var row("row"), column("column");
+  f.compute_root()
+      .bound(args[0], 0, root.planeRows * root.planeWidth)
+      .split(args[0], row, column, root.planeWidth);
+  const int width = root.planeWidth >= lanes ? lanes : widestFitting(root.planeWidth, lanes / 2);
+  if (width)
+    f.vectorize(column, width, TailStrategy::ShiftInwards);
+  f.parallel(args.back());
 }
 
 /// The transformed tiles, computed a few positions e at a time (at
@@ -266,6 +317,17 @@ void scheduleTileTransform(Halide::Func f, Halide::Func at, Var loop, Var store,
   std::vector<Var> a = f.args(); // (tw, th, channel, e, n)
   f.compute_at(at, loop)
       .store_at(at, store)
+      .reorder(a[0], a[3], a[1], a[2], a[4])
+      .vectorize(a[0], vector, TailStrategy::ShiftInwards)
+      .unroll(a[3]);
+}
+
+/// The first half of a tile transform, rows(tw, y, c, s, n), for a
+/// block: vectors of tiles, the 4 columns s of each unrolled (they read the
+/// same source values).
+void scheduleTileRows(Halide::Func f, Halide::Func at, Var loop, int vector) {
+  std::vector<Var> a = f.args();
+  f.compute_at(at, loop)
       .reorder(a[0], a[3], a[1], a[2], a[4])
       .vectorize(a[0], vector, TailStrategy::ShiftInwards)
       .unroll(a[3]);
@@ -312,6 +374,9 @@ void scheduleWinogradWeightGradient(RootFunc &root, int lanes) {
   int vector = lanes;
   while (tilesW % vector != 0)
     vector /= 2; // (Rows of tiles are a multiple of 4.)
+  // (The transforms' row halves inlined: stored for a whole image, as the
+  // chunk needs them, they spill out of L2; measured, the 32-channel
+  // weight gradients 5.4 -> 6.0 ms a step.)
   scheduleTileTransform(p.input, p.products, eo, a[3], vector);
   scheduleTileTransform(p.gradients, p.products, eo, a[3], vector);
   schedulePadded(p.padded, p.products, a[3], vector);
@@ -328,20 +393,25 @@ void scheduleWinograd(RootFunc &root, int lanes, int registers) {
   RootFunc::WinogradParts &p = root.winograd;
   Halide::Func &out = root.func;
   Var w = out.args()[0], h = out.args()[1], o = out.args()[2], n = out.args()[3];
-  const int vector = p.outW >= lanes ? lanes : widestFitting(p.outW, lanes / 2);
-  Var hb("hb"), hi("hi"), hp("hp"), hr("hr");
+  // A vector of tiles at a time, both columns of each (unrolled, so that
+  // each is the sum of its own products; Halide interleaves the two
+  // stores): one vector of outputs computed per vector stored, not both
+  // columns' sums per lane and a select.
+  const int tilesW = (p.outW + 1) / 2;
+  const int tileVector = tilesW >= lanes ? lanes : widestFitting(tilesW, lanes / 2);
+  Var hb("hb"), hi("hi"), hp("hp"), hr("hr"), wt("wt"), wc("wc");
   out.compute_root()
       .bound(w, 0, p.outW)
       .bound(h, 0, p.outH)
       .split(h, hb, hi, 2 * p.blockRows, TailStrategy::GuardWithIf)
       .split(hi, hp, hr, 2, TailStrategy::GuardWithIf)
-      .vectorize(w, vector, TailStrategy::ShiftInwards)
+      .split(w, wt, wc, 2, TailStrategy::GuardWithIf)
+      .reorder(wc, wt, hr, hp, o, hb, n)
+      .vectorize(wt, tileVector, TailStrategy::ShiftInwards)
+      .unroll(wc)
       .unroll(hr)
-      .reorder(w, hr, hp, o, hb, n)
       .parallel(n);
 
-  const int tilesW = (p.outW + 1) / 2;
-  const int tileVector = tilesW >= lanes ? lanes : widestFitting(tilesW, lanes / 2);
   const int tileChannels = registers >= 32 ? 8 : 4;
   std::vector<Var> a = p.products.args(); // (tw, th, o, e, n)
   Var two("two"), twi("twi"), tho("tho"), thi("thi"), oo("oo"), oi("oi");
@@ -366,6 +436,7 @@ void scheduleWinograd(RootFunc &root, int lanes, int registers) {
       .unroll(acc[2]);
 
   scheduleTileTransform(p.input, p.products, a[3], a[4], tileVector);
+  scheduleTileRows(p.inputRows, out, hb, tileVector);
   schedulePadded(p.padded, out, hb, tileVector);
 }
 
@@ -480,6 +551,11 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     Halide::Func &f = root.func;
     switch (root.kind) {
     case RootFunc::Kind::Copy:
+      if (root.planeWidth) {
+        scheduleShiftedPlanes(root, lanes);
+        break;
+      }
+      [[fallthrough]];
     case RootFunc::Kind::Reduction:
       scheduleRoot(f, /*reduces=*/true);
       break;

@@ -4,8 +4,9 @@
 // conv2d with its two gradients, each defined as one canonical matrix
 // product (Contraction, HalideLowering.h), so that one hand-written
 // schedule per target serves them all: convolutions as implicit GEMMs
-// (im2col is never materialized), stride-1 convolutions as products over
-// shifted views of the zero-padded source.
+// (im2col is never materialized), convolutions and their input gradients
+// as products over shifted views of the zero-padded source (split into
+// phases when strided).
 //
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
@@ -13,22 +14,6 @@
 namespace firn::codegen {
 
 namespace {
-/// Coordinates of a padded, strided, dilated window, and whether they are
-/// inside the input (outside reads as zero).
-struct Window {
-  Expr h, w, inside;
-};
-Window window(Expr outH, Expr outW, Expr kh, Expr kw, ArrayRef<int64_t> stride,
-              ArrayRef<int64_t> padding, ArrayRef<int64_t> dilation, Expr H,
-              Expr W) {
-  Expr h = outH * static_cast<int>(stride[0]) +
-           kh * static_cast<int>(dilation[0]) - static_cast<int>(padding[0]);
-  Expr w = outW * static_cast<int>(stride[1]) +
-           kw * static_cast<int>(dilation[1]) - static_cast<int>(padding[1]);
-  Expr inside = h >= 0 && h < H && w >= 0 && w < W;
-  return {Halide::clamp(h, 0, H - 1), Halide::clamp(w, 0, W - 1), inside};
-}
-
 /// A tensor's leading dimensions (all but its last) as positions: their
 /// extents and how many there are (the rows of a Linear on [N, *, in]).
 struct Positions {
@@ -89,6 +74,7 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
   c.columns = spec.columns;
   c.lhsDirect = spec.lhsStored && !spec.lhsTransposed;
   c.rhsDirect = spec.rhsDirect;
+  c.rhsRun = spec.rhsRun;
   // The schedule computes whole row tiles, so rows past the end exist in
   // the (padded) result; they read the last row, clamped, and no consumer
   // reads them. The reduction coordinates are clamped as well so a tiled
@@ -172,45 +158,93 @@ Func OpLowering::matrixProduct(const std::string &name, Expr rows, Expr depth,
   return contraction(spec);
 }
 
-/// The source, zero-padded, stored with each (image, channel) plane flat
-/// and `width` columns wide: the window of output (h, w) at tap (kh, kw)
-/// then starts at flat index (h + kh*d0) * width + w + kw*d1, so the
-/// columns of one output row, and of consecutive rows (the columns past
-/// the output's width are computed and dropped), are consecutive in
-/// memory for every tap: the product reads its right operand in place, no
-/// im2col and no packing.
-Expr OpLowering::shiftedConvolution(const std::string &name, const HTensor &src,
-                                    Expr outChannels, int outH, int outW, int kh,
-                                    int kw, ArrayRef<int64_t> dilation, int offH,
-                                    int offW, KernelElement kernel,
-                                    const std::vector<Expr> &idx) {
-  const int d0 = static_cast<int>(dilation[0]), d1 = static_cast<int>(dilation[1]);
-  const int width = outW + (kw - 1) * d1;
-  Var q("q"), c("c"), n("n");
-  Func flat(name + "_shifted_" + std::to_string(counter++));
-  Expr a = q / width - offH, b = q % width - offW;
+namespace {
+int floorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+} // namespace
+
+int OpLowering::WindowAxis::shift(int k) const {
+  return floorDiv(dilation * k - padding, stride);
+}
+Expr OpLowering::WindowAxis::phase(Expr k) const {
+  // A constant where every tap reads one phase (a 1x1 convolution's), so
+  // that only that phase's planes are copied. (Halide's division and
+  // modulo round down, as floorDiv.)
+  auto phaseOf = [&](int tap) { return dilation * tap - padding - stride * shift(tap); };
+  bool one = true;
+  for (int tap = 1; tap < taps; ++tap)
+    one = one && phaseOf(tap) == phaseOf(0);
+  return one ? Expr(phaseOf(0)) : (k * dilation - padding) % stride;
+}
+Expr OpLowering::WindowAxis::shift(Expr k) const {
+  return stride == 1 ? k * dilation - padding : (k * dilation - padding) / stride;
+}
+
+/// The planes of the source, zero-padded, each (phase, channel, image)
+/// flat and `width` columns wide: the window of output (oh, ow) at tap
+/// (kh, kw) then starts at flat index (oh + tH - firstH) * width + ow + tW
+/// - firstW of the taps' phase plane (t the taps' shifts), so the columns
+/// of one output row, and of consecutive rows (the columns past the
+/// output's width are computed and dropped), are consecutive in memory for
+/// every tap: the product reads its right operand in place, no im2col and
+/// no packing. A strided convolution's phases are its source split by the
+/// parity of the position (for stride 2), so it is the same loop.
+OpLowering::ShiftedSource OpLowering::shiftedSource(const std::string &name,
+                                                    const HTensor &src, int strideH,
+                                                    int strideW, int firstH, int firstW,
+                                                    int width, int rows) {
+  Var q("q"), c("c"), pw("pw"), ph("ph"), n("n");
+  ShiftedSource source{Func(name + "_shifted_" + std::to_string(counter++)),
+                       width,
+                       firstH,
+                       firstW,
+                       src.extents[1],
+                       src.extents[0]};
+  Expr a = (q / width + firstH) * strideH + ph, b = (q % width + firstW) * strideW + pw;
   Expr inside = a >= 0 && a < src.extents[2] && b >= 0 && b < src.extents[3];
-  flat(q, c, n) = Halide::select(
+  source.flat(q, c, pw, ph, n) = Halide::select(
       inside,
       src.at({n, c, Halide::clamp(a, 0, src.extents[2] - 1),
               Halide::clamp(b, 0, src.extents[3] - 1)}),
       0.0f);
-  root(flat, RootFunc::Kind::Copy);
+  root(source.flat, RootFunc::Kind::Copy);
+  rootFuncs.back().planeWidth = width;
+  rootFuncs.back().planeRows = rows;
+  return source;
+}
+
+Expr OpLowering::shiftedConvolution(const std::string &name, const ShiftedSource &source,
+                                    Expr outChannels, int outH, const WindowAxis &h,
+                                    const WindowAxis &w, KernelElement kernel,
+                                    const std::vector<Expr> &idx) {
   ContractionSpec spec;
   spec.name = name;
   spec.rows = outChannels;
-  spec.columns = outH * width;
-  spec.depth = {Expr(kw), Expr(kh), src.extents[1]};
-  spec.batch = {src.extents[0]};
+  spec.columns = outH * source.width;
+  spec.depth = {Expr(w.taps), Expr(h.taps), source.channels};
+  spec.batch = {source.images};
   spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
     return kernel(o, k[2], k[1], k[0]);
   };
   spec.rhs = [&](const Indices &k, Expr j, const Indices &batch) {
-    return flat(j + k[1] * (d0 * width) + k[0] * d1, k[2], batch[0]);
+    Expr at = j + (h.shift(k[1]) - source.firstH) * source.width + w.shift(k[0]) -
+              source.firstW;
+    return source.flat(at, k[2], w.phase(k[0]), h.phase(k[1]), batch[0]);
   };
   spec.rhsDirect = true;
   Func product = contraction(spec);
-  return product(idx[2] * width + idx[3], idx[1], idx[0]);
+  return product(idx[2] * source.width + idx[3], idx[1], idx[0]);
+}
+
+Expr OpLowering::shiftedConvolution(const std::string &name, const HTensor &src,
+                                    Expr outChannels, int outH, int outW,
+                                    const WindowAxis &h, const WindowAxis &w,
+                                    KernelElement kernel, const std::vector<Expr> &idx) {
+  // (The last row's windows run into the row past the plane's last when
+  // the taps span columns.)
+  ShiftedSource source = shiftedSource(
+      name, src, h.stride, w.stride, h.first(), w.first(), outW + w.last() - w.first(),
+      outH + h.last() - h.first() + (w.last() > w.first() ? 1 : 0));
+  return shiftedConvolution(name, source, outChannels, outH, h, w, kernel, idx);
 }
 
 Expr OpLowering::stridedGradInput(const HTensor &dy, const HTensor &w, const HTensor &dx,
@@ -221,33 +255,59 @@ Expr OpLowering::stridedGradInput(const HTensor &dy, const HTensor &w, const HTe
   // the output rows oh = hh + q0 - t, q0 = (ph + p - kh0) / s; so each phase
   // is a stride-1 correlation of dy with that sub-kernel, flipped. One
   // product over every tap (the im2col of dy, mostly zeros, packed with a
-  // division per element) did s^2 times the work.
+  // division per element) did s^2 times the work. The phases read one
+  // padded copy of dy (a copy each cost as much as their products).
   const int sH = static_cast<int>(stride[0]), sW = static_cast<int>(stride[1]);
   const int kH = static_cast<int>(w.shape[2]), kW = static_cast<int>(w.shape[3]);
   const int pH = static_cast<int>(padding[0]), pW = static_cast<int>(padding[1]);
   const int inH = static_cast<int>(dx.shape[2]), inW = static_cast<int>(dx.shape[3]);
-  Expr value = 0.0f;
+  struct Phase {
+    int ph, pw, kh0, kw0, rows, columns;
+    WindowAxis h, w;
+  };
+  std::vector<Phase> phases;
   for (int ph = 0; ph < sH; ++ph)
     for (int pw = 0; pw < sW; ++pw) {
       const int kh0 = (ph + pH) % sH, kw0 = (pw + pW) % sW;
       const int tapsH = kh0 < kH ? (kH - kh0 + sH - 1) / sH : 0;
       const int tapsW = kw0 < kW ? (kW - kw0 + sW - 1) / sW : 0;
-      const int phaseH = (inH - ph + sH - 1) / sH, phaseW = (inW - pw + sW - 1) / sW;
-      if (tapsH == 0 || tapsW == 0 || phaseH <= 0 || phaseW <= 0)
+      const int rows = (inH - ph + sH - 1) / sH, columns = (inW - pw + sW - 1) / sW;
+      if (tapsH == 0 || tapsW == 0 || rows <= 0 || columns <= 0)
         continue; // No tap reaches this phase: its gradient is 0.
+      // dy row hh + fh - offH for sub-kernel tap fh (flipped).
       const int offH = tapsH - 1 - (ph + pH - kh0) / sH;
       const int offW = tapsW - 1 - (pw + pW - kw0) / sW;
-      // (Clamped: the other phases' positions read this phase's last row.)
-      Expr phase = shiftedConvolution(
-          "conv2d_grad_input", dy, w.extents[1], phaseH, phaseW, tapsH, tapsW, {1, 1},
-          offH, offW,
-          [&](Expr c, Expr o, Expr fh, Expr fw) {
-            return w.at({o, c, kh0 + sH * (tapsH - 1 - fh), kw0 + sW * (tapsW - 1 - fw)});
-          },
-          {idx[0], idx[1], Halide::min(idx[2] / sH, phaseH - 1),
-           Halide::min(idx[3] / sW, phaseW - 1)});
-      value = Halide::select(idx[2] % sH == ph && idx[3] % sW == pw, phase, value);
+      phases.push_back({ph, pw, kh0, kw0, rows, columns, WindowAxis{1, 1, offH, tapsH},
+                        WindowAxis{1, 1, offW, tapsW}});
     }
+  Expr value = 0.0f;
+  if (phases.empty())
+    return value;
+  int firstH = 0, firstW = 0, width = 0, planeRows = 0;
+  for (size_t i = 0; i < phases.size(); ++i) {
+    const Phase &p = phases[i];
+    firstH = i == 0 ? p.h.first() : std::min(firstH, p.h.first());
+    firstW = i == 0 ? p.w.first() : std::min(firstW, p.w.first());
+  }
+  for (const Phase &p : phases) {
+    width = std::max(width, p.columns + p.w.last() - firstW);
+    planeRows = std::max(planeRows, p.rows + p.h.last() - firstH +
+                                        (p.w.last() > firstW ? 1 : 0));
+  }
+  ShiftedSource source =
+      shiftedSource("conv2d_grad_input", dy, 1, 1, firstH, firstW, width, planeRows);
+  for (const Phase &p : phases) {
+    const int kh0 = p.kh0, kw0 = p.kw0, tapsH = p.h.taps, tapsW = p.w.taps;
+    // (Clamped: the other phases' positions read this phase's last row.)
+    Expr phase = shiftedConvolution(
+        "conv2d_grad_input", source, w.extents[1], p.rows, p.h, p.w,
+        [&](Expr c, Expr o, Expr fh, Expr fw) {
+          return w.at({o, c, kh0 + sH * (tapsH - 1 - fh), kw0 + sW * (tapsW - 1 - fw)});
+        },
+        {idx[0], idx[1], Halide::min(idx[2] / sH, p.rows - 1),
+         Halide::min(idx[3] / sW, p.columns - 1)});
+    value = Halide::select(idx[2] % sH == p.ph && idx[3] % sW == p.pw, phase, value);
+  }
   return value;
 }
 
@@ -361,10 +421,9 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
     return success();
   }
   // Convolutions are implicit GEMMs (see Contraction): im2col is never
-  // materialized, only the column panel a tile reads.
+  // materialized, at most the column panel a tile reads.
   if (auto conv = dyn_cast<Conv2dOp>(op)) {
     const HTensor &w = in[1];
-    ConvShape cs(w.shape);
     const int outH = static_cast<int>(out.shape[2]), outW = static_cast<int>(out.shape[3]);
     auto stride = conv.getStride(), padding = conv.getPadding();
     const bool unitStride = stride[0] == 1 && stride[1] == 1;
@@ -383,38 +442,18 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
       out.stored = true;
       return success();
     }
+    // Strided or not, a product over shifted views of the source's phase
+    // planes (measured: the im2col panels of a strided convolution, packed
+    // per tile, took as long as its product).
     const HTensor x = materialize(in[0]);
-    if (unitStride) {
-      Expr e = shiftedConvolution(
-          "conv2d", x, w.extents[0], outH, outW, static_cast<int>(w.shape[2]),
-          static_cast<int>(w.shape[3]), conv.getDilation(),
-          static_cast<int>(padding[0]), static_cast<int>(padding[1]),
-          [&](Expr o, Expr c, Expr kh, Expr kw) { return w.at({o, c, kh, kw}); },
-          idx);
-      if (conv.getBias())
-        e = e + in[2].at({idx[1]});
-      define(out.func, v, e);
-      return success();
-    }
-    // y[n] = W[o, (c, kh, kw)] · im2col(x[n])[(c, kh, kw), (oh, ow)].
-    ContractionSpec spec;
-    spec.name = "conv2d";
-    spec.rows = w.extents[0];
-    spec.columns = outH * outW;
-    spec.depth = {Expr(cs.taps())};
-    spec.batch = {x.extents[0]};
-    spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
-      return w.at({o, cs.channel(k[0]), cs.kh(k[0]), cs.kw(k[0])});
-    };
-    spec.rhs = [&](const Indices &k, Expr p, const Indices &b) {
-      Window win = window(p / outW, p % outW, cs.kh(k[0]), cs.kw(k[0]),
-                          conv.getStride(), conv.getPadding(), conv.getDilation(),
-                          x.extents[2], x.extents[3]);
-      return Halide::select(win.inside, x.at({b[0], cs.channel(k[0]), win.h, win.w}),
-                            0.0f);
-    };
-    Func product = contraction(spec);
-    Expr e = product(idx[2] * outW + idx[3], idx[1], idx[0]);
+    auto dilation = conv.getDilation();
+    WindowAxis h{static_cast<int>(stride[0]), static_cast<int>(dilation[0]),
+                 static_cast<int>(padding[0]), static_cast<int>(w.shape[2])};
+    WindowAxis wa{static_cast<int>(stride[1]), static_cast<int>(dilation[1]),
+                  static_cast<int>(padding[1]), static_cast<int>(w.shape[3])};
+    Expr e = shiftedConvolution(
+        "conv2d", x, w.extents[0], outH, outW, h, wa,
+        [&](Expr o, Expr c, Expr kh, Expr kw) { return w.at({o, c, kh, kw}); }, idx);
     if (conv.getBias())
       e = e + in[2].at({idx[1]});
     define(out.func, v, e);
@@ -446,11 +485,11 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
       // The correlation of dy, padded by (K-1)*d - padding, with the
       // flipped kernel: dx(h) = sum over kh of dy(h + padding - kh*d) W(kh).
       const int kh = static_cast<int>(w.shape[2]), kw = static_cast<int>(w.shape[3]);
+      const int d0 = static_cast<int>(dilation[0]), d1 = static_cast<int>(dilation[1]);
       Expr e = shiftedConvolution(
-          "conv2d_grad_input", dy, w.extents[1], static_cast<int>(out.shape[2]),
-          inW, kh, kw, dilation,
-          (kh - 1) * static_cast<int>(dilation[0]) - static_cast<int>(padding[0]),
-          (kw - 1) * static_cast<int>(dilation[1]) - static_cast<int>(padding[1]),
+          "conv2d_grad_input", dy, w.extents[1], static_cast<int>(out.shape[2]), inW,
+          WindowAxis{1, d0, (kh - 1) * d0 - static_cast<int>(padding[0]), kh},
+          WindowAxis{1, d1, (kw - 1) * d1 - static_cast<int>(padding[1]), kw},
           [&](Expr c, Expr o, Expr fh, Expr fw) {
             return w.at({o, c, kh - 1 - fh, kw - 1 - fw});
           },
@@ -547,6 +586,7 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
                    k[0] * static_cast<int>(stride[1]) +
                        cs.kw(row) * static_cast<int>(dilation[1])});
     };
+    spec.rhsRun = outW;
     spec.rhs = [&](const Indices &k, Expr o, const Indices &b) {
       // The last chunk's images past the end contribute zeros.
       Expr n = b[0] * chunk + k[2];

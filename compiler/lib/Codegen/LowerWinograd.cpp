@@ -86,16 +86,26 @@ Func paddedSource(const std::string &name, const HTensor &src, int offH, int off
   return padded;
 }
 
-/// The input tiles, transformed: input(tw, th, c, e, n) = (Bᵀ d B)[e / 4][e % 4].
-Func transformedInput(const std::string &name, const Func &padded) {
-  Var tw("tw"), th("th"), c("c"), e("e"), n("n");
-  Func input(name);
-  input(tw, th, c, e, n) = combine(kInputT, e / 4, [&](int row) {
-    return combine(kInputT, e % 4, [&](int column) {
-      return padded(2 * tw + column, 2 * th + row, c, n);
-    });
-  });
-  return input;
+/// The 4x4 tiles of source(x, y, c, n) (tile (tw, th): columns 2*tw ..
+/// 2*tw + 3, rows 2*th .. 2*th + 3) transformed on both sides by the rows
+/// of m, tiles(tw, th, c, e, n) = (m d mᵀ)[e / 4][e % 4], separably:
+/// `rows` applies m along each row of the source, rows(tw, y, c, s, n) =
+/// (d mᵀ)[y][s], and the tiles combine 2 to 4 of those rows (measured:
+/// each position of each tile summed from the source directly, 4 strided
+/// loads, took about as long as the products).
+struct Transformed {
+  Func rows, tiles;
+};
+template <int Columns>
+Transformed transformedTiles(const std::string &name, const float (&m)[4][Columns],
+                             const std::function<Expr(Expr, Expr, Expr, Expr)> &source) {
+  Var tw("tw"), th("th"), c("c"), e("e"), n("n"), y("y"), s("s");
+  Transformed t{Func(name + "_rows"), Func(name)};
+  t.rows(tw, y, c, s, n) =
+      combine(m, s, [&](int column) { return source(2 * tw + column, y, c, n); });
+  t.tiles(tw, th, c, e, n) =
+      combine(m, e / 4, [&](int row) { return t.rows(tw, 2 * th + row, c, e % 4, n); });
+  return t;
 }
 } // namespace
 
@@ -133,13 +143,16 @@ Func OpLowering::winogradConvolution(const std::string &name, const HTensor &src
   root(kernels, RootFunc::Kind::Copy);
 
   Func padded = paddedSource(name + "_winograd_padded" + id, src, offH, offW);
-  Func input = transformedInput(name + "_winograd_input" + id, padded);
+  Transformed input = transformedTiles(name + "_winograd_input" + id, kInputT,
+                                       [&](Expr x, Expr y, Expr channel, Expr image) {
+                                         return padded(x, y, channel, image);
+                                       });
 
   // The 16 products over the channels.
   RDom channel(0, channels, name + "_winograd_c" + id);
   Func acc(name + "_winograd_acc" + id), products(name + "_winograd_products" + id);
   acc(tw, th, o, e, n) = 0.0f;
-  acc(tw, th, o, e, n) += kernels(o, channel, e) * input(tw, th, channel, e, n);
+  acc(tw, th, o, e, n) += kernels(o, channel, e) * input.tiles(tw, th, channel, e, n);
   products(tw, th, o, e, n) = acc(tw, th, o, e, n);
 
   // Each output tile, transformed back: Aᵀ M A at (h % 2, w % 2).
@@ -159,8 +172,8 @@ Func OpLowering::winogradConvolution(const std::string &name, const HTensor &src
   const int tilesH = (outH + 1) / 2;
   const int blockRows = std::clamp(65536 / (16 * channels * tilesW), 1, tilesH);
   RootFunc r{out, RootFunc::Kind::Winograd, {}};
-  r.winograd = {padded, input, acc, products, Func(), channel, blockRows, outChannels,
-                outH, outW};
+  r.winograd = {padded, input.rows, input.tiles, acc, products, Func(), Func(),
+                channel,    blockRows,  outChannels, outH, outW};
   rootFuncs.push_back(r);
   return out;
 }
@@ -192,23 +205,21 @@ Expr OpLowering::winogradWeightGradient(const HTensor &x, const HTensor &dy,
 
   Func padded = paddedSource(name + "_winograd_padded" + id, x,
                                static_cast<int>(padding[0]), static_cast<int>(padding[1]));
-  Func input = transformedInput(name + "_winograd_input" + id, padded);
+  Transformed input = transformedTiles(name + "_winograd_input" + id, kInputT,
+                                       [&](Expr x, Expr y, Expr channel, Expr image) {
+                                         return padded(x, y, channel, image);
+                                       });
   // dy's tiles, transformed (zero past an odd edge, and for the images
   // past the end that the last chunk reads): A dy Aᵀ.
-  Func gradients(name + "_winograd_dy" + id);
   Expr images = dy.extents[0];
-  auto dyAt = [&](Expr h, Expr w) {
-    Expr inside = h < outH && w < outW && n < images;
-    return Halide::select(inside,
-                          dy.at({Halide::min(n, images - 1), o, Halide::min(h, outH - 1),
-                                 Halide::min(w, outW - 1)}),
-                          0.0f);
-  };
-  gradients(tw, th, o, e, n) = combine(kOutput, e / 4, [&](int row) {
-    return combine(kOutput, e % 4, [&](int column) {
-      return dyAt(2 * th + row, 2 * tw + column);
-    });
-  });
+  Transformed gradients = transformedTiles(
+      name + "_winograd_dy" + id, kOutput, [&](Expr x, Expr y, Expr channel, Expr image) {
+        Expr inside = y < outH && x < outW && image < images;
+        return Halide::select(inside,
+                              dy.at({Halide::min(image, images - 1), channel,
+                                     Halide::min(y, outH - 1), Halide::min(x, outW - 1)}),
+                              0.0f);
+      });
 
   // Per chunk of images (256 tiles at least, so that adding the lanes,
   // once per chunk, costs little), the products over their tiles: `lanes`
@@ -221,7 +232,7 @@ Expr OpLowering::winogradWeightGradient(const HTensor &x, const HTensor &dy,
   acc(l, o, c, e, k) = 0.0f;
   Expr t = tiles.x * lanes + l, image = k * chunk + tiles.z;
   acc(l, o, c, e, k) +=
-      gradients(t, tiles.y, o, e, image) * input(t, tiles.y, c, e, image);
+      gradients.tiles(t, tiles.y, o, e, image) * input.tiles(t, tiles.y, c, e, image);
   RDom lane(0, lanes, name + "_winograd_l" + id);
   products(o, c, e, k) = Halide::sum(acc(lane, o, c, e, k));
   // Over the chunks, then transformed back.
@@ -229,8 +240,8 @@ Expr OpLowering::winogradWeightGradient(const HTensor &x, const HTensor &dy,
   Func total(name + "_winograd" + id);
   total(o, c, e) = Halide::sum(products(o, c, e, chunks));
   RootFunc r{total, RootFunc::Kind::Winograd, {}};
-  r.winograd = {padded, input, acc, products, gradients, tiles, tilesH,
-                static_cast<int>(dy.shape[1]), outH, outW};
+  r.winograd = {padded,         input.rows, input.tiles, acc, products, gradients.rows,
+                gradients.tiles, tiles, tilesH, static_cast<int>(dy.shape[1]), outH, outW};
   rootFuncs.push_back(r);
   return combine(kKernelT, idx[2], [&](int row) {
     return combine(kKernelT, idx[3], [&](int column) {

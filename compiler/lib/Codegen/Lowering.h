@@ -160,6 +160,8 @@ private:
     /// The right operand's elements for consecutive columns are
     /// consecutive in memory: read in place, not packed.
     bool rhsDirect = false;
+    /// See Contraction::rhsRun.
+    int rhsRun = 0;
   };
   /// Returns the Func of the product: product(column, row, b...).
   Halide::Func contraction(const ContractionSpec &spec);
@@ -169,17 +171,46 @@ private:
                              Halide::Expr depth, int columns, Element lhs,
                              Element rhs, bool lhsTransposed, bool lhsStored);
 
-  /// A stride-1 convolution as a product over shifted views (see
-  /// LowerOps.cpp): y[n, o, h, w] = sum over (c, kh, kw) of
-  /// src[n, c, h + kh*d0 - offH, w + kw*d1 - offW] * kernel(o, c, kh, kw),
-  /// zero outside src. Returns y's value at `idx`.
+  /// One dimension of a convolution's window as a product over shifted
+  /// views reads it: output o at tap k reads source position
+  /// s*o + d*k - p = s*(o + t) + a, the tap's phase a = (d*k - p) mod s (the
+  /// source positions s*i + a; stride 1 has one) at shift t = floor((d*k -
+  /// p) / s) within it.
+  struct WindowAxis {
+    int stride = 1, dilation = 1, padding = 0, taps = 1;
+    int shift(int k) const;
+    int first() const { return shift(0); }
+    int last() const { return shift(taps - 1); }
+    Halide::Expr phase(Halide::Expr k) const;
+    Halide::Expr shift(Halide::Expr k) const;
+  };
+  /// A convolution's source copied for products that read it in place:
+  /// flat(q, c, pw, ph, n) is phase (ph, pw)'s plane of channel c of image
+  /// n, zero-padded and `width` columns wide, whose row q / width and
+  /// column q % width hold source position (s*(q/width + firstH) + ph,
+  /// s*(q%width + firstW) + pw), for `rows` rows.
+  struct ShiftedSource {
+    Halide::Func flat;
+    int width = 0, firstH = 0, firstW = 0;
+    Halide::Expr channels, images;
+  };
+  ShiftedSource shiftedSource(const std::string &name, const HTensor &src, int strideH,
+                              int strideW, int firstH, int firstW, int width, int rows);
+  /// A convolution as a product over shifted views of `source` (see
+  /// LowerProducts.cpp): y[n, o, oh, ow] = sum over (c, kh, kw) of the
+  /// source at the window positions of h and w times kernel(o, c, kh,
+  /// kw), zero outside the source. Returns y's value at `idx`.
   using KernelElement =
       std::function<Halide::Expr(Halide::Expr, Halide::Expr, Halide::Expr, Halide::Expr)>;
+  Halide::Expr shiftedConvolution(const std::string &name, const ShiftedSource &source,
+                                  Halide::Expr outChannels, int outH, const WindowAxis &h,
+                                  const WindowAxis &w,
+                                  KernelElement kernel, const std::vector<Halide::Expr> &idx);
+  /// The same with a source of its own, for an output of outH x outW.
   Halide::Expr shiftedConvolution(const std::string &name, const HTensor &src,
                                   Halide::Expr outChannels, int outH, int outW,
-                                  int kh, int kw, llvm::ArrayRef<int64_t> dilation,
-                                  int offH, int offW, KernelElement kernel,
-                                  const std::vector<Halide::Expr> &idx);
+                                  const WindowAxis &h, const WindowAxis &w,
+                                  KernelElement kernel, const std::vector<Halide::Expr> &idx);
 
   /// Whether a stride-1, undilated convolution of `src` with kh x kw taps
   /// into `outChannels` x outH x outW runs by Winograd's algorithm.

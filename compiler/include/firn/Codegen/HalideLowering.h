@@ -74,6 +74,10 @@ struct Contraction {
   /// Whether the right operand is read in place (consecutive columns are
   /// consecutive in memory) instead of packed per column panel.
   bool rhsDirect = false;
+  /// Where the right operand is stored with k[0] contiguous instead of the
+  /// columns (a weight gradient's dy): the static length of those runs
+  /// (the packing transposes blocks), else 0.
+  int rhsRun = 0;
   /// Whether `result` is itself an output of the pipeline (its rows are
   /// then exactly the output's, a multiple of kContractionTileRows).
   bool isOutput = false;
@@ -137,6 +141,10 @@ struct RootFunc {
   /// the range it sums over.
   std::vector<std::pair<Halide::Func, Halide::RDom>> dots;
   int rows = 0; ///< The tiles' rows (0: not static).
+  /// Copy only, for a convolution's shifted source (LowerProducts.cpp):
+  /// func(q, ...) holds planes of `planeRows` rows of `planeWidth` values
+  /// along q (0: not such a copy).
+  int planeWidth = 0, planeRows = 0;
   /// Winograd only. The forward (and input gradient): for a block of
   /// `blockRows` rows of 2x2 output tiles, the zero-padded source
   /// padded(x, y, c, n), its transformed tiles input(tw, th, c, e, n) (e:
@@ -148,7 +156,9 @@ struct RootFunc {
   /// the tiles (`sum`: vectors of them along the tile rows, the rows, the
   /// chunk's images) into acc(lane, o, c, e, k), whose lanes products adds.
   struct WinogradParts {
-    Halide::Func padded, input, acc, products, gradients;
+    /// (inputRows and gradientRows: the first half of input's and
+    /// gradients' transforms, applied along the rows.)
+    Halide::Func padded, inputRows, input, acc, products, gradientRows, gradients;
     Halide::RDom sum;
     int blockRows = 1, outChannels = 0, outH = 0, outW = 0;
     /// Whether func is itself an output of the pipeline.
