@@ -55,8 +55,17 @@ std::vector<Halide::VarOrRVar> withReduction(const Contraction &c,
   return inner;
 }
 
-void scheduleContraction(Contraction &c, int lanes, int registers) {
-  c.result.compute_root();
+void scheduleContraction(Contraction &c, int lanes, int registers,
+                         const std::optional<Halide::Func> &image) {
+  // A convolution read only by one output of its images (see
+  // soleImageReader) is computed an image at a time in that output's loop
+  // over images, which runs in parallel: the output reads the image's
+  // product from cache instead of a buffer of all of them written and read
+  // back.
+  if (image)
+    c.result.compute_at(*image, image->args().back());
+  else
+    c.result.compute_root();
   if (c.columns < lanes) {
     // Too narrow for a vector tile (a classifier's 10 outputs): one row at
     // a time, the reduction innermost.
@@ -124,11 +133,12 @@ void scheduleContraction(Contraction &c, int lanes, int registers) {
   // on one core: 1.6 ms of the ResNet bench's step, twice).
   bool onePanel = c.columns <= tileColumns;
   std::optional<Halide::Expr> fewBatches;
-  if (!c.batch.empty()) {
+  if (!c.batch.empty() && !image) {
     c.result.specialize(c.batchExtents.back() >= 4).parallel(c.batch.back());
     fewBatches = c.batchExtents.back() < 4;
   }
-  c.result.parallel(onePanel ? io : jo);
+  if (!image)
+    c.result.parallel(onePanel ? io : jo);
   Var task = jo;
   c.acc.compute_at(c.result, io)
       .vectorize(c.j, lanes)
@@ -166,14 +176,14 @@ void scheduleContraction(Contraction &c, int lanes, int registers) {
         .unroll(c.j);
     if (onePanel && fewBatches)
       panel.specialize(*fewBatches).parallel(c.k.back());
-    else if (onePanel)
+    else if (onePanel && !image)
       panel.parallel(c.k.back());
   } else if (!c.rhsDirect) {
     c.rhs.compute_at(c.result, task).vectorize(c.j, lanes);
     // (Not inside the batch's parallel loop: nested, it costs more.)
     if (onePanel && fewBatches)
       c.rhs.specialize(*fewBatches).parallel(c.k.back());
-    else if (onePanel)
+    else if (onePanel && !image)
       c.rhs.parallel(c.k.back());
   }
   // A convolution's kernel columns (3 taps): unrolled, no loop.
@@ -484,33 +494,49 @@ struct FusedOutputs {
   }
 };
 
-/// The pipeline output that alone reads Winograd root `root` (no other
-/// root reads it), when it is a tensor of images as the convolution is
-/// (see scheduleWinograd).
+/// The pipeline output that alone reads `producer` (no root or product
+/// other than itself does), when it is a tensor of images [N, C, H, W]
+/// (of `shape` without N, if given), read an image at a time.
 std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
-                                            const RootFunc &root) {
-  if (root.winograd.isOutput)
-    return std::nullopt;
-  const RootFunc::WinogradParts &p = root.winograd;
+                                            const Halide::Func &producer,
+                                            llvm::ArrayRef<int64_t> shape = {}) {
   std::optional<Halide::Func> reader;
   for (size_t i = 0; i < function.funcs.size(); ++i) {
     const Halide::Func &f = function.funcs[i];
-    if (!reads(f, root.func))
+    if (!reads(f, producer))
       continue;
     auto type = llvm::dyn_cast<mlir::RankedTensorType>(function.outputs[i].type);
     if ((reader && reader->name() != f.name()) || f.outputs() != 1 || !type ||
-        type.getRank() != 4 || type.getShape()[1] != p.outChannels ||
-        type.getShape()[2] != p.outH || type.getShape()[3] != p.outW)
+        type.getRank() != 4 ||
+        (!shape.empty() && type.getShape().drop_front() != shape))
       return std::nullopt;
     reader = f;
   }
   for (const RootFunc &other : function.rootFuncs)
-    if (other.func.name() != root.func.name() && reads(other.func, root.func))
+    if (other.func.name() != producer.name() && reads(other.func, producer))
       return std::nullopt;
   for (const Contraction &c : function.contractions)
-    if (reads(c.result, root.func))
+    if (c.result.name() != producer.name() && reads(c.result, producer))
       return std::nullopt;
   return reader;
+}
+
+/// That reader for Winograd root `root`.
+std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
+                                            const RootFunc &root) {
+  const RootFunc::WinogradParts &p = root.winograd;
+  if (p.isOutput || p.weightGradient())
+    return std::nullopt;
+  const int64_t shape[] = {p.outChannels, p.outH, p.outW};
+  return soleImageReader(function, root.func, shape);
+}
+
+/// That reader for a product over a batch of images.
+std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
+                                            const Contraction &c) {
+  if (c.isOutput || !c.batchIsImages)
+    return std::nullopt;
+  return soleImageReader(function, c.result);
 }
 
 class HostScheduler final : public Scheduler {
@@ -589,7 +615,7 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     return loop;
   };
   for (Contraction &c : function.contractions)
-    scheduleContraction(c, lanes, registers);
+    scheduleContraction(c, lanes, registers, soleImageReader(function, c));
   for (RootFunc &root : function.rootFuncs) {
     Halide::Func &f = root.func;
     switch (root.kind) {
@@ -673,13 +699,20 @@ void HostScheduler::schedule(LoweredFunction &function) const {
   std::vector<FusedOutputs> groups;
   for (size_t i = 0; i < function.funcs.size(); ++i) {
     Halide::Func &f = function.funcs[i];
-    // (An output that computes a Winograd convolution per image keeps its
-    // own loop nest.)
-    const bool computesWinograd = llvm::any_of(function.rootFuncs, [&](RootFunc &r) {
-      return r.kind == RootFunc::Kind::Winograd && !r.winograd.weightGradient() &&
-             !r.winograd.isOutput && soleImageReader(function, r) &&
-             soleImageReader(function, r)->name() == f.name();
-    });
+    // (An output that computes a convolution per image keeps its own loop
+    // nest.)
+    auto isReader = [&](const std::optional<Halide::Func> &reader) {
+      return reader && reader->name() == f.name();
+    };
+    const bool computesImages =
+        llvm::any_of(function.rootFuncs,
+                     [&](const RootFunc &r) {
+                       return r.kind == RootFunc::Kind::Winograd &&
+                              isReader(soleImageReader(function, r));
+                     }) ||
+        llvm::any_of(function.contractions, [&](const Contraction &c) {
+          return isReader(soleImageReader(function, c));
+        });
     if (llvm::any_of(function.contractions,
                      [&](const Contraction &c) {
                        return c.isOutput && c.result.name() == f.name();
@@ -694,7 +727,7 @@ void HostScheduler::schedule(LoweredFunction &function) const {
       continue; // (A Tuple's Func, one per element: scheduled once.)
     std::optional<RowLoop> loop = scheduleRoot(f, /*reduces=*/false);
     // Activations only: rows of a tensor of rank 2 or more, one value each.
-    if (!loop || f.dimensions() < 2 || f.outputs() != 1 || computesWinograd)
+    if (!loop || f.dimensions() < 2 || f.outputs() != 1 || computesImages)
       continue;
     mlir::Type type = function.outputs[i].type;
     auto group = llvm::find_if(groups, [&](const FusedOutputs &g) {

@@ -75,6 +75,7 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
   c.lhsDirect = spec.lhsStored && !spec.lhsTransposed;
   c.rhsDirect = spec.rhsDirect;
   c.rhsRun = spec.rhsRun;
+  c.batchIsImages = spec.batchIsImages;
   // The schedule computes whole row tiles, so rows past the end exist in
   // the (padded) result; they read the last row, clamped, and no consumer
   // reads them. The reduction coordinates are clamped as well so a tiled
@@ -222,6 +223,7 @@ Expr OpLowering::shiftedConvolution(const std::string &name, const ShiftedSource
   spec.columns = outH * source.width;
   spec.depth = {Expr(w.taps), Expr(h.taps), source.channels};
   spec.batch = {source.images};
+  spec.batchIsImages = true;
   spec.lhs = [&](Expr o, const Indices &k, const Indices &) {
     return kernel(o, k[2], k[1], k[0]);
   };
@@ -509,6 +511,7 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
     spec.columns = static_cast<int>(out.shape[2]) * inW;
     spec.depth = {Expr(cs.taps(w.shape[0]))};
     spec.batch = {dy.extents[0]};
+    spec.batchIsImages = true;
     spec.lhs = [&](Expr c, const Indices &k, const Indices &) {
       return w.at({cs.channel(k[0]), c, cs.kh(k[0]), cs.kw(k[0])});
     };

@@ -160,8 +160,9 @@ private:
     /// The right operand's elements for consecutive columns are
     /// consecutive in memory: read in place, not packed.
     bool rhsDirect = false;
-    /// See Contraction::rhsRun.
+    /// See Contraction::rhsRun and batchIsImages.
     int rhsRun = 0;
+    bool batchIsImages = false;
   };
   /// Returns the Func of the product: product(column, row, b...).
   Halide::Func contraction(const ContractionSpec &spec);

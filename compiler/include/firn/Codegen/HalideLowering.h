@@ -78,6 +78,9 @@ struct Contraction {
   /// columns (a weight gradient's dy): the static length of those runs
   /// (the packing transposes blocks), else 0.
   int rhsRun = 0;
+  /// Whether the batch is a convolution's images, each read by its own
+  /// image of the consumer (so a consumer may compute one at a time).
+  bool batchIsImages = false;
   /// Whether `result` is itself an output of the pipeline (its rows are
   /// then exactly the output's, a multiple of kContractionTileRows).
   bool isOutput = false;
