@@ -548,17 +548,23 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
       return success();
     }
     // The input with its zero padding, stored once, so the product reads
-    // it in place without testing bounds.
-    std::vector<Var> pv = makeVars(4);
-    Func padded("conv2d_padded_" + std::to_string(counter++));
-    Expr h = pv[2] - static_cast<int>(padding[0]), wc = pv[3] - static_cast<int>(padding[1]);
-    Expr inside = h >= 0 && h < x.extents[2] && wc >= 0 && wc < x.extents[3];
-    define(padded, pv,
-           Halide::select(inside,
-                          x.at({pv[0], pv[1], Halide::clamp(h, 0, x.extents[2] - 1),
-                                Halide::clamp(wc, 0, x.extents[3] - 1)}),
-                          0.0f));
-    root(padded, RootFunc::Kind::Copy);
+    // it in place without testing bounds; without padding, the input itself
+    // (a copy of the whole input cost as much as the product of a 1x1
+    // convolution with stride 2, which reads a quarter of it).
+    const bool unpadded = llvm::all_of(padding, [](int64_t p) { return p == 0; });
+    Func padded = unpadded ? materialize(x).func : Func("conv2d_padded_" + std::to_string(counter++));
+    if (!unpadded) {
+      std::vector<Var> pv = makeVars(4);
+      Expr h = pv[2] - static_cast<int>(padding[0]),
+           wc = pv[3] - static_cast<int>(padding[1]);
+      Expr inside = h >= 0 && h < x.extents[2] && wc >= 0 && wc < x.extents[3];
+      define(padded, pv,
+             Halide::select(inside,
+                            x.at({pv[0], pv[1], Halide::clamp(h, 0, x.extents[2] - 1),
+                                  Halide::clamp(wc, 0, x.extents[3] - 1)}),
+                            0.0f));
+      root(padded, RootFunc::Kind::Copy);
+    }
     // dWᵀ[(c, kh, kw), o] = sum over (n, oh, ow) of x(n, c, oh*s + kh*d,
     // ow*s + kw*d) (padded) times dy(n, o, oh, ow): the weight gradient
     // transposed, so that the right-hand panel is dy's contiguous rows.
