@@ -302,17 +302,23 @@ void scheduleAttentionStats(RootFunc &a, int lanes) {
 /// A convolution's shifted source, a row of each plane at a time: split
 /// by the planes' width, the row and column of q are loop variables, not
 /// q / width and q % width (a gather per vector on a width of 17).
-void scheduleShiftedPlanes(RootFunc &root, int lanes) {
+/// With `image`, the output in whose loop over images the products
+/// reading it are computed (see soleImageReader), it is copied there too,
+/// an image at a time, and read from cache.
+void scheduleShiftedPlanes(RootFunc &root, int lanes,
+                           const std::optional<Halide::Func> &image) {
   Halide::Func f = root.func;
   std::vector<Var> args = f.args();
   Var row("row"), column("column");
-  f.compute_root()
-      .bound(args[0], 0, root.planeRows * root.planeWidth)
+  if (image)
+    f.compute_at(*image, image->args().back());
+  else
+    f.compute_root().parallel(args.back());
+  f.bound(args[0], 0, root.planeRows * root.planeWidth)
       .split(args[0], row, column, root.planeWidth);
   const int width = root.planeWidth >= lanes ? lanes : widestFitting(root.planeWidth, lanes / 2);
   if (width)
     f.vectorize(column, width, TailStrategy::ShiftInwards);
-  f.parallel(args.back());
 }
 
 /// The transformed tiles, computed a few positions e at a time (at
@@ -539,6 +545,29 @@ std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
   return soleImageReader(function, c.result);
 }
 
+/// The output that every product reading `source` (a shifted source) is
+/// computed an image at a time in, if they all are in the same one and
+/// nothing else reads it.
+std::optional<Halide::Func> imageOfReaders(const LoweredFunction &function,
+                                           const Halide::Func &source) {
+  std::optional<Halide::Func> image;
+  for (const Contraction &c : function.contractions) {
+    if (!reads(c.result, source))
+      continue;
+    std::optional<Halide::Func> reader = soleImageReader(function, c);
+    if (!reader || (image && image->name() != reader->name()))
+      return std::nullopt;
+    image = reader;
+  }
+  for (const RootFunc &other : function.rootFuncs)
+    if (other.func.name() != source.name() && reads(other.func, source))
+      return std::nullopt;
+  for (const Halide::Func &f : function.funcs)
+    if (reads(f, source) && !(image && f.name() == image->name()))
+      return std::nullopt;
+  return image;
+}
+
 class HostScheduler final : public Scheduler {
 public:
   explicit HostScheduler(const Halide::Target &target)
@@ -621,7 +650,7 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     switch (root.kind) {
     case RootFunc::Kind::Copy:
       if (root.planeWidth) {
-        scheduleShiftedPlanes(root, lanes);
+        scheduleShiftedPlanes(root, lanes, imageOfReaders(function, root.func));
         break;
       }
       [[fallthrough]];
