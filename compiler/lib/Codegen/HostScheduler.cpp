@@ -568,6 +568,37 @@ std::optional<Halide::Func> imageOfReaders(const LoweredFunction &function,
   return image;
 }
 
+/// The product that alone reads copy `f` as its left operand, per batch
+/// index (a weight gradient's padded input, per chunk of images).
+const Contraction *soleBatchedReader(const LoweredFunction &function,
+                                     const Halide::Func &f) {
+  const Contraction *reader = nullptr;
+  for (const Contraction &c : function.contractions) {
+    if (!reads(c.result, f))
+      continue;
+    // (A left operand without the batch coordinate is the same for every
+    // batch index: copied per index, it would be copied again each time.)
+    const bool lhsBatched = c.lhs.dimensions() > static_cast<int>(c.k.size()) + 1;
+    if (reader || c.batch.empty() || !c.lhsDirect || !lhsBatched || c.lhsTiles.defined())
+      return nullptr;
+    reader = &c;
+  }
+  if (!reader)
+    return nullptr;
+  // (Others may read it through the product, which computes it.)
+  auto readsElsewhere = [&](const Halide::Func &g) {
+    return g.name() != f.name() && g.name() != reader->result.name() && reads(g, f) &&
+           !reads(g, reader->result);
+  };
+  for (const RootFunc &other : function.rootFuncs)
+    if (readsElsewhere(other.func))
+      return nullptr;
+  for (const Halide::Func &out : function.funcs)
+    if (readsElsewhere(out))
+      return nullptr;
+  return reader;
+}
+
 class HostScheduler final : public Scheduler {
 public:
   explicit HostScheduler(const Halide::Target &target)
@@ -651,6 +682,18 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     case RootFunc::Kind::Copy:
       if (root.planeWidth) {
         scheduleShiftedPlanes(root, lanes, imageOfReaders(function, root.func));
+        break;
+      }
+      if (const Contraction *c = soleBatchedReader(function, f)) {
+        // A weight gradient's padded input: copied a chunk of images at a
+        // time, by the task that sums that chunk, which reads it from
+        // cache (stored whole, 4 MB, it was written and read back).
+        f.compute_at(c->result, c->batch.back());
+        int width;
+        TailStrategy tail;
+        vectorFor(f, width, tail);
+        if (width)
+          f.vectorize(f.args()[0], width, tail);
         break;
       }
       [[fallthrough]];

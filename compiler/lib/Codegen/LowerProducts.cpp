@@ -558,9 +558,12 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
       Expr h = pv[2] - static_cast<int>(padding[0]),
            wc = pv[3] - static_cast<int>(padding[1]);
       Expr inside = h >= 0 && h < x.extents[2] && wc >= 0 && wc < x.extents[3];
+      // (The images past the end, which the last chunk reads, read the
+      // last: their dy is zero.)
       define(padded, pv,
              Halide::select(inside,
-                            x.at({pv[0], pv[1], Halide::clamp(h, 0, x.extents[2] - 1),
+                            x.at({Halide::min(pv[0], x.extents[0] - 1), pv[1],
+                                  Halide::clamp(h, 0, x.extents[2] - 1),
                                   Halide::clamp(wc, 0, x.extents[3] - 1)}),
                             0.0f));
       root(padded, RootFunc::Kind::Copy);
@@ -587,7 +590,11 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
     spec.lhsBatched = true;
     spec.lhsStored = true;
     spec.lhs = [&](Expr row, const Indices &k, const Indices &b) {
-      Expr n = Halide::min(b[0] * chunk + k[2], images - 1);
+      // (Unclamped into the padded copy, so that a chunk's copy holds its
+      // images alone.)
+      Expr n = b[0] * chunk + k[2];
+      if (unpadded)
+        n = Halide::min(n, images - 1);
       return call(padded,
                   {n, cs.channel(row),
                    k[1] * static_cast<int>(stride[0]) +
