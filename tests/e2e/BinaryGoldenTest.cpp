@@ -259,7 +259,7 @@ INSTANTIATE_TEST_SUITE_P(LayerModels, SeedBinary,
                                            "models/gpt_block", "models/rmsnorm",
                                            "models/narrow_cat", "models/split_index",
                                            "models/masks", "models/multihead",
-                                           "models/ce_none", "models/conv_groups", "models/conv_strided",
+                                           "models/ce_none", "models/conv_groups", "models/conv_strided", "models/conv_chunks",
                                            "models/matmul_vectors", "models/matmul_broadcast", "models/ce_probs",
                                            "models/multihead_padding", "models/ids_padding",
                                            "models/attention_dropout"));
