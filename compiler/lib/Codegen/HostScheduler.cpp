@@ -15,16 +15,20 @@
 // step of k; the right-hand operand copied
 // ("packed") once per column panel, contiguous along the tile's columns,
 // whatever its layout (this turns x·Wᵀ into the same loop as dy·W), unless
-// it can be read in place (a stride-1 convolution's shifted rows); the
-// left-hand operand read in place when it is stored by rows, else
-// materialized once (which also computes an inlined producer such as a
-// ReLU once, not once per use), in 8-row tiles when it is stored by
-// columns (dyᵀ·x). Column panels, or whole images of a batch, run in
-// parallel. Measured on this machine kind at 300-360 GFLOP/s on 2 cores
-// (bench/matmul); see docs/benchmarks.md.
+// it can be read in place (a convolution's shifted rows); the left-hand
+// operand read in place when it is stored by rows, else materialized once
+// (which also computes an inlined producer such as a ReLU once, not once
+// per use), in 8-row tiles when it is stored by columns (dyᵀ·x). Column
+// panels, or whole images of a batch, run in parallel. Measured on this
+// machine kind at 300-360 GFLOP/s on 2 cores (bench/matmul); see
+// docs/benchmarks.md. A convolution that one output of its images alone
+// reads is computed an image at a time in that output's loop (Readers.h
+// finds those).
 //
 //===----------------------------------------------------------------------===//
 #include "firn/Codegen/Scheduler.h"
+
+#include "Readers.h"
 
 #include "llvm/ADT/STLExtras.h"
 
@@ -479,12 +483,6 @@ struct RowLoop {
   int width;
 };
 
-/// Whether `consumer` reads `producer`, directly or through inlined Funcs.
-bool reads(const Halide::Func &consumer, const Halide::Func &producer) {
-  return Halide::Internal::find_transitive_calls(consumer.function())
-      .count(producer.name());
-}
-
 /// Outputs of one type computed in one loop nest, fused at `loop` (every
 /// loop from the outermost down to it).
 struct FusedOutputs {
@@ -499,105 +497,6 @@ struct FusedOutputs {
     });
   }
 };
-
-/// The pipeline output that alone reads `producer` (no root or product
-/// other than itself does), when it is a tensor of images [N, C, H, W]
-/// (of `shape` without N, if given), read an image at a time.
-std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
-                                            const Halide::Func &producer,
-                                            llvm::ArrayRef<int64_t> shape = {}) {
-  std::optional<Halide::Func> reader;
-  for (size_t i = 0; i < function.funcs.size(); ++i) {
-    const Halide::Func &f = function.funcs[i];
-    if (!reads(f, producer))
-      continue;
-    auto type = llvm::dyn_cast<mlir::RankedTensorType>(function.outputs[i].type);
-    if ((reader && reader->name() != f.name()) || f.outputs() != 1 || !type ||
-        type.getRank() != 4 ||
-        (!shape.empty() && type.getShape().drop_front() != shape))
-      return std::nullopt;
-    reader = f;
-  }
-  for (const RootFunc &other : function.rootFuncs)
-    if (other.func.name() != producer.name() && reads(other.func, producer))
-      return std::nullopt;
-  for (const Contraction &c : function.contractions)
-    if (c.result.name() != producer.name() && reads(c.result, producer))
-      return std::nullopt;
-  return reader;
-}
-
-/// That reader for Winograd root `root`.
-std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
-                                            const RootFunc &root) {
-  const RootFunc::WinogradParts &p = root.winograd;
-  if (p.isOutput || p.weightGradient())
-    return std::nullopt;
-  const int64_t shape[] = {p.outChannels, p.outH, p.outW};
-  return soleImageReader(function, root.func, shape);
-}
-
-/// That reader for a product over a batch of images.
-std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
-                                            const Contraction &c) {
-  if (c.isOutput || !c.batchIsImages)
-    return std::nullopt;
-  return soleImageReader(function, c.result);
-}
-
-/// The output that every product reading `source` (a shifted source) is
-/// computed an image at a time in, if they all are in the same one and
-/// nothing else reads it.
-std::optional<Halide::Func> imageOfReaders(const LoweredFunction &function,
-                                           const Halide::Func &source) {
-  std::optional<Halide::Func> image;
-  for (const Contraction &c : function.contractions) {
-    if (!reads(c.result, source))
-      continue;
-    std::optional<Halide::Func> reader = soleImageReader(function, c);
-    if (!reader || (image && image->name() != reader->name()))
-      return std::nullopt;
-    image = reader;
-  }
-  for (const RootFunc &other : function.rootFuncs)
-    if (other.func.name() != source.name() && reads(other.func, source))
-      return std::nullopt;
-  for (const Halide::Func &f : function.funcs)
-    if (reads(f, source) && !(image && f.name() == image->name()))
-      return std::nullopt;
-  return image;
-}
-
-/// The product that alone reads copy `f` as its left operand, per batch
-/// index (a weight gradient's padded input, per chunk of images).
-const Contraction *soleBatchedReader(const LoweredFunction &function,
-                                     const Halide::Func &f) {
-  const Contraction *reader = nullptr;
-  for (const Contraction &c : function.contractions) {
-    if (!reads(c.result, f))
-      continue;
-    // (A left operand without the batch coordinate is the same for every
-    // batch index: copied per index, it would be copied again each time.)
-    const bool lhsBatched = c.lhs.dimensions() > static_cast<int>(c.k.size()) + 1;
-    if (reader || c.batch.empty() || !c.lhsDirect || !lhsBatched || c.lhsTiles.defined())
-      return nullptr;
-    reader = &c;
-  }
-  if (!reader)
-    return nullptr;
-  // (Others may read it through the product, which computes it.)
-  auto readsElsewhere = [&](const Halide::Func &g) {
-    return g.name() != f.name() && g.name() != reader->result.name() && reads(g, f) &&
-           !reads(g, reader->result);
-  };
-  for (const RootFunc &other : function.rootFuncs)
-    if (readsElsewhere(other.func))
-      return nullptr;
-  for (const Halide::Func &out : function.funcs)
-    if (readsElsewhere(out))
-      return nullptr;
-  return reader;
-}
 
 class HostScheduler final : public Scheduler {
 public:
