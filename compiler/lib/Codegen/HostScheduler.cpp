@@ -33,6 +33,8 @@
 #include "llvm/ADT/STLExtras.h"
 
 #include <optional>
+#include <set>
+#include <string>
 
 namespace firn::codegen {
 
@@ -153,6 +155,14 @@ void scheduleContraction(Contraction &c, int lanes, int registers,
       .vectorize(c.j, lanes)
       .unroll(c.j)
       .unroll(c.i);
+  // A single panel is packed in parallel, where the tiles are not already
+  // parallel over the batch (nested, that costs more).
+  auto packInParallel = [&](Halide::Func packed) {
+    if (onePanel && fewBatches)
+      packed.specialize(*fewBatches).parallel(c.k.back());
+    else if (onePanel && !image)
+      packed.parallel(c.k.back());
+  };
   // The panel of the right-hand operand that a column tile reads: K rows
   // of tileColumns contiguous floats.
   if (!c.rhsDirect && c.rhsRun >= lanes && tileColumns % lanes == 0) {
@@ -178,17 +188,10 @@ void scheduleContraction(Contraction &c, int lanes, int registers,
         .reorder(c.k[0], c.j)
         .vectorize(c.k[0], lanes)
         .unroll(c.j);
-    if (onePanel && fewBatches)
-      panel.specialize(*fewBatches).parallel(c.k.back());
-    else if (onePanel && !image)
-      panel.parallel(c.k.back());
+    packInParallel(panel);
   } else if (!c.rhsDirect) {
     c.rhs.compute_at(c.result, task).vectorize(c.j, lanes);
-    // (Not inside the batch's parallel loop: nested, it costs more.)
-    if (onePanel && fewBatches)
-      c.rhs.specialize(*fewBatches).parallel(c.k.back());
-    else if (onePanel && !image)
-      c.rhs.parallel(c.k.back());
+    packInParallel(c.rhs);
   }
   // A convolution's kernel columns (3 taps): unrolled, no loop.
   if (const int64_t *taps = Halide::Internal::as_const_int(c.r[0].extent());
@@ -575,14 +578,25 @@ void HostScheduler::schedule(LoweredFunction &function) const {
       f.parallel(args.back());
     return loop;
   };
-  for (Contraction &c : function.contractions)
-    scheduleContraction(c, lanes, registers, soleImageReader(function, c));
+  // Where the products and Winograd convolutions that one output of their
+  // images alone reads are computed (Readers.h): found once, as each query
+  // walks the pipeline's call graph; those outputs keep their own loop
+  // nests (no compute_with).
+  std::vector<std::optional<Halide::Func>> productImages;
+  std::set<std::string> perImageOutputs;
+  for (const Contraction &c : function.contractions) {
+    productImages.push_back(soleImageReader(function, c));
+    if (productImages.back())
+      perImageOutputs.insert(productImages.back()->name());
+  }
+  for (size_t i = 0; i < function.contractions.size(); ++i)
+    scheduleContraction(function.contractions[i], lanes, registers, productImages[i]);
   for (RootFunc &root : function.rootFuncs) {
     Halide::Func &f = root.func;
     switch (root.kind) {
     case RootFunc::Kind::Copy:
       if (root.planeWidth) {
-        scheduleShiftedPlanes(root, lanes, imageOfReaders(function, root.func));
+        scheduleShiftedPlanes(root, lanes, imageOfReaders(function, root.func, productImages));
         break;
       }
       if (const Contraction *c = soleBatchedReader(function, f)) {
@@ -646,8 +660,12 @@ void HostScheduler::schedule(LoweredFunction &function) const {
     case RootFunc::Kind::Winograd:
       if (root.winograd.weightGradient())
         scheduleWinogradWeightGradient(root, lanes, registers);
-      else
-        scheduleWinograd(root, lanes, registers, soleImageReader(function, root));
+      else {
+        std::optional<Halide::Func> image = soleImageReader(function, root);
+        if (image)
+          perImageOutputs.insert(image->name());
+        scheduleWinograd(root, lanes, registers, image);
+      }
       break;
     case RootFunc::Kind::WindowArgmax: {
       // Pooled rows are short (14 and 7 after two 2x2 pools of 28): a
@@ -672,20 +690,6 @@ void HostScheduler::schedule(LoweredFunction &function) const {
   std::vector<FusedOutputs> groups;
   for (size_t i = 0; i < function.funcs.size(); ++i) {
     Halide::Func &f = function.funcs[i];
-    // (An output that computes a convolution per image keeps its own loop
-    // nest.)
-    auto isReader = [&](const std::optional<Halide::Func> &reader) {
-      return reader && reader->name() == f.name();
-    };
-    const bool computesImages =
-        llvm::any_of(function.rootFuncs,
-                     [&](const RootFunc &r) {
-                       return r.kind == RootFunc::Kind::Winograd &&
-                              isReader(soleImageReader(function, r));
-                     }) ||
-        llvm::any_of(function.contractions, [&](const Contraction &c) {
-          return isReader(soleImageReader(function, c));
-        });
     if (llvm::any_of(function.contractions,
                      [&](const Contraction &c) {
                        return c.isOutput && c.result.name() == f.name();
@@ -700,7 +704,7 @@ void HostScheduler::schedule(LoweredFunction &function) const {
       continue; // (A Tuple's Func, one per element: scheduled once.)
     std::optional<RowLoop> loop = scheduleRoot(f, /*reduces=*/false);
     // Activations only: rows of a tensor of rank 2 or more, one value each.
-    if (!loop || f.dimensions() < 2 || f.outputs() != 1 || computesImages)
+    if (!loop || f.dimensions() < 2 || f.outputs() != 1 || perImageOutputs.count(f.name()))
       continue;
     mlir::Type type = function.outputs[i].type;
     auto group = llvm::find_if(groups, [&](const FusedOutputs &g) {

@@ -74,6 +74,7 @@ Func OpLowering::contraction(const ContractionSpec &spec) {
   c.columns = spec.columns;
   c.lhsDirect = spec.lhsStored && !spec.lhsTransposed;
   c.rhsDirect = spec.rhsDirect;
+  c.lhsBatched = spec.lhsBatched;
   c.rhsRun = spec.rhsRun;
   c.batchIsImages = spec.batchIsImages;
   // The schedule computes whole row tiles, so rows past the end exist in
@@ -285,11 +286,10 @@ Expr OpLowering::stridedGradInput(const HTensor &dy, const HTensor &w, const HTe
   Expr value = 0.0f;
   if (phases.empty())
     return value;
-  int firstH = 0, firstW = 0, width = 0, planeRows = 0;
-  for (size_t i = 0; i < phases.size(); ++i) {
-    const Phase &p = phases[i];
-    firstH = i == 0 ? p.h.first() : std::min(firstH, p.h.first());
-    firstW = i == 0 ? p.w.first() : std::min(firstW, p.w.first());
+  int firstH = phases[0].h.first(), firstW = phases[0].w.first(), width = 0, planeRows = 0;
+  for (const Phase &p : phases) {
+    firstH = std::min(firstH, p.h.first());
+    firstW = std::min(firstW, p.w.first());
   }
   for (const Phase &p : phases) {
     width = std::max(width, p.columns + p.w.last() - firstW);
@@ -552,7 +552,8 @@ OpLowering::lowerProducts(Operation *op, ArrayRef<HTensor> in,
     // (a copy of the whole input cost as much as the product of a 1x1
     // convolution with stride 2, which reads a quarter of it).
     const bool unpadded = llvm::all_of(padding, [](int64_t p) { return p == 0; });
-    Func padded = unpadded ? materialize(x).func : Func("conv2d_padded_" + std::to_string(counter++));
+    Func padded =
+        unpadded ? materialize(x).func : Func("conv2d_padded_" + std::to_string(counter++));
     if (!unpadded) {
       std::vector<Var> pv = makeVars(4);
       Expr h = pv[2] - static_cast<int>(padding[0]),

@@ -107,6 +107,12 @@ Transformed transformedTiles(const std::string &name, const float (&m)[4][Column
       combine(m, e / 4, [&](int row) { return t.rows(tw, 2 * th + row, c, e % 4, n); });
   return t;
 }
+/// The input tiles of `padded` transformed, Bᵀ d B.
+Transformed transformedInput(const std::string &name, const Func &padded) {
+  return transformedTiles(name, kInputT, [&](Expr x, Expr y, Expr c, Expr n) {
+    return padded(x, y, c, n);
+  });
+}
 } // namespace
 
 bool OpLowering::winogradApplies(const HTensor &src, int outChannels, int outH,
@@ -143,10 +149,7 @@ Func OpLowering::winogradConvolution(const std::string &name, const HTensor &src
   root(kernels, RootFunc::Kind::Copy);
 
   Func padded = paddedSource(name + "_winograd_padded" + id, src, offH, offW);
-  Transformed input = transformedTiles(name + "_winograd_input" + id, kInputT,
-                                       [&](Expr x, Expr y, Expr channel, Expr image) {
-                                         return padded(x, y, channel, image);
-                                       });
+  Transformed input = transformedInput(name + "_winograd_input" + id, padded);
 
   // The 16 products over the channels.
   RDom channel(0, channels, name + "_winograd_c" + id);
@@ -205,10 +208,7 @@ Expr OpLowering::winogradWeightGradient(const HTensor &x, const HTensor &dy,
 
   Func padded = paddedSource(name + "_winograd_padded" + id, x,
                                static_cast<int>(padding[0]), static_cast<int>(padding[1]));
-  Transformed input = transformedTiles(name + "_winograd_input" + id, kInputT,
-                                       [&](Expr x, Expr y, Expr channel, Expr image) {
-                                         return padded(x, y, channel, image);
-                                       });
+  Transformed input = transformedInput(name + "_winograd_input" + id, padded);
   // dy's tiles, transformed (zero past an odd edge, and for the images
   // past the end that the last chunk reads): A dy Aᵀ.
   Expr images = dy.extents[0];

@@ -60,13 +60,14 @@ std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
   return readerOfImages(function, c.result);
 }
 
-std::optional<Halide::Func> imageOfReaders(const LoweredFunction &function,
-                                           const Halide::Func &source) {
+std::optional<Halide::Func>
+imageOfReaders(const LoweredFunction &function, const Halide::Func &source,
+               llvm::ArrayRef<std::optional<Halide::Func>> productImages) {
   std::optional<Halide::Func> image;
-  for (const Contraction &c : function.contractions) {
-    if (!reads(c.result, source))
+  for (size_t i = 0; i < function.contractions.size(); ++i) {
+    if (!reads(function.contractions[i].result, source))
       continue;
-    std::optional<Halide::Func> reader = soleImageReader(function, c);
+    const std::optional<Halide::Func> &reader = productImages[i];
     if (!reader || (image && image->name() != reader->name()))
       return std::nullopt;
     image = reader;
@@ -89,8 +90,7 @@ const Contraction *soleBatchedReader(const LoweredFunction &function,
       continue;
     // (A left operand without the batch coordinate is the same for every
     // batch index: copied per index, it would be copied again each time.)
-    const bool lhsBatched = c.lhs.dimensions() > static_cast<int>(c.k.size()) + 1;
-    if (reader || c.batch.empty() || !c.lhsDirect || !lhsBatched || c.lhsTiles.defined())
+    if (reader || c.batch.empty() || !c.lhsDirect || !c.lhsBatched || c.lhsTiles.defined())
       return nullptr;
     reader = &c;
   }

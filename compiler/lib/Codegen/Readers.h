@@ -13,6 +13,8 @@
 
 #include "firn/Codegen/HalideLowering.h"
 
+#include "llvm/ADT/ArrayRef.h"
+
 #include <optional>
 
 namespace firn::codegen {
@@ -32,9 +34,11 @@ std::optional<Halide::Func> soleImageReader(const LoweredFunction &function,
 
 /// The output that every product reading `source` (a convolution's shifted
 /// source) is computed an image at a time in, if they all are in the same
-/// one and nothing else reads it.
-std::optional<Halide::Func> imageOfReaders(const LoweredFunction &function,
-                                           const Halide::Func &source);
+/// one and nothing else reads it; `productImages` holds soleImageReader of
+/// each of the function's contractions, in order.
+std::optional<Halide::Func>
+imageOfReaders(const LoweredFunction &function, const Halide::Func &source,
+               llvm::ArrayRef<std::optional<Halide::Func>> productImages);
 
 /// The product that alone reads copy `copy` as its left operand, per batch
 /// index (a weight gradient's padded input, per chunk of images), if any;

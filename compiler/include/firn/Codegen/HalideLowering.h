@@ -74,6 +74,8 @@ struct Contraction {
   /// Whether the right operand is read in place (consecutive columns are
   /// consecutive in memory) instead of packed per column panel.
   bool rhsDirect = false;
+  /// Whether the left operand differs per batch index (is read with it).
+  bool lhsBatched = false;
   /// Where the right operand is stored with k[0] contiguous instead of the
   /// columns (a weight gradient's dy): the static length of those runs
   /// (the packing transposes blocks), else 0.
