@@ -177,33 +177,39 @@ Expr OpLowering::WindowAxis::phase(Expr k) const {
     one = one && phaseOf(tap) == phaseOf(0);
   return one ? Expr(phaseOf(0)) : (k * dilation - padding) % stride;
 }
+Expr OpLowering::WindowAxis::offset(Expr k) const { return k * dilation - padding; }
 Expr OpLowering::WindowAxis::shift(Expr k) const {
   return stride == 1 ? k * dilation - padding : (k * dilation - padding) / stride;
 }
 
-/// The planes of the source, zero-padded, each (phase, channel, image)
-/// flat and `width` columns wide: the window of output (oh, ow) at tap
-/// (kh, kw) then starts at flat index (oh + tH - firstH) * width + ow + tW
-/// - firstW of the taps' phase plane (t the taps' shifts), so the columns
-/// of one output row, and of consecutive rows (the columns past the
-/// output's width are computed and dropped), are consecutive in memory for
-/// every tap: the product reads its right operand in place, no im2col and
-/// no packing. A strided convolution's phases are its source split by the
-/// parity of the position (for stride 2), so it is the same loop.
+/// The planes of the source, zero-padded, each (column offset, row
+/// phase, channel, image) flat and `width` columns wide: plane u holds at
+/// column ow the source column s*ow + u + firstU, the column that output
+/// column ow's taps at offset u (dilation*kw - padding) read, and at row r
+/// the source row s*(r + firstH) + phase. The window of output (oh, ow) at
+/// tap (kh, kw) then starts at flat index (oh + tH - firstH) * width + ow
+/// of its column offset's plane (tH the tap's row shift), so the columns
+/// of one output row, and of consecutive rows, are consecutive in memory
+/// for every tap: the product reads its right operand in place, no im2col
+/// and no packing. A strided convolution's rows are split by the parity of
+/// the position (for stride 2), so it is the same loop. (Planes of the
+/// padded rows instead, width + kw - 1 wide, read each tap at a column
+/// shift: the product computed the columns past the output's width too,
+/// a quarter more on an 8 x 8 image.)
 OpLowering::ShiftedSource OpLowering::shiftedSource(const std::string &name,
                                                     const HTensor &src, int strideH,
-                                                    int strideW, int firstH, int firstW,
+                                                    int strideW, int firstH, int firstU,
                                                     int width, int rows) {
-  Var q("q"), c("c"), pw("pw"), ph("ph"), n("n");
+  Var q("q"), c("c"), u("u"), ph("ph"), n("n");
   ShiftedSource source{Func(name + "_shifted_" + std::to_string(counter++)),
                        width,
                        firstH,
-                       firstW,
+                       firstU,
                        src.extents[1],
                        src.extents[0]};
-  Expr a = (q / width + firstH) * strideH + ph, b = (q % width + firstW) * strideW + pw;
+  Expr a = (q / width + firstH) * strideH + ph, b = (q % width) * strideW + u + firstU;
   Expr inside = a >= 0 && a < src.extents[2] && b >= 0 && b < src.extents[3];
-  source.flat(q, c, pw, ph, n) = Halide::select(
+  source.flat(q, c, u, ph, n) = Halide::select(
       inside,
       src.at({n, c, Halide::clamp(a, 0, src.extents[2] - 1),
               Halide::clamp(b, 0, src.extents[3] - 1)}),
@@ -229,9 +235,8 @@ Expr OpLowering::shiftedConvolution(const std::string &name, const ShiftedSource
     return kernel(o, k[2], k[1], k[0]);
   };
   spec.rhs = [&](const Indices &k, Expr j, const Indices &batch) {
-    Expr at = j + (h.shift(k[1]) - source.firstH) * source.width + w.shift(k[0]) -
-              source.firstW;
-    return source.flat(at, k[2], w.phase(k[0]), h.phase(k[1]), batch[0]);
+    Expr at = j + (h.shift(k[1]) - source.firstH) * source.width;
+    return source.flat(at, k[2], w.offset(k[0]) - source.firstU, h.phase(k[1]), batch[0]);
   };
   spec.rhsDirect = true;
   Func product = contraction(spec);
@@ -242,11 +247,8 @@ Expr OpLowering::shiftedConvolution(const std::string &name, const HTensor &src,
                                     Expr outChannels, int outH, int outW,
                                     const WindowAxis &h, const WindowAxis &w,
                                     KernelElement kernel, const std::vector<Expr> &idx) {
-  // (The last row's windows run into the row past the plane's last when
-  // the taps span columns.)
-  ShiftedSource source = shiftedSource(
-      name, src, h.stride, w.stride, h.first(), w.first(), outW + w.last() - w.first(),
-      outH + h.last() - h.first() + (w.last() > w.first() ? 1 : 0));
+  ShiftedSource source = shiftedSource(name, src, h.stride, w.stride, h.first(), -w.padding,
+                                       outW, outH + h.last() - h.first());
   return shiftedConvolution(name, source, outChannels, outH, h, w, kernel, idx);
 }
 
@@ -292,9 +294,8 @@ Expr OpLowering::stridedGradInput(const HTensor &dy, const HTensor &w, const HTe
     firstW = std::min(firstW, p.w.first());
   }
   for (const Phase &p : phases) {
-    width = std::max(width, p.columns + p.w.last() - firstW);
-    planeRows = std::max(planeRows, p.rows + p.h.last() - firstH +
-                                        (p.w.last() > firstW ? 1 : 0));
+    width = std::max(width, p.columns);
+    planeRows = std::max(planeRows, p.rows + p.h.last() - firstH);
   }
   ShiftedSource source =
       shiftedSource("conv2d_grad_input", dy, 1, 1, firstH, firstW, width, planeRows);

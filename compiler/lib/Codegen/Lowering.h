@@ -184,19 +184,21 @@ private:
     int last() const { return shift(taps - 1); }
     Halide::Expr phase(Halide::Expr k) const;
     Halide::Expr shift(Halide::Expr k) const;
+    /// The source column (row) tap k reads for output 0: k*dilation - padding.
+    Halide::Expr offset(Halide::Expr k) const;
   };
   /// A convolution's source copied for products that read it in place:
-  /// flat(q, c, pw, ph, n) is phase (ph, pw)'s plane of channel c of image
-  /// n, zero-padded and `width` columns wide, whose row q / width and
-  /// column q % width hold source position (s*(q/width + firstH) + ph,
-  /// s*(q%width + firstW) + pw), for `rows` rows.
+  /// flat(q, c, u, ph, n) is channel c of image n, zero-padded and `width`
+  /// columns wide, whose row q / width and column q % width hold source
+  /// position (s*(q/width + firstH) + ph, s*(q%width) + u + firstU), for
+  /// `rows` rows: a plane per row phase ph and column offset u.
   struct ShiftedSource {
     Halide::Func flat;
-    int width = 0, firstH = 0, firstW = 0;
+    int width = 0, firstH = 0, firstU = 0;
     Halide::Expr channels, images;
   };
   ShiftedSource shiftedSource(const std::string &name, const HTensor &src, int strideH,
-                              int strideW, int firstH, int firstW, int width, int rows);
+                              int strideW, int firstH, int firstU, int width, int rows);
   /// A convolution as a product over shifted views of `source` (see
   /// LowerProducts.cpp): y[n, o, oh, ow] = sum over (c, kh, kw) of the
   /// source at the window positions of h and w times kernel(o, c, kh,
