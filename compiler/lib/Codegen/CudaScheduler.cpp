@@ -211,6 +211,8 @@ void CudaScheduler::schedule(LoweredFunction &function) const {
       // (A block's single thread adds the lanes: gpu_blocks alone runs
       // one.)
       root.partial.compute_at(f, c).gpu_threads(root.partial.args()[0]);
+      if (root.partial.has_update_definition())
+        root.partial.update().gpu_threads(root.partial.args()[0]);
       break;
     }
     case RootFunc::Kind::Attention:

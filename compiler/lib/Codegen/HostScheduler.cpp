@@ -631,6 +631,30 @@ void HostScheduler::schedule(LoweredFunction &function) const {
       // Halide sizes their buffer at run time, a heap allocation per row.)
       std::vector<Var> args = f.args();
       f.compute_root();
+      if (root.partial.has_update_definition()) {
+        // A vector of sums (laneSums): partial(lane, c, g), the lanes
+        // one vector of accumulators, the chunks of a run innermost. Over
+        // groups of images, a task per group: its channels' runs in
+        // memory order, image by image; else a task per sum.
+        std::vector<Var> p = root.partial.args();
+        std::vector<Halide::RVar> r = root.partial.rvars();
+        std::vector<Halide::VarOrRVar> order = {p[0], r[0]};
+        if (root.imageGroups)
+          order.push_back(p[1]);
+        order.insert(order.end(), r.begin() + 1, r.end());
+        if (!root.imageGroups)
+          order.push_back(p[1]);
+        order.push_back(p[2]);
+        if (root.imageGroups) {
+          root.partial.compute_root().vectorize(p[0]);
+          root.partial.update().reorder(order).vectorize(p[0]).parallel(p[2]);
+        } else {
+          f.parallel(args[0]);
+          root.partial.compute_at(f, args[0]).vectorize(p[0]);
+          root.partial.update().reorder(order).vectorize(p[0]);
+        }
+        break;
+      }
       if (args.size() == 1) {
         f.parallel(args[0]);
         root.partial.compute_at(f, args[0]).vectorize(root.partial.args()[0]);

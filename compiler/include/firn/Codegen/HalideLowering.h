@@ -139,6 +139,9 @@ struct RootFunc {
   Halide::Func func;
   Kind kind = Kind::Reduction;
   Halide::Func partial; ///< LaneSum only.
+  /// LaneSum of a vector only: partial(lane, c, g) sums groups g of
+  /// images, all of c in each (else g has extent 1 and c is the task).
+  bool imageGroups = false;
   /// Attention and AttentionStats only.
   Halide::Func scores, rowMax, rowSum, weights;
   Halide::RDom keyRange, featureRange;
