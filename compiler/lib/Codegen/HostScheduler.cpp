@@ -94,15 +94,16 @@ void scheduleContraction(Contraction &c, int lanes, int registers,
   // weight gradient over 64 channels 2.3 -> 1.4 ms, the MLP 8% faster).
   // Not where the row count must stay a multiple of 8: a product written
   // straight to an output, a transposed operand's 8-row tiles.
-  // Nor where rounding the rows up to 6s computes many more of them than
-  // to 8s and the tiles would be 2 vectors x 8 rows otherwise (measured:
-  // the ResNet bench's strided input gradient into 32 channels, 36 rows,
-  // 11% faster in 2 x 8 tiles; its stem, also 32 rows but of only 27
-  // terms each, 20% slower in 3 x 8 ones).
+  // Nor where rounding the rows up to 6s computes more of them than to 8s
+  // and the tiles would be 2 vectors x 8 rows otherwise (measured, perf
+  // shares on the ResNet bench: its strided input gradient into 32
+  // channels, 36 rows in 6s, 11% faster in 2 x 8 tiles, its convolutions
+  // into 64 channels 3-8%; its stem, 32 rows too but of only 27 terms
+  // each, 20% slower in 3 x 8 ones).
   int tileRows = kTileRows;
   const int64_t *rows = Halide::Internal::as_const_int(c.rows);
-  const bool sixesWaste = rows && tileColumns == 2 * lanes &&
-                          16 * ((*rows + 5) / 6 * 6 - (*rows + 7) / 8 * 8) > *rows;
+  const bool sixesWaste =
+      rows && tileColumns == 2 * lanes && (*rows + 5) / 6 * 6 > (*rows + 7) / 8 * 8;
   if (c.columns % (4 * lanes) == 0 && !c.lhsTiles.defined() && !c.isOutput && !sixesWaste) {
     tileColumns = 4 * lanes;
     tileRows = 6;
