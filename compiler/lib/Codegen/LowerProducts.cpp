@@ -182,32 +182,38 @@ Expr OpLowering::WindowAxis::shift(Expr k) const {
   return stride == 1 ? k * dilation - padding : (k * dilation - padding) / stride;
 }
 
-/// The planes of the source, zero-padded, each (column offset, row
-/// phase, channel, image) flat and `width` columns wide: plane u holds at
-/// column ow the source column s*ow + u + firstU, the column that output
-/// column ow's taps at offset u (dilation*kw - padding) read, and at row r
-/// the source row s*(r + firstH) + phase. The window of output (oh, ow) at
-/// tap (kh, kw) then starts at flat index (oh + tH - firstH) * width + ow
-/// of its column offset's plane (tH the tap's row shift), so the columns
-/// of one output row, and of consecutive rows, are consecutive in memory
-/// for every tap: the product reads its right operand in place, no im2col
-/// and no packing. A strided convolution's rows are split by the parity of
-/// the position (for stride 2), so it is the same loop. (Planes of the
-/// padded rows instead, width + kw - 1 wide, read each tap at a column
-/// shift: the product computed the columns past the output's width too,
-/// a quarter more on an 8 x 8 image.)
+/// The planes of the source, zero-padded, each (plane, row phase,
+/// channel, image) flat and `width` columns wide, at row r the source row
+/// s*(r + firstH) + phase. The window of output (oh, ow) at tap (kh, kw)
+/// then starts at flat index (oh + tH - firstH) * width + ow (tH the tap's
+/// row shift) plus the tap's column shift, so the columns of one output
+/// row, and of consecutive rows, are consecutive in memory for every tap:
+/// the product reads its right operand in place, no im2col and no
+/// packing. A strided convolution's rows are split by the parity of the
+/// position (for stride 2), so it is the same loop. Two layouts:
+///  - dense: as wide as the output, a plane u per column offset of the
+///    taps (dilation*kw - padding), holding at column ow the source column
+///    s*ow + u + first; the taps' column shift is 0. No column past the
+///    output's width is computed (a quarter of an 8 x 8 convolution's
+///    multiply-adds), but the planes are copied once per offset;
+///  - padded: a plane u per column phase, `width` = the output's width
+///    plus the taps' span, holding at column x the source column
+///    s*(x + first) + u; a tap reads at its column shift, and the columns
+///    past the output's width are computed and dropped.
 OpLowering::ShiftedSource OpLowering::shiftedSource(const std::string &name,
                                                     const HTensor &src, int strideH,
-                                                    int strideW, int firstH, int firstU,
-                                                    int width, int rows) {
+                                                    int strideW, int firstH, int first,
+                                                    int width, int rows, bool dense) {
   Var q("q"), c("c"), u("u"), ph("ph"), n("n");
   ShiftedSource source{Func(name + "_shifted_" + std::to_string(counter++)),
                        width,
                        firstH,
-                       firstU,
+                       first,
+                       dense,
                        src.extents[1],
                        src.extents[0]};
-  Expr a = (q / width + firstH) * strideH + ph, b = (q % width) * strideW + u + firstU;
+  Expr a = (q / width + firstH) * strideH + ph;
+  Expr b = dense ? (q % width) * strideW + u + first : (q % width + first) * strideW + u;
   Expr inside = a >= 0 && a < src.extents[2] && b >= 0 && b < src.extents[3];
   source.flat(q, c, u, ph, n) = Halide::select(
       inside,
@@ -218,6 +224,21 @@ OpLowering::ShiftedSource OpLowering::shiftedSource(const std::string &name,
   rootFuncs.back().planeWidth = width;
   rootFuncs.back().planeRows = rows;
   return source;
+}
+
+bool OpLowering::denseFewerTiles(llvm::ArrayRef<int> productRows, int width,
+                                 int paddedWidth) {
+  // Column tiles of 32: the host's register tiles are 2 AVX-512 vectors
+  // wide (or more, where the width allows). Where the padded rows need no
+  // more tiles (a 14 x 14 image: 196 or 224 columns, 7 tiles either way),
+  // they are kept: a single plane to copy, rows that start aligned.
+  constexpr int kTile = 32;
+  int dense = 0, padded = 0;
+  for (int rows : productRows) {
+    dense += (rows * width + kTile - 1) / kTile;
+    padded += (rows * paddedWidth + kTile - 1) / kTile;
+  }
+  return dense < padded;
 }
 
 Expr OpLowering::shiftedConvolution(const std::string &name, const ShiftedSource &source,
@@ -236,7 +257,10 @@ Expr OpLowering::shiftedConvolution(const std::string &name, const ShiftedSource
   };
   spec.rhs = [&](const Indices &k, Expr j, const Indices &batch) {
     Expr at = j + (h.shift(k[1]) - source.firstH) * source.width;
-    return source.flat(at, k[2], w.offset(k[0]) - source.firstU, h.phase(k[1]), batch[0]);
+    if (source.dense)
+      return source.flat(at, k[2], w.offset(k[0]) - source.first, h.phase(k[1]), batch[0]);
+    return source.flat(at + w.shift(k[0]) - source.first, k[2], w.phase(k[0]),
+                       h.phase(k[1]), batch[0]);
   };
   spec.rhsDirect = true;
   Func product = contraction(spec);
@@ -247,8 +271,15 @@ Expr OpLowering::shiftedConvolution(const std::string &name, const HTensor &src,
                                     Expr outChannels, int outH, int outW,
                                     const WindowAxis &h, const WindowAxis &w,
                                     KernelElement kernel, const std::vector<Expr> &idx) {
-  ShiftedSource source = shiftedSource(name, src, h.stride, w.stride, h.first(), -w.padding,
-                                       outW, outH + h.last() - h.first());
+  const int span = w.last() - w.first(), rows = outH + h.last() - h.first();
+  // (In padded rows, the last row's windows run into the row past the
+  // plane's last when the taps span columns.)
+  ShiftedSource source =
+      denseFewerTiles({outH}, outW, outW + span)
+          ? shiftedSource(name, src, h.stride, w.stride, h.first(), -w.padding, outW, rows,
+                          /*dense=*/true)
+          : shiftedSource(name, src, h.stride, w.stride, h.first(), w.first(), outW + span,
+                          rows + (span > 0 ? 1 : 0), /*dense=*/false);
   return shiftedConvolution(name, source, outChannels, outH, h, w, kernel, idx);
 }
 
@@ -293,12 +324,19 @@ Expr OpLowering::stridedGradInput(const HTensor &dy, const HTensor &w, const HTe
     firstH = std::min(firstH, p.h.first());
     firstW = std::min(firstW, p.w.first());
   }
+  int paddedWidth = 0, lastW = firstW;
+  std::vector<int> sizes;
   for (const Phase &p : phases) {
     width = std::max(width, p.columns);
+    paddedWidth = std::max(paddedWidth, p.columns + p.w.last() - firstW);
+    lastW = std::max(lastW, p.w.last());
     planeRows = std::max(planeRows, p.rows + p.h.last() - firstH);
+    sizes.push_back(p.rows);
   }
-  ShiftedSource source =
-      shiftedSource("conv2d_grad_input", dy, 1, 1, firstH, firstW, width, planeRows);
+  const bool dense = denseFewerTiles(sizes, width, paddedWidth);
+  ShiftedSource source = shiftedSource(
+      "conv2d_grad_input", dy, 1, 1, firstH, firstW, dense ? width : paddedWidth,
+      planeRows + (!dense && lastW > firstW ? 1 : 0), dense);
   for (const Phase &p : phases) {
     const int kh0 = p.kh0, kw0 = p.kw0, tapsH = p.h.taps, tapsW = p.w.taps;
     // (Clamped: the other phases' positions read this phase's last row.)

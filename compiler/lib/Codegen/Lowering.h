@@ -189,16 +189,23 @@ private:
   };
   /// A convolution's source copied for products that read it in place:
   /// flat(q, c, u, ph, n) is channel c of image n, zero-padded and `width`
-  /// columns wide, whose row q / width and column q % width hold source
-  /// position (s*(q/width + firstH) + ph, s*(q%width) + u + firstU), for
-  /// `rows` rows: a plane per row phase ph and column offset u.
+  /// columns wide, whose row q / width holds source row s*(q/width +
+  /// firstH) + ph, for `rows` rows; column q % width holds source column
+  /// s*(q%width) + u + first where `dense` (a plane per column offset u
+  /// of the taps), else s*(q%width + first) + u (a plane per column phase
+  /// u; see LowerProducts.cpp).
   struct ShiftedSource {
     Halide::Func flat;
-    int width = 0, firstH = 0, firstU = 0;
+    int width = 0, firstH = 0, first = 0;
+    bool dense = false;
     Halide::Expr channels, images;
   };
   ShiftedSource shiftedSource(const std::string &name, const HTensor &src, int strideH,
-                              int strideW, int firstH, int firstU, int width, int rows);
+                              int strideW, int firstH, int first, int width, int rows,
+                              bool dense);
+  /// Whether dense planes `width` wide take fewer column tiles than padded
+  /// ones `paddedWidth` wide, over products of `productRows` output rows.
+  static bool denseFewerTiles(llvm::ArrayRef<int> productRows, int width, int paddedWidth);
   /// A convolution as a product over shifted views of `source` (see
   /// LowerProducts.cpp): y[n, o, oh, ow] = sum over (c, kh, kw) of the
   /// source at the window positions of h and w times kernel(o, c, kh,
