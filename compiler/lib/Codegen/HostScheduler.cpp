@@ -337,6 +337,30 @@ void scheduleShiftedPlanes(RootFunc &root, int lanes,
     f.vectorize(column, width, TailStrategy::ShiftInwards);
 }
 
+/// A vector of sums (laneSums): partial(lane, c, g), the lanes one vector
+/// of accumulators, the chunks of a run innermost. Over groups of images
+/// (RootFunc::imageGroups), a task per group, which reads its images one
+/// by one, every channel's run in memory order; else a task per sum.
+void scheduleVectorSums(RootFunc &root) {
+  Halide::Func f = root.func, partial = root.partial;
+  std::vector<Var> p = partial.args();           // (lane, c, g)
+  std::vector<Halide::RVar> r = partial.rvars(); // (chunk, the other reduced axes)
+  std::vector<Halide::VarOrRVar> order = {p[0], r[0]};
+  if (root.imageGroups) {
+    order.push_back(p[1]);
+    order.insert(order.end(), r.begin() + 1, r.end());
+    order.push_back(p[2]);
+    partial.compute_root().vectorize(p[0]);
+    partial.update().reorder(order).vectorize(p[0]).parallel(p[2]);
+    return;
+  }
+  order.insert(order.end(), r.begin() + 1, r.end());
+  order.insert(order.end(), {p[1], p[2]});
+  f.parallel(f.args()[0]);
+  partial.compute_at(f, f.args()[0]).vectorize(p[0]);
+  partial.update().reorder(order).vectorize(p[0]);
+}
+
 /// The transformed tiles, computed a few positions e at a time (at
 /// `loop`, a loop over e or over groups of 4 of them, unrolled: constant
 /// coefficients) right before the products of those positions read them
@@ -633,27 +657,7 @@ void HostScheduler::schedule(LoweredFunction &function) const {
       std::vector<Var> args = f.args();
       f.compute_root();
       if (root.partial.has_update_definition()) {
-        // A vector of sums (laneSums): partial(lane, c, g), the lanes
-        // one vector of accumulators, the chunks of a run innermost. Over
-        // groups of images, a task per group: its channels' runs in
-        // memory order, image by image; else a task per sum.
-        std::vector<Var> p = root.partial.args();
-        std::vector<Halide::RVar> r = root.partial.rvars();
-        std::vector<Halide::VarOrRVar> order = {p[0], r[0]};
-        if (root.imageGroups)
-          order.push_back(p[1]);
-        order.insert(order.end(), r.begin() + 1, r.end());
-        if (!root.imageGroups)
-          order.push_back(p[1]);
-        order.push_back(p[2]);
-        if (root.imageGroups) {
-          root.partial.compute_root().vectorize(p[0]);
-          root.partial.update().reorder(order).vectorize(p[0]).parallel(p[2]);
-        } else {
-          f.parallel(args[0]);
-          root.partial.compute_at(f, args[0]).vectorize(p[0]);
-          root.partial.update().reorder(order).vectorize(p[0]);
-        }
+        scheduleVectorSums(root);
         break;
       }
       if (args.size() == 1) {
